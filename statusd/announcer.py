@@ -1,0 +1,60 @@
+"""Turns the wanted status into stored deliveries: reconcile, compose, record."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import structlog
+
+from statusd.channels.base import Channel
+from statusd.compose import Composer, TemplateProblem
+from statusd.config import Config
+from statusd.events import Event
+from statusd.model import Wanted
+from statusd.outbox.store import Planned, Store
+from statusd.rules import Plan, reconcile
+
+log = structlog.get_logger()
+
+
+class Announcer:
+    """One step of the pipeline: what is wanted at `now` → events → deliveries in the store."""
+
+    def __init__(self, config: Config, store: Store, composer: Composer, channels: Mapping[str, Channel]) -> None:
+        self.config = config
+        self.store = store
+        self.composer = composer
+        self.channels = channels
+
+    def step(self, wanted: Wanted, now: datetime) -> Plan:
+        plan = reconcile(wanted, self.store.announced(), self.config, now)
+        updates = [(event, self.render(event)) for event in plan.events if not self.store.has_event(event.id)]
+        new = self.store.record(updates, plan.announced, self.config.delivery.deadline)
+        for event, planned in updates:
+            if event.id in new:
+                log.info(
+                    "event_recorded", event_id=event.id, kind=event.kind.value, target=str(event.target),
+                    level=event.level.value, author=event.author, deliveries=len(planned),
+                )
+        return plan
+
+    def render(self, event: Event) -> list[Planned]:
+        return render(self.config, self.composer, self.channels, event)
+
+
+def render(config: Config, composer: Composer, channels: Mapping[str, Channel], event: Event) -> list[Planned]:
+    """The message for every channel that carries `event` (an error instead, never half a message)."""
+    planned = []
+    for name, channel in channels.items():
+        settings = config.channels[name]
+        if not settings.carries(event.target.site, event.kind.value):
+            continue
+        try:
+            message = composer.render(event, settings, channel.max_chars, channel.measure)
+        except TemplateProblem as err:
+            log.error("template_failed", channel=name, event_id=event.id, problem=str(err))
+            planned.append(Planned(name, None, f"template error: {err}"))
+        else:
+            planned.append(Planned(name, message))
+    return planned

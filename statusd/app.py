@@ -1,0 +1,147 @@
+"""Builds the pipeline in order, runs it, and shuts it down in order on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import datetime, timezone
+from pathlib import Path
+
+import structlog
+from watchfiles import awatch
+
+from statusd.announcer import Announcer
+from statusd.channels import CHANNELS, Channel
+from statusd.compose import Composer
+from statusd.config import Config
+from statusd.errors import ConfigError
+from statusd.model import Wanted
+from statusd.outbox.store import Store
+from statusd.outbox.worker import Worker
+from statusd.paths import store_path
+from statusd.sources import status_file
+from statusd.web.server import WebServer, WebState
+from statusd.web.snapshot import snapshot
+
+log = structlog.get_logger()
+
+MAX_SLEEP = 300.0
+
+
+def build_channels(config: Config) -> dict[str, Channel]:
+    """One client per configured, active channel."""
+    return {name: CHANNELS[c.type](c, config.delivery) for name, c in config.channels.items()}
+
+
+class App:
+    """The daemon: status file → announcer → outbox workers → channels, plus the web server."""
+
+    def __init__(self, config: Config, state_dir: Path, port: int) -> None:
+        self.config = config
+        self.store = Store(store_path(state_dir))
+        self.channels = build_channels(config)
+        self.announcer = Announcer(config, self.store, Composer(config), self.channels)
+        self.workers = [Worker(self.store, channel, config.delivery) for channel in self.channels.values()]
+        self.web_state = WebState()
+        self.web = WebServer(self.web_state, config.host, port)
+        self.wanted: Wanted | None = None
+        self._changed = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._signals = 0
+        self._senders: list[asyncio.Task[None]] = []
+        self._next_wake: float = MAX_SLEEP
+
+    async def run(self) -> int:
+        """Run until SIGTERM or SIGINT; return the exit code."""
+        for name, reason in self.config.inactive.items():
+            log.warning("channel_inactive", channel=name, reason=reason)
+        self._load_status()
+        self._step()
+        await self.web.start()
+        self._install_signals()
+        log.info("daemon_started", channels=sorted(self.channels), port=self.web.port)
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._senders = [group.create_task(w.run(), name=f"worker-{w.channel.name}") for w in self.workers]
+                watcher = group.create_task(self._watch(), name="watch-status")
+                ticker = group.create_task(self._loop(), name="reconcile")
+                await self._stop.wait()
+                # Stop taking changes first, then let in-flight sends finish.
+                watcher.cancel()
+                ticker.cancel()
+                await self._drain()
+        finally:
+            await self._close()
+        return 0
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self._signals += 1
+        forced = self._signals > 1
+        log.info("shutdown_requested", signal=sig.name, forced=forced)
+        self._stop.set()
+        if forced:
+            for task in self._senders:
+                task.cancel()
+
+    async def _drain(self) -> None:
+        """Let in-flight sends finish within the grace period; cancel the rest and count them."""
+        for worker in self.workers:
+            worker.stop()
+        if not self._senders:
+            return
+        done, pending = await asyncio.wait(self._senders, timeout=self.config.delivery.grace)
+        for task in pending:
+            task.cancel()
+        log.info("workers_stopped", finished=len(done), cancelled=len(pending))
+
+    async def _close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+        await self.web.stop()
+        self.store.close()
+        log.info("daemon_stopped")
+
+    async def _watch(self) -> None:
+        """React to every change of status.yaml, including replace-by-rename and delete."""
+        path = self.config.status_file.resolve()
+        # A low debounce: the default 1.6 s would make a flip feel slow.
+        async for changes in awatch(path.parent, debounce=100, step=20, recursive=False):
+            if any(Path(p).name == path.name for _, p in changes):
+                self._changed.set()
+
+    async def _loop(self) -> None:
+        """Reconcile on every change, and when a planned time comes."""
+        while True:
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=self._next_wake)
+            except asyncio.TimeoutError:
+                pass
+            self._changed.clear()
+            self._load_status()
+            self._step()
+
+    def _load_status(self) -> None:
+        try:
+            self.wanted = status_file.read(self.config.status_file, self.config)
+        except ConfigError as err:
+            log.error(
+                "status_file_invalid", file=str(self.config.status_file),
+                problems=[str(p) for p in err.problems], kept="last good status",
+            )
+
+    def _step(self) -> None:
+        """Reconcile, record, wake the workers and refresh the public snapshot."""
+        now = datetime.now(timezone.utc)
+        if self.wanted is not None:
+            plan = self.announcer.step(self.wanted, now)
+            # Look again at least every few minutes, in case the clock jumped.
+            wake = (plan.wake_at - now).total_seconds() + 0.05 if plan.wake_at else MAX_SLEEP
+            self._next_wake = min(max(wake, 0.0), MAX_SLEEP)
+            for worker in self.workers:
+                worker.poke()
+        self.web_state.publish(snapshot(self.config, self.wanted or {}, self.store.announced(), now))

@@ -1,0 +1,75 @@
+"""The channel contract every service implements, and the errors it raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    """An event rendered for one channel: the exact text it will post."""
+
+    text: str
+    language: str
+    link: str | None
+    event_id: str
+    kind: str
+    target: str
+    level: str
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the platform answered: its id for the post, and a URL if it has one."""
+
+    remote_id: str
+    url: str | None = None
+
+
+class ChannelError(Exception):
+    """A send failed; subclasses say whether trying again can help."""
+
+
+class TransientError(ChannelError):
+    """Timeouts, 5xx, 429: try again, not before `retry_after` seconds if given."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class PermanentError(ChannelError):
+    """401, 403, 422 and the like: trying again will not help until a person acts."""
+
+
+class Channel(Protocol):
+    """One configured account or endpoint that messages are delivered to."""
+
+    kind: ClassVar[str]
+    # Whether the platform recognises a repeated idempotency key, so a send
+    # whose outcome is unknown after a crash can simply be repeated.
+    honours_idempotency: ClassVar[bool]
+    name: str
+    language: str
+    max_chars: int | None
+
+    def measure(self, text: str) -> int:
+        """Length of `text` as this platform counts it."""
+        ...
+
+    async def send(self, message: Message, *, idempotency_key: str, reply_to: str | None) -> Sent:
+        """Post `message`; raise TransientError or PermanentError on failure."""
+        ...
+
+    async def delete(self, remote_id: str) -> None:
+        """Remove an earlier post."""
+        ...
+
+    async def find(self, message: Message, *, idempotency_key: str) -> Sent | None:
+        """Look up a post whose send outcome is unknown; None if it was not made."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

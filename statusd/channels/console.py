@@ -1,0 +1,48 @@
+"""The console channel: prints each message, for trying statusd out and for tests."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import ClassVar, TextIO
+
+from statusd.channels.base import Message, Sent
+from statusd.config import ChannelConfig, DeliveryConfig
+
+
+class Console:
+    """Writes every message to standard output, one block per message."""
+
+    kind: ClassVar[str] = "console"
+    honours_idempotency: ClassVar[bool] = False
+    options: ClassVar[Mapping[str, str]] = {"max_chars": "int"}
+
+    def __init__(self, config: ChannelConfig, delivery: DeliveryConfig, out: TextIO | None = None) -> None:
+        self.name = config.name
+        self.language = config.language
+        self.max_chars: int | None = config.options.get("max_chars")
+        self._out = out or sys.stdout
+        self._count = 0
+
+    def measure(self, text: str) -> int:
+        return len(text)
+
+    async def send(self, message: Message, *, idempotency_key: str, reply_to: str | None) -> Sent:
+        self._count += 1
+        header = f"── {self.name} [{message.language}] {message.kind} {message.target}"
+        if reply_to:
+            header += f" (reply to {reply_to})"
+        self._out.write(f"{header}\n{message.text}\n\n")
+        self._out.flush()
+        return Sent(remote_id=f"{self.name}-{idempotency_key[:12]}")
+
+    async def delete(self, remote_id: str) -> None:
+        self._out.write(f"── {self.name}: retracted {remote_id}\n\n")
+        self._out.flush()
+
+    async def find(self, message: Message, *, idempotency_key: str) -> Sent | None:
+        # Nothing to look up on a terminal; print again rather than lose it.
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,132 @@
+"""Webhook channel: a signed JSON POST to any URL (signage, chat bridges, your own code)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+
+import aiohttp
+
+from statusd.channels.base import Message, PermanentError, Sent, TransientError
+from statusd.config import ChannelConfig, DeliveryConfig
+
+SIGNATURE_HEADER = "X-Statusd-Signature"
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The value of X-Statusd-Signature: "sha256=" and the HMAC-SHA256 of the body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class Webhook:
+    """POSTs each message as JSON, signed with a shared secret, with an Idempotency-Key."""
+
+    kind: ClassVar[str] = "webhook"
+    honours_idempotency: ClassVar[bool] = True
+    options: ClassVar[Mapping[str, str]] = {"url": "url!", "secret": "secret!", "timeout": "duration"}
+
+    def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
+        self.name = config.name
+        self.language = config.language
+        self.max_chars: int | None = None
+        self._url: str = config.options["url"]
+        self._secret = config.secrets["secret"].read() or ""
+        self._timeout = aiohttp.ClientTimeout(total=config.options.get("timeout") or delivery.timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def measure(self, text: str) -> int:
+        return len(text)
+
+    async def send(self, message: Message, *, idempotency_key: str, reply_to: str | None) -> Sent:
+        body = json.dumps(_payload(message, idempotency_key, reply_to), ensure_ascii=False).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": idempotency_key,
+            SIGNATURE_HEADER: sign(self._secret, body),
+            "User-Agent": "statusd",
+        }
+        data = await self._request("POST", self._url, body, headers)
+        remote_id = data.get("id") if isinstance(data, dict) else None
+        return Sent(remote_id=str(remote_id or idempotency_key))
+
+    async def delete(self, remote_id: str) -> None:
+        body = json.dumps({"retract": remote_id}).encode()
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body)}
+        await self._request("DELETE", self._url, body, headers)
+
+    async def find(self, message: Message, *, idempotency_key: str) -> Sent | None:
+        # The receiver honours Idempotency-Key, so sending again is safe.
+        return None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _request(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        try:
+            async with self._session.request(method, url, data=body, headers=headers) as response:
+                text = await response.text(errors="replace")
+                _raise_for(response.status, response.headers, text)
+                try:
+                    return json.loads(text) if text else None
+                except ValueError:
+                    return None
+        except asyncio.TimeoutError as err:
+            raise TransientError(f"no answer from {url} within {self._timeout.total:g} s") from err
+        except aiohttp.ClientError as err:
+            raise TransientError(f"cannot reach {url}: {err}") from err
+
+
+def _payload(message: Message, key: str, reply_to: str | None) -> dict[str, Any]:
+    site, _, service = message.target.partition("/")
+    return {
+        "id": key,
+        "event_id": message.event_id,
+        "kind": message.kind,
+        "site": site,
+        "service": service or None,
+        "level": message.level,
+        "language": message.language,
+        "text": message.text,
+        "link": message.link,
+        "reply_to": reply_to,
+    }
+
+
+def _raise_for(status: int, headers: Mapping[str, str], text: str) -> None:
+    if status < 300:
+        return
+    reason = f"HTTP {status}: {text.strip()[:200]}"
+    if status == 429 or status == 408 or status >= 500:
+        raise TransientError(reason, retry_after=retry_after(headers))
+    raise PermanentError(reason)
+
+
+def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from Retry-After (seconds or HTTP date) or X-RateLimit-Reset (epoch)."""
+    now = time.time() if now is None else now
+    value = headers.get("Retry-After")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+            except (TypeError, ValueError):
+                pass
+    reset = headers.get("X-RateLimit-Reset")
+    if reset:
+        try:
+            return max(0.0, float(reset) - now)
+        except ValueError:
+            return None
+    return None

@@ -1,0 +1,59 @@
+"""The command line: parses arguments, loads the config once, runs one command.
+
+Only this layer turns errors into exit codes: 78 for a configuration error
+(systemd's RestartPreventExitStatus=78 then stops a restart loop), 2 for a
+refused command, 1 when `check` finds problems.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from statusd import config as config_module
+from statusd import logs, paths
+from statusd.errors import ConfigError, UserError
+
+EX_USAGE = 2
+EX_CONFIG = 78
+
+
+def parser() -> argparse.ArgumentParser:
+    from statusd.commands import checking, report, running, setting
+
+    top = argparse.ArgumentParser(prog="statusd", description="Tell the public, everywhere at once, how the library is doing.")
+    top.add_argument("--config", help="config file (default: $STATUSD_CONFIG or ./statusd.yaml)")
+    top.add_argument("--state-dir", help="where the store lives (default: $STATUSD_STATE_DIR or ./state)")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (running, setting, report, checking):
+        module.add_commands(sub)
+    return top
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parser().parse_args(argv)
+    logs.configure()
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ConfigError as err:
+        print(f"statusd: the configuration has {len(err.problems)} problem(s):", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EX_CONFIG
+    except UserError as err:
+        print(f"statusd: {err}", file=sys.stderr)
+        return EX_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def load_config(args: argparse.Namespace) -> config_module.Config:
+    return config_module.load(paths.config_path(args.config))
+
+
+def common(command: argparse.ArgumentParser) -> None:
+    """Options every command accepts after its name too."""
+    command.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    command.add_argument("--state-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

@@ -1,0 +1,116 @@
+"""`statusd show` and `statusd history`: what is in force, and what was said."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import datetime, timezone
+
+from statusd import paths
+from statusd.commands import common, load_config
+from statusd.config import Config
+from statusd.errors import ConfigError
+from statusd.events import Event
+from statusd.outbox.store import FAILED, PENDING, SENDING, SENT, Delivery, Store
+from statusd.sources import status_file
+from statusd.web.snapshot import snapshot
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    show = sub.add_parser("show", help="the status in force and the last updates' deliveries")
+    common(show)
+    show.add_argument("-n", type=int, default=5, help="how many recent updates (default 5)")
+    show.set_defaults(handler=show_status)
+    history = sub.add_parser("history", help="the last updates, who made them, and their deliveries")
+    common(history)
+    history.add_argument("-n", type=int, default=20, help="how many updates (default 20)")
+    history.set_defaults(handler=show_history)
+
+
+def _open_store(args: argparse.Namespace, config: Config) -> Store | None:
+    path = paths.store_path(paths.state_dir(args.state_dir, config))
+    return Store(path, readonly=True) if path.exists() else None
+
+
+def show_status(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    store = _open_store(args, config)
+    try:
+        wanted = status_file.read(config.status_file, config)
+    except ConfigError as err:
+        print(f"status.yaml is broken; the daemon keeps the last good status:\n  {err.problems[0]}\n")
+        wanted = {}
+    view = snapshot(config, wanted, store.announced() if store else {}, datetime.now(timezone.utc))
+    for site_id, site in view["sites"].items():
+        print(_status_line(site_id, site, config.default_language))
+        for service_id, service in site["services"].items():
+            if service["level"] != "open" or service["message"] or service["planned"]:
+                print(_status_line(f"  {service_id}", service, config.default_language))
+    for name, reason in config.inactive.items():
+        print(f"channel {name}: {reason}")
+    if store:
+        print("\nLast updates")
+        _print_updates(store, args.n)
+        store.close()
+    return 0
+
+
+def show_history(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    store = _open_store(args, config)
+    if store is None:
+        print("Nothing has been announced yet.")
+        return 0
+    _print_updates(store, args.n)
+    store.close()
+    return 0
+
+
+def _status_line(name: str, data: dict[str, object], language: str) -> str:
+    line = f"{name:<14} {data['level']:<10}"
+    if data.get("since"):
+        line += f" since {_local(str(data['since']))}"
+    if data.get("until"):
+        line += f" until {_local(str(data['until']))}"
+    messages = data.get("message") or {}
+    assert isinstance(messages, dict)
+    for lang, text in messages.items():
+        line += f"\n{'':<15}{lang}: {text}"
+    planned = data.get("planned")
+    if isinstance(planned, dict):
+        line += f"\n{'':<15}planned: {planned['level']} from {_local(planned['from'])}"
+        if planned.get("until"):
+            line += f" until {_local(planned['until'])}"
+    return line
+
+
+def _print_updates(store: Store, limit: int) -> None:
+    updates = store.recent(limit)
+    if not updates:
+        print("  none yet")
+    for event, created, deliveries in updates:
+        print(_update_line(event, created))
+        for delivery in deliveries:
+            print(f"    {delivery.channel:<14} {_delivery_state(delivery)}")
+
+
+def _update_line(event: Event, created: float) -> str:
+    when = datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{when}  {event.target} → {event.level.value} ({event.kind.value}, {event.reason})  by {event.author}  [{event.id}]"
+
+
+def _delivery_state(d: Delivery) -> str:
+    if d.state == SENT:
+        return f"sent      id {d.remote_id}" + (f" {d.remote_url}" if d.remote_url else "")
+    if d.state in (PENDING, SENDING):
+        wait = d.next_attempt - time.time()
+        when = "now" if wait <= 0 else datetime.fromtimestamp(d.next_attempt).strftime("%H:%M:%S")
+        last = f" (last: {d.last_error})" if d.last_error else ""
+        return f"{d.state:<9} attempt {d.attempts + 1} {when}{last}"
+    if d.state == FAILED:
+        return f"failed    {d.last_error}"
+    return f"{d.state:<9} {d.last_error or ''}"
+
+
+def _local(iso: object) -> str:
+    return datetime.fromisoformat(str(iso)).astimezone().strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,108 @@
+"""`statusd set` and `statusd preview`: the desk's one command, and a dry run of it."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from datetime import datetime, timezone
+
+from statusd import desk, paths
+from statusd.announcer import render
+from statusd.commands import common, load_config
+from statusd.compose import Composer
+from statusd.config import Config
+from statusd.errors import ConfigError, UserError
+from statusd.model import StatusEntry, Target, Wanted
+from statusd.outbox.store import Announced, Store
+from statusd.rules import reconcile
+from statusd.sources import status_edit, status_file
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, handler, text in (
+        ("set", set_status, "set the status of a site or service (e.g. main, main/wifi)"),
+        ("preview", preview, "print what each channel would post for a `set`, posting nothing"),
+    ):
+        command = sub.add_parser(name, help=text)
+        common(command)
+        command.add_argument("target", help="a site (main) or a service of a site (main/wifi)")
+        command.add_argument("level", help="open, limited, closed or emergency")
+        command.add_argument("-m", "--message", action="append", default=[], metavar="LANG:TEXT",
+                             help='message in one language, e.g. -m fr:"Fermé" (repeat per language)')
+        command.add_argument("--from", dest="starts", metavar="WHEN", help='planned start, "YYYY-MM-DD HH:MM"')
+        command.add_argument("--until", metavar="WHEN", help='end, "YYYY-MM-DD HH:MM" in the site\'s time zone')
+        command.set_defaults(handler=handler)
+
+
+def current_user() -> str:
+    """Who is at the desk: the person behind sudo if any."""
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def _entry(args: argparse.Namespace, config: Config) -> tuple[Target, StatusEntry]:
+    return desk.build(
+        config, args.target, args.level, args.message, args.starts, args.until,
+        current_user(), datetime.now(timezone.utc),
+    )
+
+
+def set_status(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    target, entry = _entry(args, config)
+    status_edit.set_entry(config.status_file, config, target, entry)
+    print(f"{target}: {entry.level.value}{_window(entry)} — written to {config.status_file}; "
+          f"the daemon announces it on {len(config.channels)} channel(s).")
+    return 0
+
+
+def preview(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    target, entry = _entry(args, config)
+    wanted = dict(_wanted(config))
+    wanted[target] = entry
+    plan = reconcile(wanted, _announced(args, config), config, datetime.now(timezone.utc))
+    events = [e for e in plan.events if e.target == target]
+    if not events:
+        print(f"{target}: nothing new to say; this is what has already been announced.")
+        return 0
+    from statusd.app import build_channels
+
+    channels = build_channels(config)
+    composer = Composer(config)
+    for event in events:
+        for planned in render(config, composer, channels, event):
+            print(f"── {planned.channel} ({config.channels[planned.channel].type}, "
+                  f"{config.channels[planned.channel].language}) {event.kind.value}")
+            print(planned.message.text if planned.message else f"NOT SENT: {planned.error}")
+            print()
+    for name, reason in config.inactive.items():
+        print(f"── {name}: {reason}")
+    return 0
+
+
+def _wanted(config: Config) -> Wanted:
+    try:
+        return status_file.read(config.status_file, config)
+    except ConfigError as err:
+        raise UserError(f"{err.problems[0]}; fix status.yaml first (see `statusd check`)") from err
+
+
+def _announced(args: argparse.Namespace, config: Config) -> dict[str, Announced]:
+    path = paths.store_path(paths.state_dir(args.state_dir, config))
+    if not path.exists():
+        return {}
+    store = Store(path, readonly=True)
+    try:
+        return store.announced()
+    finally:
+        store.close()
+
+
+def _window(entry: StatusEntry) -> str:
+    text = ""
+    if entry.starts:
+        text += f" from {entry.starts:%Y-%m-%d %H:%M}"
+    if entry.until:
+        text += f" until {entry.until:%Y-%m-%d %H:%M}"
+    return text

@@ -1,0 +1,1 @@
+"""④ The outbox: deliveries stored before they are sent, and the workers that send them."""

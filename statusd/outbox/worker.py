@@ -1,0 +1,123 @@
+"""One worker per channel: sends its deliveries in order, retries, never blocks the others."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+
+from statusd.channels.base import Channel, PermanentError, Sent, TransientError
+from statusd.config import DeliveryConfig
+from statusd.outbox.retry import backoff
+from statusd.outbox.store import SENDING, Delivery, Store
+
+log = structlog.get_logger()
+
+
+class Worker:
+    """Delivers one channel's messages from the store, one at a time, oldest due first."""
+
+    def __init__(self, store: Store, channel: Channel, policy: DeliveryConfig) -> None:
+        self.store = store
+        self.channel = channel
+        self.policy = policy
+        self.wakeup = asyncio.Event()
+        self.busy = False
+        self.paused_until = 0.0
+        self._stopping = False
+
+    def poke(self) -> None:
+        """New deliveries may be due: look again now."""
+        self.wakeup.set()
+
+    def stop(self) -> None:
+        """Finish the send in flight, then return from `run`."""
+        self._stopping = True
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            delivery = self.store.next_due(self.channel.name)
+            wait = self._wait_for(delivery)
+            if wait is not None:
+                await self._sleep(wait)
+                continue
+            assert delivery is not None
+            self.busy = True
+            try:
+                await self.attempt(delivery)
+            finally:
+                self.busy = False
+
+    def _wait_for(self, delivery: Delivery | None) -> float | None:
+        if delivery is None:
+            return 3600.0  # nothing waiting: sleep until poked
+        due = max(delivery.next_attempt, self.paused_until) - time.time()
+        return due if due > 0 else None
+
+    async def _sleep(self, seconds: float) -> None:
+        self.wakeup.clear()
+        try:
+            await asyncio.wait_for(self.wakeup.wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def attempt(self, delivery: Delivery) -> None:
+        """Send one delivery and record the outcome."""
+        log_ = log.bind(channel=self.channel.name, event_id=delivery.event_id, delivery=delivery.id)
+        if delivery.message is None:
+            self.store.mark_failed(delivery.id, delivery.last_error or "no message")
+            return
+        if delivery.state == SENDING and await self._already_posted(delivery, log_):
+            return
+        self.store.mark_sending(delivery.id)
+        started = time.monotonic()
+        try:
+            sent = await self.channel.send(
+                delivery.message, idempotency_key=delivery.idempotency_key, reply_to=None
+            )
+        except TransientError as err:
+            self._retry(delivery, err, log_)
+        except PermanentError as err:
+            self.store.mark_failed(delivery.id, str(err))
+            log_.error("delivery_failed", reason=str(err), attempts=delivery.attempts + 1)
+        except Exception as err:  # a bug in a channel must not stop the worker
+            log_.exception("channel_crashed", error=repr(err))
+            self._retry(delivery, TransientError(f"internal error: {err!r}"), log_)
+        else:
+            self.store.mark_sent(delivery.id, sent.remote_id, sent.url)
+            log_.info(
+                "delivery_sent", remote_id=sent.remote_id, attempts=delivery.attempts + 1,
+                seconds=round(time.monotonic() - started, 3),
+            )
+
+    async def _already_posted(self, delivery: Delivery, log_: structlog.typing.FilteringBoundLogger) -> bool:
+        """After a crash mid-send: find the post rather than make it twice."""
+        if self.channel.honours_idempotency:
+            return False  # repeating the same key is safe
+        assert delivery.message is not None
+        try:
+            found: Sent | None = await self.channel.find(
+                delivery.message, idempotency_key=delivery.idempotency_key
+            )
+        except (TransientError, PermanentError) as err:
+            log_.warning("delivery_lookup_failed", reason=str(err))
+            return False
+        if found is not None:
+            self.store.mark_sent(delivery.id, found.remote_id, found.url)
+            log_.info("delivery_recovered", remote_id=found.remote_id)
+        return found is not None
+
+    def _retry(self, delivery: Delivery, err: TransientError, log_: structlog.typing.FilteringBoundLogger) -> None:
+        attempts = delivery.attempts + 1
+        wait = backoff(attempts, self.policy, err.retry_after)
+        if err.retry_after:
+            self.paused_until = time.time() + err.retry_after
+        if time.time() + wait > delivery.deadline:
+            reason = f"gave up after {attempts} attempts: {err}"
+            self.store.mark_failed(delivery.id, reason)
+            log_.error("delivery_failed", reason=reason, attempts=attempts)
+            return
+        self.store.mark_retry(delivery.id, time.time() + wait, str(err))
+        log_.warning("delivery_retry", reason=str(err), attempts=attempts, wait=round(wait, 2))

@@ -1,0 +1,43 @@
+"""Where a daemon or a command finds its files: flags, then environment, then defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from statusd.config import Config
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The config file, the status file, the state directory and the port in use."""
+
+    config: Path
+    state_dir: Path
+    port: int | None
+
+
+def config_path(flag: str | None) -> Path:
+    """--config, else $STATUSD_CONFIG, else ./statusd.yaml."""
+    return Path(flag or os.environ.get("STATUSD_CONFIG") or "statusd.yaml")
+
+
+def state_dir(flag: str | None, config: Config) -> Path:
+    """--state-dir, else $STATUSD_STATE_DIR, else systemd's $STATE_DIRECTORY, else the config's, else ./state."""
+    chosen = flag or os.environ.get("STATUSD_STATE_DIR") or os.environ.get("STATE_DIRECTORY")
+    if chosen:
+        return Path(chosen.split(":")[0])
+    return config.state_dir or Path("state")
+
+
+def port(flag: int | None, config: Config) -> int:
+    """--port, else $STATUSD_PORT, else the config's listen.port."""
+    if flag is not None:
+        return flag
+    env = os.environ.get("STATUSD_PORT")
+    return int(env) if env and env.isdigit() else config.port
+
+
+def store_path(state: Path) -> Path:
+    return state / "statusd.db"

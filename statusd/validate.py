@@ -1,0 +1,136 @@
+"""A small reader that checks YAML mappings and collects every problem with its line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from statusd.errors import ConfigError, Problem
+from statusd.yamlsrc import key_line, node_line
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds from 90, "90s", "5m", "1h" or "1d"; None if not a duration."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if value >= 0 else None
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNITS[match.group(2)]
+    return None
+
+
+@dataclass
+class Problems:
+    """Collects problems for one file; raise them all at once with `check()`."""
+
+    file: str
+    found: list[Problem] = field(default_factory=list)
+
+    def add(self, line: int | None, path: str, text: str) -> None:
+        self.found.append(Problem(self.file, line, path, text))
+
+    def check(self) -> None:
+        if self.found:
+            raise ConfigError(self.found)
+
+
+@dataclass
+class Section:
+    """A mapping in a YAML file, with its dotted path for messages."""
+
+    node: Any
+    path: str
+    problems: Problems
+
+    def line(self, key: str | None = None) -> int | None:
+        return key_line(self.node, key) if key is not None else node_line(self.node)
+
+    def where(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def error(self, key: str | None, text: str) -> None:
+        self.problems.add(self.line(key), self.where(key) if key else self.path, text)
+
+    def is_mapping(self) -> bool:
+        if isinstance(self.node, Mapping):
+            return True
+        self.problems.add(node_line(self.node), self.path, f"should be a mapping, got {_kind(self.node)}")
+        return False
+
+    def allow(self, *keys: str) -> None:
+        """Report every key that is not one of `keys` (typos must not pass silently)."""
+        if not isinstance(self.node, Mapping):
+            return
+        for key in self.node:
+            if key not in keys:
+                hint = ", ".join(keys)
+                self.error(str(key), f"unknown key; expected one of: {hint}")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.node.get(key, default) if isinstance(self.node, Mapping) else default
+
+    def sub(self, key: str) -> Section:
+        return Section(self.get(key), self.where(key), self.problems)
+
+    def items(self) -> Iterator[tuple[str, Section]]:
+        if not isinstance(self.node, Mapping):
+            return
+        for key in self.node:
+            yield str(key), self.sub(key)
+
+    def string(self, key: str, default: str | None = None, required: bool = False) -> str | None:
+        value = self.get(key)
+        if value is None:
+            if required:
+                self.error(key, "is required")
+            return default
+        if not isinstance(value, str) or not value.strip():
+            self.error(key, f"should be a non-empty text, got {_kind(value)}")
+            return default
+        return value
+
+    def integer(self, key: str, default: int | None = None, minimum: int = 0) -> int | None:
+        value = self.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self.error(key, f"should be a whole number of at least {minimum}, got {value!r}")
+            return default
+        return value
+
+    def duration(self, key: str, default: float) -> float:
+        value = self.get(key)
+        if value is None:
+            return default
+        seconds = parse_duration(value)
+        if seconds is None:
+            self.error(key, f'should be a duration such as 30s, 5m, 1h or 1d, got {value!r}')
+            return default
+        return seconds
+
+    def identifier(self, key: str) -> bool:
+        if _ID.match(key):
+            return True
+        self.error(key, "should be lower-case letters, digits, '-' or '_' (it is used in commands and URLs)")
+        return False
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (yes/no)"
+    return repr(value)

@@ -1,0 +1,1 @@
+"""⑤ The website side: status.json, health, and (later) the banner and status page."""
