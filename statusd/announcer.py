@@ -35,7 +35,7 @@ class Announcer:
             if event.id in new:
                 log.info(
                     "event_recorded", event_id=event.id, kind=event.kind.value, target=str(event.target),
-                    level=event.level.value, author=event.author, deliveries=len(planned),
+                    to=event.level.value, author=event.author, deliveries=len(planned),
                 )
         return plan
 

@@ -6,10 +6,12 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -17,6 +19,8 @@ from statusd.channels.base import Message, PermanentError, Sent, TransientError
 from statusd.config import ChannelConfig, DeliveryConfig
 
 SIGNATURE_HEADER = "X-Statusd-Signature"
+# Plain ASCII decimals only: float() would also take "inf", "1e999" and "¹".
+_NUMBER = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,6})?")
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -81,9 +85,10 @@ class Webhook:
                 except ValueError:
                     return None
         except asyncio.TimeoutError as err:
-            raise TransientError(f"no answer from {url} within {self._timeout.total:g} s") from err
+            raise TransientError(f"no answer from {_where(url)} within {self._timeout.total:g} s") from err
         except aiohttp.ClientError as err:
-            raise TransientError(f"cannot reach {url}: {err}") from err
+            reason = type(err).__name__ if isinstance(err, aiohttp.InvalidURL) else str(err)
+            raise TransientError(f"cannot reach {_where(url)}: {reason}") from err
 
 
 def _payload(message: Message, key: str, reply_to: str | None) -> dict[str, Any]:
@@ -114,19 +119,21 @@ def _raise_for(status: int, headers: Mapping[str, str], text: str) -> None:
 def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds to wait from Retry-After (seconds or HTTP date) or X-RateLimit-Reset (epoch)."""
     now = time.time() if now is None else now
-    value = headers.get("Retry-After")
+    value = (headers.get("Retry-After") or "").strip()
+    if _NUMBER.fullmatch(value):
+        return max(0.0, float(value))
     if value:
         try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-            except (TypeError, ValueError):
-                pass
-    reset = headers.get("X-RateLimit-Reset")
-    if reset:
-        try:
-            return max(0.0, float(reset) - now)
-        except ValueError:
-            return None
+            return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+        except (TypeError, ValueError, IndexError):
+            pass
+    reset = (headers.get("X-RateLimit-Reset") or "").strip()
+    if _NUMBER.fullmatch(reset):
+        return max(0.0, float(reset) - now)
     return None
+
+
+def _where(url: str) -> str:
+    """Scheme and host only: webhook paths often carry a token (Slack, Discord)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -1,0 +1,271 @@
+"""The real daemon process, real webhook receivers, and the desk's commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import WriteConfig
+from tests.daemon import Daemon
+from tests.fakes.webhook import WebhookReceiver, refusing_port
+
+SECRET = "hook-secret-7f3a"
+
+
+def hook_channels(hooks: dict[str, tuple[str, str]], timeout: str = "1s") -> str:
+    """Channel config for webhooks: name → (language, url)."""
+    lines = []
+    for name, (language, url) in hooks.items():
+        lines.append(
+            f"  {name}: {{type: webhook, language: {language}, url: '{url}',"
+            f" secret: {{env: HOOK_SECRET}}, timeout: {timeout}}}"
+        )
+    return "\n".join(lines)
+
+
+@pytest.fixture
+async def receivers() -> AsyncIterator[dict[str, WebhookReceiver]]:
+    hooks = {name: WebhookReceiver(SECRET) for name in ("hook-fr", "hook-en", "hook-sv")}
+    for hook in hooks.values():
+        await hook.start()
+    yield hooks
+    for hook in hooks.values():
+        await hook.stop()
+
+
+def start(write_config: WriteConfig, tmp_path: Path, hooks: dict[str, WebhookReceiver], status: str | None = None) -> Daemon:
+    languages = {"hook-fr": "fr", "hook-en": "en", "hook-sv": "sv"}
+    channels = hook_channels({n: (languages.get(n, "en"), h.url) for n, h in hooks.items()})
+    config = write_config(channels, status=status or "main:\n  level: open\n")
+    return Daemon(config, tmp_path / "state", env={"HOOK_SECRET": SECRET}).start()
+
+
+async def cli(daemon: Daemon, *args: str) -> str:
+    result = await asyncio.to_thread(daemon.cli, *args)
+    return result.stdout
+
+
+def status_json(daemon: Daemon) -> dict:  # type: ignore[type-arg]
+    return json.loads(urllib.request.urlopen(f"{daemon.url}/status.json", timeout=5).read())
+
+
+CLOSE = ("set", "main", "closed", "-m", "fr:Fermeture exceptionnelle : incendie.",
+         "-m", "en:Closed today after a fire.", "--until", "2031-11-26 10:00")
+
+
+class TestFlip:
+    """One `statusd set` reaches every receiver once, signed, in the receiver's language."""
+
+    async def test_each_receiver_gets_its_language_once(
+        self, write_config: WriteConfig, tmp_path: Path, receivers: dict[str, WebhookReceiver]
+    ) -> None:
+        daemon = start(write_config, tmp_path, receivers)
+        try:
+            await cli(daemon, *CLOSE)
+            for hook in receivers.values():
+                await hook.wait_for(1, timeout=5)
+            await asyncio.sleep(0.5)
+            texts = {name: [m["text"] for m in hook.received] for name, hook in receivers.items()}
+            assert len(texts["hook-fr"]) == len(texts["hook-en"]) == len(texts["hook-sv"]) == 1
+            assert "incendie" in texts["hook-fr"][0]
+            assert "after a fire" in texts["hook-en"][0]
+            # No Swedish message was given: the default language stands in.
+            assert "incendie" in texts["hook-sv"][0]
+            assert all(not hook.rejected for hook in receivers.values())
+            site = status_json(daemon)["sites"]["main"]
+            assert site["level"] == "closed"
+            assert site["message"]["en"] == "Closed today after a fire."
+        finally:
+            daemon.kill()
+
+    async def test_a_service_flip_and_a_reopening(
+        self, write_config: WriteConfig, tmp_path: Path, receivers: dict[str, WebhookReceiver]
+    ) -> None:
+        daemon = start(write_config, tmp_path, receivers)
+        try:
+            await cli(daemon, "set", "main/wifi", "limited", "-m", "fr:Wi-Fi en panne au 2e étage")
+            await receivers["hook-fr"].wait_for(1)
+            assert receivers["hook-fr"].received[0]["service"] == "wifi"
+            await cli(daemon, "set", "main/wifi", "open")
+            await receivers["hook-fr"].wait_for(2)
+            assert receivers["hook-fr"].received[1]["level"] == "open"
+            history = await cli(daemon, "history")
+            assert "main/wifi → limited" in history and "main/wifi → open" in history
+        finally:
+            daemon.kill()
+
+    async def test_shutdown_on_sigterm_is_clean(
+        self, write_config: WriteConfig, tmp_path: Path, receivers: dict[str, WebhookReceiver]
+    ) -> None:
+        daemon = start(write_config, tmp_path, receivers)
+        assert daemon.terminate() == 0
+        assert "daemon_stopped" in daemon.logs()
+
+
+class TestWhileStopped:
+    """A change made while the daemon is stopped is announced at start, once."""
+
+    async def test_change_while_stopped_is_announced_once(
+        self, write_config: WriteConfig, tmp_path: Path, receivers: dict[str, WebhookReceiver]
+    ) -> None:
+        daemon = start(write_config, tmp_path, receivers)
+        daemon.terminate()
+        await cli(daemon, *CLOSE)
+        daemon.start()
+        for hook in receivers.values():
+            await hook.wait_for(1)
+        daemon.terminate()
+        daemon.start()
+        await asyncio.sleep(1.0)
+        daemon.kill()
+        assert [len(h.received) for h in receivers.values()] == [1, 1, 1]
+
+
+class TestCrash:
+    """SIGKILL at any point loses no delivery and duplicates none."""
+
+    async def test_killed_right_after_the_flip(
+        self, write_config: WriteConfig, tmp_path: Path, receivers: dict[str, WebhookReceiver]
+    ) -> None:
+        daemon = start(write_config, tmp_path, receivers)
+        await cli(daemon, *CLOSE)
+        daemon.kill()
+        daemon.start()
+        try:
+            for hook in receivers.values():
+                await hook.wait_for(1)
+            await asyncio.sleep(0.5)
+            assert [len(h.received) for h in receivers.values()] == [1, 1, 1]
+        finally:
+            daemon.kill()
+
+    async def test_killed_while_the_send_is_in_flight(
+        self, write_config: WriteConfig, tmp_path: Path, receivers: dict[str, WebhookReceiver]
+    ) -> None:
+        """Recorded, request sent, no answer yet: the receiver has it, the store does not know."""
+        hook = receivers["hook-en"]
+        hook.mode = "accept_then_drop"
+        daemon = start(write_config, tmp_path, receivers)
+        await cli(daemon, *CLOSE)
+        await hook.wait_for(1)
+        daemon.kill()
+        hook.mode = "ok"
+        daemon.start()
+        try:
+            await hook.wait_attempts(2)
+            await asyncio.sleep(0.5)
+            assert len(hook.received) == 1
+            assert hook.repeats >= 1  # sent again with the same key, recognised
+        finally:
+            daemon.kill()
+
+    async def test_killed_before_the_request_was_answered_or_received(
+        self, write_config: WriteConfig, tmp_path: Path, receivers: dict[str, WebhookReceiver]
+    ) -> None:
+        hook = receivers["hook-fr"]
+        hook.mode = "hang"
+        daemon = start(write_config, tmp_path, receivers)
+        await cli(daemon, *CLOSE)
+        await hook.wait_attempts(1)
+        daemon.kill()
+        hook.mode = "ok"
+        daemon.start()
+        try:
+            await hook.wait_for(1)
+            await asyncio.sleep(0.5)
+            assert [len(h.received) for h in receivers.values()] == [1, 1, 1]
+        finally:
+            daemon.kill()
+
+
+class TestFailingReceivers:
+    """A failing receiver never delays the others, and gets its message once it recovers."""
+
+    async def test_failures_do_not_delay_the_healthy_receiver(self, write_config: WriteConfig, tmp_path: Path) -> None:
+        modes = {"healthy": "ok", "broken": "error500", "limited": "ratelimit", "slow": "hang", "revoked": "unauthorized"}
+        hooks = {name: WebhookReceiver(SECRET, mode=mode, retry_after=1) for name, mode in modes.items()}
+        for hook in hooks.values():
+            await hook.start()
+        refused = refusing_port()
+        channels = hook_channels({n: ("en", h.url) for n, h in hooks.items()} | {"gone": ("en", f"http://127.0.0.1:{refused}/hook")})
+        daemon = Daemon(write_config(channels), tmp_path / "state", env={"HOOK_SECRET": SECRET}).start()
+        try:
+            await cli(daemon, *CLOSE)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await hooks["healthy"].wait_for(1, timeout=3)
+            assert loop.time() - started < 1.5
+            await hooks["slow"].wait_attempts(1)
+            for name in ("broken", "limited", "slow"):
+                hooks[name].mode = "ok"
+            for name in ("broken", "limited", "slow", "healthy"):
+                await hooks[name].wait_for(1, timeout=8)
+            await asyncio.sleep(0.5)
+            assert [len(hooks[n].received) for n in ("broken", "limited", "slow", "healthy")] == [1, 1, 1, 1]
+            limited = hooks["limited"].attempts
+            assert limited[1].monotonic - limited[0].monotonic >= 0.9  # waited out Retry-After
+            show = await cli(daemon, "show")
+            assert "revoked" in show and "failed" in show and "HTTP 401" in show
+            assert "gone" in show and "pending" in show and "cannot reach" in show
+        finally:
+            daemon.kill()
+            for hook in hooks.values():
+                await hook.stop()
+
+
+BROKEN = {
+    "bad YAML": ("main:\n  level: [closed\n", "status.yaml:3:1: invalid YAML"),
+    "unknown site": ("mian:\n  level: closed\n  message: x\n", "unknown site"),
+    "unknown level": ("main:\n  level: clossed\n", "clossed"),
+    "wrong type": ("main:\n  level: closed\n  message: 42\n", "message"),
+    "empty file": ("", "empty"),
+}
+
+
+class TestBrokenStatusFile:
+    """A broken status.yaml keeps the last good status, says where the error is, posts nothing."""
+
+    async def test_each_broken_edit_is_refused_and_the_fix_is_announced(
+        self, write_config: WriteConfig, tmp_path: Path, receivers: dict[str, WebhookReceiver]
+    ) -> None:
+        daemon = start(write_config, tmp_path, receivers, status="main:\n  level: closed\n  message: Fermé.\n")
+        status = tmp_path / "status.yaml"
+        hook = receivers["hook-fr"]
+        try:
+            await hook.wait_for(1)
+            for name, (text, expected) in BROKEN.items():
+                before = len(_invalid_lines(daemon))
+                status.write_text(text, encoding="utf-8")
+                await _wait_log(daemon, expected, name, before)
+                assert status_json(daemon)["sites"]["main"]["level"] == "closed", name
+            before = len(_invalid_lines(daemon))
+            status.unlink()
+            await _wait_log(daemon, "not found", "deleted", before)
+            status.write_text("main:\n  level: open\n", encoding="utf-8")
+            await hook.wait_for(2)
+            await asyncio.sleep(0.5)
+            assert [m["level"] for m in hook.received] == ["closed", "open"]
+            check = daemon.cli("check", check=False)
+            assert check.returncode == 0, check.stdout
+        finally:
+            daemon.kill()
+
+
+def _invalid_lines(daemon: Daemon) -> list[str]:
+    return [line for line in daemon.logs().splitlines() if "status_file_invalid" in line]
+
+
+async def _wait_log(daemon: Daemon, text: str, case: str, before: int, timeout: float = 5.0) -> None:
+    """Wait for a new status_file_invalid log line that mentions `text`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if any(text in line for line in _invalid_lines(daemon)[before:]):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{case}: no new status_file_invalid log mentioning {text!r}:\n{daemon.logs()[-2000:]}")
