@@ -11,7 +11,7 @@ import structlog
 from watchfiles import awatch
 
 from statusd.announcer import Announcer
-from statusd.channels import CHANNELS, Channel
+from statusd.channels import CHANNELS, Channel, ChannelError
 from statusd.compose import Composer
 from statusd.config import Config
 from statusd.errors import ConfigError
@@ -55,6 +55,7 @@ class App:
         """Run until SIGTERM or SIGINT; return the exit code."""
         for name, reason in self.config.inactive.items():
             log.warning("channel_inactive", channel=name, reason=reason)
+        await self._open_channels()
         self._load_status()
         self._step()
         await self.web.start()
@@ -74,6 +75,14 @@ class App:
             await self._close()
         return 0
 
+    async def _open_channels(self) -> None:
+        """Learn each platform's limits; a platform that is down now is retried by its worker."""
+        for name, channel in self.channels.items():
+            try:
+                await channel.open()
+            except ChannelError as err:
+                log.warning("channel_open_failed", channel=name, reason=str(err))
+
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -81,7 +90,8 @@ class App:
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
-        forced = self._signals > 1
+        # Only a second Ctrl-C forces: systemd and `timeout` may send SIGTERM twice.
+        forced = self._signals > 1 and sig is signal.SIGINT
         log.info("shutdown_requested", signal=sig.name, forced=forced)
         self._stop.set()
         if forced:

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import pytest
 
-from statusd.channels.base import Message, PermanentError, Sent, TransientError
+from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
 from statusd.config import DeliveryConfig
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
@@ -48,7 +48,7 @@ class Recorder:
     def measure(self, text: str) -> int:
         return len(text)
 
-    async def send(self, message: Message, *, idempotency_key: str, reply_to: str | None) -> Sent:
+    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None) -> Sent:
         outcome = self.outcomes.pop(0) if self.outcomes else None
         if outcome is not None:
             raise outcome

@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from statusd.channels.base import Message, PermanentError, Sent, TransientError
+from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
 from statusd.channels.webhook import Webhook, retry_after
 from statusd.config import Config, load
 from tests.fakes.webhook import (
@@ -151,7 +151,8 @@ class TestSend:
         target: str, reply_to: str | None, site: str, service: str | None,
     ) -> None:
         sent_message = message(target=target)
-        await channel.send(sent_message, idempotency_key=KEY, reply_to=reply_to)
+        reply = Reply(parent=reply_to, root="msg-1") if reply_to else None
+        await channel.send(sent_message, idempotency_key=KEY, reply_to=reply)
         (body,) = hook.received
         assert body == {
             "id": KEY,

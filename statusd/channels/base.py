@@ -20,6 +20,17 @@ class Message:
 
 
 @dataclass(frozen=True)
+class Reply:
+    """Where a reply goes in a thread: the post it answers, and the thread's first post.
+
+    Both are remote ids as the channel returned them in `Sent.remote_id`.
+    """
+
+    parent: str
+    root: str
+
+
+@dataclass(frozen=True)
 class Sent:
     """What the platform answered: its id for the post, and a URL if it has one."""
 
@@ -58,8 +69,16 @@ class Channel(Protocol):
         """Length of `text` as this platform counts it."""
         ...
 
-    async def send(self, message: Message, *, idempotency_key: str, reply_to: str | None) -> Sent:
-        """Post `message`; raise TransientError or PermanentError on failure."""
+    async def open(self) -> None:
+        """Connect and learn the platform's own limits (e.g. a Mastodon instance's max_chars)."""
+        ...
+
+    async def whoami(self) -> str:
+        """Who this account posts as, checked against the platform (`statusd check --live`)."""
+        ...
+
+    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None) -> Sent:
+        """Post `message` (as a reply in a thread if `reply_to`); raise TransientError or PermanentError."""
         ...
 
     async def delete(self, remote_id: str) -> None:

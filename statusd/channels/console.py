@@ -6,7 +6,7 @@ import sys
 from collections.abc import Mapping
 from typing import ClassVar, TextIO
 
-from statusd.channels.base import Message, Sent
+from statusd.channels.base import Message, Reply, Sent
 from statusd.config import ChannelConfig, DeliveryConfig
 
 
@@ -27,11 +27,17 @@ class Console:
     def measure(self, text: str) -> int:
         return len(text)
 
-    async def send(self, message: Message, *, idempotency_key: str, reply_to: str | None) -> Sent:
+    async def open(self) -> None:
+        return None
+
+    async def whoami(self) -> str:
+        return "the terminal (standard output)"
+
+    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None) -> Sent:
         self._count += 1
         header = f"── {self.name} [{message.language}] {message.kind} {message.target}"
         if reply_to:
-            header += f" (reply to {reply_to})"
+            header += f" (reply to {reply_to.parent})"
         self._out.write(f"{header}\n{message.text}\n\n")
         self._out.flush()
         return Sent(remote_id=f"{self.name}-{idempotency_key[:12]}")

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from statusd.channels.base import Message, PermanentError, Sent, TransientError
+from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
 from statusd.config import ChannelConfig, DeliveryConfig
 
 SIGNATURE_HEADER = "X-Statusd-Signature"
@@ -47,7 +47,13 @@ class Webhook:
     def measure(self, text: str) -> int:
         return len(text)
 
-    async def send(self, message: Message, *, idempotency_key: str, reply_to: str | None) -> Sent:
+    async def open(self) -> None:
+        return None
+
+    async def whoami(self) -> str:
+        return f"webhook at {_where(self._url)}"
+
+    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None) -> Sent:
         body = json.dumps(_payload(message, idempotency_key, reply_to), ensure_ascii=False).encode()
         headers = {
             "Content-Type": "application/json",
@@ -91,7 +97,7 @@ class Webhook:
             raise TransientError(f"cannot reach {_where(url)}: {reason}") from err
 
 
-def _payload(message: Message, key: str, reply_to: str | None) -> dict[str, Any]:
+def _payload(message: Message, key: str, reply_to: Reply | None) -> dict[str, Any]:
     site, _, service = message.target.partition("/")
     return {
         "id": key,
@@ -103,7 +109,7 @@ def _payload(message: Message, key: str, reply_to: str | None) -> dict[str, Any]
         "language": message.language,
         "text": message.text,
         "link": message.link,
-        "reply_to": reply_to,
+        "reply_to": reply_to.parent if reply_to else None,
     }
 
 

@@ -8,6 +8,7 @@ refused command, 1 when `check` finds problems.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -33,7 +34,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
-    logs.configure()
+    # Commands other than the daemon speak through their output; their logs only warn.
+    logs.configure(level=logging.INFO if args.command == "run" else logging.WARNING)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 
 from statusd import paths
 from statusd.commands import common, load_config
@@ -42,10 +42,11 @@ def show_status(args: argparse.Namespace) -> int:
         wanted = {}
     view = snapshot(config, wanted, store.announced() if store else {}, datetime.now(timezone.utc))
     for site_id, site in view["sites"].items():
-        print(_status_line(site_id, site, config.default_language))
+        tz = config.sites[site_id].tz
+        print(_status_line(site_id, site, tz))
         for service_id, service in site["services"].items():
             if service["level"] != "open" or service["message"] or service["planned"]:
-                print(_status_line(f"  {service_id}", service, config.default_language))
+                print(_status_line(f"  {service_id}", service, tz))
     for name, reason in config.inactive.items():
         print(f"channel {name}: {reason}")
     if store:
@@ -66,21 +67,22 @@ def show_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def _status_line(name: str, data: dict[str, object], language: str) -> str:
+def _status_line(name: str, data: dict[str, object], tz: tzinfo) -> str:
+    """One target's level and times, in the site's own time zone."""
     line = f"{name:<14} {data['level']:<10}"
     if data.get("since"):
-        line += f" since {_local(str(data['since']))}"
+        line += f" since {_local(data['since'], tz)}"
     if data.get("until"):
-        line += f" until {_local(str(data['until']))}"
+        line += f" until {_local(data['until'], tz)}"
     messages = data.get("message") or {}
     assert isinstance(messages, dict)
     for lang, text in messages.items():
         line += f"\n{'':<15}{lang}: {text}"
     planned = data.get("planned")
     if isinstance(planned, dict):
-        line += f"\n{'':<15}planned: {planned['level']} from {_local(planned['from'])}"
+        line += f"\n{'':<15}planned: {planned['level']} from {_local(planned['from'], tz)}"
         if planned.get("until"):
-            line += f" until {_local(planned['until'])}"
+            line += f" until {_local(planned['until'], tz)}"
     return line
 
 
@@ -112,5 +114,5 @@ def _delivery_state(d: Delivery) -> str:
     return f"{d.state:<9} {d.last_error or ''}"
 
 
-def _local(iso: object) -> str:
-    return datetime.fromisoformat(str(iso)).astimezone().strftime("%Y-%m-%d %H:%M")
+def _local(iso: object, tz: tzinfo) -> str:
+    return datetime.fromisoformat(str(iso)).astimezone(tz).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,304 @@
+"""Change one entry of status.yaml: locked, comments kept, checked, written atomically.
+
+The daemon may read the file at any instant and a colleague may run `statusd set`
+at the same time, so: one writer at a time (flock on a lock file beside it), the
+result is checked exactly as the daemon will read it, and it replaces the old
+file in one rename, so a reader sees the old or the new file, never half of one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timezone
+from io import StringIO
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import CommentMark, MarkedYAMLError
+from ruamel.yaml.timestamp import TimeStamp
+from ruamel.yaml.tokens import CommentToken
+
+from statusd.config import Config
+from statusd.errors import ConfigError, UserError
+from statusd.model import StatusEntry, Target
+from statusd.sources import status_file
+
+log = structlog.get_logger()
+
+HEADER = "Live status of each site and service. Flip it with `statusd set`, or edit it by hand."
+_FIX = "fix it or run `statusd check`; nothing was changed"
+_INDENT = re.compile(r"^( +)[^ #\n]", re.MULTILINE)
+
+
+def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry) -> None:
+    """Write `entry` for `target` into the status file, keeping everything else as it is.
+
+    Raises UserError (and changes nothing) when the file is broken, when the result
+    would not be accepted by the daemon, or when the file cannot be written.
+    """
+    real = Path(os.path.realpath(path))  # write through a symlink, never over it
+    site = config.sites.get(target.site)
+    if site is None or (target.service is not None and target.service not in site.services):
+        raise UserError(f"unknown target {str(target)!r} in {config.path}; nothing was changed")
+    tz = site.tz
+    with _locked(real):
+        text = _read(real)
+        doc = _load(real, text)
+        _apply(doc, target, _fields(entry, config, tz))
+        new_text = _dump(doc, text)
+        _verify(real, new_text, config, target, entry)
+        _write_atomic(real, new_text)
+    log.info("status_entry_written", target=str(target), to=entry.level.value, file=str(real))
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    lock = path.with_name(f".{path.name}.lock")
+    try:
+        # Read-only is enough for flock, and works when a colleague created the lock file.
+        fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError as err:
+        raise UserError(f"cannot lock {path} ({err.strerror or err}); nothing was changed") from err
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a directory, not a file; nothing was changed") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"cannot read {path} ({err}); nothing was changed") from err
+
+
+def _yaml(text: str | None) -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap anybody's long lines
+    match = _INDENT.search(text or "")
+    indent = len(match.group(1)) if match else 2
+    yaml.indent(mapping=indent, sequence=indent + 2, offset=indent)
+    yaml.explicit_start = bool(text and text.lstrip().startswith("---"))
+    return yaml
+
+
+def _load(path: Path, text: str | None) -> CommentedMap:
+    if text is None:
+        doc = CommentedMap()
+        doc.yaml_set_start_comment(HEADER)
+        return doc
+    try:
+        doc = _yaml(text).load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise UserError(f"{path}{where} is broken ({err.problem or err.context}); {_FIX}") from err
+    except Exception as err:  # ruamel raises a few unmarked errors
+        raise UserError(f"{path} is broken ({err}); {_FIX}") from err
+    if doc is None:
+        raise UserError(
+            f"{path} holds no status (a truncated write?); restore it, or delete it to start afresh"
+        )
+    if not isinstance(doc, CommentedMap):
+        raise UserError(f"{path} should be a mapping of site to status; {_FIX}")
+    return doc
+
+
+def _fields(entry: StatusEntry, config: Config, tz: ZoneInfo) -> dict[str, Any]:
+    """The keys to write, in the order people read them; empty ones are left out."""
+    fields: dict[str, Any] = {"level": entry.level.value}
+    if entry.message:
+        fields["message"] = _message(entry.message, config)
+    if entry.starts is not None:
+        fields["from"] = status_file.show(entry.starts.astimezone(tz))
+    if entry.until is not None:
+        fields["until"] = status_file.show(entry.until.astimezone(tz))
+    if entry.by:
+        fields["by"] = entry.by
+    if entry.at is not None:
+        fields["at"] = _timestamp(entry.at.astimezone(tz))
+    return fields
+
+
+def _message(message: Mapping[str, str], config: Config) -> Any:
+    if list(message) == [config.default_language]:
+        return message[config.default_language]  # a plain text is the default language
+    texts = CommentedMap()
+    order = [lang for lang in config.languages if lang in message]
+    for lang in order + [lang for lang in message if lang not in order]:
+        texts[lang] = message[lang]
+    return texts
+
+
+def _timestamp(moment: datetime) -> TimeStamp:
+    """ISO 8601 with its offset, written unquoted as YAML reads it back."""
+    offset = moment.utcoffset()
+    assert offset is not None
+    minutes = int(offset.total_seconds()) // 60
+    name = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    stamp = TimeStamp(moment.year, moment.month, moment.day, moment.hour, moment.minute,
+                      moment.second, tzinfo=timezone(offset, name))
+    stamp._yaml["t"] = True  # "T" between date and time, as in the ISO form
+    return stamp
+
+
+def _apply(doc: CommentedMap, target: Target, fields: dict[str, Any]) -> None:
+    # Comments after an entry are stored on its last key; they belong to what follows.
+    scoped = isinstance(doc.get(target.site), CommentedMap)
+    tail = _detach_tail(doc[target.site] if scoped else doc)
+    node = _mapping_at(doc, target.site)
+    if target.service is not None:
+        node = _mapping_at(_mapping_at(node, "services"), target.service)
+    _update(node, fields)
+    _attach_tail(doc[target.site] if scoped else doc, tail)
+
+
+def _mapping_at(parent: CommentedMap, key: str) -> CommentedMap:
+    node = parent.get(key)
+    if not isinstance(node, CommentedMap):
+        node = CommentedMap()
+        parent[key] = node
+    return node
+
+
+def _update(node: CommentedMap, fields: dict[str, Any]) -> None:
+    """Replace the entry keys of `node` in place, so other keys keep their place and comments."""
+    for key in status_file.ENTRY_KEYS:
+        if key in node and key not in fields:
+            del node[key]
+            node.ca.items.pop(key, None)
+    position = 0
+    for key, value in fields.items():
+        if key in node:
+            node[key] = value
+            position = max(position, list(node).index(key) + 1)
+        else:
+            node.insert(position, key, value)
+            position += 1
+
+
+def _last_slot(node: Any) -> tuple[CommentedMap, Any] | None:
+    """The deepest last key of a block mapping: where YAML hangs the comments after it."""
+    found = None
+    while isinstance(node, CommentedMap) and len(node) and not node.fa.flow_style():
+        key = list(node)[-1]
+        found = (node, key)
+        node = node[key]
+    return found
+
+
+def _detach_tail(node: Any) -> str | None:
+    slot = _last_slot(node)
+    if slot is None:
+        return None
+    items = slot[0].ca.items.get(slot[1])
+    if not items or len(items) < 3 or items[2] is None:
+        return None
+    head, _, rest = items[2].value.partition("\n")
+    if not rest:
+        return None
+    if head.strip():
+        items[2].value = head + "\n"  # the end-of-line comment stays with its key
+    else:
+        items[2] = None
+    return str(rest)
+
+
+def _attach_tail(node: Any, tail: str | None) -> None:
+    slot = _last_slot(node)
+    if not tail or slot is None:
+        return
+    items = slot[0].ca.items.setdefault(slot[1], [None, None, None, None])
+    if items[2] is None:
+        items[2] = CommentToken("\n" + tail, CommentMark(0), None)
+    else:
+        items[2].value = items[2].value.rstrip("\n") + "\n" + tail
+
+
+def _dump(doc: CommentedMap, original: str | None) -> str:
+    out = StringIO()
+    _yaml(original).dump(doc, out)
+    return out.getvalue()
+
+
+def _verify(path: Path, text: str, config: Config, target: Target, entry: StatusEntry) -> None:
+    """Refuse to write what the daemon would reject or read differently."""
+    try:
+        wanted = status_file.parse(text, str(path), config)
+    except ConfigError as err:
+        first = err.problems[0]
+        where = f"line {first.line}, " if first.line else ""
+        field = f"{first.field}: " if first.field else ""
+        reason = f"{where}{field}{first.text}"
+        raise UserError(f"{path} would not be accepted ({reason}); {_FIX}") from err
+    expected = replace(
+        entry,
+        starts=entry.starts and entry.starts.replace(microsecond=0),
+        until=entry.until and entry.until.replace(microsecond=0),
+        at=entry.at and entry.at.replace(microsecond=0),
+        by=entry.by or None,
+    )
+    if wanted.get(target) != expected:
+        raise UserError(
+            f"the entry for {target} would read back differently from what was asked; "
+            "nothing was changed"
+        )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    try:
+        before = path.stat()
+    except FileNotFoundError:
+        before = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        reason = err.strerror or err
+        raise UserError(f"cannot write beside {path} ({reason}); nothing was changed") from err
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            os.fchmod(out.fileno(), before.st_mode & 0o7777 if before else 0o644)
+            if before is not None:
+                _keep_group(out.fileno(), before.st_gid)
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            reason = err.strerror or err
+            raise UserError(f"cannot write {path} ({reason}); nothing was changed") from err
+        raise
+    _fsync_dir(path.parent)
+
+
+def _keep_group(fd: int, gid: int) -> None:
+    try:
+        os.fchown(fd, -1, gid)
+    except OSError:
+        pass  # not a member of that group: the file keeps ours, which still works
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # makes the rename itself survive a power cut
+    finally:
+        os.close(fd)

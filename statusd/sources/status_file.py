@@ -1,0 +1,249 @@
+"""status.yaml → Wanted: what staff want said about each site and service, fully checked.
+
+A site or service the file does not mention is open. Every problem is reported
+together, with its line and field, so one fix-and-retry is enough.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from statusd import yamlsrc
+from statusd.config import Config, Site
+from statusd.errors import ConfigError, Problem
+from statusd.model import LEVELS, Level, StatusEntry, Target, Wanted
+from statusd.validate import Problems, Section
+
+ENTRY_KEYS: tuple[str, ...] = ("level", "message", "from", "until", "by", "at")
+SITE_KEYS: tuple[str, ...] = (*ENTRY_KEYS, "services")
+LOCAL_FORM = "YYYY-MM-DD HH:MM"
+# A window that keeps time arithmetic (reminders, UTC conversion) from overflowing.
+FIRST_YEAR, LAST_YEAR = 1970, 2999
+_EMPTY = "is empty; a truncated write? the last good status stays in force"
+
+
+def read(path: Path, config: Config) -> Wanted:
+    """Read and check `path`; raise ConfigError listing every problem."""
+    try:
+        node = yamlsrc.load(path)
+    except ConfigError as err:
+        raise ConfigError([_hint(p) for p in err.problems]) from err
+    return check(node, str(path), config)
+
+
+def parse(text: str, name: str, config: Config) -> Wanted:
+    """Check status text; `name` is the file name used in problems."""
+    try:
+        node = yamlsrc.loads(text, name)
+    except ConfigError as err:
+        raise ConfigError([_hint(p) for p in err.problems]) from err
+    return check(node, name, config)
+
+
+def check(node: Any, name: str, config: Config) -> Wanted:
+    """Check an already loaded document (ruamel round-trip nodes keep their lines)."""
+    problems = Problems(name)
+    wanted: dict[Target, StatusEntry] = {}
+    root = Section(node, "", problems)
+    if node is None:
+        problems.add(1, "", _EMPTY)
+    elif not isinstance(node, Mapping):
+        problems.add(root.line() or 1, "", "should be a mapping of site to status "
+                     f"(main: {{level: closed}}), got {_kind(node)}")
+    else:
+        for site_id, section in root.items():
+            site = config.sites.get(site_id)
+            if site is None:
+                known = ", ".join(config.sites)
+                guess = _guess(site_id, config.sites)
+                root.error(site_id, f"unknown site {site_id!r}{guess}; known sites: {known}")
+            elif _is_entry(root, site_id, section):
+                _site(section, site, config, wanted)
+    problems.check()
+    return wanted
+
+
+def to_local(value: Any, tz: ZoneInfo) -> datetime:
+    """An aware datetime in `tz` from a text, a datetime or a date (naive = local time).
+
+    Raises ValueError saying what form is expected.
+    """
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        moment = _from_text(value.strip())
+    else:
+        raise ValueError(f'should be a time such as "{LOCAL_FORM}", got {_kind(value)}')
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValueError(
+            f"year {moment.year} is out of range; use a year between {FIRST_YEAR} and {LAST_YEAR}"
+        )
+    # Rebuild as a plain datetime: YAML hands out its own datetime subclass.
+    plain = datetime(moment.year, moment.month, moment.day, moment.hour, moment.minute,
+                     moment.second, moment.microsecond, moment.tzinfo, fold=moment.fold)
+    return plain.replace(tzinfo=tz) if plain.tzinfo is None else plain.astimezone(tz)
+
+
+def show(moment: datetime) -> str:
+    """A time as staff write it: "YYYY-MM-DD HH:MM", seconds only when there are some."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S" if moment.second else "%Y-%m-%d %H:%M")
+
+
+def suggest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to a mistyped `word`, if one is close enough."""
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _guess(word: str, choices: Iterable[str]) -> str:
+    near = suggest(word, choices)
+    return f" (did you mean {near!r}?)" if near else ""
+
+
+def _from_text(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except (ValueError, OverflowError):
+        raise ValueError(
+            f'should be a time such as "{LOCAL_FORM}" (the site\'s local time) '
+            f"or ISO 8601 with an offset, got {text!r}"
+        ) from None
+
+
+def _site(section: Section, site: Site, config: Config, wanted: dict[Target, StatusEntry]) -> None:
+    section.allow(*SITE_KEYS)
+    entry = _entry(section, site.tz, config)
+    if entry is not None:
+        wanted[Target(site.id)] = entry
+    services = section.sub("services")
+    if services.node is None:
+        if "services" in section.node:
+            section.error("services", "is empty; list services under it or remove the line")
+        return
+    if not isinstance(services.node, Mapping):
+        got = _kind(services.node)
+        section.error("services", f"should be a mapping of service to status, got {got}")
+        return
+    for service_id, sub in services.items():
+        if service_id not in site.services:
+            services.error(service_id, _unknown_service(service_id, site))
+        elif _is_entry(services, service_id, sub):
+            sub.allow(*ENTRY_KEYS)
+            entry = _entry(sub, site.tz, config)
+            if entry is not None:
+                wanted[Target(site.id, service_id)] = entry
+
+
+def _unknown_service(service_id: str, site: Site) -> str:
+    if not site.services:
+        return f"unknown service {service_id!r}; site {site.id} has no services in statusd.yaml"
+    known = ", ".join(site.services)
+    guess = _guess(service_id, site.services)
+    return f"unknown service {service_id!r}{guess}; services of {site.id}: {known}"
+
+
+def _is_entry(parent: Section, key: str, section: Section) -> bool:
+    if section.node is None:
+        parent.error(key, "has nothing under it; indent its keys below it, such as `level: closed`")
+        return False
+    if not isinstance(section.node, Mapping):
+        got = _kind(section.node)
+        parent.error(key, f"should be a mapping such as {{level: closed, message: ...}}, got {got}")
+        return False
+    return True
+
+
+def _entry(section: Section, tz: ZoneInfo, config: Config) -> StatusEntry | None:
+    before = len(section.problems.found)
+    level = _level(section)
+    message = _message(section, config)
+    starts, until, at = (_time(section, key, tz) for key in ("from", "until", "at"))
+    by = section.string("by")
+    if starts is not None and until is not None and starts >= until:
+        section.error("from", f"should be before until ({show(until)}), got {show(starts)}")
+    if len(section.problems.found) > before:
+        return None
+    return StatusEntry(level=level, message=message, starts=starts, until=until, by=by, at=at)
+
+
+def _level(section: Section) -> Level:
+    if "level" not in section.node:
+        return Level.OPEN
+    value = section.get("level")
+    choices = ", ".join(LEVELS)
+    if not isinstance(value, str):
+        section.error("level", f"should be one of {choices}, got {_kind(value)}")
+    elif value in LEVELS:
+        return Level(value)
+    elif value.strip().lower() in LEVELS:
+        section.error("level", f"use lower case {value.strip().lower()!r}")
+    else:
+        guess = _guess(value, LEVELS)
+        section.error("level", f"unknown level {value!r}{guess}; use one of {choices}")
+    return Level.OPEN
+
+
+def _message(section: Section, config: Config) -> dict[str, str]:
+    if "message" not in section.node:
+        return {}
+    value = section.get("message")
+    if isinstance(value, str):
+        if not value.strip():
+            section.error("message", "is empty; write a text or remove the line")
+        return {config.default_language: str(value)}
+    if not isinstance(value, Mapping):
+        got = _kind(value)
+        section.error("message", f"should be a text or a mapping of language to text, got {got}")
+        return {}
+    texts = section.sub("message")
+    message: dict[str, str] = {}
+    known = ", ".join(config.languages)
+    for lang, text in value.items():
+        if lang not in config.languages:
+            texts.error(str(lang), f"unknown language {lang!r}; configured languages: {known}")
+        elif not isinstance(text, str) or not text.strip():
+            texts.error(str(lang), f"should be a non-empty text, got {_kind(text)}")
+        else:
+            message[str(lang)] = str(text)
+    return message
+
+
+def _time(section: Section, key: str, tz: ZoneInfo) -> datetime | None:
+    if key not in section.node:
+        return None
+    value = section.get(key)
+    if value is None:
+        section.error(key, f'is empty; write a time such as "{LOCAL_FORM}" or remove the line')
+        return None
+    try:
+        return to_local(value, tz)
+    except ValueError as err:
+        section.error(key, str(err))
+        return None
+
+
+def _hint(problem: Problem) -> Problem:
+    """Add the fix people need most often to YAML's own wording."""
+    if "'\\t'" in problem.text:
+        text = problem.text + "; indent with spaces, not tabs"
+        return Problem(problem.file, problem.line, problem.field, text, problem.column)
+    return problem
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (yes/no)"
+    return repr(value)

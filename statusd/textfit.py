@@ -1,0 +1,131 @@
+"""Fit a message body and its link within a platform's length limit."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+
+ELLIPSIS = "…"
+SEPARATOR = "\n\n"
+# Non-breaking spaces join what must stay together ("10:00 AM", "centrale :").
+_NO_BREAK = frozenset("\u00a0\u202f\u2007\u2060")
+# Stripped from the end of a shortened body so it never reads "centrale :…".
+_DANGLING = " \t\n\u00a0\u202f,;:.·-–—"
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+def fit(body: str, link: str | None, limit: int | None, measure: Callable[[str], int]) -> str:
+    """`body`, a blank line and `link`, shortened at a word boundary to fit `limit`.
+
+    The link is always kept whole; the body gives way, ending with "…". When
+    not even the link and a word fit, the link alone is returned, itself cut
+    (and marked "…") only if it alone is over the limit.
+    """
+    body = normalize(body)
+    whole = join(body, link)
+    if limit is None or measure(whole) <= limit:
+        return whole
+    kept = _shorten(body, lambda prefix: measure(join(prefix + ELLIPSIS, link)) <= limit)
+    if kept:
+        return join(kept + ELLIPSIS, link)
+    if link is None or measure(link) <= limit:
+        return link or ""
+    kept = _cut_word(link, lambda prefix: measure(prefix + ELLIPSIS) <= limit)
+    return kept + ELLIPSIS if kept else ""
+
+
+def normalize(body: str) -> str:
+    """Trailing spaces stripped, runs of blank lines made one, no space at either end."""
+    lines = [line.rstrip() for line in body.replace("\r\n", "\n").split("\n")]
+    return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
+
+
+def join(body: str, link: str | None) -> str:
+    """The body and the link separated by a blank line (either may be empty)."""
+    return SEPARATOR.join(part for part in (body, link) if part)
+
+
+def _shorten(body: str, fits: Callable[[str], bool]) -> str:
+    """The longest word-boundary prefix of `body` that `fits`, else a cut first word."""
+    prefixes = _word_prefixes(body)
+    best = _longest(prefixes, fits)
+    if best is not None:
+        return best
+    first = _break_positions(body)
+    word = body[: first[0]] if first else body
+    return _cut_word(word, fits)
+
+
+def _word_prefixes(body: str) -> list[str]:
+    """Prefixes ending before a breaking space, without dangling punctuation, shortest first."""
+    prefixes: list[str] = []
+    for position in _break_positions(body):
+        prefix = body[:position].rstrip(_DANGLING)
+        if prefix and (not prefixes or prefix != prefixes[-1]):
+            prefixes.append(prefix)
+    return prefixes
+
+
+def _break_positions(text: str) -> list[int]:
+    """Indexes of the first space of each run of breaking whitespace."""
+    return [
+        i
+        for i, char in enumerate(text)
+        if _breaks(char) and i > 0 and not _breaks(text[i - 1])
+    ]
+
+
+def _breaks(char: str) -> bool:
+    return char.isspace() and char not in _NO_BREAK
+
+
+def _longest(prefixes: list[str], fits: Callable[[str], bool]) -> str | None:
+    """The longest prefix that fits: binary search, then a check downwards.
+
+    A platform's count need not grow with the text (a URL cut short may count
+    more than the whole URL), so the search is a guess that is then verified.
+    """
+    low, high = 0, len(prefixes)
+    while low < high:
+        middle = (low + high) // 2
+        if fits(prefixes[middle]):
+            low = middle + 1
+        else:
+            high = middle
+    for prefix in reversed(prefixes[:low]):
+        if fits(prefix):
+            return prefix
+    return None
+
+
+def _cut_word(word: str, fits: Callable[[str], bool]) -> str:
+    """The longest prefix of `word` that fits and splits no character cluster."""
+    cuts = [i for i in range(1, len(word)) if _cluster_boundary(word, i)]
+    best = _longest([word[:i] for i in cuts], fits)
+    return best or ""
+
+
+def _cluster_boundary(text: str, i: int) -> bool:
+    """Whether cutting before text[i] keeps accents, emoji sequences and flags whole.
+
+    An approximation of Unicode grapheme clusters, enough not to leave a bare
+    combining mark or half a family emoji behind.
+    """
+    char, before = text[i], text[i - 1]
+    if unicodedata.combining(char) or char in "\u200d\ufe0e\ufe0f" or before == "\u200d":
+        return False
+    if "\U0001f3fb" <= char <= "\U0001f3ff" or "\U000e0020" <= char <= "\U000e007f":
+        return False  # skin-tone modifiers and tag sequences belong to the emoji before
+    if unicodedata.category(char) in ("Mn", "Me", "Mc"):
+        return False
+    if _regional(char) and _regional(before):
+        run = 0
+        while run < i and _regional(text[i - 1 - run]):
+            run += 1
+        return run % 2 == 0  # flags are pairs of regional indicators
+    return True
+
+
+def _regional(char: str) -> bool:
+    return "\U0001f1e6" <= char <= "\U0001f1ff"
