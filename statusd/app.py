@@ -120,7 +120,7 @@ class App:
         """React to every change of status.yaml, including replace-by-rename and delete."""
         path = self.config.status_file.resolve()
         # A low debounce: the default 1.6 s would make a flip feel slow.
-        async for changes in awatch(path.parent, debounce=100, step=20, recursive=False):
+        async for changes in awatch(path.parent, debounce=100, step=50, recursive=False):
             if any(Path(p).name == path.name for _, p in changes):
                 self._changed.set()
 
