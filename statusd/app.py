@@ -11,7 +11,7 @@ import structlog
 from watchfiles import awatch
 
 from statusd.announcer import Announcer
-from statusd.channels import CHANNELS, Channel, ChannelError
+from statusd.channels import Channel, ChannelError, channel_class
 from statusd.compose import Composer
 from statusd.config import Config
 from statusd.errors import ConfigError
@@ -30,7 +30,7 @@ MAX_SLEEP = 300.0
 
 def build_channels(config: Config) -> dict[str, Channel]:
     """One client per configured, active channel."""
-    return {name: CHANNELS[c.type](c, config.delivery) for name, c in config.channels.items()}
+    return {name: channel_class(c.type)(c, config.delivery) for name, c in config.channels.items()}
 
 
 class App:

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -75,6 +76,8 @@ class Site:
     services: Mapping[str, Mapping[str, str]]
     zones: Mapping[str, Zone]
     queues: Mapping[str, Queue]
+    # Regular opening hours: weekday (0 = Monday) → (opens, closes) periods, local time.
+    hours: Mapping[int, tuple[tuple[time, time], ...]] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -99,9 +102,16 @@ class ChannelConfig:
         )
 
 
+HOLD_KINDS = ("staff", "emergency", "schedule", "sensor")
+
+
 @dataclass(frozen=True)
 class DeliveryConfig:
-    """How hard the outbox tries, and when planned closures are reminded."""
+    """How hard the outbox tries, and when planned closures are reminded.
+
+    `hold` delays sending by kind of update (staff, emergency, schedule,
+    sensor) so that `statusd undo` can cancel a mistake before it is posted.
+    """
 
     deadline: float = 6 * 3600.0
     backoff: float = 2.0
@@ -109,6 +119,15 @@ class DeliveryConfig:
     timeout: float = 10.0
     reminder: float = 86400.0
     grace: float = 10.0
+    hold: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """The public website side: banner behaviour and where documents are exported."""
+
+    banner_when_open: bool = False
+    export_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +146,7 @@ class Config:
     alerts_dir: Path
     state_dir: Path | None = None
     inactive: Mapping[str, str] = field(default_factory=dict)
+    web: WebConfig = field(default_factory=WebConfig)
 
     @property
     def default_language(self) -> str:
@@ -135,15 +155,15 @@ class Config:
 
 def load(path: Path) -> Config:
     """Load and check `path`; raise ConfigError listing every problem."""
-    from statusd.channels import CHANNELS  # the registry knows each type's options
+    from statusd.channels import CHANNELS, channel_class
 
     root = Section(yamlsrc.load(path), "", Problems(str(path)))
     if root.node is None:
         root.problems.add(1, "", "the file is empty; see the shipped statusd.yaml for an example")
     elif root.is_mapping():
         root.allow("public_url", "listen", "languages", "sites", "channels", "delivery",
-                   "status_file", "alerts", "state_dir")
-    config = _build(root, path, CHANNELS)
+                   "status_file", "alerts", "state_dir", "web")
+    config = _build(root, path, {kind: (lambda k=kind: channel_class(k)) for kind in CHANNELS})
     root.problems.check()
     assert config is not None
     return config
@@ -170,6 +190,7 @@ def _build(root: Section, path: Path, registry: Mapping[str, Any]) -> Config | N
         alerts_dir=base / (root.string("alerts") or "alerts"),
         state_dir=base / state_dir if state_dir else None,
         inactive=inactive,
+        web=_web(root.sub("web"), base),
     )
 
 
@@ -248,7 +269,7 @@ def _sites(section: Section, languages: tuple[str, ...], public_url: str) -> dic
 def _site(site_id: str, section: Section, languages: tuple[str, ...], public_url: str) -> Site | None:
     if not section.is_mapping():
         return None
-    section.allow("name", "timezone", "url", "services", "zones", "queues")
+    section.allow("name", "timezone", "url", "services", "zones", "queues", "hours")
     timezone = section.string("timezone", "UTC") or "UTC"
     try:
         ZoneInfo(timezone)
@@ -269,6 +290,7 @@ def _site(site_id: str, section: Section, languages: tuple[str, ...], public_url
         services=services,
         zones=_zones(section.sub("zones"), languages),
         queues=_queues(section.sub("queues"), languages),
+        hours=_hours(section.sub("hours")),
     )
 
 
@@ -300,7 +322,7 @@ def _queues(section: Section, languages: tuple[str, ...]) -> dict[str, Queue]:
 def _delivery(section: Section) -> DeliveryConfig:
     if section.node is None or not section.is_mapping():
         return DeliveryConfig()
-    section.allow("deadline", "backoff", "backoff_max", "timeout", "reminder", "grace")
+    section.allow("deadline", "backoff", "backoff_max", "timeout", "reminder", "grace", "hold")
     default = DeliveryConfig()
     return DeliveryConfig(
         deadline=section.duration("deadline", default.deadline),
@@ -309,7 +331,74 @@ def _delivery(section: Section) -> DeliveryConfig:
         timeout=section.duration("timeout", default.timeout),
         reminder=section.duration("reminder", default.reminder),
         grace=section.duration("grace", default.grace),
+        hold=_hold(section.sub("hold")),
     )
+
+
+def _hold(section: Section) -> dict[str, float]:
+    if section.node is None or not section.is_mapping():
+        return {}
+    section.allow(*HOLD_KINDS)
+    return {kind: section.duration(kind, 0.0) for kind in HOLD_KINDS if section.get(kind) is not None}
+
+
+def _web(section: Section, base: Path) -> WebConfig:
+    if section.node is None or not section.is_mapping():
+        return WebConfig()
+    section.allow("banner_when_open", "export_dir")
+    when_open = section.get("banner_when_open", False)
+    if not isinstance(when_open, bool):
+        section.error("banner_when_open", f"should be true or false, got {when_open!r}")
+        when_open = False
+    export = section.string("export_dir")
+    return WebConfig(banner_when_open=when_open, export_dir=base / export if export else None)
+
+
+_DAYS = ("mo", "tu", "we", "th", "fr", "sa", "su")
+_PERIOD = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)\s*-\s*([01]?\d|2[0-4]):([0-5]\d)$")
+
+
+def _hours(section: Section) -> dict[int, tuple[tuple[time, time], ...]]:
+    """Opening hours such as {mo-fr: "09:00-20:00", sa: "10:00-13:00, 14:00-18:00", su: closed}."""
+    hours: dict[int, tuple[tuple[time, time], ...]] = {}
+    if section.node is None or not section.is_mapping():
+        return hours
+    for key, sub in section.items():
+        days = _day_range(key)
+        periods = _periods(sub.node)
+        if days is None:
+            section.error(key, "should be a day or a range of days: mo, tu, we, th, fr, sa, su, e.g. mo-fr")
+        elif periods is None:
+            section.error(key, f'should be "closed" or periods such as "09:00-20:00", got {sub.node!r}')
+        else:
+            hours.update({day: periods for day in days})
+    return hours
+
+
+def _day_range(key: str) -> list[int] | None:
+    first, _, last = key.lower().partition("-")
+    if first not in _DAYS or (last and last not in _DAYS):
+        return None
+    start, end = _DAYS.index(first), _DAYS.index(last or first)
+    return list(range(start, end + 1)) if start <= end else None
+
+
+def _periods(value: Any) -> tuple[tuple[time, time], ...] | None:
+    if value == "closed":
+        return ()
+    if not isinstance(value, str):
+        return None
+    periods = []
+    for part in value.split(","):
+        match = _PERIOD.match(part.strip())
+        if not match:
+            return None
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        opens, closes = time(h1 % 24, m1), time(23, 59, 59) if h2 == 24 else time(h2, m2)
+        if closes <= opens:
+            return None
+        periods.append((opens, closes))
+    return tuple(periods)
 
 
 def _channels(
@@ -349,10 +438,10 @@ def _channel(
     kind = section.string("type", required=True)
     if kind is None:
         return None
-    cls = registry.get(kind)
-    if cls is None:
+    if kind not in registry:
         section.error("type", f"unknown channel type {kind!r}; known types: {', '.join(sorted(registry))}")
         return None
+    cls = registry[kind]()
     options_spec: Mapping[str, str] = cls.options
     section.allow("type", "language", "sites", "events", *options_spec)
     language = section.string("language", languages[0]) or languages[0]

@@ -1,7 +1,13 @@
-"""Channels: one module per service, listed explicitly in CHANNELS."""
+"""Channels: one module per service, listed explicitly in CHANNELS.
+
+Each entry names its module rather than importing it: a client library
+(tweepy, Mastodon.py) is imported only where a channel of its type is
+configured, which keeps `statusd set` quick to start.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from statusd.channels.base import (
@@ -9,16 +15,26 @@ from statusd.channels.base import (
     ChannelError,
     Message,
     PermanentError,
+    Reply,
     Sent,
     TransientError,
 )
-from statusd.channels.console import Console
-from statusd.channels.webhook import Webhook
 
-CHANNELS: dict[str, Any] = {
-    Console.kind: Console,
-    Webhook.kind: Webhook,
+CHANNELS: dict[str, str] = {
+    "console": "statusd.channels.console:Console",
+    "webhook": "statusd.channels.webhook:Webhook",
+    "mastodon": "statusd.channels.mastodon:Mastodon",
+    "x": "statusd.channels.x:X",
+    "facebook": "statusd.channels.facebook:FacebookPage",
+    "bluesky": "statusd.channels.bluesky:Bluesky",
 }
+
+
+def channel_class(kind: str) -> Any:
+    """The class implementing channel type `kind` (a key of CHANNELS)."""
+    module, _, name = CHANNELS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "CHANNELS",
@@ -26,6 +42,8 @@ __all__ = [
     "ChannelError",
     "Message",
     "PermanentError",
+    "Reply",
     "Sent",
     "TransientError",
+    "channel_class",
 ]
