@@ -19,6 +19,20 @@ class EventKind(str, Enum):
     STATUS_CHANGED = "status_changed"
     CLOSURE_PLANNED = "closure_planned"
     CLOSURE_REMINDER = "closure_reminder"
+    # Automatic posts from sensors; `extra` carries the zone or queue and the figures.
+    SEATS_CHANGED = "seats_changed"
+    QUEUE_CHANGED = "queue_changed"
+    SENSOR_LOST = "sensor_lost"
+    SENSOR_RESTORED = "sensor_restored"
+
+    @property
+    def automatic(self) -> bool:
+        return self in AUTOMATIC
+
+
+AUTOMATIC = frozenset({EventKind.SEATS_CHANGED, EventKind.QUEUE_CHANGED, EventKind.SENSOR_LOST,
+                       EventKind.SENSOR_RESTORED})
+STAFF_KINDS = (EventKind.STATUS_CHANGED, EventKind.CLOSURE_PLANNED, EventKind.CLOSURE_REMINDER)
 
 
 @dataclass(frozen=True)
