@@ -10,7 +10,8 @@ import structlog
 from statusd.channels.base import Channel
 from statusd.compose import Composer, TemplateProblem
 from statusd.config import Config
-from statusd.events import Event
+from statusd.events import Event, EventKind
+from statusd.model import Level
 from statusd.model import Wanted
 from statusd.outbox.store import Planned, Store
 from statusd.rules import Plan, reconcile
@@ -43,8 +44,20 @@ class Announcer:
         return render(self.config, self.composer, self.channels, event)
 
 
+def hold_kind(event: Event) -> str:
+    """Which `delivery.hold` applies: emergencies, the schedule, sensors, or staff flips."""
+    if event.level is Level.EMERGENCY:
+        return "emergency"
+    if event.kind.automatic:
+        return "sensor"
+    if event.reason in ("scheduled", "expired") or event.kind is EventKind.CLOSURE_REMINDER:
+        return "schedule"
+    return "staff"
+
+
 def render(config: Config, composer: Composer, channels: Mapping[str, Channel], event: Event) -> list[Planned]:
     """The message for every channel that carries `event` (an error instead, never half a message)."""
+    delay = config.delivery.hold.get(hold_kind(event), 0.0)
     planned = []
     for name, channel in channels.items():
         settings = config.channels[name]
@@ -56,5 +69,5 @@ def render(config: Config, composer: Composer, channels: Mapping[str, Channel], 
             log.error("template_failed", channel=name, event_id=event.id, problem=str(err))
             planned.append(Planned(name, None, f"template error: {err}"))
         else:
-            planned.append(Planned(name, message))
+            planned.append(Planned(name, message, delay=delay))
     return planned

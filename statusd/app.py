@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,12 +15,12 @@ from statusd.announcer import Announcer
 from statusd.channels import Channel, ChannelError, channel_class
 from statusd.compose import Composer
 from statusd.config import Config
-from statusd.errors import ConfigError
+from statusd.errors import ConfigError, UserError
 from statusd.model import Wanted
 from statusd.outbox.store import Store
 from statusd.outbox.worker import Worker
 from statusd.paths import store_path
-from statusd.sources import status_file
+from statusd.sources import status_edit, status_file
 from statusd.web.server import WebServer, WebState
 from statusd.web.snapshot import snapshot
 
@@ -56,8 +57,7 @@ class App:
         for name, reason in self.config.inactive.items():
             log.warning("channel_inactive", channel=name, reason=reason)
         await self._open_channels()
-        self._load_status()
-        self._step()
+        self._reconcile()
         await self.web.start()
         self._install_signals()
         log.info("daemon_started", channels=sorted(self.channels), port=self.web.port)
@@ -132,6 +132,19 @@ class App:
             except asyncio.TimeoutError:
                 pass
             self._changed.clear()
+            self._reconcile()
+
+    def _reconcile(self) -> None:
+        """Read status.yaml and compare it with the store, under the file's shared lock.
+
+        `statusd undo` changes both under the exclusive lock: reading them
+        together means the daemon never sees one without the other.
+        """
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(status_edit.locked(self.config.status_file, exclusive=False))
+            except UserError as err:  # the lock file cannot be made: read without it
+                log.warning("status_lock_unavailable", reason=str(err))
             self._load_status()
             self._step()
 

@@ -269,3 +269,86 @@ async def _wait_log(daemon: Daemon, text: str, case: str, before: int, timeout: 
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"{case}: no new status_file_invalid log mentioning {text!r}:\n{daemon.logs()[-2000:]}")
+
+
+class TestThreadsAndUndo:
+    """A crisis is one thread; `statusd undo` deletes what was posted and puts the status back."""
+
+    async def test_a_crisis_is_a_thread_until_the_site_reopens(
+        self, write_config: WriteConfig, tmp_path: Path, receivers: dict[str, WebhookReceiver]
+    ) -> None:
+        daemon = start(write_config, tmp_path, receivers)
+        hook = receivers["hook-en"]
+        try:
+            steps = [
+                ("set", "main", "closed", "-m", "en:Fire on the ground floor."),
+                ("set", "main", "emergency", "-m", "en:Evacuation in progress."),
+                ("set", "main/wifi", "limited", "-m", "en:Wi-Fi down."),
+                ("set", "main", "open"),
+                ("set", "main", "closed", "-m", "en:Closed again: inspection."),
+            ]
+            for count, step in enumerate(steps, start=1):
+                await cli(daemon, *step)
+                await hook.wait_for(count)
+            replies = [m["reply_to"] for m in hook.received]
+            first = hook.arrivals[0].remote_id
+            assert replies[0] is None
+            assert replies[1] == first
+            assert replies[2] == hook.arrivals[1].remote_id
+            assert replies[3] == hook.arrivals[2].remote_id
+            assert replies[4] is None  # it reopened: a new incident is a new thread
+        finally:
+            daemon.kill()
+
+    async def test_undo_deletes_the_posts_and_restores_the_status(
+        self, write_config: WriteConfig, tmp_path: Path, receivers: dict[str, WebhookReceiver]
+    ) -> None:
+        daemon = start(write_config, tmp_path, receivers)
+        try:
+            await cli(daemon, *CLOSE)
+            for hook in receivers.values():
+                await hook.wait_for(1)
+            out = await cli(daemon, "undo")
+            assert "main is back to open" in out
+            for hook in receivers.values():
+                await _until(lambda h=hook: len(h.deleted) == 1, "deletion")
+            assert receivers["hook-en"].deleted[0]["retract"] == receivers["hook-en"].arrivals[0].remote_id
+            await asyncio.sleep(0.5)
+            assert status_json(daemon)["sites"]["main"]["level"] == "open"
+            assert [len(h.received) for h in receivers.values()] == [1, 1, 1]  # nothing new said
+            history = await cli(daemon, "history")
+            assert "taken back by" in history
+            again = daemon.cli("undo", check=False)
+            assert again.returncode == 2 and "no update to take back" in again.stderr
+        finally:
+            daemon.kill()
+
+    async def test_undo_within_the_hold_posts_nothing(
+        self, write_config: WriteConfig, tmp_path: Path, receivers: dict[str, WebhookReceiver]
+    ) -> None:
+        hook = receivers["hook-fr"]
+        channels = hook_channels({"hook-fr": ("fr", hook.url)})
+        config = write_config(channels)
+        text = config.read_text().replace("  grace: 3s\n", "  grace: 3s\n  hold: {staff: 3s}\n")
+        config.write_text(text)
+        daemon = Daemon(config, tmp_path / "state", env={"HOOK_SECRET": SECRET}).start()
+        try:
+            await cli(daemon, *CLOSE)
+            await _until(lambda: "event_recorded" in daemon.logs(), "recorded update")
+            out = await cli(daemon, "undo")
+            assert "1 unsent post(s) cancelled" in out
+            await asyncio.sleep(4)
+            assert hook.attempts == []
+            assert status_json(daemon)["sites"]["main"]["level"] == "open"
+        finally:
+            daemon.kill()
+
+
+async def _until(done: object, what: str, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if done():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no {what} within {timeout} s")

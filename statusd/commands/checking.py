@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 
 from statusd import config as config_module
 from statusd import paths
+from statusd.channels import Channel, ChannelError
 from statusd.commands import common
 from statusd.errors import ConfigError, Problem
 
@@ -13,6 +15,8 @@ from statusd.errors import ConfigError, Problem
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     command = sub.add_parser("check", help="validate the config, status.yaml and templates")
     common(command)
+    command.add_argument("--live", action="store_true",
+                         help="also log in to every channel and say who it posts as")
     command.set_defaults(handler=check)
 
 
@@ -20,11 +24,39 @@ def check(args: argparse.Namespace) -> int:
     problems = find_problems(args.config)
     if not problems:
         print("statusd check: config, status file and templates are all right.")
-        return 0
-    print(f"statusd check: {len(problems)} problem(s):")
-    for problem in problems:
-        print(f"  {problem}")
-    return 1
+    else:
+        print(f"statusd check: {len(problems)} problem(s):")
+        for problem in problems:
+            print(f"  {problem}")
+    live_ok = asyncio.run(_live(args.config)) if args.live else True
+    return 0 if not problems and live_ok else 1
+
+
+async def _live(config_flag: str | None) -> bool:
+    """Ask every platform who each channel posts as; never prints a secret."""
+    from statusd.app import build_channels
+
+    try:
+        config = config_module.load(paths.config_path(config_flag))
+    except ConfigError:
+        return False
+    channels = build_channels(config)
+    results = await asyncio.gather(*(_whoami(ch) for ch in channels.values()))
+    for name, (ok, text) in zip(channels, results):
+        print(f"  {name:<16} {'posts as' if ok else 'CANNOT POST:'} {text}")
+    for name, reason in config.inactive.items():
+        print(f"  {name:<16} off: {reason}")
+    for channel in channels.values():
+        await channel.close()
+    return all(ok for ok, _ in results)
+
+
+async def _whoami(channel: Channel) -> tuple[bool, str]:
+    try:
+        await channel.open()
+        return True, await channel.whoami()
+    except ChannelError as err:
+        return False, str(err)
 
 
 def find_problems(config_flag: str | None) -> list[Problem | str]:

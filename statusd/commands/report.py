@@ -49,6 +49,8 @@ def show_status(args: argparse.Namespace) -> int:
                 print(_status_line(f"  {service_id}", service, tz))
     for name, reason in config.inactive.items():
         print(f"channel {name}: {reason}")
+    for name, (until, reason) in (store.pauses() if store else {}).items():
+        print(f"channel {name}: paused until {datetime.fromtimestamp(until):%H:%M:%S} ({reason})")
     if store:
         print("\nLast updates")
         _print_updates(store, args.n)
@@ -91,9 +93,14 @@ def _print_updates(store: Store, limit: int) -> None:
     if not updates:
         print("  none yet")
     for event, created, deliveries in updates:
-        print(_update_line(event, created))
+        stored = store.event(event.id)
+        line = _update_line(event, created)
+        if stored and stored.retracted_at:
+            line += f"  — taken back by {stored.retracted_by}"
+        print(line)
         for delivery in deliveries:
-            print(f"    {delivery.channel:<14} {_delivery_state(delivery)}")
+            action = "" if delivery.action == "post" else f" ({delivery.action})"
+            print(f"    {delivery.channel + action:<14} {_delivery_state(delivery)}")
 
 
 def _update_line(event: Event, created: float) -> str:

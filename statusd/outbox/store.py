@@ -27,12 +27,16 @@ CREATE TABLE IF NOT EXISTS events (
     level TEXT NOT NULL,
     author TEXT NOT NULL,
     created_at REAL NOT NULL,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    previous TEXT,
+    retracted_at REAL,
+    retracted_by TEXT
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT NOT NULL REFERENCES events(id),
     channel TEXT NOT NULL,
+    action TEXT NOT NULL DEFAULT 'post',
     state TEXT NOT NULL,
     message TEXT,
     idempotency_key TEXT NOT NULL,
@@ -45,9 +49,14 @@ CREATE TABLE IF NOT EXISTS deliveries (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     sent_at REAL,
-    UNIQUE (event_id, channel)
+    UNIQUE (event_id, channel, action)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (channel, state, next_attempt);
+CREATE TABLE IF NOT EXISTS channel_state (
+    channel TEXT PRIMARY KEY,
+    paused_until REAL NOT NULL,
+    reason TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS announced (
     target TEXT PRIMARY KEY,
     level TEXT NOT NULL,
@@ -58,8 +67,10 @@ CREATE TABLE IF NOT EXISTS announced (
 );
 """
 
-PENDING, SENDING, SENT, FAILED, SUPERSEDED = "pending", "sending", "sent", "failed", "superseded"
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+SUPERSEDED, CANCELLED = "superseded", "cancelled"
 WAITING = (PENDING, SENDING)
+POST, DELETE = "post", "delete"
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,7 @@ class Delivery:
     id: int
     event_id: str
     channel: str
+    action: str
     state: str
     message: Message | None
     idempotency_key: str
@@ -100,6 +112,7 @@ class Delivery:
     remote_url: str | None
     last_error: str | None
     created_at: float
+    updated_at: float
     sent_at: float | None
 
 
@@ -157,8 +170,9 @@ class Store:
         new: list[str] = []
         batch = [event.id for event, _ in updates]
         with self._transaction():
+            before = self.announced()
             for event, planned in updates:
-                if self._insert_event(event, now):
+                if self._insert_event(event, now, before.get(str(event.target))):
                     new.append(event.id)
                     self._supersede(event, batch)
                     for item in planned:
@@ -170,11 +184,13 @@ class Store:
                 )
         return new
 
-    def _insert_event(self, event: Event, now: float) -> bool:
+    def _insert_event(self, event: Event, now: float, previous: Announced | None) -> bool:
+        # `previous` is what had been said of the target: undo restores it.
         cursor = self._db.execute(
-            "INSERT OR IGNORE INTO events (id, kind, target, level, author, created_at, body)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (event.id, event.kind.value, str(event.target), event.level.value, event.author, now, event.to_json()),
+            "INSERT OR IGNORE INTO events (id, kind, target, level, author, created_at, body, previous)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (event.id, event.kind.value, str(event.target), event.level.value, event.author, now,
+             event.to_json(), json.dumps(previous.__dict__) if previous else None),
         )
         return cursor.rowcount == 1
 
@@ -183,7 +199,8 @@ class Store:
         marks = ", ".join("?" * len(batch))
         self._db.execute(
             "UPDATE deliveries SET state = ?, last_error = ?, updated_at = ?"
-            f" WHERE state = ? AND event_id IN (SELECT id FROM events WHERE target = ? AND id NOT IN ({marks}))",
+            f" WHERE state = ? AND action = 'post'"
+            f" AND event_id IN (SELECT id FROM events WHERE target = ? AND id NOT IN ({marks}))",
             (SUPERSEDED, f"superseded by {event.id}", time.time(), PENDING, str(event.target), *batch),
         )
 
@@ -211,6 +228,22 @@ class Store:
         ).fetchone()
         return _delivery(row) if row else None
 
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        row = self._db.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+        return _delivery(row) if row else None
+
+    def post_of(self, delete: Delivery) -> Delivery | None:
+        """The post a delete action removes (same event and channel)."""
+        row = self._db.execute(
+            "SELECT * FROM deliveries WHERE event_id = ? AND channel = ? AND action = ?",
+            (delete.event_id, delete.channel, POST),
+        ).fetchone()
+        return _delivery(row) if row else None
+
+    def postpone(self, delivery_id: int, until: float, reason: str) -> None:
+        """Wait without counting an attempt (e.g. for the thread's earlier post)."""
+        self._update(delivery_id, "next_attempt = ?, last_error = ?", until, reason)
+
     def mark_sending(self, delivery_id: int) -> None:
         self._update(delivery_id, "state = ?, attempts = attempts + 1", SENDING)
 
@@ -232,6 +265,53 @@ class Store:
             (*values, time.time(), delivery_id),
         )
 
+    def pause(self, channel: str, until: float, reason: str) -> None:
+        """Remember a rate-limit pause so `statusd show` can tell it."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO channel_state VALUES (?, ?, ?)", (channel, until, reason)
+        )
+
+    def pauses(self, now: float | None = None) -> dict[str, tuple[float, str]]:
+        now = time.time() if now is None else now
+        rows = self._db.execute(
+            "SELECT * FROM channel_state WHERE paused_until > ?", (now,)
+        ).fetchall()
+        return {row["channel"]: (row["paused_until"], row["reason"]) for row in rows}
+
+    # -- threads ---------------------------------------------------------
+
+    def site_events(self, site: str, before_seq: int, limit: int = 200) -> list[tuple[int, Event, bool]]:
+        """Earlier status events of a site and its services, newest first: (seq, event, retracted)."""
+        rows = self._db.execute(
+            "SELECT seq, body, retracted_at FROM events WHERE kind = 'status_changed'"
+            " AND (target = ? OR target LIKE ?) AND seq < ? ORDER BY seq DESC LIMIT ?",
+            (site, f"{site}/%", before_seq, limit),
+        ).fetchall()
+        return [(r["seq"], Event.from_json(r["body"]), r["retracted_at"] is not None) for r in rows]
+
+    def event(self, event_id: str) -> StoredEvent | None:
+        """One event by id, or by a unique prefix of its id (as people type it)."""
+        rows = self._db.execute(
+            "SELECT * FROM events WHERE id LIKE ? ORDER BY seq DESC LIMIT 2", (event_id + "%",)
+        ).fetchall()
+        return _stored(rows[0]) if len(rows) == 1 else None
+
+    def latest_event(self, kinds: Sequence[str]) -> StoredEvent | None:
+        """The newest event of these kinds that has not been retracted."""
+        marks = ", ".join("?" * len(kinds))
+        row = self._db.execute(
+            f"SELECT * FROM events WHERE retracted_at IS NULL AND kind IN ({marks})"
+            " ORDER BY seq DESC LIMIT 1", tuple(kinds),
+        ).fetchone()
+        return _stored(row) if row else None
+
+    def post_for(self, event_id: str, channel: str) -> Delivery | None:
+        row = self._db.execute(
+            "SELECT * FROM deliveries WHERE event_id = ? AND channel = ? AND action = ?",
+            (event_id, channel, POST),
+        ).fetchone()
+        return _delivery(row) if row else None
+
     # -- reading for people ----------------------------------------------
 
     def recent(self, limit: int = 10) -> list[tuple[Event, float, list[Delivery]]]:
@@ -242,7 +322,7 @@ class Store:
         result = []
         for row in events:
             deliveries = self._db.execute(
-                "SELECT * FROM deliveries WHERE event_id = ? ORDER BY channel", (row["id"],)
+                "SELECT * FROM deliveries WHERE event_id = ? ORDER BY channel, action DESC", (row["id"],)
             ).fetchall()
             result.append((Event.from_json(row["body"]), row["created_at"], [_delivery(d) for d in deliveries]))
         return result
@@ -253,6 +333,42 @@ class Store:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+    # -- retraction ------------------------------------------------------
+
+    def retract(self, event_id: str, by: str, restore: Announced | None, restore_target: bool) -> tuple[int, int]:
+        """Take an event back: cancel its unsent posts, queue deletion of sent ones.
+
+        With `restore_target`, what had been said of the target before it is
+        said again (None: nothing had been, i.e. open). Returns (cancelled, deletions).
+        """
+        now = time.time()
+        with self._transaction():
+            cancelled = self._db.execute(
+                "UPDATE deliveries SET state = ?, last_error = ?, updated_at = ?"
+                " WHERE event_id = ? AND action = ? AND state = ?",
+                (CANCELLED, f"retracted by {by}", now, event_id, POST, PENDING),
+            ).rowcount
+            deletions = self._db.execute(
+                "INSERT OR IGNORE INTO deliveries (event_id, channel, action, state, message,"
+                " idempotency_key, next_attempt, deadline, created_at, updated_at)"
+                " SELECT event_id, channel, ?, ?, message, idempotency_key || '-delete', ?, ?, ?, ?"
+                " FROM deliveries WHERE event_id = ? AND action = ? AND state IN (?, ?)",
+                (DELETE, PENDING, now, now + 86400.0, now, now, event_id, POST, SENT, SENDING),
+            ).rowcount
+            self._db.execute(
+                "UPDATE events SET retracted_at = ?, retracted_by = ? WHERE id = ?", (now, by, event_id)
+            )
+            if restore_target:
+                target = self._db.execute("SELECT target FROM events WHERE id = ?", (event_id,)).fetchone()[0]
+                if restore is None:
+                    self._db.execute("DELETE FROM announced WHERE target = ?", (target,))
+                else:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO announced VALUES (?, ?, ?, ?, ?, ?)",
+                        (target, restore.level, restore.fingerprint, restore.stamp, restore.event_id, restore.since),
+                    )
+        return cancelled, deletions
 
 
 class _Transaction:
@@ -266,6 +382,24 @@ class _Transaction:
         self._db.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as recorded: its order, what had been said before it, whether it was taken back."""
+
+    seq: int
+    event: Event
+    created_at: float
+    previous: Announced | None
+    retracted_at: float | None
+    retracted_by: str | None
+
+
+def _stored(row: sqlite3.Row) -> StoredEvent:
+    previous = Announced(**json.loads(row["previous"])) if row["previous"] else None
+    return StoredEvent(row["seq"], Event.from_json(row["body"]), row["created_at"], previous,
+                       row["retracted_at"], row["retracted_by"])
+
+
 def _message_json(message: Message | None) -> str | None:
     if message is None:
         return None
@@ -275,9 +409,10 @@ def _message_json(message: Message | None) -> str | None:
 def _delivery(row: sqlite3.Row) -> Delivery:
     message = Message(**json.loads(row["message"])) if row["message"] else None
     return Delivery(
-        id=row["id"], event_id=row["event_id"], channel=row["channel"], state=row["state"],
+        id=row["id"], event_id=row["event_id"], channel=row["channel"], action=row["action"],
+        state=row["state"],
         message=message, idempotency_key=row["idempotency_key"], attempts=row["attempts"],
         next_attempt=row["next_attempt"], deadline=row["deadline"], remote_id=row["remote_id"],
         remote_url=row["remote_url"], last_error=row["last_error"], created_at=row["created_at"],
-        sent_at=row["sent_at"],
+        updated_at=row["updated_at"], sent_at=row["sent_at"],
     )

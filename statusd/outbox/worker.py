@@ -10,9 +10,14 @@ import structlog
 from statusd.channels.base import Channel, PermanentError, Sent, TransientError
 from statusd.config import DeliveryConfig
 from statusd.outbox.retry import backoff
-from statusd.outbox.store import SENDING, Delivery, Store
+from statusd.outbox.store import DELETE, SENDING, SENT, WAITING, Delivery, Store
+from statusd.outbox.threads import Wait, reply_for
 
 log = structlog.get_logger()
+
+# Mastodon remembers an Idempotency-Key for about an hour; after that, look first.
+IDEMPOTENCY_WINDOW = 3000.0
+DUPLICATE = "duplicate:"
 
 
 class Worker:
@@ -64,10 +69,20 @@ class Worker:
             pass
 
     async def attempt(self, delivery: Delivery) -> None:
-        """Send one delivery and record the outcome."""
+        """Carry out one delivery (a post or the deletion of one) and record the outcome."""
         log_ = log.bind(channel=self.channel.name, event_id=delivery.event_id, delivery=delivery.id)
-        if delivery.message is None:
+        if delivery.action == DELETE:
+            await self._delete(delivery, log_)
+        elif delivery.message is None:
             self.store.mark_failed(delivery.id, delivery.last_error or "no message")
+        else:
+            await self._post(delivery, log_)
+
+    async def _post(self, delivery: Delivery, log_: structlog.typing.FilteringBoundLogger) -> None:
+        assert delivery.message is not None
+        reply = reply_for(self.store, delivery)
+        if isinstance(reply, Wait):
+            self.store.postpone(delivery.id, reply.until, "waiting for the thread's earlier post")
             return
         if delivery.state == SENDING and await self._already_posted(delivery, log_):
             return
@@ -75,13 +90,13 @@ class Worker:
         started = time.monotonic()
         try:
             sent = await self.channel.send(
-                delivery.message, idempotency_key=delivery.idempotency_key, reply_to=None
+                delivery.message, idempotency_key=delivery.idempotency_key, reply_to=reply
             )
         except TransientError as err:
             self._retry(delivery, err, log_)
         except PermanentError as err:
-            self.store.mark_failed(delivery.id, str(err))
-            log_.error("delivery_failed", reason=str(err), attempts=delivery.attempts + 1)
+            if not (str(err).startswith(DUPLICATE) and await self._already_posted(delivery, log_)):
+                self._fail(delivery, str(err), log_)
         except Exception as err:  # a bug in a channel must not stop the worker
             log_.exception("channel_crashed", error=repr(err))
             self._retry(delivery, TransientError(f"internal error: {err!r}"), log_)
@@ -89,12 +104,32 @@ class Worker:
             self.store.mark_sent(delivery.id, sent.remote_id, sent.url)
             log_.info(
                 "delivery_sent", remote_id=sent.remote_id, attempts=delivery.attempts + 1,
-                seconds=round(time.monotonic() - started, 3),
+                reply_to=reply.parent if reply else None, seconds=round(time.monotonic() - started, 3),
             )
 
+    async def _delete(self, delivery: Delivery, log_: structlog.typing.FilteringBoundLogger) -> None:
+        post = self.store.post_of(delivery)
+        if post is not None and post.state in WAITING:
+            self.store.postpone(delivery.id, time.time() + 1.0, "waiting for the post to finish")
+            return
+        if post is None or post.state != SENT or not post.remote_id:
+            self.store.mark_sent(delivery.id, "", None)  # nothing was posted: nothing to delete
+            return
+        self.store.mark_sending(delivery.id)
+        try:
+            await self.channel.delete(post.remote_id)
+        except TransientError as err:
+            self._retry(delivery, err, log_)
+        except PermanentError as err:
+            self._fail(delivery, str(err), log_)
+        else:
+            self.store.mark_sent(delivery.id, post.remote_id, None)
+            log_.info("post_deleted", remote_id=post.remote_id)
+
     async def _already_posted(self, delivery: Delivery, log_: structlog.typing.FilteringBoundLogger) -> bool:
-        """After a crash mid-send: find the post rather than make it twice."""
-        if self.channel.honours_idempotency:
+        """After a crash mid-send (or a duplicate answer): find the post rather than make it twice."""
+        recent = time.time() - delivery.updated_at < IDEMPOTENCY_WINDOW
+        if delivery.state == SENDING and self.channel.honours_idempotency and recent:
             return False  # repeating the same key is safe
         assert delivery.message is not None
         try:
@@ -109,15 +144,20 @@ class Worker:
             log_.info("delivery_recovered", remote_id=found.remote_id)
         return found is not None
 
+    def _fail(self, delivery: Delivery, reason: str, log_: structlog.typing.FilteringBoundLogger) -> None:
+        self.store.mark_failed(delivery.id, reason)
+        log_.error("delivery_failed", reason=reason, attempts=delivery.attempts + 1, action=delivery.action)
+
     def _retry(self, delivery: Delivery, err: TransientError, log_: structlog.typing.FilteringBoundLogger) -> None:
         attempts = delivery.attempts + 1
         wait = backoff(attempts, self.policy, err.retry_after)
         if err.retry_after:
+            # A rate limit holds for the whole account, not just this post.
             self.paused_until = time.time() + err.retry_after
+            self.store.pause(self.channel.name, self.paused_until, str(err))
+            log_.warning("channel_paused", until=round(self.paused_until), reason=str(err))
         if time.time() + wait > delivery.deadline:
-            reason = f"gave up after {attempts} attempts: {err}"
-            self.store.mark_failed(delivery.id, reason)
-            log_.error("delivery_failed", reason=reason, attempts=attempts)
+            self._fail(delivery, f"gave up after {attempts} attempts: {err}", log_)
             return
         self.store.mark_retry(delivery.id, time.time() + wait, str(err))
         log_.warning("delivery_retry", reason=str(err), attempts=attempts, wait=round(wait, 2))

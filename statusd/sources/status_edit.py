@@ -13,7 +13,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from datetime import datetime, timezone
 from io import StringIO
@@ -40,18 +40,19 @@ _FIX = "fix it or run `statusd check`; nothing was changed"
 _INDENT = re.compile(r"^( +)[^ #\n]", re.MULTILINE)
 
 
-def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry) -> None:
+def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry, lock: bool = True) -> None:
     """Write `entry` for `target` into the status file, keeping everything else as it is.
 
     Raises UserError (and changes nothing) when the file is broken, when the result
     would not be accepted by the daemon, or when the file cannot be written.
+    `lock=False` when the caller already holds `locked(path)`.
     """
     real = Path(os.path.realpath(path))  # write through a symlink, never over it
     site = config.sites.get(target.site)
     if site is None or (target.service is not None and target.service not in site.services):
         raise UserError(f"unknown target {str(target)!r} in {config.path}; nothing was changed")
     tz = site.tz
-    with _locked(real):
+    with locked(real) if lock else nullcontext():
         text = _read(real)
         doc = _load(real, text)
         _apply(doc, target, _fields(entry, config, tz))
@@ -62,7 +63,9 @@ def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry) ->
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path, exclusive: bool = True) -> Iterator[None]:
+    """Hold the status file's lock: exclusive to change it, shared to read it with the store."""
+    path = Path(os.path.realpath(path))
     lock = path.with_name(f".{path.name}.lock")
     try:
         # Read-only is enough for flock, and works when a colleague created the lock file.
@@ -70,7 +73,7 @@ def _locked(path: Path) -> Iterator[None]:
     except OSError as err:
         raise UserError(f"cannot lock {path} ({err.strerror or err}); nothing was changed") from err
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         yield
     finally:
         os.close(fd)  # closing releases the lock

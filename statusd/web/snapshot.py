@@ -2,23 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from statusd.config import Config, Site
+from statusd.events import Event
 from statusd.model import StatusEntry, Target, Wanted
 from statusd.outbox.store import Announced
 from statusd.rules import effective
 
+# How many of the latest updates status.json carries.
+UPDATES = 10
 
-def snapshot(config: Config, wanted: Wanted, announced: Mapping[str, Announced], now: datetime) -> dict[str, Any]:
-    """Every site and service with the level in force now, its message and times."""
+
+def snapshot(
+    config: Config,
+    wanted: Wanted,
+    announced: Mapping[str, Announced],
+    now: datetime,
+    recent: Sequence[Event] = (),
+) -> dict[str, Any]:
+    """Every site and service with the level in force now, its message and times.
+
+    `recent` is the latest events, newest first; the first UPDATES are listed.
+    The schema is documented in status.schema.json beside this file.
+    """
     return {
         "generated_at": _iso(now),
+        "url": config.public_url + "/",
+        "languages": list(config.languages),
         "sites": {
             site.id: _site(site, wanted, announced, now) for site in config.sites.values()
         },
+        "updates": [update(event) for event in recent[:UPDATES]],
+    }
+
+
+def update(event: Event) -> dict[str, Any]:
+    """One entry of `updates`: what was said, about what, and when."""
+    return {
+        "id": event.id,
+        "kind": event.kind.value,
+        "target": str(event.target),
+        "level": event.level.value,
+        "message": dict(event.message),
+        "at": _iso(event.at),
+        "reason": event.reason,
     }
 
 
@@ -28,6 +58,7 @@ def _site(site: Site, wanted: Wanted, announced: Mapping[str, Announced], now: d
     data["name"] = dict(site.name)
     data["url"] = site.url
     data["timezone"] = site.timezone
+    data["updated_at"] = _updated_at(site, announced)
     data["services"] = {
         service: {
             "name": dict(names),
@@ -37,6 +68,13 @@ def _site(site: Site, wanted: Wanted, announced: Mapping[str, Announced], now: d
         for service, names in site.services.items()
     }
     return data
+
+
+def _updated_at(site: Site, announced: Mapping[str, Announced]) -> str | None:
+    """When the site or one of its services last changed, as announced."""
+    keys = [site.id, *(f"{site.id}/{service}" for service in site.services)]
+    stamps = [announced[key].since for key in keys if key in announced and announced[key].since]
+    return _iso(datetime.fromtimestamp(max(stamps), timezone.utc)) if stamps else None
 
 
 def _status(entry: StatusEntry, said: Announced | None, now: datetime) -> dict[str, Any]:

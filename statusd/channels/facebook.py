@@ -1,0 +1,307 @@
+"""Facebook page channel: the Graph API over aiohttp, posting as the page with its access token.
+
+The token travels in the Authorization header, never in a URL, so it cannot land in a log.
+Graph names its errors in `error.code`/`error_subcode` (HTTP is nearly always 400): `classify`
+turns them into TransientError or PermanentError with what an operator should do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import time
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+
+import aiohttp
+
+from statusd.channels.base import (
+    ChannelError,
+    Message,
+    PermanentError,
+    Reply,
+    Sent,
+    TransientError,
+)
+from statusd.config import ChannelConfig, DeliveryConfig
+from statusd.textfit import SEPARATOR
+
+GRAPH_URL = "https://graph.facebook.com/v21.0"
+WEB_URL = "https://www.facebook.com"
+MAX_CHARS = 63_206
+USAGE_HEADERS = ("X-App-Usage", "X-Page-Usage", "X-Business-Use-Case-Usage")
+# When throttled without an estimate in the usage headers.
+DEFAULT_WAIT = 60.0
+# How many recent posts `find` reads (the first page of the feed).
+FIND_LIMIT = 25
+
+_TOKEN_STATES = {
+    463: "has expired",
+    460: "was invalidated because an administrator changed their password",
+    458: "was revoked because the app was removed from the account",
+}
+_THROTTLED = frozenset({4, 17, 32, 613})
+_TEMPORARY = frozenset({1, 2})
+# The permission each call needs, named when Graph's message does not name one.
+_NEEDS = {
+    "post to the page": "pages_manage_posts",
+    "delete the post": "pages_manage_posts",
+    "comment on the post": "pages_manage_engagement",
+    "read the page's feed": "pages_read_engagement",
+    "read who the token is for": "pages_manage_posts",
+}
+_PERMISSION = re.compile(r"\b(?:pages|publish|business)_[a-z_]+")
+_ID = re.compile(r"[0-9A-Za-z_.-]{1,100}")
+_TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]*>", re.S | re.I)
+
+
+class FacebookPage:
+    """Posts on a Facebook page's feed; thread updates become comments on the first post."""
+
+    kind: ClassVar[str] = "facebook"
+    # Graph has no idempotency key: after a crash `find` looks the post up instead.
+    honours_idempotency: ClassVar[bool] = False
+    options: ClassVar[Mapping[str, str]] = {
+        "page_id": "text!", "token": "secret!", "graph_url": "url", "timeout": "duration",
+    }
+
+    def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
+        self.name = config.name
+        self.language = config.language
+        self.max_chars: int | None = MAX_CHARS
+        self._page_id = str(config.options["page_id"])
+        self._token = config.secrets["token"].read() or ""
+        self._token_source = config.secrets["token"].describe()
+        self._graph = str(config.options.get("graph_url") or GRAPH_URL).rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=config.options.get("timeout") or delivery.timeout)
+        # A post older than a delivery may live cannot be the one a crashed send made.
+        self._recent = delivery.deadline
+        self._session: aiohttp.ClientSession | None = None
+
+    def measure(self, text: str) -> int:
+        # Facebook counts characters (code points); links count in full.
+        return len(text)
+
+    async def open(self) -> None:
+        self._open_session()
+
+    async def whoami(self) -> str:
+        data = await self._call("GET", "me", "read who the token is for",
+                                params={"fields": "id,name"})
+        who, name = str(data.get("id", "")), str(data.get("name", ""))
+        if who != self._page_id:
+            raise PermanentError(
+                f"the token from {self._token_source} is for {name!r} (id {who}), not page "
+                f"{self._page_id}; set a page access token of page {self._page_id}, not a user token"
+            )
+        return f"Facebook page {name} (id {who})"
+
+    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None) -> Sent:
+        if reply_to is not None:
+            # A page cannot reply to its own post: the update is a comment on the thread's
+            # first post, so every update sits under the post patrons saw first.
+            path = f"{_checked_id(reply_to.root)}/comments"
+            data = await self._call("POST", path, "comment on the post",
+                                    form={"message": message.text})
+            return Sent(remote_id=_remote_id(data, "comment"))
+        data = await self._call("POST", f"{self._page_id}/feed", "post to the page",
+                                form=feed_fields(message))
+        post_id = _remote_id(data, "post")
+        return Sent(remote_id=post_id, url=f"{WEB_URL}/{post_id}")
+
+    async def delete(self, remote_id: str) -> None:
+        data = await self._call("DELETE", _checked_id(remote_id), "delete the post")
+        if data.get("success") is not True:
+            raise PermanentError(f"Facebook did not delete {remote_id}: it answered {data!r:.200}")
+
+    async def find(self, message: Message, *, idempotency_key: str) -> Sent | None:
+        """The page's recent post with this text, if made within a delivery's lifetime.
+
+        Comments (thread updates) are not in the feed, so they are never found.
+        """
+        data = await self._call("GET", f"{self._page_id}/feed", "read the page's feed", params={
+            "fields": "id,message,created_time", "limit": str(FIND_LIMIT)})
+        wanted = _comparable(feed_fields(message).get("message", ""))
+        since = time.time() - self._recent
+        for post in _entries(data):
+            if _comparable(post.get("message")) == wanted and _created(post) >= since:
+                post_id = str(post["id"])
+                return Sent(remote_id=post_id, url=f"{WEB_URL}/{post_id}")
+        return None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def _call(self, method: str, path: str, action: str, *,
+                    form: Mapping[str, str] | None = None,
+                    params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self._token}", "User-Agent": "statusd"}
+        url = f"{self._graph}/{path}"
+        try:
+            async with self._open_session().request(
+                method, url, data=dict(form) if form is not None else None,
+                params=params, headers=headers,
+            ) as response:
+                text = await response.text(errors="replace")
+                return answer(response.status, response.headers, text, action,
+                              token_from=self._token_source)
+        except asyncio.TimeoutError as err:
+            raise TransientError(
+                f"Facebook did not answer within {self._timeout.total:g} s") from err
+        except aiohttp.ClientError as err:
+            raise TransientError(f"cannot reach the Graph API at {self._graph}: {err}") from err
+
+
+def feed_fields(message: Message) -> dict[str, str]:
+    """The form fields of a feed post: the text, and the message's link as an attachment.
+
+    Facebook shows an attached link as a preview card (title, picture, clickable), so
+    the same URL left at the end of the text would show twice; it is taken off. A text
+    that does not end with its link (cut to fit) is posted whole.
+    """
+    fields = {}
+    text = message.text
+    if message.link:
+        fields["link"] = message.link
+        if text == message.link:
+            text = ""
+        elif text.endswith(SEPARATOR + message.link):
+            text = text[: -len(SEPARATOR + message.link)]
+    if text:
+        fields["message"] = text
+    return fields
+
+
+def answer(status: int, headers: Mapping[str, str], text: str, action: str, *,
+           token_from: str = "its secret") -> dict[str, Any]:
+    """The JSON object Graph answered; raise the ChannelError its error (or status) means."""
+    body = _json(text)
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        raise classify(error, status, headers, action, token_from=token_from)
+    if status >= 300:
+        raise _http_error(status, headers, text)
+    if not isinstance(body, dict):
+        # The outcome is unknown: retrying is safe, Facebook refuses a duplicate (#506).
+        raise TransientError(f"Facebook answered HTTP {status} with no JSON: {_snippet(text)}")
+    return body
+
+
+def classify(error: Mapping[str, Any], status: int, headers: Mapping[str, str], action: str,
+             *, token_from: str = "its secret") -> ChannelError:
+    """The ChannelError a Graph error object means, saying what an operator should do."""
+    code, subcode = _int(error.get("code")), _int(error.get("error_subcode"))
+    said = _snippet(str(error.get("message") or "no message"))
+    where = f"(code {code}{f'/{subcode}' if subcode is not None else ''}: {said})"
+    if code == 190:
+        state = _TOKEN_STATES.get(subcode or 0, "is not valid")
+        return PermanentError(f"the page access token {state} {where}; renew the page token "
+                              f"(Meta Business Suite or the Graph API Explorer) and put it in {token_from}")
+    if code == 506 or (code == 368 and "already posted" in said.lower()):
+        return PermanentError(f"duplicate: Facebook refuses to post the same text again {where}")
+    if code == 368:
+        return PermanentError(f"Facebook blocked the page from posting {where}; check the page's "
+                              "quality notices in Meta Business Suite before trying again")
+    if code in _THROTTLED:
+        wait = usage_retry_after(headers) or DEFAULT_WAIT
+        return TransientError(f"Facebook rate limit {where}; access returns in about {wait:g} s",
+                              retry_after=wait)
+    if code in _TEMPORARY:
+        return TransientError(f"Facebook had a temporary problem {where}")
+    if code == 10 or (code is not None and 200 <= code <= 299):
+        missing = ", ".join(dict.fromkeys(_PERMISSION.findall(said))) or _NEEDS.get(
+            action, "pages_manage_posts")
+        return PermanentError(f"the page token may not {action}: it needs the permission "
+                              f"{missing} {where}; generate a page token with it granted")
+    if status >= 500 or error.get("is_transient") is True:
+        return TransientError(f"Facebook could not {action} {where}")
+    return PermanentError(f"Facebook refused to {action} {where}")
+
+
+def usage_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds until access returns: the largest estimated_time_to_regain_access (minutes)."""
+    minutes = [m for name in USAGE_HEADERS for m in _regain_minutes(_json(headers.get(name) or ""))]
+    longest = max(minutes, default=0.0)
+    return longest * 60.0 if longest > 0 else None
+
+
+def _regain_minutes(value: Any) -> Iterator[float]:
+    """Every estimate in a usage header: a flat object, or lists of them keyed by business id."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _regain_minutes(item)
+    elif isinstance(value, dict):
+        estimate = value.get("estimated_time_to_regain_access")
+        if isinstance(estimate, (int, float)) and not isinstance(estimate, bool):
+            if math.isfinite(estimate) and 0 < estimate <= 24 * 60:
+                yield float(estimate)
+        for item in value.values():
+            if isinstance(item, (list, dict)):
+                yield from _regain_minutes(item)
+
+
+def _http_error(status: int, headers: Mapping[str, str], text: str) -> ChannelError:
+    reason = f"Facebook answered HTTP {status}: {_snippet(text) or 'no body'}"
+    if status in (408, 429) or status >= 500:
+        wait = usage_retry_after(headers)
+        return TransientError(reason, retry_after=wait or (DEFAULT_WAIT if status == 429 else None))
+    return PermanentError(reason)
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _snippet(text: str) -> str:
+    """At most 200 characters of an answer, HTML tags taken out."""
+    return " ".join(_TAGS.sub(" ", text).split())[:200]
+
+
+def _remote_id(data: Mapping[str, Any], what: str) -> str:
+    remote_id = data.get("id")
+    if not isinstance(remote_id, str) or not _ID.fullmatch(remote_id):
+        raise TransientError(f"Facebook made the {what} but answered no usable id: {data!r:.200}")
+    return remote_id
+
+
+def _checked_id(remote_id: str) -> str:
+    """A Graph object id, safe to put in a URL path."""
+    if not _ID.fullmatch(remote_id):
+        raise PermanentError(f"{remote_id!r:.60} is not a Facebook post or comment id")
+    return remote_id
+
+
+def _entries(data: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    entries = data.get("data")
+    if isinstance(entries, list):
+        yield from (e for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str))
+
+
+def _comparable(text: Any) -> str:
+    """Text as Facebook may have stored it: line endings unified, ends trimmed."""
+    return str(text or "").replace("\r\n", "\n").strip()
+
+
+def _created(post: Mapping[str, Any]) -> float:
+    """When a feed post was made; a missing or odd time counts as recent (match on text)."""
+    try:
+        return datetime.strptime(str(post.get("created_time")), "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except ValueError:
+        return time.time()

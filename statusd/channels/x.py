@@ -1,0 +1,351 @@
+"""X (Twitter) channel: posts through tweepy's AsyncClient, OAuth 1.0a user context.
+
+tweepy always calls https://api.twitter.com. The `connect_to` option ("HOST:PORT",
+like curl's --connect-to) makes our own aiohttp session open its TCP connections
+there instead, while TLS is still checked against api.twitter.com: the request,
+its signature and the certificate check are exactly what production does. Tests
+(and sites behind a TLS-inspecting egress proxy) add `ca_file`, the CA bundle
+trusted instead of the system's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import socket
+import ssl
+import time
+import unicodedata
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar
+
+import aiohttp
+import tweepy
+from aiohttp.abc import AbstractResolver, ResolveResult
+from tweepy.asynchronous import AsyncClient
+
+from statusd.channels.base import (
+    ChannelError,
+    Message,
+    PermanentError,
+    Reply,
+    Sent,
+    TransientError,
+)
+from statusd.config import ChannelConfig, DeliveryConfig
+
+API_HOSTS = frozenset({"api.twitter.com", "api.x.com"})
+MAX_CHARS = 280
+URL_WEIGHT = 23
+FIND_LIMIT = 20
+STATUS_URL = "https://x.com/i/web/status/{id}"  # needs no user name, so no extra API call
+# X refuses posts holding these (twitter-text's invalid characters); they are never visible.
+_INVALID = dict.fromkeys(map(ord, "\ufffe\ufeff\uffff"))
+
+# -- X's weighted length (twitter-text config v3) --------------------------------------------
+
+_LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
+_LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
+_URL = re.compile(
+    r"(?P<scheme>https?://)?"
+    rf"(?P<host>(?:{_LABEL}\.)+(?P<tld>[^\W\d_]{{2,}})|(?(scheme)[\w.-]+|(?!)))"
+    r"(?::\d{1,5})?(?:[/?#][!-~]*)?",
+    re.IGNORECASE,
+)
+_URL_BEFORE = re.compile(r"[\w@.\-/:#$]")
+_TRAILING = ".,;:!?'\")]}>"
+# Emoji: pictographs, and the BMP ones whose FE0F variant X counts as part of the emoji.
+_PICTO = re.compile(
+    "[\u203c\u2049\u2122\u2139\u2194-\u2199\u21a9\u21aa\u231a\u231b\u2328\u2388\u23cf"
+    "\u23e9-\u23f3\u23f8-\u23fa\u24c2\u25aa\u25ab\u25b6\u25c0\u25fb-\u25fe\u2600-\u27bf"
+    "\u2934\u2935\u2b05-\u2b07\u2b1b\u2b1c\u2b50\u2b55\u3030\u303d\u3297\u3299"
+    "\U0001f000-\U0001faff]"
+)
+# twemoji matches FE0F after these separately (2 more); after astral pictographs we assume so too.
+_FE0F_APART = re.compile("[\u23e9-\u23ec\u23f0\u23f3\u267e\u26ce\u2705\u2728\u274c\u274e"
+                         "\u2753-\u2755\u2795-\u2797\u27b0\u27bf\U00010000-\U0010ffff]")
+_MOD = "(?:[\U0001f3fb-\U0001f3ff]|\ufe0f)"
+_EMOJI = re.compile(
+    "[#*0-9]\ufe0f?\u20e3"                                       # keycaps
+    "|[\u00a9\u00ae\u2122]\ufe0f"                                 # ©️ ®️ ™️ (bare ones are text)
+    "|[\U0001f1e6-\U0001f1ff]{2}"                                 # flags
+    "|\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f"               # subdivision flags
+    f"|(?P<seq>{_PICTO.pattern}{_MOD}?(?:\u200d{_PICTO.pattern}{_MOD}?)+)"  # ZWJ sequences
+    f"|(?P<one>{_PICTO.pattern})(?P<mod>{_MOD})?"
+)
+
+
+def weighted_length(text: str) -> int:
+    """Length as X counts it: see twitter-text's config v3 (weights 1 and 2, URLs 23).
+
+    Where this approximation cannot tell what X recognises, it counts the larger of
+    the two readings, so a text it accepts is never refused as too long.
+    """
+    text = unicodedata.normalize("NFC", text)
+    total, position = 0, 0
+    for match in _URL.finditer(text):
+        if not _url_starts(text, match):
+            continue
+        url = match.group(0).rstrip(_TRAILING)
+        total += _chars_weight(text[position : match.start()])
+        total += _url_weight(url, bool(match["scheme"]), match["tld"])
+        position = match.start() + len(url)
+    return total + _chars_weight(text[position:])
+
+
+def _url_starts(text: str, match: re.Match[str]) -> bool:
+    before = text[match.start() - 1] if match.start() else ""
+    return not (before and _URL_BEFORE.match(before)) and match.group(0).rstrip(_TRAILING) != ""
+
+
+def _url_weight(url: str, scheme: bool, tld: str | None) -> int:
+    # A URL with a scheme and a real-looking domain is always a link on X; for anything
+    # else (bare domains, IP addresses) X may or may not make a link of it.
+    if scheme and tld:
+        return URL_WEIGHT
+    return max(URL_WEIGHT, _chars_weight(url))
+
+
+def _chars_weight(text: str) -> int:
+    total, position = 0, 0
+    for match in _EMOJI.finditer(text):
+        total += _plain_weight(text[position : match.start()]) + _emoji_weight(match)
+        position = match.end()
+    return total + _plain_weight(text[position:])
+
+
+def _emoji_weight(match: re.Match[str]) -> int:
+    if match["one"] and match["mod"] == "\ufe0f" and _FE0F_APART.match(match["one"]):
+        return 4
+    return 2
+
+
+def _plain_weight(text: str) -> int:
+    return sum(1 if any(lo <= ord(c) <= hi for lo, hi in _LIGHT) else 2 for c in text)
+
+
+# -- the channel -------------------------------------------------------------------------------
+
+
+class X:
+    """Posts to one X account with OAuth 1.0a user-context keys."""
+
+    kind: ClassVar[str] = "x"
+    # X has no idempotency key: after a crash, find() looks the post up instead.
+    honours_idempotency: ClassVar[bool] = False
+    options: ClassVar[Mapping[str, str]] = {
+        "consumer_key": "secret!",
+        "consumer_secret": "secret!",
+        "access_token": "secret!",
+        "access_token_secret": "secret!",
+        "timeout": "duration",
+        "connect_to": "text",
+        "ca_file": "text",
+    }
+
+    def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
+        self.name = config.name
+        self.language = config.language
+        self.max_chars: int | None = MAX_CHARS
+        keys = {key: config.secrets[key].read() or "" for key in
+                ("consumer_key", "consumer_secret", "access_token", "access_token_secret")}
+        self._client = AsyncClient(**keys, return_type=dict, wait_on_rate_limit=False)
+        self._user_id = _user_id_from_token(keys["access_token"])
+        self._timeout = float(config.options.get("timeout") or delivery.timeout)
+        self._connect_to: str = config.options.get("connect_to") or ""
+        self._ca_file: str = config.options.get("ca_file") or ""
+        self._session: aiohttp.ClientSession | None = None
+
+    def measure(self, text: str) -> int:
+        return weighted_length(text)
+
+    async def open(self) -> None:
+        self._ensure_session()
+
+    async def whoami(self) -> str:
+        data = (await self._call(self._client.get_me, user_auth=True)).get("data") or {}
+        self._user_id = str(data.get("id") or self._user_id or "") or None
+        return f"@{data.get('username', '?')} ({data.get('name', '')})"
+
+    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None) -> Sent:
+        text = unicodedata.normalize("NFC", message.text).translate(_INVALID)
+        answer = await self._call(self._client.create_tweet, text=text, user_auth=True,
+                                  in_reply_to_tweet_id=reply_to.parent if reply_to else None)
+        tweet_id = str((answer.get("data") or {}).get("id") or "")
+        if not tweet_id:
+            raise TransientError(f"X answered without a post id: {str(answer)[:200]}")
+        return Sent(remote_id=tweet_id, url=STATUS_URL.format(id=tweet_id))
+
+    async def delete(self, remote_id: str) -> None:
+        await self._call(self._client.delete_tweet, remote_id, user_auth=True)
+
+    async def find(self, message: Message, *, idempotency_key: str) -> Sent | None:
+        user_id = self._user_id or await self._me()
+        answer = await self._call(self._client.get_users_tweets, user_id,
+                                  max_results=FIND_LIMIT, user_auth=True)
+        wanted = comparable(message.text)
+        for tweet in answer.get("data") or []:
+            if comparable(str(tweet.get("text", ""))) == wanted:
+                return Sent(remote_id=str(tweet["id"]), url=STATUS_URL.format(id=tweet["id"]))
+        return None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+            self._client.session = None
+
+    async def _me(self) -> str:
+        await self.whoami()
+        if not self._user_id:
+            raise PermanentError("X did not say which account these keys belong to")
+        return self._user_id
+
+    async def _call(self, method: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """One tweepy request on our session; every failure becomes a ChannelError."""
+        self._ensure_session()
+        try:
+            answer = await method(*args, **kwargs)
+        except _FAILURES as err:
+            raise _classify(err, self._where()) from err
+        return answer if isinstance(answer, dict) else {}
+
+    def _ensure_session(self) -> None:
+        if self._session is None:
+            self._session = _session(self._connect_to, self._ca_file, self._timeout)
+            self._client.session = self._session
+
+    def _where(self) -> str:
+        return "api.twitter.com" + (f" (via {self._connect_to})" if self._connect_to else "")
+
+
+def comparable(text: str) -> str:
+    """A post's text reduced to what survives X's rewriting: URLs (t.co), escapes, spacing."""
+    text = unicodedata.normalize("NFC", html.unescape(text)).translate(_INVALID)
+    text = re.sub(r"https?://\S+", " ", text)
+    return " ".join(text.split())
+
+
+def _user_id_from_token(token: str) -> str | None:
+    # OAuth 1.0a access tokens start with the account's numeric id: "12345-abc...".
+    head, dash, _ = token.partition("-")
+    return head if dash and head.isdigit() else None
+
+
+# -- the session: connect_to and the CA ----------------------------------------------------
+
+
+class _ConnectTo(AbstractResolver):
+    """Resolves X's API host names to connect_to's host and port; other names as usual."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._host, self._port = host, port
+        self._default = aiohttp.ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
+        if host.lower().rstrip(".") not in API_HOSTS:
+            return await self._default.resolve(host, port, family)
+        found = await self._default.resolve(self._host, self._port, family)
+        # Keep the asked-for name: TLS checks the certificate against it, like curl does.
+        return [{**entry, "hostname": host} for entry in found]
+
+    async def close(self) -> None:
+        await self._default.close()
+
+
+class _TolerantResponse(aiohttp.ClientResponse):
+    """An error answer whose body is not JSON (a proxy's HTML page) still reads as an error.
+
+    tweepy parses every error body as JSON; without this an HTML 502 would surface as
+    a decoding error instead of tweepy's TwitterServerError.
+    """
+
+    async def json(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().json(*args, **kwargs)
+        except ValueError:  # also aiohttp.ContentTypeError
+            if self.status < 300:
+                raise
+            text = (await self.text(errors="replace")).strip()
+            return {"detail": " ".join(re.sub(r"<[^>]*>", " ", text).split())[:200]}
+
+
+def _session(connect_to: str, ca_file: str, timeout: float) -> aiohttp.ClientSession:
+    resolver = _ConnectTo(*_host_port(connect_to)) if connect_to else None
+    connector = aiohttp.TCPConnector(resolver=resolver, ssl=_tls(ca_file))
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        response_class=_TolerantResponse,
+    )
+
+
+def _host_port(connect_to: str) -> tuple[str, int]:
+    host, _, port = connect_to.strip().rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise PermanentError(f"connect_to should be HOST:PORT such as 127.0.0.1:8443, got {connect_to!r}")
+    return host, int(port)
+
+
+def _tls(ca_file: str) -> ssl.SSLContext | bool:
+    if not ca_file:
+        return True
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as err:
+        raise PermanentError(f"ca_file {ca_file!r} cannot be read as a PEM CA bundle: {err}") from err
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+# ValueError: a success answer whose body is not JSON (the post may exist: find() will tell).
+_FAILURES = (tweepy.HTTPException, asyncio.TimeoutError, aiohttp.ClientError, OSError, ValueError)
+
+
+def _classify(err: BaseException, where: str) -> ChannelError:
+    if isinstance(err, tweepy.HTTPException):
+        return _http_error(err)
+    if isinstance(err, asyncio.TimeoutError):
+        return TransientError(f"no answer from {where} in time")
+    if isinstance(err, aiohttp.ClientError | OSError):
+        return TransientError(f"cannot reach {where}: {type(err).__name__}: {err}")
+    return TransientError(f"{where} answered something that is not JSON")
+
+
+def _http_error(err: tweepy.HTTPException) -> ChannelError:
+    status = err.response.status
+    detail = " ".join(str(err).split())
+    if isinstance(err, tweepy.TooManyRequests):
+        return TransientError(f"X rate limit: {detail}", retry_after=rate_limit_wait(err.response.headers))
+    if status >= 500 or status == 408:
+        return TransientError(f"X is failing: {detail}")
+    if status == 401:
+        return PermanentError(
+            f"X refused the keys ({detail}); check consumer_key, consumer_secret, access_token "
+            "and access_token_secret, or generate new ones in the developer portal")
+    if status == 403 and "duplicate" in detail.lower():
+        return PermanentError(f"duplicate: X already has this text from this account ({detail})")
+    if status == 403:
+        return PermanentError(
+            f"X forbade it ({detail}); the app needs Read and Write permissions (then generate a new "
+            "access token), and reading the timeline needs an access level that allows it")
+    return PermanentError(f"X refused the post: {detail}")
+
+
+def rate_limit_wait(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds until X takes posts again: the window's reset, or a spent daily cap's, if later."""
+    now = time.time() if now is None else now
+    resets = [_epoch(headers.get("x-rate-limit-reset"))]
+    for scope in ("user", "app"):
+        if (headers.get(f"x-{scope}-limit-24hour-remaining") or "").strip() == "0":
+            resets.append(_epoch(headers.get(f"x-{scope}-limit-24hour-reset")))
+    known = [reset for reset in resets if reset is not None]
+    return max(0.0, max(known) - now) if known else None
+
+
+def _epoch(value: str | None) -> float | None:
+    value = (value or "").strip()
+    return float(value) if value.isascii() and value.isdigit() and len(value) <= 12 else None

@@ -1,0 +1,117 @@
+"""`statusd undo` and `statusd retract UPDATE`: take an update back everywhere.
+
+Unsent posts are cancelled, sent ones deleted on every platform, and the
+status the update replaced is put back in status.yaml and in what the store
+says was announced, together under the status file's lock, so the daemon
+sees both at once and announces nothing new.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timezone
+
+from statusd import paths
+from statusd.commands import common, load_config
+from statusd.commands.setting import current_user
+from statusd.config import Config
+from statusd.errors import ConfigError, UserError
+from statusd.events import STAFF_KINDS, EventKind
+from statusd.model import StatusEntry
+from statusd.outbox.store import Announced, Store, StoredEvent
+from statusd.rules import reconcile
+from statusd.sources import status_edit, status_file
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    undo_cmd = sub.add_parser("undo", help="take back the last update: delete its posts, restore the status")
+    common(undo_cmd)
+    undo_cmd.set_defaults(handler=undo)
+    retract_cmd = sub.add_parser("retract", help="take back one update (its id from `statusd history`)")
+    common(retract_cmd)
+    retract_cmd.add_argument("update", help="the update's id, or the start of it")
+    retract_cmd.set_defaults(handler=retract)
+
+
+def undo(args: argparse.Namespace) -> int:
+    return _take_back(args, None)
+
+
+def retract(args: argparse.Namespace) -> int:
+    return _take_back(args, args.update)
+
+
+def _take_back(args: argparse.Namespace, update: str | None) -> int:
+    config = load_config(args)
+    path = paths.store_path(paths.state_dir(args.state_dir, config))
+    if not path.exists():
+        raise UserError("nothing has been announced yet, so there is nothing to take back")
+    store = Store(path)
+    try:
+        with status_edit.locked(config.status_file):
+            _refuse_unannounced(config, store)
+            stored = _find(store, update)
+            print(_retract(config, store, stored, current_user()))
+    finally:
+        store.close()
+    return 0
+
+
+def _refuse_unannounced(config: Config, store: Store) -> None:
+    """Taking back "the last update" must not skip a change the daemon has not announced yet."""
+    try:
+        wanted = status_file.read(config.status_file, config)
+    except ConfigError as err:
+        raise UserError(f"{err.problems[0]}; fix status.yaml first (see `statusd check`)") from err
+    pending = reconcile(wanted, store.announced(), config, datetime.now(timezone.utc)).events
+    if any(e.kind is EventKind.STATUS_CHANGED for e in pending):
+        targets = ", ".join(sorted({str(e.target) for e in pending}))
+        raise UserError(
+            f"status.yaml has a change for {targets} that has not been announced yet (is the daemon "
+            "running?); wait a moment, or change it back with `statusd set`"
+        )
+
+
+def _find(store: Store, update: str | None) -> StoredEvent:
+    if update is None:
+        stored = store.latest_event([k.value for k in STAFF_KINDS])
+        if stored is None:
+            raise UserError("there is no update to take back")
+        return stored
+    stored = store.event(update)
+    if stored is None:
+        raise UserError(f"no single update starts with {update!r}; `statusd history` lists their ids")
+    if stored.retracted_at is not None:
+        raise UserError(f"update {stored.event.id} was already taken back by {stored.retracted_by}")
+    return stored
+
+
+def _retract(config: Config, store: Store, stored: StoredEvent, user: str) -> str:
+    event = stored.event
+    current = store.announced().get(str(event.target))
+    in_force = current is not None and current.event_id == event.id
+    planned = event.kind is not EventKind.STATUS_CHANGED
+    # The status to put back: what was said before this update (for a planned
+    # closure, what is said now, since it had not yet taken effect).
+    back_to = current if planned else stored.previous
+    restores = in_force or planned
+    if restores:
+        entry = _entry(store, back_to, user)
+        status_edit.set_entry(config.status_file, config, event.target, entry, lock=False)
+    cancelled, deletions = store.retract(event.id, user, stored.previous, restore_target=in_force)
+    text = (f"Took back {event.target} → {event.level.value} ({event.kind.value}) [{event.id}]: "
+            f"{cancelled} unsent post(s) cancelled, {deletions} post(s) being deleted.")
+    if restores:
+        return text + f" {event.target} is back to {entry.level.value}."
+    return text + f" A newer update for {event.target} is in force and stays."
+
+
+def _entry(store: Store, said: Announced | None, user: str) -> StatusEntry:
+    now = datetime.now(timezone.utc)
+    if said is None or said.event_id is None:
+        return StatusEntry(by=user, at=now)
+    earlier = store.event(said.event_id)
+    if earlier is None:
+        return StatusEntry(by=user, at=now)
+    e = earlier.event
+    return StatusEntry(level=e.level, message=e.message, starts=e.starts, until=e.until, by=user, at=now)
