@@ -45,7 +45,7 @@ async def _live(config_flag: str | None) -> bool:
     for name, (ok, text) in zip(channels, results):
         print(f"  {name:<16} {'posts as' if ok else 'CANNOT POST:'} {text}")
     for name, reason in config.inactive.items():
-        print(f"  {name:<16} off: {reason}")
+        print(f"  {name:<16} {reason}")
     for channel in channels.values():
         await channel.close()
     return all(ok for ok, _ in results)
