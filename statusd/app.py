@@ -17,6 +17,7 @@ from statusd.compose import Composer
 from statusd.config import Config
 from statusd.errors import ConfigError, UserError
 from statusd.model import Wanted
+from statusd.notify import notify, watchdog
 from statusd.outbox.store import Store
 from statusd.outbox.worker import Worker
 from statusd.paths import store_path
@@ -60,13 +61,18 @@ class App:
         self._reconcile()
         await self.web.start()
         self._install_signals()
+        # Ready only now: config, store and web server are up.
+        notify("READY=1")
         log.info("daemon_started", channels=sorted(self.channels), port=self.web.port)
         try:
             async with asyncio.TaskGroup() as group:
                 self._senders = [group.create_task(w.run(), name=f"worker-{w.channel.name}") for w in self.workers]
                 watcher = group.create_task(self._watch(), name="watch-status")
                 ticker = group.create_task(self._loop(), name="reconcile")
+                pinger = group.create_task(watchdog(), name="watchdog")
                 await self._stop.wait()
+                notify("STOPPING=1")
+                pinger.cancel()
                 # Stop taking changes first, then let in-flight sends finish.
                 watcher.cancel()
                 ticker.cancel()
