@@ -181,6 +181,21 @@ class TestWorker:
         [(_, _, [after])] = store.recent()
         assert (after.state, after.remote_id, channel.sent, channel.lookups) == (SENT, "already-there", [], 1)
 
+    async def test_a_timeout_is_looked_up_before_sending_again(self, store: Store) -> None:
+        """The platform may have the post although no answer came."""
+        channel = Recorder([TransientError("no answer within 10 s")], found=Sent("made-it"))
+        record(store, event())
+        await drain(Worker(store, channel, POLICY))
+        [(_, _, [after])] = store.recent()
+        assert (after.state, after.remote_id, channel.sent, channel.lookups) == (SENT, "made-it", [], 1)
+
+    async def test_a_duplicate_refusal_finds_the_post(self, store: Store) -> None:
+        channel = Recorder([PermanentError("duplicate: already posted")], found=Sent("the-original"))
+        record(store, event())
+        await drain(Worker(store, channel, POLICY))
+        [(_, _, [after])] = store.recent()
+        assert (after.state, after.remote_id) == (SENT, "the-original")
+
     async def test_unknown_outcome_not_found_is_sent(self, store: Store) -> None:
         record(store, event())
         delivery = store.next_due("rec")

@@ -7,6 +7,7 @@ import time
 
 import structlog
 
+from statusd import metrics
 from statusd.channels.base import Channel, PermanentError, Sent, TransientError
 from statusd.config import DeliveryConfig
 from statusd.outbox.retry import backoff
@@ -84,7 +85,7 @@ class Worker:
         if isinstance(reply, Wait):
             self.store.postpone(delivery.id, reply.until, "waiting for the thread's earlier post")
             return
-        if delivery.state == SENDING and await self._already_posted(delivery, log_):
+        if self._outcome_unknown(delivery) and await self._already_posted(delivery, log_):
             return
         self.store.mark_sending(delivery.id)
         started = time.monotonic()
@@ -102,6 +103,8 @@ class Worker:
             self._retry(delivery, TransientError(f"internal error: {err!r}"), log_)
         else:
             self.store.mark_sent(delivery.id, sent.remote_id, sent.url)
+            metrics.DELIVERIES.labels(self.channel.name, "sent").inc()
+            metrics.LATENCY.labels(self.channel.name).observe(max(0.0, time.time() - delivery.created_at))
             log_.info(
                 "delivery_sent", remote_id=sent.remote_id, attempts=delivery.attempts + 1,
                 reply_to=reply.parent if reply else None, seconds=round(time.monotonic() - started, 3),
@@ -126,11 +129,21 @@ class Worker:
             self.store.mark_sent(delivery.id, post.remote_id, None)
             log_.info("post_deleted", remote_id=post.remote_id)
 
-    async def _already_posted(self, delivery: Delivery, log_: structlog.typing.FilteringBoundLogger) -> bool:
-        """After a crash mid-send (or a duplicate answer): find the post rather than make it twice."""
+    def _outcome_unknown(self, delivery: Delivery) -> bool:
+        """Whether an earlier attempt may have posted without our knowing.
+
+        A crash mid-send leaves the delivery `sending`; a timeout or a dropped
+        connection may have reached the platform too. Repeating the same
+        idempotency key is safe where the platform still remembers it;
+        elsewhere the post is looked up first.
+        """
+        if delivery.state != SENDING and delivery.attempts == 0:
+            return False
         recent = time.time() - delivery.updated_at < IDEMPOTENCY_WINDOW
-        if delivery.state == SENDING and self.channel.honours_idempotency and recent:
-            return False  # repeating the same key is safe
+        return not (self.channel.honours_idempotency and recent)
+
+    async def _already_posted(self, delivery: Delivery, log_: structlog.typing.FilteringBoundLogger) -> bool:
+        """Find a post whose outcome is unknown (or refused as a duplicate) rather than make it twice."""
         assert delivery.message is not None
         try:
             found: Sent | None = await self.channel.find(
@@ -146,6 +159,7 @@ class Worker:
 
     def _fail(self, delivery: Delivery, reason: str, log_: structlog.typing.FilteringBoundLogger) -> None:
         self.store.mark_failed(delivery.id, reason)
+        metrics.DELIVERIES.labels(self.channel.name, "failed").inc()
         log_.error("delivery_failed", reason=reason, attempts=delivery.attempts + 1, action=delivery.action)
 
     def _retry(self, delivery: Delivery, err: TransientError, log_: structlog.typing.FilteringBoundLogger) -> None:
@@ -155,9 +169,11 @@ class Worker:
             # A rate limit holds for the whole account, not just this post.
             self.paused_until = time.time() + err.retry_after
             self.store.pause(self.channel.name, self.paused_until, str(err))
+            metrics.PAUSES.labels(self.channel.name).inc()
             log_.warning("channel_paused", until=round(self.paused_until), reason=str(err))
         if time.time() + wait > delivery.deadline:
             self._fail(delivery, f"gave up after {attempts} attempts: {err}", log_)
             return
         self.store.mark_retry(delivery.id, time.time() + wait, str(err))
+        metrics.DELIVERIES.labels(self.channel.name, "retry").inc()
         log_.warning("delivery_retry", reason=str(err), attempts=attempts, wait=round(wait, 2))
