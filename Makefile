@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench check clean system-deps
+.PHONY: run test bench check clean test-deps
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,7 +14,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/statusd run
 
-test: $(STAMP)
+# What the tests need from outside Python: Mosquitto, Debian's chromium, a
+# Bluesky PDS from npm. Each script is quick when its part is already there.
+test-deps:
+	command -v systemd-analyze >/dev/null || (apt-get update && apt-get install -y systemd)
+	sh tests/install-mosquitto.sh
+	bash tests/browser/install.sh
+	bash tests/pds/install.sh
+
+test: $(STAMP) test-deps
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

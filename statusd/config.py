@@ -8,11 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from statusd import yamlsrc
 from statusd.validate import Problems, Section
+
+if TYPE_CHECKING:
+    from statusd.sensors.rules_config import RulesConfig
+    from statusd.sources.feeds_config import FeedsConfig
 
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 # Values copied from documentation that must never reach production.
@@ -147,10 +151,24 @@ class Config:
     state_dir: Path | None = None
     inactive: Mapping[str, str] = field(default_factory=dict)
     web: WebConfig = field(default_factory=WebConfig)
+    feeds: FeedsConfig = field(default_factory=lambda: _empty_feeds())
+    rules: RulesConfig = field(default_factory=lambda: _default_rules())
 
     @property
     def default_language(self) -> str:
         return self.languages[0]
+
+
+def _empty_feeds() -> FeedsConfig:
+    from statusd.sources.feeds_config import parse_feeds
+
+    return parse_feeds(Section(None, "feeds", Problems("")), {})
+
+
+def _default_rules() -> RulesConfig:
+    from statusd.sensors.rules_config import parse_rules
+
+    return parse_rules(Section(None, "rules", Problems("")), {})
 
 
 def load(path: Path) -> Config:
@@ -162,7 +180,7 @@ def load(path: Path) -> Config:
         root.problems.add(1, "", "the file is empty; see the shipped statusd.yaml for an example")
     elif root.is_mapping():
         root.allow("public_url", "listen", "languages", "sites", "channels", "delivery",
-                   "status_file", "alerts", "state_dir", "web")
+                   "status_file", "alerts", "state_dir", "web", "feeds", "rules")
     config = _build(root, path, {kind: (lambda k=kind: channel_class(k)) for kind in CHANNELS})
     root.problems.check()
     assert config is not None
@@ -170,6 +188,9 @@ def load(path: Path) -> Config:
 
 
 def _build(root: Section, path: Path, registry: Mapping[str, Any]) -> Config | None:
+    from statusd.sensors.rules_config import parse_rules
+    from statusd.sources.feeds_config import parse_feeds
+
     base = path.parent
     languages = _languages(root)
     public_url = _url(root, "public_url", required=True) or "http://127.0.0.1:8080"
@@ -191,6 +212,8 @@ def _build(root: Section, path: Path, registry: Mapping[str, Any]) -> Config | N
         state_dir=base / state_dir if state_dir else None,
         inactive=inactive,
         web=_web(root.sub("web"), base),
+        feeds=parse_feeds(root.sub("feeds"), sites, base=base),
+        rules=parse_rules(root.sub("rules"), sites),
     )
 
 
