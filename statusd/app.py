@@ -14,6 +14,7 @@ from watchfiles import awatch
 from statusd.announcer import Announcer
 from statusd.channels import Channel, ChannelError, channel_class
 from statusd.compose import Composer
+from statusd import config as config_module
 from statusd.config import Config
 from statusd.errors import ConfigError, UserError
 from statusd.model import Wanted
@@ -23,11 +24,16 @@ from statusd.outbox.worker import Worker
 from statusd.paths import store_path
 from statusd.sources import status_edit, status_file
 from statusd.web.server import WebServer, WebState
-from statusd.web.snapshot import snapshot
+from statusd.web.state import recent_events
 
 log = structlog.get_logger()
 
 MAX_SLEEP = 300.0
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("task_crashed", task=task.get_name(), error=repr(task.exception()))
 
 
 def build_channels(config: Config) -> dict[str, Channel]:
@@ -43,14 +49,16 @@ class App:
         self.store = Store(store_path(state_dir))
         self.channels = build_channels(config)
         self.announcer = Announcer(config, self.store, Composer(config), self.channels)
-        self.workers = [Worker(self.store, channel, config.delivery) for channel in self.channels.values()]
-        self.web_state = WebState()
+        self.workers = {name: Worker(self.store, ch, config.delivery) for name, ch in self.channels.items()}
+        self.web_state = WebState(config)
         self.web = WebServer(self.web_state, config.host, port)
         self.wanted: Wanted | None = None
         self._changed = asyncio.Event()
         self._stop = asyncio.Event()
         self._signals = 0
-        self._senders: list[asyncio.Task[None]] = []
+        self._senders: dict[str, asyncio.Task[None]] = {}
+        self._group: asyncio.TaskGroup | None = None
+        self._reloading: asyncio.Task[None] | None = None
         self._next_wake: float = MAX_SLEEP
 
     async def run(self) -> int:
@@ -66,7 +74,9 @@ class App:
         log.info("daemon_started", channels=sorted(self.channels), port=self.web.port)
         try:
             async with asyncio.TaskGroup() as group:
-                self._senders = [group.create_task(w.run(), name=f"worker-{w.channel.name}") for w in self.workers]
+                self._group = group
+                for name, worker in self.workers.items():
+                    self._senders[name] = group.create_task(worker.run(), name=f"worker-{name}")
                 watcher = group.create_task(self._watch(), name="watch-status")
                 ticker = group.create_task(self._loop(), name="reconcile")
                 pinger = group.create_task(watchdog(), name="watchdog")
@@ -93,6 +103,44 @@ class App:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
+        loop.add_signal_handler(signal.SIGHUP, self._on_reload)
+
+    def _on_reload(self) -> None:
+        if self._reloading is None or self._reloading.done():
+            self._reloading = asyncio.get_running_loop().create_task(self.reload())
+            self._reloading.add_done_callback(_log_crash)
+
+    async def reload(self) -> None:
+        """Re-read config and templates; keep SSE clients, unchanged channels and every delivery.
+
+        Deliveries live in the store, so a channel that is replaced picks up
+        where the old one stopped.
+        """
+        notify("RELOADING=1")
+        try:
+            config = config_module.load(self.config.path)
+        except ConfigError as err:
+            log.error("config_reload_failed", problems=[str(p) for p in err.problems], kept="running config")
+            notify("READY=1")
+            return
+        changed = [n for n in self.workers if config.channels.get(n) != self.config.channels.get(n)]
+        await self._drain(changed)
+        for name in changed:
+            await self.channels.pop(name).close()
+            del self.workers[name], self._senders[name]
+        self.config = config
+        for name in [n for n in config.channels if n not in self.channels]:
+            self._start_channel(name, channel_class(config.channels[name].type)(config.channels[name], config.delivery))
+        self.announcer = Announcer(config, self.store, Composer(config), self.channels)
+        self._changed.set()
+        notify("READY=1")
+        log.info("config_reloaded", channels=sorted(self.channels), replaced=changed)
+
+    def _start_channel(self, name: str, channel: Channel) -> None:
+        self.channels[name] = channel
+        self.workers[name] = worker = Worker(self.store, channel, self.config.delivery)
+        assert self._group is not None
+        self._senders[name] = self._group.create_task(worker.run(), name=f"worker-{name}")
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
@@ -101,16 +149,18 @@ class App:
         log.info("shutdown_requested", signal=sig.name, forced=forced)
         self._stop.set()
         if forced:
-            for task in self._senders:
+            for task in self._senders.values():
                 task.cancel()
 
-    async def _drain(self) -> None:
+    async def _drain(self, names: list[str] | None = None) -> None:
         """Let in-flight sends finish within the grace period; cancel the rest and count them."""
-        for worker in self.workers:
-            worker.stop()
-        if not self._senders:
+        names = list(self.workers) if names is None else names
+        for name in names:
+            self.workers[name].stop()
+        tasks = [self._senders[name] for name in names if name in self._senders]
+        if not tasks:
             return
-        done, pending = await asyncio.wait(self._senders, timeout=self.config.delivery.grace)
+        done, pending = await asyncio.wait(tasks, timeout=self.config.delivery.grace)
         for task in pending:
             task.cancel()
         log.info("workers_stopped", finished=len(done), cancelled=len(pending))
@@ -171,6 +221,6 @@ class App:
             # Look again at least every few minutes, in case the clock jumped.
             wake = (plan.wake_at - now).total_seconds() + 0.05 if plan.wake_at else MAX_SLEEP
             self._next_wake = min(max(wake, 0.0), MAX_SLEEP)
-            for worker in self.workers:
+            for worker in self.workers.values():
                 worker.poke()
-        self.web_state.publish(snapshot(self.config, self.wanted or {}, self.store.announced(), now))
+        self.web_state.update(self.wanted or {}, self.store.announced(), recent_events(self.store), now)

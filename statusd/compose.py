@@ -24,6 +24,7 @@ from statusd.config import ChannelConfig, Config, Site
 from statusd.errors import ConfigError, Problem
 from statusd.events import Event, EventKind
 from statusd.model import LEVELS, Level, Target
+from statusd.sensors.context import SENSOR_VARIABLES, sensor_context
 
 log = structlog.get_logger()
 
@@ -32,7 +33,7 @@ LABELS_FILE = "labels.yaml"
 # Words the date formatting needs besides the level labels.
 WORDS = ("today", "tomorrow", "day_at_time")
 VARIABLES = ("site", "service", "level", "level_code", "previous", "previous_code", "message",
-             "until", "starts", "at", "reason", "reopening", "kind", "link")
+             "until", "starts", "at", "reason", "reopening", "kind", "link", *SENSOR_VARIABLES)
 _SAMPLE_MESSAGE = {
     "fr": "Fermeture exceptionnelle : dégât des eaux au rez-de-chaussée.",
     "en": "Unexpected closure: water damage on the ground floor.",
@@ -177,6 +178,7 @@ class Composer:
             "reopening": event.reopening,
             "kind": event.kind.value,
             "link": site.url,
+            **sensor_context(event, site, lang),
         }
 
     def _site(self, site_id: str) -> Site:
@@ -297,10 +299,11 @@ def _samples(config: Config, channel: ChannelConfig) -> Iterator[tuple[Event, st
     message = {lang: _SAMPLE_MESSAGE.get(lang, _SAMPLE_MESSAGE["en"])}
     at = datetime(2026, 12, 23, 18, 0, tzinfo=site.tz)
     starts, until = at + timedelta(days=1), at + timedelta(days=3, hours=-8)
-    for target in [Target(site.id), *[Target(site.id, s) for s in services[:1]]]:
-        for event, description in _sample_events(target, message, at, starts, until):
-            if channel.events is None or event.kind.value in channel.events:
-                yield event, description
+    samples = [sample for target in [Target(site.id), *[Target(site.id, s) for s in services[:1]]]
+               for sample in _sample_events(target, message, at, starts, until)]
+    for event, description in [*samples, *_sensor_samples(site, at)]:
+        if channel.events is None or event.kind.value in channel.events:
+            yield event, description
 
 
 def _sample_events(target: Target, message: Mapping[str, str], at: datetime, starts: datetime,
@@ -325,6 +328,39 @@ def _sample_events(target: Target, message: Mapping[str, str], at: datetime, sta
         for with_message in (False, True):
             yield event(kind, Level.CLOSED, Level.OPEN, with_message, starts=starts)
             yield event(kind, Level.CLOSED, Level.OPEN, with_message, starts=starts, until=until)
+
+
+def _sensor_samples(site: Site, at: datetime) -> Iterator[tuple[Event, str]]:
+    """Seats, queue and sensor events for `site`, every zone and queue listed (the longest case)."""
+    zones = list(site.zones) or ["zone"]
+    queues = list(site.queues) or ["entrance"]
+    seat_bands = ("free", "busy", "nearly_full", "full")
+
+    def event(kind: EventKind, description: str, **extra: Any) -> tuple[Event, str]:
+        sample = Event(kind, Target(site.id), Level.OPEN, Level.OPEN, {}, at, "check", "sample",
+                       reason="sensor", extra=extra)
+        return sample, f"{kind.value} of {site.id}, {description}"
+
+    for band, previous in zip(seat_bands, seat_bands[1:] + seat_bands[:1]):
+        for changed in (zones[:1], zones):
+            listed = [{"id": z, "band": band if z in changed else "free", "previous_band": previous,
+                       "changed": z in changed, "occupied": 950, "capacity": 1000, "free": 50,
+                       "percent": 95} for z in zones]
+            yield event(EventKind.SEATS_CHANGED, f"{len(changed)} zone(s) {previous}→{band}",
+                        zone=zones[0], band=band, previous_band=previous, zones=listed,
+                        free=50, capacity=1000, percent=95, occupied=950)
+    for kind, minutes in (("none", 0), ("under", 5), ("about", 45), ("about", 60), ("over", 90)):
+        for estimate in (False, True):
+            wait = {"kind": kind, "minutes": minutes, "hours": minutes // 60, "rest": minutes % 60}
+            listed = [{"id": q, "band": "30_60", "previous_band": "15_30", "changed": True,
+                       "length": 250, "wait_minutes": minutes, "estimate": estimate, "wait": wait}
+                      for q in queues]
+            yield event(EventKind.QUEUE_CHANGED, f"wait {kind} {minutes} min", queue=queues[0],
+                        band="30_60", previous_band="15_30", wait=wait, estimate=estimate,
+                        length=250, queues=listed)
+    for kind in (EventKind.SENSOR_LOST, EventKind.SENSOR_RESTORED):
+        yield event(kind, f"zone {zones[0]}", zone=zones[0], last_seen=at.isoformat())
+        yield event(kind, f"queue {queues[0]}", queue=queues[0], last_seen=at.isoformat())
 
 
 def _load_labels(path: Path) -> _Labels:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -352,3 +353,30 @@ async def _until(done: object, what: str, timeout: float = 5.0) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"no {what} within {timeout} s")
+
+
+class TestReload:
+    """SIGHUP re-reads the config: a new channel starts, the others keep their deliveries."""
+
+    async def test_reload_adds_a_channel_without_a_restart(
+        self, write_config: WriteConfig, tmp_path: Path, receivers: dict[str, WebhookReceiver]
+    ) -> None:
+        fr, en = receivers["hook-fr"], receivers["hook-en"]
+        config = write_config(hook_channels({"hook-fr": ("fr", fr.url)}))
+        daemon = Daemon(config, tmp_path / "state", env={"HOOK_SECRET": SECRET}).start()
+        try:
+            pid = daemon.proc.pid  # type: ignore[union-attr]
+            config.write_text(config.read_text().replace(
+                "channels:\n", "channels:\n" + hook_channels({"hook-en": ("en", en.url)}) + "\n"))
+            daemon.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
+            await _until(lambda: "config_reloaded" in daemon.logs(), "reload")
+            await cli(daemon, *CLOSE)
+            await fr.wait_for(1)
+            await en.wait_for(1)
+            assert daemon.proc.pid == pid and daemon.proc.poll() is None  # type: ignore[union-attr]
+            config.write_text("sites: {}\n")
+            daemon.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
+            await _until(lambda: "config_reload_failed" in daemon.logs(), "refused reload")
+            assert status_json(daemon)["sites"]["main"]["level"] == "closed"
+        finally:
+            daemon.kill()

@@ -58,7 +58,7 @@ class Recorder:
     async def delete(self, remote_id: str) -> None:
         return None
 
-    async def find(self, message: Message, *, idempotency_key: str) -> Sent | None:
+    async def find(self, message: Message, *, idempotency_key: str, since: object = None) -> Sent | None:
         self.lookups += 1
         return self.found
 

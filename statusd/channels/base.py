@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar, Protocol
 
 
@@ -85,8 +86,12 @@ class Channel(Protocol):
         """Remove an earlier post."""
         ...
 
-    async def find(self, message: Message, *, idempotency_key: str) -> Sent | None:
-        """Look up a post whose send outcome is unknown; None if it was not made."""
+    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None) -> Sent | None:
+        """Look up a post whose send outcome is unknown; None if it was not made.
+
+        Only posts made at or after `since` (the delivery's first attempt)
+        count: routine wording repeats, and an older post is not this one.
+        """
         ...
 
     async def close(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from datetime import datetime
 from typing import ClassVar, TextIO
 
 from statusd.channels.base import Message, Reply, Sent
@@ -46,7 +47,7 @@ class Console:
         self._out.write(f"── {self.name}: retracted {remote_id}\n\n")
         self._out.flush()
 
-    async def find(self, message: Message, *, idempotency_key: str) -> Sent | None:
+    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None) -> Sent | None:
         # Nothing to look up on a terminal; print again rather than lose it.
         return None
 

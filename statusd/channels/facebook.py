@@ -7,7 +7,6 @@ turns them into TransientError or PermanentError with what an operator should do
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import re
@@ -18,14 +17,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from statusd.channels.base import (
-    ChannelError,
-    Message,
-    PermanentError,
-    Reply,
-    Sent,
-    TransientError,
-)
+from statusd.channels.base import ChannelError, Message, PermanentError, Reply, Sent, TransientError
 from statusd.config import ChannelConfig, DeliveryConfig
 from statusd.textfit import SEPARATOR
 
@@ -53,9 +45,9 @@ _NEEDS = {
     "read the page's feed": "pages_read_engagement",
     "read who the token is for": "pages_manage_posts",
 }
-_PERMISSION = re.compile(r"\b(?:pages|publish|business)_[a-z_]+")
+_PERMISSION = re.compile(r"\bpages_[a-z_]+")
 _ID = re.compile(r"[0-9A-Za-z_.-]{1,100}")
-_TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]*>", re.S | re.I)
+_TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]*>", re.DOTALL | re.IGNORECASE)
 
 
 class FacebookPage:
@@ -76,7 +68,8 @@ class FacebookPage:
         self._token = config.secrets["token"].read() or ""
         self._token_source = config.secrets["token"].describe()
         self._graph = str(config.options.get("graph_url") or GRAPH_URL).rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=config.options.get("timeout") or delivery.timeout)
+        timeout = config.options.get("timeout") or delivery.timeout
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
         # A post older than a delivery may live cannot be the one a crashed send made.
         self._recent = delivery.deadline
         self._session: aiohttp.ClientSession | None = None
@@ -95,39 +88,39 @@ class FacebookPage:
         if who != self._page_id:
             raise PermanentError(
                 f"the token from {self._token_source} is for {name!r} (id {who}), not page "
-                f"{self._page_id}; set a page access token of page {self._page_id}, not a user token"
-            )
+                f"{self._page_id}; set that page's access token there, not a user token")
         return f"Facebook page {name} (id {who})"
 
     async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None) -> Sent:
         if reply_to is not None:
             # A page cannot reply to its own post: the update is a comment on the thread's
             # first post, so every update sits under the post patrons saw first.
-            path = f"{_checked_id(reply_to.root)}/comments"
+            path = f"{_checked_id(reply_to.root, 'post')}/comments"
             data = await self._call("POST", path, "comment on the post",
                                     form={"message": message.text})
             return Sent(remote_id=_remote_id(data, "comment"))
-        data = await self._call("POST", f"{self._page_id}/feed", "post to the page",
+        data = await self._call("POST", self._feed(), "post to the page",
                                 form=feed_fields(message))
         post_id = _remote_id(data, "post")
         return Sent(remote_id=post_id, url=f"{WEB_URL}/{post_id}")
 
     async def delete(self, remote_id: str) -> None:
-        data = await self._call("DELETE", _checked_id(remote_id), "delete the post")
+        data = await self._call("DELETE", _checked_id(remote_id, "post or comment"),
+                                "delete the post")
         if data.get("success") is not True:
             raise PermanentError(f"Facebook did not delete {remote_id}: it answered {data!r:.200}")
 
-    async def find(self, message: Message, *, idempotency_key: str) -> Sent | None:
+    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None) -> Sent | None:
         """The page's recent post with this text, if made within a delivery's lifetime.
 
         Comments (thread updates) are not in the feed, so they are never found.
         """
-        data = await self._call("GET", f"{self._page_id}/feed", "read the page's feed", params={
+        data = await self._call("GET", self._feed(), "read the page's feed", params={
             "fields": "id,message,created_time", "limit": str(FIND_LIMIT)})
         wanted = _comparable(feed_fields(message).get("message", ""))
-        since = time.time() - self._recent
+        earliest = since.timestamp() - 60 if since else time.time() - self._recent
         for post in _entries(data):
-            if _comparable(post.get("message")) == wanted and _created(post) >= since:
+            if _comparable(post.get("message")) == wanted and _created(post) >= earliest:
                 post_id = str(post["id"])
                 return Sent(remote_id=post_id, url=f"{WEB_URL}/{post_id}")
         return None
@@ -136,6 +129,9 @@ class FacebookPage:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def _feed(self) -> str:
+        return f"{_checked_id(self._page_id, 'page')}/feed"
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -155,7 +151,7 @@ class FacebookPage:
                 text = await response.text(errors="replace")
                 return answer(response.status, response.headers, text, action,
                               token_from=self._token_source)
-        except asyncio.TimeoutError as err:
+        except TimeoutError as err:
             raise TransientError(
                 f"Facebook did not answer within {self._timeout.total:g} s") from err
         except aiohttp.ClientError as err:
@@ -201,12 +197,14 @@ def classify(error: Mapping[str, Any], status: int, headers: Mapping[str, str], 
              *, token_from: str = "its secret") -> ChannelError:
     """The ChannelError a Graph error object means, saying what an operator should do."""
     code, subcode = _int(error.get("code")), _int(error.get("error_subcode"))
-    said = _snippet(str(error.get("message") or "no message"))
+    full = str(error.get("message") or "no message")
+    said = _snippet(full)
     where = f"(code {code}{f'/{subcode}' if subcode is not None else ''}: {said})"
-    if code == 190:
-        state = _TOKEN_STATES.get(subcode or 0, "is not valid")
-        return PermanentError(f"the page access token {state} {where}; renew the page token "
-                              f"(Meta Business Suite or the Graph API Explorer) and put it in {token_from}")
+    if code in (190, 104):  # 104: no token arrived at all
+        state = "is missing" if code == 104 else _TOKEN_STATES.get(subcode or 0, "is not valid")
+        return PermanentError(
+            f"the page access token {state} {where}; renew the page token (Meta Business Suite "
+            f"or the Graph API Explorer) and put it in {token_from}")
     if code == 506 or (code == 368 and "already posted" in said.lower()):
         return PermanentError(f"duplicate: Facebook refuses to post the same text again {where}")
     if code == 368:
@@ -219,7 +217,7 @@ def classify(error: Mapping[str, Any], status: int, headers: Mapping[str, str], 
     if code in _TEMPORARY:
         return TransientError(f"Facebook had a temporary problem {where}")
     if code == 10 or (code is not None and 200 <= code <= 299):
-        missing = ", ".join(dict.fromkeys(_PERMISSION.findall(said))) or _NEEDS.get(
+        missing = ", ".join(dict.fromkeys(_PERMISSION.findall(full))) or _NEEDS.get(
             action, "pages_manage_posts")
         return PermanentError(f"the page token may not {action}: it needs the permission "
                               f"{missing} {where}; generate a page token with it granted")
@@ -241,13 +239,19 @@ def _regain_minutes(value: Any) -> Iterator[float]:
         for item in value:
             yield from _regain_minutes(item)
     elif isinstance(value, dict):
-        estimate = value.get("estimated_time_to_regain_access")
-        if isinstance(estimate, (int, float)) and not isinstance(estimate, bool):
-            if math.isfinite(estimate) and 0 < estimate <= 24 * 60:
-                yield float(estimate)
+        estimate = _minutes(value.get("estimated_time_to_regain_access"))
+        if estimate is not None:
+            yield estimate
         for item in value.values():
             if isinstance(item, (list, dict)):
                 yield from _regain_minutes(item)
+
+
+def _minutes(value: Any) -> float | None:
+    """A plausible estimate: a JSON number (not a boolean) above 0 and at most a day."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and 0 < value <= 24 * 60 else None
 
 
 def _http_error(status: int, headers: Mapping[str, str], text: str) -> ChannelError:
@@ -281,11 +285,11 @@ def _remote_id(data: Mapping[str, Any], what: str) -> str:
     return remote_id
 
 
-def _checked_id(remote_id: str) -> str:
+def _checked_id(object_id: str, what: str) -> str:
     """A Graph object id, safe to put in a URL path."""
-    if not _ID.fullmatch(remote_id):
-        raise PermanentError(f"{remote_id!r:.60} is not a Facebook post or comment id")
-    return remote_id
+    if not _ID.fullmatch(object_id):
+        raise PermanentError(f"{object_id!r:.60} is not a Facebook {what} id")
+    return object_id
 
 
 def _entries(data: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:

@@ -8,7 +8,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -16,13 +16,15 @@ import requests
 import structlog
 from mastodon import (
     Mastodon as Client,
+)
+from mastodon import (
     MastodonAPIError,
     MastodonError,
     MastodonNetworkError,
     MastodonNotFoundError,
     MastodonRatelimitError,
 )
-from mastodon.utility import url_regex  # Mastodon.py's port of the server's URL pattern
+from mastodon._url_regex import url_regex  # Mastodon.py's port of the server's URL pattern
 
 from statusd.channels.base import (
     ChannelError,
@@ -151,6 +153,8 @@ class Mastodon:
 
         Mastodon does not show the Idempotency-Key, so the text is all there is to match.
         """
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)  # Mastodon's times are UTC
         account_id = self._account_id or await self._whoami_id()
         statuses = await self._call(
             self._client.account_statuses, account_id, exclude_reblogs=True, limit=LOOKBACK
@@ -190,7 +194,8 @@ class Mastodon:
             # Read now, in this thread: the next request overwrites ratelimit_reset.
             wait = self._reset_wait()
             when = "" if wait is None else f"; it resets in {wait:.0f} s"
-            raise self._error(TransientError, f"{self._host} rate limit reached ({err}){when}",
+            what = "HTTP 429, rate limit reached" if "Hit rate limit" in str(err) else str(err)
+            raise self._error(TransientError, f"{self._host} answered {what}{when}",
                               retry_after=wait) from err
         except MastodonNetworkError as err:
             raise self._error(TransientError, self._network_reason(err)) from err
@@ -220,7 +225,7 @@ class Mastodon:
         said = f"{self._host} answered HTTP {code}: {detail}"
         if code == 401:
             return self._error(PermanentError, f"{said}; the access token is invalid or revoked: "
-                               f"create a new one (Preferences › Development, scopes read:accounts "
+                               f"create a new one (Preferences > Development, scopes read:accounts "
                                f"and write:statuses) and set it in {self._token_where}")
         if code == 403:
             return self._error(PermanentError, f"{said}; the access token lacks a scope: create "
@@ -236,7 +241,7 @@ class Mastodon:
 
     def _error(self, kind: type[ChannelError], reason: str, **extra: Any) -> ChannelError:
         """The error with the token blanked out, should any answer have echoed it."""
-        if self._token:
+        if len(self._token) >= 8:  # a shorter one would blank parts of ordinary words
             reason = reason.replace(self._token, "[token]")
         return kind(reason, **extra)
 

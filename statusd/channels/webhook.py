@@ -9,6 +9,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -70,7 +71,7 @@ class Webhook:
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body)}
         await self._request("DELETE", self._url, body, headers)
 
-    async def find(self, message: Message, *, idempotency_key: str) -> Sent | None:
+    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None) -> Sent | None:
         # The receiver honours Idempotency-Key, so sending again is safe.
         return None
 

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import html
+import logging
 import re
 import socket
 import ssl
 import time
+from datetime import datetime
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
 import aiohttp
-import tweepy
+import tweepy  # type: ignore[import-untyped]
 from aiohttp.abc import AbstractResolver, ResolveResult
-from tweepy.asynchronous import AsyncClient
+from tweepy.asynchronous import AsyncClient  # type: ignore[import-untyped]
 
 from statusd.channels.base import (
     ChannelError,
@@ -42,20 +44,23 @@ FIND_LIMIT = 20
 STATUS_URL = "https://x.com/i/web/status/{id}"  # needs no user name, so no extra API call
 # X refuses posts holding these (twitter-text's invalid characters); they are never visible.
 _INVALID = dict.fromkeys(map(ord, "\ufffe\ufeff\uffff"))
+# tweepy logs each request's headers, OAuth Authorization included, at DEBUG.
+logging.getLogger("tweepy").setLevel(logging.INFO)
 
 # -- X's weighted length (twitter-text config v3) --------------------------------------------
 
 _LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 _LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
+# A bare domain never swallows the scheme of a URL glued to it ("0.https://...").
 _URL = re.compile(
     r"(?P<scheme>https?://)?"
-    rf"(?P<host>(?:{_LABEL}\.)+(?P<tld>[^\W\d_]{{2,}})|(?(scheme)[\w.-]+|(?!)))"
+    rf"(?P<host>(?:{_LABEL}\.)+(?P<tld>[^\W\d_]{{2,}}+)(?!://)|(?(scheme)[\w.-]+|(?!)))"
     r"(?::\d{1,5})?(?:[/?#][!-~]*)?",
     re.IGNORECASE,
 )
 _URL_BEFORE = re.compile(r"[\w@.\-/:#$]")
 _TRAILING = ".,;:!?'\")]}>"
-# Emoji: pictographs, and the BMP ones whose FE0F variant X counts as part of the emoji.
+# Code points an emoji starts with: roughly Unicode's Extended_Pictographic (no data file needed).
 _PICTO = re.compile(
     "[\u203c\u2049\u2122\u2139\u2194-\u2199\u21a9\u21aa\u231a\u231b\u2328\u2388\u23cf"
     "\u23e9-\u23f3\u23f8-\u23fa\u24c2\u25aa\u25ab\u25b6\u25c0\u25fb-\u25fe\u2600-\u27bf"
@@ -68,7 +73,7 @@ _FE0F_APART = re.compile("[\u23e9-\u23ec\u23f0\u23f3\u267e\u26ce\u2705\u2728\u27
 _MOD = "(?:[\U0001f3fb-\U0001f3ff]|\ufe0f)"
 _EMOJI = re.compile(
     "[#*0-9]\ufe0f?\u20e3"                                       # keycaps
-    "|[\u00a9\u00ae\u2122]\ufe0f"                                 # ©️ ®️ ™️ (bare ones are text)
+    "|[\u00a9\u00ae\u2122]\ufe0f"                                 # ©️ ®️ ™️ (bare: text)
     "|[\U0001f1e6-\U0001f1ff]{2}"                                 # flags
     "|\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f"               # subdivision flags
     f"|(?P<seq>{_PICTO.pattern}{_MOD}?(?:\u200d{_PICTO.pattern}{_MOD}?)+)"  # ZWJ sequences
@@ -85,26 +90,17 @@ def weighted_length(text: str) -> int:
     text = unicodedata.normalize("NFC", text)
     total, position = 0, 0
     for match in _URL.finditer(text):
-        if not _url_starts(text, match):
-            continue
         url = match.group(0).rstrip(_TRAILING)
+        after_word = match.start() > 0 and _URL_BEFORE.match(text[match.start() - 1])
+        if not url or (after_word and not match["scheme"]):
+            continue  # "info@bib.fr" holds no link on X
         total += _chars_weight(text[position : match.start()])
-        total += _url_weight(url, bool(match["scheme"]), match["tld"])
+        # With a scheme and a real-looking domain it is always a link on X; for anything
+        # else (bare domains, IP addresses, glued to a word) X may or may not make it one.
+        sure = bool(match["scheme"] and match["tld"]) and not after_word
+        total += URL_WEIGHT if sure else max(URL_WEIGHT, _chars_weight(url))
         position = match.start() + len(url)
     return total + _chars_weight(text[position:])
-
-
-def _url_starts(text: str, match: re.Match[str]) -> bool:
-    before = text[match.start() - 1] if match.start() else ""
-    return not (before and _URL_BEFORE.match(before)) and match.group(0).rstrip(_TRAILING) != ""
-
-
-def _url_weight(url: str, scheme: bool, tld: str | None) -> int:
-    # A URL with a scheme and a real-looking domain is always a link on X; for anything
-    # else (bare domains, IP addresses) X may or may not make a link of it.
-    if scheme and tld:
-        return URL_WEIGHT
-    return max(URL_WEIGHT, _chars_weight(url))
 
 
 def _chars_weight(text: str) -> int:
@@ -165,8 +161,10 @@ class X:
 
     async def whoami(self) -> str:
         data = (await self._call(self._client.get_me, user_auth=True)).get("data") or {}
-        self._user_id = str(data.get("id") or self._user_id or "") or None
-        return f"@{data.get('username', '?')} ({data.get('name', '')})"
+        if not data.get("id") or not data.get("username"):
+            raise TransientError(f"X did not say which account these keys belong to: {data}")
+        self._user_id = str(data["id"])
+        return f"@{data['username']} ({data.get('name', '')})"
 
     async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None) -> Sent:
         text = unicodedata.normalize("NFC", message.text).translate(_INVALID)
@@ -180,7 +178,9 @@ class X:
     async def delete(self, remote_id: str) -> None:
         await self._call(self._client.delete_tweet, remote_id, user_auth=True)
 
-    async def find(self, message: Message, *, idempotency_key: str) -> Sent | None:
+    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None) -> Sent | None:
+        # X's recent timeline is short and t.co rewrites links; `since` is not
+        # asked of the API (start_time needs a wider token scope on some plans).
         user_id = self._user_id or await self._me()
         answer = await self._call(self._client.get_users_tweets, user_id,
                                   max_results=FIND_LIMIT, user_auth=True)
@@ -198,17 +198,18 @@ class X:
 
     async def _me(self) -> str:
         await self.whoami()
-        if not self._user_id:
-            raise PermanentError("X did not say which account these keys belong to")
+        assert self._user_id is not None  # whoami sets it or raises
         return self._user_id
 
-    async def _call(self, method: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    async def _call(
+        self, method: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+    ) -> dict[str, Any]:
         """One tweepy request on our session; every failure becomes a ChannelError."""
         self._ensure_session()
         try:
             answer = await method(*args, **kwargs)
         except _FAILURES as err:
-            raise _classify(err, self._where()) from err
+            raise _classify(err, self._where(), self._timeout) from err
         return answer if isinstance(answer, dict) else {}
 
     def _ensure_session(self) -> None:
@@ -223,8 +224,7 @@ class X:
 def comparable(text: str) -> str:
     """A post's text reduced to what survives X's rewriting: URLs (t.co), escapes, spacing."""
     text = unicodedata.normalize("NFC", html.unescape(text)).translate(_INVALID)
-    text = re.sub(r"https?://\S+", " ", text)
-    return " ".join(text.split())
+    return " ".join(_URL.sub(" ", text).split())
 
 
 def _user_id_from_token(token: str) -> str | None:
@@ -243,7 +243,9 @@ class _ConnectTo(AbstractResolver):
         self._host, self._port = host, port
         self._default = aiohttp.ThreadedResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         if host.lower().rstrip(".") not in API_HOSTS:
             return await self._default.resolve(host, port, family)
         found = await self._default.resolve(self._host, self._port, family)
@@ -264,7 +266,7 @@ class _TolerantResponse(aiohttp.ClientResponse):
     async def json(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().json(*args, **kwargs)
-        except ValueError:  # also aiohttp.ContentTypeError
+        except (aiohttp.ContentTypeError, ValueError):
             if self.status < 300:
                 raise
             text = (await self.text(errors="replace")).strip()
@@ -285,7 +287,8 @@ def _host_port(connect_to: str) -> tuple[str, int]:
     host, _, port = connect_to.strip().rpartition(":")
     host = host.strip("[]")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise PermanentError(f"connect_to should be HOST:PORT such as 127.0.0.1:8443, got {connect_to!r}")
+        raise PermanentError(
+            f"connect_to should be HOST:PORT such as 127.0.0.1:8443, got {connect_to!r}")
     return host, int(port)
 
 
@@ -295,7 +298,8 @@ def _tls(ca_file: str) -> ssl.SSLContext | bool:
     try:
         return ssl.create_default_context(cafile=ca_file)
     except (OSError, ssl.SSLError) as err:
-        raise PermanentError(f"ca_file {ca_file!r} cannot be read as a PEM CA bundle: {err}") from err
+        raise PermanentError(
+            f"ca_file {ca_file!r} cannot be read as a PEM CA bundle: {err}") from err
 
 
 # -- errors --------------------------------------------------------------------------------------
@@ -305,11 +309,11 @@ def _tls(ca_file: str) -> ssl.SSLContext | bool:
 _FAILURES = (tweepy.HTTPException, asyncio.TimeoutError, aiohttp.ClientError, OSError, ValueError)
 
 
-def _classify(err: BaseException, where: str) -> ChannelError:
+def _classify(err: BaseException, where: str, timeout: float) -> ChannelError:
     if isinstance(err, tweepy.HTTPException):
         return _http_error(err)
     if isinstance(err, asyncio.TimeoutError):
-        return TransientError(f"no answer from {where} in time")
+        return TransientError(f"no answer from {where} within {timeout:g} s")
     if isinstance(err, aiohttp.ClientError | OSError):
         return TransientError(f"cannot reach {where}: {type(err).__name__}: {err}")
     return TransientError(f"{where} answered something that is not JSON")
@@ -319,7 +323,8 @@ def _http_error(err: tweepy.HTTPException) -> ChannelError:
     status = err.response.status
     detail = " ".join(str(err).split())
     if isinstance(err, tweepy.TooManyRequests):
-        return TransientError(f"X rate limit: {detail}", retry_after=rate_limit_wait(err.response.headers))
+        wait = rate_limit_wait(err.response.headers)
+        return TransientError(f"X rate limit: {detail}", retry_after=wait)
     if status >= 500 or status == 408:
         return TransientError(f"X is failing: {detail}")
     if status == 401:
@@ -330,8 +335,9 @@ def _http_error(err: tweepy.HTTPException) -> ChannelError:
         return PermanentError(f"duplicate: X already has this text from this account ({detail})")
     if status == 403:
         return PermanentError(
-            f"X forbade it ({detail}); the app needs Read and Write permissions (then generate a new "
-            "access token), and reading the timeline needs an access level that allows it")
+            f"X forbade it ({detail}); the app needs Read and Write permissions (then generate a "
+            "new access token) and an access level that allows reading its own posts; if it has "
+            "them, X refused this text")
     return PermanentError(f"X refused the post: {detail}")
 
 

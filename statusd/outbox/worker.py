@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime, timezone
 
 import structlog
 
@@ -147,7 +148,8 @@ class Worker:
         assert delivery.message is not None
         try:
             found: Sent | None = await self.channel.find(
-                delivery.message, idempotency_key=delivery.idempotency_key
+                delivery.message, idempotency_key=delivery.idempotency_key,
+                since=datetime.fromtimestamp(delivery.created_at, timezone.utc),
             )
         except (TransientError, PermanentError) as err:
             log_.warning("delivery_lookup_failed", reason=str(err))

@@ -15,13 +15,14 @@ may only close a site (`status`) when it is allowed to in so many words.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from statusd.config import Secret, Site, _secret
+from statusd.config import Config, Secret, Site, _secret
 from statusd.sources.payload import FIELDS, KINDS
+from statusd.sources.readings import Reading
 from statusd.validate import Section
 
 FEED_TYPES = ("http", "mqtt", "poll", "file")
@@ -290,15 +291,24 @@ def _file(name: str, section: Section, allow: frozenset[str], place: Decoding, b
                           every=max(section.duration("every", 2.0), 0.05))
 
 
+_SECRET_FORMS = "{env: VARIABLE}, {credential: NAME} or {file: PATH}"
+
+
 def _required_secret(section: Section, key: str) -> Secret | None:
     if section.get(key) is None:
-        section.error(key, "is required: {env: VARIABLE}, {credential: NAME} or {file: PATH}")
+        section.error(key, f"is required: {_SECRET_FORMS}")
         return None
-    return _secret(section.sub(key))
+    return _optional_secret(section, key)
 
 
 def _optional_secret(section: Section, key: str) -> Secret | None:
-    return _secret(section.sub(key)) if section.get(key) is not None else None
+    value = section.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):  # a scalar has no line of its own: report it at the key
+        section.error(key, f"secrets are never written in statusd.yaml; use {_SECRET_FORMS}")
+        return None
+    return _secret(section.sub(key))
 
 
 def describe(feeds: FeedsConfig) -> dict[str, dict[str, Any]]:
@@ -319,3 +329,22 @@ def _where(feed: FeedConfig) -> str:
     if isinstance(feed, PollFeedConfig):
         return feed.url.split("?")[0]
     return str(feed.path)
+
+
+def feeds_tasks(config: Config, feeds: FeedsConfig,
+                intake: Callable[[list[Reading]], None]) -> list[Coroutine[Any, Any, None]]:
+    """The long-lived loops of the MQTT, poll and file feeds (HTTP feeds live in the web server)."""
+    # Imported here: those modules import this one for their config types.
+    from statusd.sources.filefeed import FileFeed
+    from statusd.sources.mqtt import MqttFeed
+    from statusd.sources.poll import PollFeed
+
+    tasks: list[Coroutine[Any, Any, None]] = []
+    for feed in feeds.feeds.values():
+        if isinstance(feed, MqttFeedConfig):
+            tasks.append(MqttFeed(feed, config).run(intake))
+        elif isinstance(feed, PollFeedConfig):
+            tasks.append(PollFeed(feed, config).run(intake))
+        elif isinstance(feed, FileFeedConfig):
+            tasks.append(FileFeed(feed, config).run(intake))
+    return tasks

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from statusd.config import Config, Site
@@ -92,7 +92,7 @@ def readings_from_json(data: Any, config: Config, feed: str, now: datetime) -> l
     if "readings" not in data:
         return [_reading(data, "", config, feed, now)]
     if len(data) != 1:
-        extra = sorted(k for k in data if k != "readings")[0]
+        extra = min(k for k in data if k != "readings")
         raise PayloadError(400, extra, "a batch holds only \"readings\"")
     items = data["readings"]
     if not isinstance(items, list):
@@ -156,7 +156,7 @@ def _at(fields: _Fields, site: Site, now: datetime) -> datetime:
 def _timestamp(value: Any, site: Site, field: str) -> datetime:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         try:
-            return datetime.fromtimestamp(value, timezone.utc)
+            return datetime.fromtimestamp(value, UTC)
         except (OverflowError, OSError, ValueError):
             raise PayloadError(422, field, f"{value} is not a plausible Unix time") from None
     if not isinstance(value, str):

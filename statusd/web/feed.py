@@ -35,7 +35,7 @@ def atom(config: Config, snap: Mapping[str, Any], lang: str) -> bytes:
     for item in updates:
         _entry(feed, config, snap, item, lang)
     ET.indent(feed)
-    return ET.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
+    return bytes(ET.tostring(feed, encoding="utf-8", xml_declaration=True)) + b"\n"
 
 
 def title(snap: Mapping[str, Any], item: Mapping[str, Any], lang: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from statusd.config import Config
@@ -42,7 +42,7 @@ def _of(target: str, status: Mapping[str, Any], now: datetime) -> Iterator[Closu
         yield Closure(target, status["level"], start, _when(status["until"]), status["message"])
     planned = status.get("planned")
     if planned and planned["level"] in CLOSING and planned["from"]:
-        yield Closure(target, planned["level"], _when(planned["from"]) or now,  # type: ignore[arg-type]
+        yield Closure(target, planned["level"], _when(planned["from"]) or now,
                       _when(planned["until"]), planned["message"])
 
 
@@ -105,7 +105,7 @@ def fold(line: str) -> str:
 
 
 def _utc(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _when(value: str | None) -> datetime | None:

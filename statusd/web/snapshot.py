@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from statusd.config import Config, Site
@@ -74,7 +74,7 @@ def _updated_at(site: Site, announced: Mapping[str, Announced]) -> str | None:
     """When the site or one of its services last changed, as announced."""
     keys = [site.id, *(f"{site.id}/{service}" for service in site.services)]
     stamps = [announced[key].since for key in keys if key in announced and announced[key].since]
-    return _iso(datetime.fromtimestamp(max(stamps), timezone.utc)) if stamps else None
+    return _iso(datetime.fromtimestamp(max(stamps), UTC)) if stamps else None
 
 
 def _status(entry: StatusEntry, said: Announced | None, now: datetime) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def _status(entry: StatusEntry, said: Announced | None, now: datetime) -> dict[s
     return {
         "level": current.level.value,
         "message": dict(current.entry.message),
-        "since": _iso(datetime.fromtimestamp(said.since, timezone.utc)) if said and said.since else None,
+        "since": _iso(datetime.fromtimestamp(said.since, UTC)) if said and said.since else None,
         "until": _iso(current.entry.until),
         "planned": {
             "level": entry.level.value,

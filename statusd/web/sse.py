@@ -41,9 +41,9 @@ def frame(event_id: int, data: bytes) -> bytes:
 class Subscriber:
     """One open stream: a bounded queue of frames and the connection to drop if it fills."""
 
-    __slots__ = ("queue", "transport", "dropped")
+    __slots__ = ("dropped", "queue", "transport")
 
-    def __init__(self, size: int, transport: asyncio.BaseTransport | None) -> None:
+    def __init__(self, size: int, transport: asyncio.Transport | None) -> None:
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(size)
         self.transport = transport
         self.dropped = False

@@ -1,0 +1,148 @@
+"""The public status page: server-rendered HTML that needs no JavaScript."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_skeleton, format_time
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from statusd.config import Config, Site
+from statusd.web import jsonld
+from statusd.web.feed import title
+from statusd.web.words import text, words
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where the page points: the live server's URLs, or the exported files' names."""
+
+    public_url: str
+    export: bool = False
+
+    def page(self, lang: str) -> str:
+        return f"index.{lang}.html" if self.export else f"?lang={lang}"
+
+    def feed(self, lang: str) -> str:
+        return f"feed.{lang}.atom" if self.export else f"feed.atom?lang={lang}"
+
+    def calendar(self, lang: str) -> str:
+        return f"closures.{lang}.ics" if self.export else f"closures.ics?lang={lang}"
+
+    @property
+    def events(self) -> str:
+        # Exported pages are served elsewhere; live updates still come from the daemon.
+        return f"{self.public_url}/events" if self.export else "events"
+
+    status = "status.json"
+    cap = "cap.xml"
+    static = "static/"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render(config: Config, snap: Mapping[str, Any], lang: str, links: Links) -> bytes:
+    """The page in `lang`, as UTF-8 bytes."""
+    template = _environment().get_template("page.html")
+    return template.render(
+        lang=lang,
+        w=words(lang),
+        links=links,
+        languages=[(code, _native(code)) for code in config.languages],
+        sites=[_site(config, site, snap["sites"][site.id], lang) for site in config.sites.values()],
+        updates=[_update(config, snap, item, lang) for item in snap["updates"]],
+        generated=_moment(snap["generated_at"], None, lang),
+        json_ld=jsonld.script_text(jsonld.graph(config, snap, lang)),
+    ).encode("utf-8")
+
+
+def _site(config: Config, site: Site, status: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    live_zones = status.get("zones") or {}
+    live_queues = status.get("queues") or {}
+    return {
+        "id": site.id,
+        "name": site.name.get(lang, site.id),
+        # The default url is this very page's anchor: no link to itself.
+        "url": None if site.url.startswith(f"{config.public_url}/#") else site.url,
+        **_status(config, site, status, lang),
+        "services": [
+            {"id": sid, "name": names.get(lang, sid), **_status(config, site, status["services"][sid], lang)}
+            for sid, names in site.services.items()
+        ],
+        "zones": [
+            {"id": zid, "name": zone.name.get(lang, zid), "capacity": zone.capacity,
+             "free": (live_zones.get(zid) or {}).get("free")}
+            for zid, zone in site.zones.items()
+        ],
+        "queues": [
+            {"id": qid, "name": queue.name.get(lang, qid), "wait": (live_queues.get(qid) or {}).get("wait_minutes")}
+            for qid, queue in site.queues.items()
+        ],
+    }
+
+
+def _status(config: Config, site: Site, status: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    w, planned = words(lang), status.get("planned")
+    return {
+        "level": status["level"],
+        "level_word": w[status["level"]],
+        "message": text(status["message"], lang, config.languages),
+        "since": _moment(status["since"], site, lang),
+        "until": _moment(status["until"], site, lang),
+        "planned": {
+            "level": planned["level"],
+            "level_word": w[planned["level"]],
+            "message": text(planned["message"], lang, config.languages),
+            "from": _moment(planned["from"], site, lang),
+            "until": _moment(planned["until"], site, lang),
+        } if planned else None,
+    }
+
+
+def _update(config: Config, snap: Mapping[str, Any], item: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    site = config.sites.get(item["target"].partition("/")[0])
+    return {
+        "id": item["id"],
+        "level": item["level"],
+        "title": title(snap, item, lang),
+        "message": text(item["message"], lang, config.languages),
+        "at": _moment(item["at"], site, lang),
+    }
+
+
+def _moment(value: str | None, site: Site | None, lang: str) -> dict[str, str] | None:
+    """{"iso": machine-readable, "text": as read in `lang` in the site's time zone}."""
+    if not value:
+        return None
+    when = datetime.fromisoformat(value)
+    tz = site.tz if site else when.tzinfo
+    try:
+        shown = (f"{format_skeleton('MMMEd', when, tzinfo=tz, locale=lang)} "
+                 f"{format_time(when, 'short', tzinfo=tz, locale=lang)}")
+    except (UnknownLocaleError, ValueError):
+        shown = when.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    return {"iso": value, "text": shown}
+
+
+def _native(code: str) -> str:
+    try:
+        return Locale.parse(code).get_display_name(code) or code
+    except (UnknownLocaleError, ValueError):
+        return code

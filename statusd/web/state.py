@@ -1,0 +1,149 @@
+"""The website's state: the public snapshot and every document made from it, once per change."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from statusd.config import Config
+from statusd.events import Event
+from statusd.model import Wanted
+from statusd.outbox.store import Announced, Store
+from statusd.web import cap, feed, ics, page
+from statusd.web.doc import Doc
+from statusd.web.export import Exporter
+from statusd.web.snapshot import snapshot
+from statusd.web.sse import Hub
+
+log = structlog.get_logger()
+
+# Events read back for CAP: enough to find the start of any ongoing closure.
+HISTORY = 100
+STATIC = Path(__file__).parent / "static"
+
+JSON = "application/json"
+HTML = "text/html; charset=utf-8"
+ATOM = "application/atom+xml; charset=utf-8"
+ICS = "text/calendar; charset=utf-8"
+XML = "application/xml; charset=utf-8"
+CAP = "application/cap+xml; charset=utf-8"
+
+
+def recent_events(store: Store, limit: int = HISTORY) -> list[Event]:
+    """The latest events, newest first."""
+    return [event for event, _, _ in store.recent(limit)]
+
+
+def dumps(data: Any) -> bytes:
+    """Compact JSON on one line, as SSE data needs."""
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+class WebState:
+    """The latest snapshot, its SSE hub and rendered documents; export when configured."""
+
+    def __init__(self, config: Config, hub: Hub | None = None, static: StaticFiles | None = None) -> None:
+        self.config = config
+        self.hub = hub or Hub()
+        self.static = static or StaticFiles(STATIC)
+        self.exporter = Exporter(config.web.export_dir) if config.web.export_dir else None
+        self.snapshot: dict[str, Any] = {}
+        self.docs: dict[str, Doc] = {}
+        self.alerts: dict[str, Doc] = {}
+        self._facts: bytes | None = None
+
+    @property
+    def status(self) -> Doc:
+        return self.docs.get("status.json") or Doc(b"{}", JSON)
+
+    def update(self, wanted: Wanted, announced: Mapping[str, Announced], history: Sequence[Event],
+               now: datetime) -> bool:
+        """Take the current picture; publish and re-render when it changed. True if it did."""
+        snap = snapshot(self.config, wanted, announced, now, history)
+        # generated_at alone changing is no change: it would wake every subscriber for nothing.
+        facts = dumps({key: value for key, value in snap.items() if key != "generated_at"})
+        changed = facts != self._facts
+        if changed:
+            self._facts, self.snapshot = facts, snap
+            body = dumps(snap)
+            self.docs["status.json"] = Doc(body, JSON)
+            event_id = self.hub.publish(body)
+            log.debug("web_published", event_id=event_id, subscribers=len(self.hub.subscribers))
+        self._render(history, now)
+        return changed
+
+    def _render(self, history: Sequence[Event], now: datetime) -> None:
+        config, snap = self.config, self.snapshot
+        live = page.Links(config.public_url)
+        for lang in config.languages:
+            self.docs[f"page.{lang}"] = Doc(page.render(config, snap, lang, live), HTML)
+            self.docs[f"feed.{lang}"] = Doc(feed.atom(config, snap, lang), ATOM)
+            self.docs[f"closures.{lang}"] = Doc(ics.calendar(config, snap, lang), ICS)
+        messages = cap.messages(config, history, now)
+        self.docs["cap.xml"] = Doc(cap.index(config, messages, snap["generated_at"]), XML)
+        self.alerts = {m.identifier: Doc(cap.document(config, m), CAP) for m in messages}
+        if self.exporter is not None:
+            self.exporter.submit(self.exported())
+
+    def exported(self) -> dict[str, bytes]:
+        """The files of the export directory, by relative name."""
+        config, default = self.config, self.config.default_language
+        links = page.Links(config.public_url, export=True)
+        files = {"status.json": self.status.body, "cap.xml": self.docs["cap.xml"].body}
+        for lang in config.languages:
+            files[f"index.{lang}.html"] = page.render(config, self.snapshot, lang, links)
+            files[f"feed.{lang}.atom"] = self.docs[f"feed.{lang}"].body
+            files[f"closures.{lang}.ics"] = self.docs[f"closures.{lang}"].body
+        files["index.html"] = files[f"index.{default}.html"]
+        files["feed.atom"] = files[f"feed.{default}.atom"]
+        files["closures.ics"] = files[f"closures.{default}.ics"]
+        for name in self.static.names():
+            doc = self.static.get(name)
+            if doc is not None:
+                files[f"static/{name}"] = doc.body
+        return files
+
+
+TYPES = {
+    ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon", ".woff2": "font/woff2",
+    ".json": "application/json", ".html": HTML, ".txt": "text/plain; charset=utf-8",
+}
+
+
+class StaticFiles:
+    """Files of one directory, read once and again only when they change on disk."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._cache: dict[str, tuple[tuple[int, int], Doc]] = {}
+
+    def names(self) -> list[str]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(p.name for p in self.directory.iterdir() if p.is_file() and self._servable(p.name))
+
+    def get(self, name: str) -> Doc | None:
+        """The file `name` (no directories, no dot-files), or None."""
+        if not self._servable(name):
+            return None
+        path = self.directory / name
+        try:
+            stat = path.stat()
+            key = (stat.st_mtime_ns, stat.st_size)
+            cached = self._cache.get(name)
+            if cached is None or cached[0] != key:
+                cached = (key, Doc(path.read_bytes(), TYPES[path.suffix]))
+                self._cache[name] = cached
+        except OSError:
+            return None
+        return cached[1]
+
+    @staticmethod
+    def _servable(name: str) -> bool:
+        return "/" not in name and "\\" not in name and not name.startswith(".") and Path(name).suffix in TYPES

