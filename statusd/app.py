@@ -92,12 +92,18 @@ class App:
         return 0
 
     async def _open_channels(self) -> None:
-        """Learn each platform's limits; a platform that is down now is retried by its worker."""
-        for name, channel in self.channels.items():
+        """Learn each platform's limits, all at once and bounded in time.
+
+        A platform that is down or slow now must not hold up the others or the
+        start; its worker gets its chance when it sends.
+        """
+        async def open_one(name: str, channel: Channel) -> None:
             try:
-                await channel.open()
-            except ChannelError as err:
-                log.warning("channel_open_failed", channel=name, reason=str(err))
+                await asyncio.wait_for(channel.open(), timeout=self.config.delivery.timeout)
+            except (ChannelError, asyncio.TimeoutError) as err:
+                log.warning("channel_open_failed", channel=name, reason=str(err) or "timed out")
+
+        await asyncio.gather(*(open_one(name, ch) for name, ch in self.channels.items()))
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
