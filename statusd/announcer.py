@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import structlog
@@ -13,7 +13,7 @@ from statusd.config import Config
 from statusd.events import Event, EventKind
 from statusd.model import Level
 from statusd.model import Wanted
-from statusd.outbox.store import Planned, Store
+from statusd.outbox.store import Announced, Planned, Store
 from statusd.rules import Plan, reconcile
 
 log = structlog.get_logger()
@@ -29,16 +29,24 @@ class Announcer:
         self.channels = channels
 
     def step(self, wanted: Wanted, now: datetime) -> Plan:
+        """Say what changed in status.yaml (and what the clock brought) since it was last said."""
         plan = reconcile(wanted, self.store.announced(), self.config, now)
-        updates = [(event, self.render(event)) for event in plan.events if not self.store.has_event(event.id)]
-        new = self.store.record(updates, plan.announced, self.config.delivery.deadline)
+        self.announce(plan.events, plan.announced)
+        return plan
+
+    def announce(self, events: Sequence[Event], announced: Mapping[str, Announced] | None = None) -> list[str]:
+        """Render and record events not recorded before; the ids of the new ones."""
+        updates = [(event, self.render(event)) for event in events if not self.store.has_event(event.id)]
+        if not updates and not announced:
+            return []
+        new = self.store.record(updates, announced or {}, self.config.delivery.deadline)
         for event, planned in updates:
             if event.id in new:
                 log.info(
                     "event_recorded", event_id=event.id, kind=event.kind.value, target=str(event.target),
                     to=event.level.value, author=event.author, deliveries=len(planned),
                 )
-        return plan
+        return new
 
     def render(self, event: Event) -> list[Planned]:
         return render(self.config, self.composer, self.channels, event)

@@ -4,60 +4,64 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Coroutine, Sequence
 from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import structlog
+from aiohttp import web
 from watchfiles import awatch
 
-from statusd.announcer import Announcer
-from statusd.channels import Channel, ChannelError, channel_class
-from statusd.compose import Composer
 from statusd import config as config_module
+from statusd import metrics
+from statusd.announcer import Announcer
+from statusd.compose import Composer
 from statusd.config import Config
 from statusd.errors import ConfigError, UserError
+from statusd.events import AUTOMATIC
+from statusd.intake import Intake
 from statusd.model import Wanted
 from statusd.notify import notify, watchdog
+from statusd.outbox.senders import Senders
 from statusd.outbox.store import Store
-from statusd.outbox.worker import Worker
 from statusd.paths import store_path
+from statusd.sensors.state import Sensors
 from statusd.sources import status_edit, status_file
+from statusd.sources.feeds_config import feeds_tasks
+from statusd.sources.ingest import add_routes
+from statusd.sources.readings import Reading
 from statusd.web.server import WebServer, WebState
 from statusd.web.state import recent_events
+
+__all__ = ["App"]
 
 log = structlog.get_logger()
 
 MAX_SLEEP = 300.0
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("task_crashed", task=task.get_name(), error=repr(task.exception()))
-
-
-def build_channels(config: Config) -> dict[str, Channel]:
-    """One client per configured, active channel."""
-    return {name: channel_class(c.type)(c, config.delivery) for name, c in config.channels.items()}
+SENSOR_TICK = 30.0
+# Sensor readings change the public picture often; publish it at most this often.
+WEB_COALESCE = 0.5
 
 
 class App:
-    """The daemon: status file → announcer → outbox workers → channels, plus the web server."""
+    """The daemon: status file and feeds → rules → announcer → outbox workers → channels, and the web."""
 
     def __init__(self, config: Config, state_dir: Path, port: int) -> None:
         self.config = config
         self.store = Store(store_path(state_dir))
-        self.channels = build_channels(config)
-        self.announcer = Announcer(config, self.store, Composer(config), self.channels)
-        self.workers = {name: Worker(self.store, ch, config.delivery) for name, ch in self.channels.items()}
+        self.senders = Senders(config, self.store)
+        self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels)
+        self.sensors = Sensors(config, config.rules)
+        self.intake = Intake(config, self.sensors, lambda: self.wanted)
         self.web_state = WebState(config)
-        self.web = WebServer(self.web_state, config.host, port)
+        self.web = WebServer(self.web_state, config.host, port, extra=self._routes)
         self.wanted: Wanted | None = None
         self._changed = asyncio.Event()
+        self._web_dirty = asyncio.Event()
         self._stop = asyncio.Event()
         self._signals = 0
-        self._senders: dict[str, asyncio.Task[None]] = {}
-        self._group: asyncio.TaskGroup | None = None
         self._reloading: asyncio.Task[None] | None = None
         self._next_wake: float = MAX_SLEEP
 
@@ -65,88 +69,48 @@ class App:
         """Run until SIGTERM or SIGINT; return the exit code."""
         for name, reason in self.config.inactive.items():
             log.warning("channel_inactive", channel=name, reason=reason)
-        await self._open_channels()
+        await self.senders.open()
+        self._remember_sensor_posts()
         self._reconcile()
         await self.web.start()
         self._install_signals()
         # Ready only now: config, store and web server are up.
         notify("READY=1")
-        log.info("daemon_started", channels=sorted(self.channels), port=self.web.port)
+        log.info("daemon_started", channels=sorted(self.senders.channels), port=self.web.port)
         try:
             async with asyncio.TaskGroup() as group:
-                self._group = group
-                for name, worker in self.workers.items():
-                    self._senders[name] = group.create_task(worker.run(), name=f"worker-{name}")
-                watcher = group.create_task(self._watch(), name="watch-status")
-                ticker = group.create_task(self._loop(), name="reconcile")
+                self.senders.start(group)
+                inputs = [group.create_task(coro) for coro in self._inputs()]
                 pinger = group.create_task(watchdog(), name="watchdog")
                 await self._stop.wait()
                 notify("STOPPING=1")
-                pinger.cancel()
                 # Stop taking changes first, then let in-flight sends finish.
-                watcher.cancel()
-                ticker.cancel()
-                await self._drain()
+                for task in (*inputs, pinger):
+                    task.cancel()
+                await self.senders.drain()
         finally:
-            await self._close()
+            await self.senders.close()
+            await self.web.stop()
+            self.store.close()
+            log.info("daemon_stopped")
         return 0
 
-    async def _open_channels(self) -> None:
-        """Learn each platform's limits, all at once and bounded in time.
+    def _inputs(self) -> list[Coroutine[Any, Any, None]]:
+        """The long-lived loops that bring changes in."""
+        return [self._watch(), self._loop(), self._tick_sensors(), self._publish_web(),
+                *feeds_tasks(self.config, self.config.feeds, self.ingest)]
 
-        A platform that is down or slow now must not hold up the others or the
-        start; its worker gets its chance when it sends.
-        """
-        async def open_one(name: str, channel: Channel) -> None:
-            try:
-                await asyncio.wait_for(channel.open(), timeout=self.config.delivery.timeout)
-            except (ChannelError, asyncio.TimeoutError) as err:
-                log.warning("channel_open_failed", channel=name, reason=str(err) or "timed out")
+    def _routes(self, app: web.Application) -> None:
+        add_routes(app, self.config, self.config.feeds, self.ingest)
+        app.router.add_get("/metrics", self._metrics)
 
-        await asyncio.gather(*(open_one(name, ch) for name, ch in self.channels.items()))
+    # -- signals -----------------------------------------------------------
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
         loop.add_signal_handler(signal.SIGHUP, self._on_reload)
-
-    def _on_reload(self) -> None:
-        if self._reloading is None or self._reloading.done():
-            self._reloading = asyncio.get_running_loop().create_task(self.reload())
-            self._reloading.add_done_callback(_log_crash)
-
-    async def reload(self) -> None:
-        """Re-read config and templates; keep SSE clients, unchanged channels and every delivery.
-
-        Deliveries live in the store, so a channel that is replaced picks up
-        where the old one stopped.
-        """
-        notify("RELOADING=1")
-        try:
-            config = config_module.load(self.config.path)
-        except ConfigError as err:
-            log.error("config_reload_failed", problems=[str(p) for p in err.problems], kept="running config")
-            notify("READY=1")
-            return
-        changed = [n for n in self.workers if config.channels.get(n) != self.config.channels.get(n)]
-        await self._drain(changed)
-        for name in changed:
-            await self.channels.pop(name).close()
-            del self.workers[name], self._senders[name]
-        self.config = config
-        for name in [n for n in config.channels if n not in self.channels]:
-            self._start_channel(name, channel_class(config.channels[name].type)(config.channels[name], config.delivery))
-        self.announcer = Announcer(config, self.store, Composer(config), self.channels)
-        self._changed.set()
-        notify("READY=1")
-        log.info("config_reloaded", channels=sorted(self.channels), replaced=changed)
-
-    def _start_channel(self, name: str, channel: Channel) -> None:
-        self.channels[name] = channel
-        self.workers[name] = worker = Worker(self.store, channel, self.config.delivery)
-        assert self._group is not None
-        self._senders[name] = self._group.create_task(worker.run(), name=f"worker-{name}")
 
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
@@ -155,28 +119,31 @@ class App:
         log.info("shutdown_requested", signal=sig.name, forced=forced)
         self._stop.set()
         if forced:
-            for task in self._senders.values():
-                task.cancel()
+            self.senders.cancel()
 
-    async def _drain(self, names: list[str] | None = None) -> None:
-        """Let in-flight sends finish within the grace period; cancel the rest and count them."""
-        names = list(self.workers) if names is None else names
-        for name in names:
-            self.workers[name].stop()
-        tasks = [self._senders[name] for name in names if name in self._senders]
-        if not tasks:
+    def _on_reload(self) -> None:
+        if self._reloading is None or self._reloading.done():
+            self._reloading = asyncio.get_running_loop().create_task(self.reload())
+            self._reloading.add_done_callback(_log_crash)
+
+    async def reload(self) -> None:
+        """Re-read config and templates; keep SSE clients, unchanged channels and every delivery."""
+        notify("RELOADING=1")
+        try:
+            config = config_module.load(self.config.path)
+        except ConfigError as err:
+            log.error("config_reload_failed", problems=[str(p) for p in err.problems], kept="running config")
+            notify("READY=1")
             return
-        done, pending = await asyncio.wait(tasks, timeout=self.config.delivery.grace)
-        for task in pending:
-            task.cancel()
-        log.info("workers_stopped", finished=len(done), cancelled=len(pending))
+        replaced = await self.senders.replace(config)
+        self.config = self.web_state.config = config
+        self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels)
+        self._changed.set()
+        notify("READY=1")
+        log.info("config_reloaded", channels=sorted(self.senders.channels), replaced=replaced,
+                 note="listen address, feeds and rules take effect at the next restart")
 
-    async def _close(self) -> None:
-        for channel in self.channels.values():
-            await channel.close()
-        await self.web.stop()
-        self.store.close()
-        log.info("daemon_stopped")
+    # -- status file -------------------------------------------------------
 
     async def _watch(self) -> None:
         """React to every change of status.yaml, including replace-by-rename and delete."""
@@ -214,19 +181,69 @@ class App:
         try:
             self.wanted = status_file.read(self.config.status_file, self.config)
         except ConfigError as err:
+            metrics.STATUS_FILE_ERRORS.inc()
             log.error(
                 "status_file_invalid", file=str(self.config.status_file),
                 problems=[str(p) for p in err.problems], kept="last good status",
             )
 
     def _step(self) -> None:
-        """Reconcile, record, wake the workers and refresh the public snapshot."""
+        """Reconcile, record, wake the workers and refresh the public picture."""
         now = datetime.now(timezone.utc)
         if self.wanted is not None:
             plan = self.announcer.step(self.wanted, now)
             # Look again at least every few minutes, in case the clock jumped.
             wake = (plan.wake_at - now).total_seconds() + 0.05 if plan.wake_at else MAX_SLEEP
             self._next_wake = min(max(wake, 0.0), MAX_SLEEP)
-            for worker in self.workers.values():
-                worker.poke()
-        self.web_state.update(self.wanted or {}, self.store.announced(), recent_events(self.store), now)
+            self.senders.poke()
+        self._refresh_web(now)
+
+    # -- sensors -----------------------------------------------------------
+
+    def ingest(self, readings: list[Reading]) -> None:
+        """Every feed hands its readings here (already checked, a whole batch at a time)."""
+        self._announce(self.intake.accept(readings, datetime.now(timezone.utc)))
+        self._web_dirty.set()
+
+    def _announce(self, events: Sequence[Any]) -> None:
+        if events and self.announcer.announce(events):
+            self.senders.poke()
+
+    def _remember_sensor_posts(self) -> None:
+        """After a restart, today's automatic posts count: nothing is said twice."""
+        automatic = [e for e in recent_events(self.store, 500) if e.kind in AUTOMATIC]
+        self.sensors.remember(automatic, datetime.now(timezone.utc))
+
+    async def _tick_sensors(self) -> None:
+        """Notice silent sensors and posts held back by the minimum interval."""
+        while True:
+            await asyncio.sleep(SENSOR_TICK)
+            now = datetime.now(timezone.utc)
+            self._announce(self.sensors.tick(now, self.intake.closed))
+            metrics.SENSORS_STALE.set(len(self.sensors.stale(now)))
+            self._web_dirty.set()
+
+    # -- web ---------------------------------------------------------------
+
+    def _refresh_web(self, now: datetime) -> None:
+        self.web_state.update(self.wanted or {}, self.store.announced(), recent_events(self.store), now,
+                              live=self.sensors.view(now))
+
+    async def _publish_web(self) -> None:
+        """Publish sensor-driven changes, coalesced: many readings, one update per half second."""
+        while True:
+            await self._web_dirty.wait()
+            self._web_dirty.clear()
+            self._refresh_web(datetime.now(timezone.utc))
+            await asyncio.sleep(WEB_COALESCE)
+
+    async def _metrics(self, request: web.Request) -> web.StreamResponse:
+        for name, count in self.store.retry_depth().items():
+            metrics.RETRY_QUEUE.labels(name).set(count)
+        metrics.SSE_SUBSCRIBERS.set(len(self.web_state.hub.subscribers))
+        return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("task_crashed", task=task.get_name(), error=repr(task.exception()))

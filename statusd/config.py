@@ -101,12 +101,20 @@ class ChannelConfig:
     secrets: Mapping[str, Secret]
 
     def carries(self, site: str, kind: str) -> bool:
-        return (self.sites is None or site in self.sites) and (
-            self.events is None or kind in self.events
-        )
+        """Whether this channel speaks for `site` and carries events of `kind`.
+
+        Without an `events` list a channel carries every kind for patrons;
+        sensor_lost/restored are notices for operators, carried only where listed.
+        """
+        if self.sites is not None and site not in self.sites:
+            return False
+        if self.events is None:
+            return kind not in OPERATOR_KINDS
+        return kind in self.events
 
 
 HOLD_KINDS = ("staff", "emergency", "schedule", "sensor")
+OPERATOR_KINDS = ("sensor_lost", "sensor_restored")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
 """axe-core's WCAG 2.1 A/AA rules in Chromium: the status page and a host page with the banner."""
+# ruff: noqa: F811  (the browser fixtures are imported by name, then taken as parameters)
 
 from __future__ import annotations
 

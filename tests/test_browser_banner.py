@@ -1,4 +1,5 @@
 """The embeddable banner in a real Chromium, on a host page of another origin, against the real daemon."""
+# ruff: noqa: F811  (the browser fixtures are imported by name, then taken as parameters)
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
 """The public status page in Chromium: complete without JavaScript, live with it (static/page.js)."""
+# ruff: noqa: F811  (the browser fixtures are imported by name, then taken as parameters)
 
 from __future__ import annotations
 

@@ -45,8 +45,11 @@ def replay(config: Config, path: Path) -> list[Post]:
 
 def said(posts: list[Post], kind: EventKind) -> list[tuple[str, str]]:
     """(local time, band) of each post of `kind` that a channel carries."""
-    return [(f"{p.event.at.astimezone(p.event.at.tzinfo):%H:%M}", p.event.extra["band"])
-            for p in posts if p.event.kind is kind and p.messages]
+    return [
+        (f"{p.event.at.astimezone(p.event.at.tzinfo):%H:%M}", p.event.extra["band"])
+        for p in posts
+        if p.event.kind is kind and p.messages
+    ]
 
 
 class TestLargeLibrary:
@@ -54,26 +57,44 @@ class TestLargeLibrary:
 
     def test_the_queue(self, large: list[Post]) -> None:
         queue = said(large, EventKind.QUEUE_CHANGED)
-        assert [band for _, band in queue] == ["30_60", "60_90", "over_90", "60_90", "30_60", "under_15"]
+        assert [band for _, band in queue] == [
+            "30_60",
+            "60_90",
+            "over_90",
+            "60_90",
+            "30_60",
+            "under_15",
+        ]
         assert queue[0][0] == "09:00"
         assert queue[-1][0] < "12:30"  # drained by noon: the last queue post of the day
 
     def test_the_floors(self, large: list[Post]) -> None:
         seats = [p.event for p in large if p.event.kind is EventKind.SEATS_CHANGED]
         assert [(e.extra["zone"], e.extra["band"]) for e in seats] == [
-            ("floor3", "nearly_full"), ("floor3", "full"), ("floor2", "nearly_full"), ("floor2", "full"),
-            ("floor1", "nearly_full"), ("floor2", "nearly_full"), ("floor1", "busy"), ("floor2", "busy"),
-            ("floor3", "busy")]
+            ("floor3", "nearly_full"),
+            ("floor3", "full"),
+            ("floor2", "nearly_full"),
+            ("floor2", "full"),
+            ("floor1", "nearly_full"),
+            ("floor2", "nearly_full"),
+            ("floor1", "busy"),
+            ("floor2", "busy"),
+            ("floor3", "busy"),
+        ]
         gaps = [b.at - a.at for a, b in itertools.pairwise(seats)]
         assert min(gaps) >= timedelta(minutes=30)
 
     def test_every_post_in_every_language(self, large: list[Post]) -> None:
         posts = large
         assert len(posts) == 15
-        assert all([name for name, _ in p.messages] == ["console-fr", "console-en", "console-sv"] for p in posts)
+        assert all(
+            [name for name, _ in p.messages] == ["console-fr", "console-en", "console-sv"]
+            for p in posts
+        )
         peak = next(p for p in posts if p.event.extra.get("band") == "over_90")
         assert dict(peak.messages)["console-en"].startswith(
-            "Central Library — Main entrance: waiting time over 1 h 30 (estimate).")
+            "Central Library — Main entrance: waiting time over 1 h 30 (estimate)."
+        )
 
 
 class TestUniversityExams:
@@ -81,18 +102,29 @@ class TestUniversityExams:
 
     def test_posts(self, exams: list[Post]) -> None:
         assert said(exams, EventKind.SEATS_CHANGED) == [
-            ("09:27", "nearly_full"), ("10:01", "full"), ("17:29", "nearly_full"), ("18:26", "busy")]
+            ("09:27", "nearly_full"),
+            ("10:01", "full"),
+            ("17:29", "nearly_full"),
+            ("18:26", "busy"),
+        ]
 
     def test_outage_is_an_operator_notice(self, exams: list[Post]) -> None:
         notices = [(p.event.kind, f"{p.event.at:%H:%M}") for p in exams if p.operator_only]
         assert notices == [(EventKind.SENSOR_LOST, "14:15"), (EventKind.SENSOR_RESTORED, "14:30")]
 
     def test_a_channel_that_asks_carries_the_notices(self, tmp_path: Path) -> None:
-        text = (REPO / "statusd.yaml").read_text(encoding="utf-8").replace(
-            "console-sv: {type: console, language: sv}",
-            "console-sv: {type: console, language: sv}\n"
-            "  operators: {type: console, language: en, events: [sensor_lost, sensor_restored]}")
-        (tmp_path / "statusd.yaml").write_text(f"{text}\nalerts: {REPO / 'alerts'}\n", encoding="utf-8")
+        text = (
+            (REPO / "statusd.yaml")
+            .read_text(encoding="utf-8")
+            .replace(
+                "console-sv: {type: console, language: sv}",
+                "console-sv: {type: console, language: sv}\n"
+                "  operators: {type: console, language: en, events: [sensor_lost, sensor_restored]}",
+            )
+        )
+        (tmp_path / "statusd.yaml").write_text(
+            f"{text}\nalerts: {REPO / 'alerts'}\n", encoding="utf-8"
+        )
         config = load(tmp_path / "statusd.yaml")
         posts = replay(config, EXAMS)
         lost = next(p for p in posts if p.event.kind is EventKind.SENSOR_LOST)
@@ -124,9 +156,24 @@ class TestFiles:
 
     def test_bad_lines(self, shipped: Config, tmp_path: Path) -> None:
         path = tmp_path / "day.jsonl"
-        good = {"site": "annexe", "zone": "reading", "occupied": 10, "at": "2026-05-19T09:00:00+02:00"}
-        path.write_text("\n".join([json.dumps(good), "{oops", json.dumps({**good, "zone": "attic"}), "",
-                                   "# a comment"]), encoding="utf-8")
+        good = {
+            "site": "annexe",
+            "zone": "reading",
+            "occupied": 10,
+            "at": "2026-05-19T09:00:00+02:00",
+        }
+        path.write_text(
+            "\n".join(
+                [
+                    json.dumps(good),
+                    "{oops",
+                    json.dumps({**good, "zone": "attic"}),
+                    "",
+                    "# a comment",
+                ]
+            ),
+            encoding="utf-8",
+        )
         loaded = load_readings(path, shipped)
         assert len(loaded.readings) == 1
         assert [p.split(": ", 1)[0] for p in loaded.problems] == [f"{path}:2", f"{path}:3"]
@@ -134,9 +181,14 @@ class TestFiles:
 
     def test_closure_in_the_feed(self, shipped: Config, tmp_path: Path) -> None:
         start = datetime.fromisoformat("2026-05-19T09:00:00+02:00")
-        rows = ["at,kind,site,zone,occupied,level,reason",
-                f"{start.isoformat()},status,annexe,,,closed,fire alarm"]
-        rows += [f"{(start + timedelta(minutes=i)).isoformat()},seats,annexe,reading,79,," for i in range(1, 90)]
+        rows = [
+            "at,kind,site,zone,occupied,level,reason",
+            f"{start.isoformat()},status,annexe,,,closed,fire alarm",
+        ]
+        rows += [
+            f"{(start + timedelta(minutes=i)).isoformat()},seats,annexe,reading,79,,"
+            for i in range(1, 90)
+        ]
         path = tmp_path / "day.csv"
         path.write_text("\n".join(rows) + "\n", encoding="utf-8")
         loaded = load_readings(path, shipped)

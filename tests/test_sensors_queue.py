@@ -25,7 +25,14 @@ class TestLittlesLaw:
 
     @pytest.mark.parametrize(
         ("length", "rate", "wait"),
-        [(90, 3.0, 30.0), (480, 4.0, 120.0), (0, None, 0.0), (0, 0.0, 0.0), (10, None, None), (10, 0.0, None)],
+        [
+            (90, 3.0, 30.0),
+            (480, 4.0, 120.0),
+            (0, None, 0.0),
+            (0, 0.0, 0.0),
+            (10, None, None),
+            (10, 0.0, None),
+        ],
     )
     def test_table(self, length: int, rate: float | None, wait: float | None) -> None:
         assert littles_law(length, rate) == wait
@@ -36,7 +43,7 @@ class TestAdmissionRate:
 
     def test_throughput_is_averaged_over_the_window(self) -> None:
         rate = AdmissionRate(900)
-        rate.throughput(at(0), 600)   # leaves the 15-minute window
+        rate.throughput(at(0), 600)  # leaves the 15-minute window
         rate.throughput(at(10), 120)
         rate.throughput(at(20), 240)
         assert rate.per_minute(at(20)) == pytest.approx(3.0)

@@ -60,7 +60,9 @@ def config(tmp_path: Path) -> Config:
 
 def rules(config: Config, text: str = "") -> RulesConfig:
     problems = Problems("statusd.yaml")
-    parsed = parse_rules(Section(loads(text, "rules") if text else None, "rules", problems), config.sites)
+    parsed = parse_rules(
+        Section(loads(text, "rules") if text else None, "rules", problems), config.sites
+    )
     problems.check()
     return parsed
 
@@ -69,16 +71,21 @@ def never(site: str) -> bool:
     return False
 
 
-def seats(zone: str, percent: float, at: datetime, site: str = "main", capacity: int = 200) -> SeatReading:
+def seats(
+    zone: str, percent: float, at: datetime, site: str = "main", capacity: int = 200
+) -> SeatReading:
     return SeatReading(site, zone, round(percent * capacity / 100), capacity, at, "test")
 
 
-def queue(wait: float | None, at: datetime, length: int | None = None,
-          per_hour: float | None = None) -> QueueReading:
+def queue(
+    wait: float | None, at: datetime, length: int | None = None, per_hour: float | None = None
+) -> QueueReading:
     return QueueReading("main", "entrance", length, wait, per_hour, at, "test")
 
 
-def run(sensors: Sensors, readings: Iterable[Reading], closed: Callable[[str], bool] = never) -> list[Event]:
+def run(
+    sensors: Sensors, readings: Iterable[Reading], closed: Callable[[str], bool] = never
+) -> list[Event]:
     """Feed readings one by one as the daemon would, with a tick before each."""
     events: list[Event] = []
     for reading in readings:
@@ -105,9 +112,13 @@ class TestFlapping:
     @pytest.mark.parametrize("method", ["none", "ewma", "median"])
     @pytest.mark.parametrize("edge", [50, 80, 95])
     def test_seats_oscillating_around_an_edge(self, config: Config, method: str, edge: int) -> None:
-        sensors = Sensors(config, rules(config, f"{{smoothing: {{method: {method}}}, seats: {{quiet: []}}}}"))
+        sensors = Sensors(
+            config, rules(config, f"{{smoothing: {{method: {method}}}, seats: {{quiet: []}}}}")
+        )
         values = [edge + (3 if i % 2 else -3) for i in range(60)]
-        readings = [seats("floor2", v, at) for v, at in zip(values, minutes(60, MORNING + 2 * MINUTE))]
+        readings = [
+            seats("floor2", v, at) for v, at in zip(values, minutes(60, MORNING + 2 * MINUTE))
+        ]
         run(sensors, [seats("floor2", edge - 10, MORNING)])  # settle below the edge first
         assert len(posts(run(sensors, readings))) <= 1
 
@@ -115,7 +126,10 @@ class TestFlapping:
     def test_queue_oscillating_around_an_edge(self, config: Config, edge: int) -> None:
         sensors = Sensors(config, rules(config, "smoothing: {method: none}"))
         run(sensors, [queue(edge - 5, MORNING)])  # settle below the edge first
-        readings = [queue(edge + (2 if i % 2 else -2), at) for i, at in enumerate(minutes(60, MORNING + MINUTE))]
+        readings = [
+            queue(edge + (2 if i % 2 else -2), at)
+            for i, at in enumerate(minutes(60, MORNING + MINUTE))
+        ]
         assert len(posts(run(sensors, readings))) <= 1
 
     @settings(max_examples=40, deadline=None)
@@ -133,8 +147,10 @@ class TestSteadyClimb:
     def climb(self, config: Config, text: str) -> list[Event]:
         sensors = Sensors(config, rules(config, text))
         # 0 % → 100 % over five hours, one reading a minute, with a little noise.
-        readings = [seats("floor2", min(100.0, i / 3 + (1.5 if i % 3 == 0 else -1.5)), at)
-                    for i, at in enumerate(minutes(300))]
+        readings = [
+            seats("floor2", min(100.0, i / 3 + (1.5 if i % 3 == 0 else -1.5)), at)
+            for i, at in enumerate(minutes(300))
+        ]
         return run(sensors, readings)
 
     def test_quiet_bands_by_default(self, config: Config) -> None:
@@ -152,7 +168,12 @@ class TestSteadyClimb:
         events = posts(self.climb(config, "seats: {quiet: []}"))
         first = events[0]
         assert (first.kind, first.target, first.level, first.author, first.reason) == (
-            EventKind.SEATS_CHANGED, Target("main"), Level.OPEN, "sensors", "sensor")
+            EventKind.SEATS_CHANGED,
+            Target("main"),
+            Level.OPEN,
+            "sensors",
+            "sensor",
+        )
         assert first.extra["zone"] == "floor2"
         assert (first.extra["previous_band"], first.extra["band"]) == ("free", "busy")
         assert first.extra["capacity"] == 200
@@ -170,11 +191,14 @@ class TestClosed:
         sensors = Sensors(config, rules(config))
         assert run(sensors, self.filling(MORNING), closed=lambda site: site == "main") == []
 
-    @pytest.mark.parametrize("start", [
-        datetime(2026, 3, 10, 20, 0, tzinfo=PARIS),  # after closing
-        datetime(2026, 3, 10, 6, 0, tzinfo=PARIS),   # before opening
-        datetime(2026, 3, 15, 11, 0, tzinfo=PARIS),  # a Sunday: closed all day
-    ])
+    @pytest.mark.parametrize(
+        "start",
+        [
+            datetime(2026, 3, 10, 20, 0, tzinfo=PARIS),  # after closing
+            datetime(2026, 3, 10, 6, 0, tzinfo=PARIS),  # before opening
+            datetime(2026, 3, 15, 11, 0, tzinfo=PARIS),  # a Sunday: closed all day
+        ],
+    )
     def test_outside_hours(self, config: Config, start: datetime) -> None:
         sensors = Sensors(config, rules(config))
         assert run(sensors, self.filling(start, 150)) == []
@@ -185,7 +209,10 @@ class TestClosed:
         full = [seats("floor2", 99, at) for at in minutes(30)]
         assert bands(run(sensors, full)) == ["full"]
         state["closed"] = True
-        emptying = [seats("floor2", 99 - 3 * i, at) for i, at in enumerate(minutes(30, MORNING + 30 * MINUTE))]
+        emptying = [
+            seats("floor2", 99 - 3 * i, at)
+            for i, at in enumerate(minutes(30, MORNING + 30 * MINUTE))
+        ]
         assert run(sensors, emptying, lambda site: state["closed"]) == []
         state["closed"] = False
         after = [seats("floor2", 8, at) for at in minutes(120, MORNING + 60 * MINUTE)]
@@ -211,7 +238,8 @@ class TestOutage:
         assert view["stale"] is True
         assert view["occupied"] is None and view["band"] is None and view["free"] is None
         assert sensors.stale(gap) == [
-            "main/floor2 (zone): live data unavailable, last reading 11 min ago at 09:29"]
+            "main/floor2 (zone): live data unavailable, last reading 11 min ago at 09:29"
+        ]
         events += run(sensors, after)
         assert [e.kind for e in events] == [EventKind.SENSOR_LOST, EventKind.SENSOR_RESTORED]
         assert sensors.view(after[-1].at)["main"]["zones"]["floor2"]["stale"] is False
@@ -235,7 +263,9 @@ class TestOutage:
         run(sensors, [seats("floor2", 10, MORNING - timedelta(hours=13))])
         assert sensors.tick(MORNING + MINUTE, never) == []
         assert sensors.tick(MORNING + 6 * MINUTE, never) == []  # five minutes of grace from opening
-        assert [e.kind for e in sensors.tick(MORNING + 7 * MINUTE, never)] == [EventKind.SENSOR_LOST]
+        assert [e.kind for e in sensors.tick(MORNING + 7 * MINUTE, never)] == [
+            EventKind.SENSOR_LOST
+        ]
 
 
 class TestMinInterval:
@@ -243,7 +273,9 @@ class TestMinInterval:
 
     @pytest.mark.parametrize("interval", [10, 30, 45])
     def test_posts_are_spaced(self, config: Config, interval: int) -> None:
-        sensors = Sensors(config, rules(config, f"{{min_interval: {interval}m, smoothing: {{method: none}}}}"))
+        sensors = Sensors(
+            config, rules(config, f"{{min_interval: {interval}m, smoothing: {{method: none}}}}")
+        )
         # Quick climb: nearly full at 09:00, full at 09:05 (within any interval).
         readings = [seats("floor2", 85 if i < 5 else 99, at) for i, at in enumerate(minutes(120))]
         events = posts(run(sensors, readings))
@@ -257,8 +289,10 @@ class TestMinInterval:
 
     def test_a_change_undone_within_the_interval_is_not_said(self, config: Config) -> None:
         sensors = Sensors(config, rules(config, "smoothing: {method: none}"))
-        readings = [seats("floor2", 99 if i < 5 else 85 if i < 10 else 99, at)
-                    for i, at in enumerate(minutes(60))]
+        readings = [
+            seats("floor2", 99 if i < 5 else 85 if i < 10 else 99, at)
+            for i, at in enumerate(minutes(60))
+        ]
         assert bands(run(sensors, readings)) == ["full"]
 
 
@@ -267,17 +301,25 @@ class TestAggregation:
 
     def test_one_post_for_the_site(self, config: Config) -> None:
         sensors = Sensors(config, rules(config, "smoothing: {method: none}"))
-        events = sensors.ingest([seats("floor2", 99, MORNING), seats("floor3", 20, MORNING, capacity=100)],
-                                MORNING, never)
+        events = sensors.ingest(
+            [seats("floor2", 99, MORNING), seats("floor3", 20, MORNING, capacity=100)],
+            MORNING,
+            never,
+        )
         assert len(events) == 1
         assert events[0].extra["changed"] == ["floor2"]
         assert [(z["id"], z["band"], z["changed"]) for z in events[0].extra["zones"]] == [
-            ("floor2", "full", True), ("floor3", "free", False)]
+            ("floor2", "full", True),
+            ("floor3", "free", False),
+        ]
 
     def test_zones_apart(self, config: Config) -> None:
         sensors = Sensors(config, rules(config, "{aggregate: false, smoothing: {method: none}}"))
-        events = sensors.ingest([seats("floor2", 99, MORNING), seats("floor3", 99, MORNING, capacity=100)],
-                                MORNING, never)
+        events = sensors.ingest(
+            [seats("floor2", 99, MORNING), seats("floor3", 99, MORNING, capacity=100)],
+            MORNING,
+            never,
+        )
         assert [e.extra["zone"] for e in events] == ["floor2", "floor3"]
 
 
@@ -310,17 +352,31 @@ class TestView:
 
     def test_shape(self, config: Config) -> None:
         sensors = Sensors(config, rules(config, "smoothing: {method: none}"))
-        sensors.ingest([seats("floor2", 50, MORNING),
-                        queue(None, MORNING, length=60, per_hour=120)], MORNING, never)
+        sensors.ingest(
+            [seats("floor2", 50, MORNING), queue(None, MORNING, length=60, per_hour=120)],
+            MORNING,
+            never,
+        )
         view = sensors.view(MORNING)
         assert set(view) == {"main", "annexe"}
         assert view["main"]["zones"]["floor2"] == {
-            "occupied": 100, "capacity": 200, "free": 100, "percent": 50, "band": "busy",
-            "stale": False, "updated_at": MORNING.isoformat()}
-        assert view["main"]["queues"]["entrance"] == {
-            "length": 60, "wait_minutes": 30, "estimate": True, "band": "30_60", "stale": False,
+            "occupied": 100,
+            "capacity": 200,
+            "free": 100,
+            "percent": 50,
+            "band": "busy",
+            "stale": False,
             "updated_at": MORNING.isoformat(),
-            "wording": {"fr": "environ 30 min", "en": "about 30 min", "sv": "cirka 30 min"}}
+        }
+        assert view["main"]["queues"]["entrance"] == {
+            "length": 60,
+            "wait_minutes": 30,
+            "estimate": True,
+            "band": "30_60",
+            "stale": False,
+            "updated_at": MORNING.isoformat(),
+            "wording": {"fr": "environ 30 min", "en": "about 30 min", "sv": "cirka 30 min"},
+        }
         assert view["main"]["total"]["free"] == 100
         assert view["annexe"] == {"zones": {}, "queues": {}, "total": None}
 

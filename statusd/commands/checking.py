@@ -34,7 +34,7 @@ def check(args: argparse.Namespace) -> int:
 
 async def _live(config_flag: str | None) -> bool:
     """Ask every platform who each channel posts as; never prints a secret."""
-    from statusd.app import build_channels
+    from statusd.outbox.senders import build_channels
 
     try:
         config = config_module.load(paths.config_path(config_flag))
@@ -61,7 +61,7 @@ async def _whoami(channel: Channel) -> tuple[bool, str]:
 
 def find_problems(config_flag: str | None) -> list[Problem | str]:
     """Every problem in the config, then (if it loads) status.yaml and the templates."""
-    from statusd.app import build_channels
+    from statusd.outbox.senders import build_channels
     from statusd.compose import Composer
     from statusd.sources import status_file
 

@@ -49,6 +49,8 @@ def show_status(args: argparse.Namespace) -> int:
                 print(_status_line(f"  {service_id}", service, tz))
     for name, reason in config.inactive.items():
         print(f"channel {name}: {reason}")
+    for line in _sensor_lines(config):
+        print(line)
     for name, (until, reason) in (store.pauses() if store else {}).items():
         print(f"channel {name}: paused until {datetime.fromtimestamp(until):%H:%M:%S} ({reason})")
     if store:
@@ -123,3 +125,24 @@ def _delivery_state(d: Delivery) -> str:
 
 def _local(iso: object, tz: tzinfo) -> str:
     return datetime.fromisoformat(str(iso)).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _sensor_lines(config: Config) -> list[str]:
+    """What the running daemon says of its sensors (the live view lives in the daemon)."""
+    import json
+    import urllib.request
+
+    host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
+    url = f"http://{host}:{paths.port(None, config)}/status.json"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            sites = json.load(answer).get("sites", {})
+    except (OSError, ValueError):
+        return []
+    lines = []
+    for site_id, site in sites.items():
+        for family in ("zones", "queues"):
+            for item, data in (site.get(family) or {}).items():
+                if data.get("stale"):
+                    lines.append(f"sensor {site_id}/{item}: live data unavailable (stale since {data.get('updated_at')})")
+    return lines

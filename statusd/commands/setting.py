@@ -66,7 +66,7 @@ def preview(args: argparse.Namespace) -> int:
     if not events:
         print(f"{target}: nothing new to say; this is what has already been announced.")
         return 0
-    from statusd.app import build_channels
+    from statusd.outbox.senders import build_channels
 
     channels = build_channels(config)
     composer = Composer(config)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from statusd.channels.base import Message
-from statusd.events import Event
+from statusd.events import Event, EventKind
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -195,13 +195,20 @@ class Store:
         return cursor.rowcount == 1
 
     def _supersede(self, event: Event, batch: Sequence[str]) -> None:
-        # Events recorded together (a reopening and a new planned closure) all stand.
-        marks = ", ".join("?" * len(batch))
+        """Unsent posts about the same target that this event makes stale.
+
+        A staff update makes every earlier unsent post of its target stale,
+        automatic ones included (staff status always wins); an automatic post
+        only replaces an earlier one of its own kind. Events recorded together
+        (a reopening and a new planned closure) all stand.
+        """
+        kinds = [event.kind.value] if event.kind.automatic else [k.value for k in EventKind]
+        marks, kind_marks = ", ".join("?" * len(batch)), ", ".join("?" * len(kinds))
         self._db.execute(
             "UPDATE deliveries SET state = ?, last_error = ?, updated_at = ?"
-            f" WHERE state = ? AND action = 'post'"
-            f" AND event_id IN (SELECT id FROM events WHERE target = ? AND id NOT IN ({marks}))",
-            (SUPERSEDED, f"superseded by {event.id}", time.time(), PENDING, str(event.target), *batch),
+            " WHERE state = ? AND action = 'post' AND event_id IN (SELECT id FROM events"
+            f" WHERE target = ? AND kind IN ({kind_marks}) AND id NOT IN ({marks}))",
+            (SUPERSEDED, f"superseded by {event.id}", time.time(), PENDING, str(event.target), *kinds, *batch),
         )
 
     def _insert_delivery(self, event_id: str, item: Planned, now: float, deadline: float) -> None:
@@ -326,6 +333,14 @@ class Store:
             ).fetchall()
             result.append((Event.from_json(row["body"]), row["created_at"], [_delivery(d) for d in deliveries]))
         return result
+
+    def retry_depth(self) -> dict[str, int]:
+        """Per channel, the deliveries waiting for another attempt."""
+        rows = self._db.execute(
+            "SELECT channel, COUNT(*) AS n FROM deliveries WHERE state = ? AND attempts > 0 GROUP BY channel",
+            (PENDING,),
+        ).fetchall()
+        return {row["channel"]: row["n"] for row in rows}
 
     def counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state").fetchall()

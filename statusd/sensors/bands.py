@@ -5,14 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SEAT_BANDS: tuple[tuple[str, float], ...] = (
-    ("free", 0.0), ("busy", 50.0), ("nearly_full", 80.0), ("full", 95.0),
+    ("free", 0.0),
+    ("busy", 50.0),
+    ("nearly_full", 80.0),
+    ("full", 95.0),
 )
 # Changes between quiet bands are not posted: there are seats, or no real queue, either way.
 SEAT_QUIET = ("free", "busy")
 QUEUE_QUIET = ("none", "under_15")
 # Minutes of wait; "none" is no queue worth mentioning (a few minutes at most).
 QUEUE_BANDS: tuple[tuple[str, float], ...] = (
-    ("none", 0.0), ("under_15", 5.0), ("15_30", 15.0), ("30_60", 30.0), ("60_90", 60.0),
+    ("none", 0.0),
+    ("under_15", 5.0),
+    ("15_30", 15.0),
+    ("30_60", 30.0),
+    ("60_90", 60.0),
     ("over_90", 90.0),
 )
 

@@ -16,8 +16,21 @@ from babel.dates import format_time
 from statusd.config import Site
 from statusd.events import Event
 
-SENSOR_VARIABLES = ("zones", "queues", "zone", "queue", "band", "previous_band", "free", "capacity",
-                    "percent", "length", "wait", "estimate", "last_seen")
+SENSOR_VARIABLES = (
+    "zones",
+    "queues",
+    "zone",
+    "queue",
+    "band",
+    "previous_band",
+    "free",
+    "capacity",
+    "percent",
+    "length",
+    "wait",
+    "estimate",
+    "last_seen",
+)
 
 
 def sensor_context(event: Event, site: Site, lang: str) -> dict[str, Any]:

@@ -41,8 +41,9 @@ class AdmissionRate:
             return sum(v for _, v in self._throughput) / len(self._throughput) / 60
         return None
 
-    def _trim(self, samples: deque[tuple[datetime, float]] | deque[tuple[datetime, int]],
-              now: datetime) -> None:
+    def _trim(
+        self, samples: deque[tuple[datetime, float]] | deque[tuple[datetime, int]], now: datetime
+    ) -> None:
         while samples and (now - samples[0][0]).total_seconds() > self._window:
             samples.popleft()
 
@@ -95,9 +96,18 @@ def round_wait(minutes: float) -> Step:
 # How the banner words a step; the posts' wording is in the alerts/ templates.
 _WORDS = {
     "en": {"none": "no wait", "under": "under {d}", "about": "about {d}", "over": "over {d}"},
-    "fr": {"none": "pas d'attente", "under": "moins de {d}", "about": "environ {d}",
-           "over": "plus de {d}"},
-    "sv": {"none": "ingen väntetid", "under": "under {d}", "about": "cirka {d}", "over": "över {d}"},
+    "fr": {
+        "none": "pas d'attente",
+        "under": "moins de {d}",
+        "about": "environ {d}",
+        "over": "plus de {d}",
+    },
+    "sv": {
+        "none": "ingen väntetid",
+        "under": "under {d}",
+        "about": "cirka {d}",
+        "over": "över {d}",
+    },
 }
 _HOURS = {"en": ("h", ""), "fr": ("h", ""), "sv": ("tim", " min")}
 

@@ -71,9 +71,15 @@ def load(path: Path, config: Config) -> Replay:
     return replay
 
 
-def play(readings: Sequence[Reading], config: Config, rules: RulesConfig | None = None, *,
-         speed: float = 0.0, on_post: Callable[[Post], None] | None = None,
-         sleep: Callable[[float], None] = time.sleep) -> list[Post]:
+def play(
+    readings: Sequence[Reading],
+    config: Config,
+    rules: RulesConfig | None = None,
+    *,
+    speed: float = 0.0,
+    on_post: Callable[[Post], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Post]:
     """Every event the readings call for, rendered for every configured channel that carries it.
 
     `speed` compresses time (3600: an hour a second; 0: as fast as possible).
@@ -138,18 +144,22 @@ class _Renderer:
     def __init__(self, config: Config) -> None:
         self._config = config
         self._composer = Composer(config)
-        self._channels = {name: channel_class(c.type)(c, config.delivery)
-                          for name, c in config.channels.items()}
+        self._channels = {
+            name: channel_class(c.type)(c, config.delivery) for name, c in config.channels.items()
+        }
 
     def __call__(self, event: Event) -> Post:
         messages = []
         for name, channel in self._channels.items():
             settings = self._config.channels[name]
             if not carries(settings.events, event.kind) or not settings.carries(
-                    event.target.site, event.kind.value):
+                event.target.site, event.kind.value
+            ):
                 continue
             try:
-                text = self._composer.render(event, settings, channel.max_chars, channel.measure).text
+                text = self._composer.render(
+                    event, settings, channel.max_chars, channel.measure
+                ).text
             except TemplateProblem as err:
                 text = f"(template error: {err})"
             messages.append((name, text))
@@ -209,4 +219,3 @@ def _when(row: Any, config: Config) -> datetime:
     except (ValueError, OverflowError, OSError):
         pass
     return datetime.now(UTC)
-

@@ -138,14 +138,20 @@ def _settings(section: Section, base: SiteRules) -> SiteRules:
     stale = section.duration("stale_after", base.seats.stale_after)
     seats = _watch(section.sub("seats"), replace(base.seats, stale_after=stale), _seat_bands)
     queue_section = section.sub("queue")
-    queue = _watch(queue_section, replace(base.queue, stale_after=stale), _queue_bands, "rate_window")
+    queue = _watch(
+        queue_section, replace(base.queue, stale_after=stale), _queue_bands, "rate_window"
+    )
     aggregate = section.get("aggregate", base.aggregate)
     if not isinstance(aggregate, bool):
         section.error("aggregate", f"should be true or false, got {aggregate!r}")
         aggregate = base.aggregate
     return replace(
-        base, seats=seats, queue=queue, smoothing=_smoothing(section.sub("smoothing"), base.smoothing),
-        min_interval=section.duration("min_interval", base.min_interval), aggregate=aggregate,
+        base,
+        seats=seats,
+        queue=queue,
+        smoothing=_smoothing(section.sub("smoothing"), base.smoothing),
+        min_interval=section.duration("min_interval", base.min_interval),
+        aggregate=aggregate,
         rate_window=_rate_window(queue_section, base.rate_window),
     )
 
@@ -155,7 +161,9 @@ def _rate_window(section: Section, default: float) -> float:
         return default
     window = section.duration("rate_window", default)
     if window < 60:
-        section.error("rate_window", "should be at least 1m (10m to 15m smooths a gate counter well)")
+        section.error(
+            "rate_window", "should be at least 1m (10m to 15m smooths a gate counter well)"
+        )
         return default
     return window
 
@@ -168,23 +176,32 @@ def _watch(section: Section, base: Watch, bands: Any, *more: str) -> Watch:
     return replace(base, bands=parsed, quiet=_quiet(section, parsed, base.quiet))
 
 
-def _items(section: Section, known: Mapping[str, Any], base: Watch, what: str,
-           bands: Any) -> dict[str, Watch]:
+def _items(
+    section: Section, known: Mapping[str, Any], base: Watch, what: str, bands: Any
+) -> dict[str, Watch]:
     """Per-zone or per-queue overrides; ids must be configured for the site."""
     found: dict[str, Watch] = {}
     if section.node is None or not section.is_mapping():
         return found
     for item_id, sub in section.items():
         if item_id not in known:
-            section.error(item_id, f"unknown {what}; this site's {what}s are {', '.join(known) or 'none'}")
+            section.error(
+                item_id, f"unknown {what}; this site's {what}s are {', '.join(known) or 'none'}"
+            )
             continue
         if sub.node is None or not sub.is_mapping():
             continue
-        sub.allow("bands", "hysteresis", "quiet", "stale_after", *(("gate",) if what == "queue" else ()))
+        sub.allow(
+            "bands", "hysteresis", "quiet", "stale_after", *(("gate",) if what == "queue" else ())
+        )
         gate = sub.string("gate") if what == "queue" else None
         parsed: Bands = bands(sub, base.bands)
-        found[item_id] = Watch(parsed, sub.duration("stale_after", base.stale_after), gate or base.gate,
-                               _quiet(sub, parsed, base.quiet))
+        found[item_id] = Watch(
+            parsed,
+            sub.duration("stale_after", base.stale_after),
+            gate or base.gate,
+            _quiet(sub, parsed, base.quiet),
+        )
     return found
 
 
@@ -218,8 +235,9 @@ def _queue_bands(section: Section, base: Bands) -> Bands:
     return Bands.of(_band_pairs(section, base, None, "minutes of wait"), hysteresis)
 
 
-def _band_pairs(section: Section, base: Bands, top: float | None,
-                unit: str) -> tuple[tuple[str, float], ...]:
+def _band_pairs(
+    section: Section, base: Bands, top: float | None, unit: str
+) -> tuple[tuple[str, float], ...]:
     default = tuple(zip(base.names, base.lowers))
     value = section.get("bands")
     if value is None:
@@ -229,8 +247,15 @@ def _band_pairs(section: Section, base: Bands, top: float | None,
         section.error("bands", f"{hint}, with at least two bands")
         return default
     pairs = [(str(k), v) for k, v in value.items()]
-    bad = [k for k, v in pairs if not _NAME.match(k) or isinstance(v, bool)
-           or not isinstance(v, (int, float)) or v < 0 or (top is not None and v > top)]
+    bad = [
+        k
+        for k, v in pairs
+        if not _NAME.match(k)
+        or isinstance(v, bool)
+        or not isinstance(v, (int, float))
+        or v < 0
+        or (top is not None and v > top)
+    ]
     lowers = [float(v) for _, v in pairs if not isinstance(v, bool) and isinstance(v, (int, float))]
     if bad:
         section.error("bands", f"{hint}; wrong: {', '.join(bad)}")
@@ -241,7 +266,9 @@ def _band_pairs(section: Section, base: Bands, top: float | None,
     return default
 
 
-def _number(section: Section, key: str, default: float, low: float, high: float, unit: str) -> float:
+def _number(
+    section: Section, key: str, default: float, low: float, high: float, unit: str
+) -> float:
     value = section.get(key)
     if value is None:
         return default

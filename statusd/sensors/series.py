@@ -45,7 +45,10 @@ class Series:
         """Whether a reading taken `at` is news; after a silence the old average is dropped."""
         if self.updated_at is not None and at <= self.updated_at:
             return False
-        if self.updated_at is not None and (at - self.updated_at).total_seconds() > self.watch.stale_after:
+        if (
+            self.updated_at is not None
+            and (at - self.updated_at).total_seconds() > self.watch.stale_after
+        ):
             self.smoother.reset()
         return True
 
@@ -62,7 +65,9 @@ class ZoneSeries(Series):
 
     family = ZONE
 
-    def __init__(self, site: str, item: str, watch: Watch, smoothing: Smoothing, capacity: int) -> None:
+    def __init__(
+        self, site: str, item: str, watch: Watch, smoothing: Smoothing, capacity: int
+    ) -> None:
         super().__init__(site, item, watch, smoothing)
         self.capacity = capacity
         self.occupied: float | None = None
@@ -99,7 +104,9 @@ class QueueSeries(Series):
 
     family = QUEUE
 
-    def __init__(self, site: str, item: str, watch: Watch, smoothing: Smoothing, window: float) -> None:
+    def __init__(
+        self, site: str, item: str, watch: Watch, smoothing: Smoothing, window: float
+    ) -> None:
         super().__init__(site, item, watch, smoothing)
         self.rate = AdmissionRate(window)
         self.length: int | None = None

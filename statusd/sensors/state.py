@@ -18,8 +18,7 @@ import structlog
 from statusd.config import Config, Site
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
-from statusd.sensors import hours
-from statusd.sensors.queue import round_wait, wording
+from statusd.sensors import hours, view
 from statusd.sensors.rules_config import RulesConfig
 from statusd.sensors.series import QUEUE, ZONE, QueueSeries, Series, ZoneSeries
 from statusd.sources.readings import GateReading, QueueReading, Reading, SeatReading
@@ -69,30 +68,35 @@ class Sensors:
 
     def view(self, now: datetime) -> dict[str, dict[str, Any]]:
         """Live seats and queues of every site, for status.json, the banner and the page."""
-        return {site_id: self._site_view(site, now) for site_id, site in self._config.sites.items()}
+        return {
+            site_id: view.site_view(
+                self._config, self._rules.site(site_id), self._ordered(site_id), now
+            )
+            for site_id in self._config.sites
+        }
 
     def stale(self, now: datetime) -> list[str]:
         """One line per silent sensor, for `statusd show`."""
-        lines = []
-        for series in self._ordered(None):
-            if series.updated_at is not None and not series.fresh(now):
-                minutes = int((now - series.updated_at).total_seconds() // 60)
-                seen = hours.local(self._site(series.site), series.updated_at)
-                lines.append(f"{series.site}/{series.id} ({series.family}): live data unavailable, "
-                             f"last reading {minutes} min ago at {seen:%H:%M}")
-        return lines
+        return view.stale_lines(self._config, self._ordered(None), now)
 
     def remember(self, events: Iterable[Event], now: datetime) -> None:
         """Take back what was said today (from the store after a restart), so nothing is said twice."""
         for event in sorted(events, key=lambda e: e.at):
             family = _FAMILIES.get(event.kind)
             site = self._config.sites.get(event.target.site)
-            if family is None or site is None or hours.local_day(site, event.at) != hours.local_day(site, now):
+            if (
+                family is None
+                or site is None
+                or hours.local_day(site, event.at) != hours.local_day(site, now)
+            ):
                 continue
             key = self._post_key(site.id, family, event.extra.get(family))
             self._last_post[key] = max(self._last_post.get(key, event.at), event.at)
             base, _, count = event.revision.rpartition("|")
-            self._counts[f"{site.id}|{base}"] = max(self._counts[f"{site.id}|{base}"], int(count) + 1)
+            if count.isdigit():
+                self._counts[f"{site.id}|{base}"] = max(
+                    self._counts[f"{site.id}|{base}"], int(count) + 1
+                )
             for item, band in (event.extra.get("told") or {}).items():
                 self._get(site.id, family, str(item)).announced = band
 
@@ -129,11 +133,13 @@ class Sensors:
             rules = self._rules.site(site_id)
             if family == ZONE:
                 zone = self._site(site_id).zones.get(item)
-                self._series[key] = ZoneSeries(site_id, item, rules.zone(item), rules.smoothing,
-                                               zone.capacity if zone else 1)
+                self._series[key] = ZoneSeries(
+                    site_id, item, rules.zone(item), rules.smoothing, zone.capacity if zone else 1
+                )
             else:
-                self._series[key] = QueueSeries(site_id, item, rules.queue_watch(item),
-                                                rules.smoothing, rules.rate_window)
+                self._series[key] = QueueSeries(
+                    site_id, item, rules.queue_watch(item), rules.smoothing, rules.rate_window
+                )
         return self._series[key]
 
     # ── decisions ─────────────────────────────────────────────────────────
@@ -160,34 +166,51 @@ class Sensors:
 
     def _changes(self, site_id: str, family: str, now: datetime) -> list[Event]:
         rules = self._rules.site(site_id)
-        listed = [s for s in self._ordered(site_id, family) if s.band and s.fresh(now) and not s.lost]
+        listed = [
+            s for s in self._ordered(site_id, family) if s.band and s.fresh(now) and not s.lost
+        ]
         changed = [s for s in listed if s.band and s.watch.worth_saying(s.told(), s.band)]
         groups = [changed] if rules.aggregate else [[s] for s in changed]
         events = []
         for group in groups:
             key = self._post_key(site_id, family, None if rules.aggregate else group[0].id)
             last = self._last_post.get(key)
-            if not group or (last is not None and (now - last).total_seconds() < rules.min_interval):
+            if not group or (
+                last is not None and (now - last).total_seconds() < rules.min_interval
+            ):
                 continue
-            events.append(self._changed_event(site_id, family, group, listed if rules.aggregate else group, now))
+            events.append(
+                self._changed_event(
+                    site_id, family, group, listed if rules.aggregate else group, now
+                )
+            )
             self._last_post[key] = now
             for series in group:
                 series.announced = series.band
         return events
 
     def _post_key(self, site_id: str, family: str, item: Any) -> tuple[str, ...]:
-        return (site_id, family) if self._rules.site(site_id).aggregate else (site_id, family, str(item))
+        return (
+            (site_id, family)
+            if self._rules.site(site_id).aggregate
+            else (site_id, family, str(item))
+        )
 
-    def _changed_event(self, site_id: str, family: str, group: list[Series], listed: list[Series],
-                       now: datetime) -> Event:
+    def _changed_event(
+        self, site_id: str, family: str, group: list[Series], listed: list[Series], now: datetime
+    ) -> Event:
         first = group[0]
         combo = ",".join(f"{s.id}={s.band}" for s in group)
         base = f"{hours.local_day(self._site(site_id), now)}|{family}|{combo}"
         count = self._counts[f"{site_id}|{base}"]
         self._counts[f"{site_id}|{base}"] += 1
         extra = {
-            family: first.id, "band": first.band, "previous_band": first.told(), **first.figures(),
-            "changed": [s.id for s in group], "told": {s.id: s.band for s in group},
+            family: first.id,
+            "band": first.band,
+            "previous_band": first.told(),
+            **first.figures(),
+            "changed": [s.id for s in group],
+            "told": {s.id: s.band for s in group},
             f"{family}s": [_summary(s, s in group) for s in listed],
         }
         log.info("sensor_band_changed", site=site_id, family=family, changes=combo)
@@ -203,11 +226,22 @@ class Sensors:
             silent = (now - max(series.updated_at, opened)).total_seconds()
             if silent > series.watch.stale_after:
                 series.lost = True
-                log.warning("sensor_lost", site=site_id, family=series.family, item=series.id,
-                            last_seen=series.updated_at.isoformat())
-                events.append(self._event(EventKind.SENSOR_LOST, site_id, now,
-                                          f"lost|{series.family}|{series.id}|{series.updated_at.isoformat()}",
-                                          _outage(series)))
+                log.warning(
+                    "sensor_lost",
+                    site=site_id,
+                    family=series.family,
+                    item=series.id,
+                    last_seen=series.updated_at.isoformat(),
+                )
+                events.append(
+                    self._event(
+                        EventKind.SENSOR_LOST,
+                        site_id,
+                        now,
+                        f"lost|{series.family}|{series.id}|{series.updated_at.isoformat()}",
+                        _outage(series),
+                    )
+                )
         return events
 
     def _restored(self, series: Series) -> Event:
@@ -215,50 +249,45 @@ class Sensors:
         assert series.updated_at is not None
         log.info("sensor_restored", site=series.site, family=series.family, item=series.id)
         extra = _outage(series)
-        return self._event(EventKind.SENSOR_RESTORED, series.site, series.updated_at,
-                           f"restored|{series.family}|{series.id}|{series.updated_at.isoformat()}", extra)
+        return self._event(
+            EventKind.SENSOR_RESTORED,
+            series.site,
+            series.updated_at,
+            f"restored|{series.family}|{series.id}|{series.updated_at.isoformat()}",
+            extra,
+        )
 
-    def _event(self, kind: EventKind, site_id: str, now: datetime, revision: str,
-               extra: dict[str, Any]) -> Event:
-        return Event(kind=kind, target=Target(site_id), level=Level.OPEN, previous=Level.OPEN,
-                     message={}, at=now, author=AUTHOR, revision=revision, reason=REASON, extra=extra)
-
-    # ── the live view ─────────────────────────────────────────────────────
-
-    def _site_view(self, site: Site, now: datetime) -> dict[str, Any]:
-        zones = {s.id: _zone_view(s, now) for s in self._ordered(site.id, ZONE)}
-        queues = {s.id: self._queue_view(s, now) for s in self._ordered(site.id, QUEUE)}
-        fresh = [z for z in zones.values() if not z["stale"]]
-        total: dict[str, Any] | None = None
-        if fresh:
-            occupied, capacity = sum(z["occupied"] for z in fresh), sum(z["capacity"] for z in fresh)
-            percent = 100.0 * occupied / capacity
-            total = {"occupied": occupied, "capacity": capacity, "free": capacity - occupied,
-                     "percent": round(percent), "band": self._rules.site(site.id).seats.bands.raw(percent)}
-        return {"zones": zones, "queues": queues, "total": total}
-
-    def _queue_view(self, series: Series, now: datetime) -> dict[str, Any]:
-        assert isinstance(series, QueueSeries)
-        view = _zone_or_queue(series, now)
-        wait = None if view["stale"] else series.wait
-        return view | {
-            "length": None if view["stale"] else series.length,
-            "wait_minutes": None if wait is None else round(wait),
-            "estimate": series.estimate if wait is not None else False,
-            "wording": None if wait is None else {
-                lang: wording(round_wait(wait), lang) for lang in self._config.languages},
-        }
+    def _event(
+        self, kind: EventKind, site_id: str, now: datetime, revision: str, extra: dict[str, Any]
+    ) -> Event:
+        return Event(
+            kind=kind,
+            target=Target(site_id),
+            level=Level.OPEN,
+            previous=Level.OPEN,
+            message={},
+            at=now,
+            author=AUTHOR,
+            revision=revision,
+            reason=REASON,
+            extra=extra,
+        )
 
     def _ordered(self, site_id: str | None, family: str | None = None) -> list[Series]:
         """Series in the order of the config (zones and queues as listed), then the unknown."""
-        found = [s for s in self._series.values()
-                 if (site_id is None or s.site == site_id) and (family is None or s.family == family)]
+        found = [
+            s
+            for s in self._series.values()
+            if (site_id is None or s.site == site_id) and (family is None or s.family == family)
+        ]
 
         def order(series: Series) -> tuple[int, int]:
             site = self._site(series.site)
             items = list(site.zones if series.family == ZONE else site.queues)
-            return (list(self._config.sites).index(series.site),
-                    items.index(series.id) if series.id in items else len(items))
+            return (
+                list(self._config.sites).index(series.site),
+                items.index(series.id) if series.id in items else len(items),
+            )
 
         return sorted(found, key=order)
 
@@ -267,25 +296,20 @@ class Sensors:
 
 
 def _summary(series: Series, changed: bool) -> dict[str, Any]:
-    return {"id": series.id, "band": series.band, "previous_band": series.told(), "changed": changed,
-            **series.figures()}
+    return {
+        "id": series.id,
+        "band": series.band,
+        "previous_band": series.told(),
+        "changed": changed,
+        **series.figures(),
+    }
 
 
 def _outage(series: Series) -> dict[str, Any]:
     assert series.updated_at is not None
-    return {series.family: series.id, "last_seen": series.updated_at.isoformat(),
-            "stale_after": series.watch.stale_after, "band": series.band}
-
-
-def _zone_or_queue(series: Series, now: datetime) -> dict[str, Any]:
-    stale = not series.fresh(now)
-    return {"band": None if stale else series.band, "stale": stale,
-            "updated_at": series.updated_at.isoformat() if series.updated_at else None}
-
-
-def _zone_view(series: Series, now: datetime) -> dict[str, Any]:
-    view = _zone_or_queue(series, now)
-    figures = series.figures()
-    if view["stale"] or view["band"] is None:
-        figures = {key: None for key in figures} | {"capacity": figures["capacity"]}
-    return figures | view
+    return {
+        series.family: series.id,
+        "last_seen": series.updated_at.isoformat(),
+        "stale_after": series.watch.stale_after,
+        "band": series.band,
+    }

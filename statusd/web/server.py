@@ -70,10 +70,12 @@ def respond(request: web.Request, doc: Doc, cache: str, headers: dict[str, str] 
 class WebServer:
     """Serves the public endpoints on host:port; runs the SSE heartbeat and the exporter."""
 
-    def __init__(self, state: WebState, host: str, port: int) -> None:
+    def __init__(self, state: WebState, host: str, port: int,
+                 extra: Callable[[web.Application], None] | None = None) -> None:
         self.state = state
         self.host = host
         self.port = port
+        self._extra = extra  # the ingest API and /metrics, which are not public pages
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -89,6 +91,8 @@ class WebServer:
             app.router.add_get(path, handler)
             app.router.add_route("OPTIONS", path, self._preflight)
         app.on_shutdown.append(self._on_shutdown)
+        if self._extra is not None:
+            self._extra(app)
         return app
 
     async def start(self) -> None:

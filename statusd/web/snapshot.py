@@ -22,6 +22,7 @@ def snapshot(
     announced: Mapping[str, Announced],
     now: datetime,
     recent: Sequence[Event] = (),
+    live: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Every site and service with the level in force now, its message and times.
 
@@ -33,7 +34,7 @@ def snapshot(
         "url": config.public_url + "/",
         "languages": list(config.languages),
         "sites": {
-            site.id: _site(site, wanted, announced, now) for site in config.sites.values()
+            site.id: _site(site, wanted, announced, now, (live or {}).get(site.id)) for site in config.sites.values()
         },
         "updates": [update(event) for event in recent[:UPDATES]],
     }
@@ -52,7 +53,8 @@ def update(event: Event) -> dict[str, Any]:
     }
 
 
-def _site(site: Site, wanted: Wanted, announced: Mapping[str, Announced], now: datetime) -> dict[str, Any]:
+def _site(site: Site, wanted: Wanted, announced: Mapping[str, Announced], now: datetime,
+          live: Mapping[str, Any] | None) -> dict[str, Any]:
     target = Target(site.id)
     data = _status(wanted.get(target, StatusEntry()), announced.get(str(target)), now)
     data["name"] = dict(site.name)
@@ -67,7 +69,23 @@ def _site(site: Site, wanted: Wanted, announced: Mapping[str, Announced], now: d
         }
         for service, names in site.services.items()
     }
+    if live is not None:
+        data.update(_live(data["level"], live))
     return data
+
+
+BUSY_SEATS = ("nearly_full", "full")
+BUSY_WAIT = 30
+
+
+def _live(level: str, live: Mapping[str, Any]) -> dict[str, Any]:
+    """Seats and queues from the sensors; none while staff have closed the site (staff wins)."""
+    if level in ("closed", "emergency"):
+        return {"zones": {}, "queues": {}, "total": None, "busy": False}
+    zones, queues, total = live.get("zones") or {}, live.get("queues") or {}, live.get("total")
+    busy = any((z or {}).get("band") in BUSY_SEATS for z in [total, *zones.values()]) or any(
+        ((q or {}).get("wait_minutes") or 0) >= BUSY_WAIT for q in queues.values())
+    return {"zones": dict(zones), "queues": dict(queues), "total": total, "busy": busy}
 
 
 def _updated_at(site: Site, announced: Mapping[str, Announced]) -> str | None:

@@ -24,6 +24,7 @@ log = structlog.get_logger()
 
 # Events read back for CAP: enough to find the start of any ongoing closure.
 HISTORY = 100
+RERENDER = 60.0
 STATIC = Path(__file__).parent / "static"
 
 JSON = "application/json"
@@ -56,15 +57,17 @@ class WebState:
         self.docs: dict[str, Doc] = {}
         self.alerts: dict[str, Doc] = {}
         self._facts: bytes | None = None
+        self._rendered: tuple[bytes, str | None] | None = None
+        self._rendered_at: datetime | None = None
 
     @property
     def status(self) -> Doc:
         return self.docs.get("status.json") or Doc(b"{}", JSON)
 
     def update(self, wanted: Wanted, announced: Mapping[str, Announced], history: Sequence[Event],
-               now: datetime) -> bool:
+               now: datetime, live: Mapping[str, Mapping[str, Any]] | None = None) -> bool:
         """Take the current picture; publish and re-render when it changed. True if it did."""
-        snap = snapshot(self.config, wanted, announced, now, history)
+        snap = snapshot(self.config, wanted, announced, now, history, live)
         # generated_at alone changing is no change: it would wake every subscriber for nothing.
         facts = dumps({key: value for key, value in snap.items() if key != "generated_at"})
         changed = facts != self._facts
@@ -74,7 +77,12 @@ class WebState:
             self.docs["status.json"] = Doc(body, JSON)
             event_id = self.hub.publish(body)
             log.debug("web_published", event_id=event_id, subscribers=len(self.hub.subscribers))
-        self._render(history, now)
+        # Pages are rendered again when the facts or the history change, and at
+        # least every minute (CAP cancels expire with time), not for every call.
+        key = (facts, history[0].id if history else None)
+        if key != self._rendered or (now - (self._rendered_at or now)).total_seconds() >= RERENDER:
+            self._rendered, self._rendered_at = key, now
+            self._render(history, now)
         return changed
 
     def _render(self, history: Sequence[Event], now: datetime) -> None:

@@ -18,7 +18,14 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    ViewportSize,
+    sync_playwright,
+)
 
 from tests.conftest import WriteConfig
 from tests.daemon import REPO, Daemon, free_port
@@ -31,10 +38,10 @@ ARTIFACTS = REPO / "test-artifacts"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 320, "height": 640}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 320, "height": 640}
 # 200 % zoom of a 1280 × 900 window: half as many CSS pixels, each drawn twice as large.
-ZOOM_200 = {"width": 640, "height": 450}
+ZOOM_200: ViewportSize = {"width": 640, "height": 450}
 
 
 def ensure_installed() -> None:
@@ -146,7 +153,7 @@ def visit(browser: Browser) -> Iterator[Any]:
     """Open pages in fresh contexts: `visit(url, viewport=..., **context_options)`."""
     contexts: list[BrowserContext] = []
 
-    def open_page(url: str, viewport: dict[str, int] | None = None, **options: Any) -> Visit:
+    def open_page(url: str, viewport: ViewportSize | None = None, **options: Any) -> Visit:
         context = browser.new_context(viewport=viewport or DESKTOP, **options)
         contexts.append(context)
         page = context.new_page()

@@ -1,0 +1,83 @@
+"""Where readings arrive: gate totals become occupancy, building systems set statuses,
+and the sensor rules decide what is worth a patron post."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+
+import structlog
+
+from statusd import metrics
+from statusd.config import Config
+from statusd.errors import UserError
+from statusd.events import Event
+from statusd.model import Level, StatusEntry, Target, Wanted
+from statusd.rules import effective
+from statusd.sensors.state import Sensors
+from statusd.sources import status_edit
+from statusd.sources.gates import GateCounter
+from statusd.sources.readings import GateReading, Reading, StatusReading
+
+log = structlog.get_logger()
+
+FEED_AUTHOR = "feed:"
+
+
+class Intake:
+    """Takes batches of readings from every feed and returns the events they lead to."""
+
+    def __init__(self, config: Config, sensors: Sensors, wanted: Callable[[], Wanted | None]) -> None:
+        self.config = config
+        self.sensors = sensors
+        self.gates = GateCounter()
+        self._wanted = wanted
+
+    def closed(self, site: str) -> bool:
+        """Whether staff (or a building system) have the site closed: no automatic posts then."""
+        entry = (self._wanted() or {}).get(Target(site))
+        now = datetime.now(timezone.utc)
+        return entry is not None and effective(entry, now).level in (Level.CLOSED, Level.EMERGENCY)
+
+    def accept(self, readings: Sequence[Reading], now: datetime) -> list[Event]:
+        measured: list[Reading] = []
+        for reading in readings:
+            metrics.READINGS.labels(reading.source, "ingested").inc()
+            if isinstance(reading, StatusReading):
+                self._set_status(reading)
+                continue
+            if isinstance(reading, GateReading):
+                # The rules want the raw totals too: admissions per hour feed the queue estimate.
+                measured.append(self.gates.update(reading, self.config.sites[reading.site]))
+            measured.append(reading)
+        return self.sensors.ingest(measured, now, self.closed) if measured else []
+
+    def _set_status(self, reading: StatusReading) -> None:
+        """A fire panel or access system sets a status; staff keep the last word on reopening."""
+        target = Target(reading.site)
+        current = (self._wanted() or {}).get(target, StatusEntry())
+        author = FEED_AUTHOR + reading.source
+        if reading.level is Level.OPEN and current.level is not Level.OPEN and current.by != author:
+            log.info("feed_status_ignored", site=reading.site, source=reading.source,
+                     reason="staff set this status; only they reopen it")
+            return
+        entry = StatusEntry(level=_site_level(reading), message=self._message(reading), by=author, at=reading.at)
+        try:
+            status_edit.set_entry(self.config.status_file, self.config, target, entry)
+        except UserError as err:
+            log.error("feed_status_refused", site=reading.site, source=reading.source, reason=str(err))
+
+    def _message(self, reading: StatusReading) -> dict[str, str]:
+        if not reading.reason:
+            return {}
+        if reading.zone is None:
+            return {self.config.default_language: reading.reason}
+        zone = self.config.sites[reading.site].zones[reading.zone]
+        return {lang: f"{name}: {reading.reason}" for lang, name in zone.name.items()}
+
+
+def _site_level(reading: StatusReading) -> Level:
+    """A zone closed makes the site limited; an emergency anywhere is the site's emergency."""
+    if reading.zone is not None and reading.level is Level.CLOSED:
+        return Level.LIMITED
+    return reading.level

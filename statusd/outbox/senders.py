@@ -1,0 +1,105 @@
+"""The channels and their workers: started together, changed on reload, drained on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+import structlog
+
+from statusd.channels import Channel, ChannelError, channel_class
+from statusd.config import Config
+from statusd.outbox.store import Store
+from statusd.outbox.worker import Worker
+
+log = structlog.get_logger()
+
+
+def build_channels(config: Config) -> dict[str, Channel]:
+    """One client per configured, active channel."""
+    return {name: channel_class(c.type)(c, config.delivery) for name, c in config.channels.items()}
+
+
+class Senders:
+    """Every channel with the worker that delivers to it, each in its own task."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.channels = build_channels(config)
+        self.workers = {name: Worker(store, ch, config.delivery) for name, ch in self.channels.items()}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._group: asyncio.TaskGroup | None = None
+
+    async def open(self, names: Iterable[str] | None = None) -> None:
+        """Learn each platform's limits, all at once and bounded in time.
+
+        A platform that is down or slow now must not hold up the others or the
+        start; its worker gets its chance when it sends.
+        """
+        chosen = list(self.channels) if names is None else list(names)
+        await asyncio.gather(*(self._open(name) for name in chosen))
+
+    async def _open(self, name: str) -> None:
+        try:
+            await asyncio.wait_for(self.channels[name].open(), timeout=self.config.delivery.timeout)
+        except (ChannelError, asyncio.TimeoutError) as err:
+            log.warning("channel_open_failed", channel=name, reason=str(err) or "timed out")
+
+    def start(self, group: asyncio.TaskGroup) -> None:
+        self._group = group
+        for name in self.workers:
+            self._spawn(name)
+
+    def _spawn(self, name: str) -> None:
+        assert self._group is not None
+        self._tasks[name] = self._group.create_task(self.workers[name].run(), name=f"worker-{name}")
+
+    def poke(self) -> None:
+        """New deliveries may be due."""
+        for worker in self.workers.values():
+            worker.poke()
+
+    def cancel(self) -> None:
+        """A forced stop: in-flight sends are cut short (the store knows to check them)."""
+        for task in self._tasks.values():
+            task.cancel()
+
+    async def drain(self, names: Iterable[str] | None = None) -> None:
+        """Let in-flight sends finish within the grace period; cancel the rest and count them."""
+        chosen = list(self.workers) if names is None else list(names)
+        for name in chosen:
+            self.workers[name].stop()
+        tasks = [self._tasks[name] for name in chosen if name in self._tasks]
+        if not tasks:
+            return
+        done, pending = await asyncio.wait(tasks, timeout=self.config.delivery.grace)
+        for task in pending:
+            task.cancel()
+        log.info("workers_stopped", finished=len(done), cancelled=len(pending))
+
+    async def replace(self, config: Config) -> list[str]:
+        """Take a new config: channels whose settings changed are drained and rebuilt.
+
+        Deliveries live in the store, so a rebuilt channel picks up where the
+        old one stopped. Returns the names of the channels replaced or removed.
+        """
+        changed = [n for n in self.channels if config.channels.get(n) != self.config.channels.get(n)]
+        await self.drain(changed)
+        for name in changed:
+            await self.channels.pop(name).close()
+            del self.workers[name]
+            self._tasks.pop(name, None)
+        self.config = config
+        added = [n for n in config.channels if n not in self.channels]
+        for name in added:
+            self.channels[name] = channel_class(config.channels[name].type)(config.channels[name], config.delivery)
+            self.workers[name] = Worker(self.store, self.channels[name], config.delivery)
+        await self.open(added)
+        for name in added:
+            self._spawn(name)
+        return changed
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
