@@ -29,6 +29,7 @@ EXAMPLES = REPO / "examples" / "vendors"
 NOW = datetime(2024, 5, 2, 8, 16, tzinfo=UTC)
 
 COUNTERS, PANEL, XOVIS = "counters-token-0123456789", "panel-token-0123456789", "xovis-token-0123456789"
+SLOW = "slow-token-0123456789"
 SEATS = {"site": "main", "zone": "floor2", "occupied": 120}
 CLOSED = {"site": "main", "level": "closed", "reason": "fire alarm"}
 
@@ -41,6 +42,7 @@ def feeds() -> FeedsConfig:
         "xovis": HttpFeedConfig("xovis", seats_and_queues, Decoding("xovis-line-count", "main", "floor2"),
                                 Secret("env", "T_XOVIS")),
         "unset": HttpFeedConfig("unset", seats_and_queues, Decoding(), Secret("env", "T_NEVER_SET")),
+        "slow": HttpFeedConfig("slow", seats_and_queues, Decoding(), Secret("env", "T_SLOW"), max_rate=1),
     })
 
 
@@ -92,7 +94,7 @@ class Server:
 
 @pytest.fixture
 def server(config: Config, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
-    for name, value in (("T_COUNTERS", COUNTERS), ("T_PANEL", PANEL), ("T_XOVIS", XOVIS)):
+    for name, value in (("T_COUNTERS", COUNTERS), ("T_PANEL", PANEL), ("T_XOVIS", XOVIS), ("T_SLOW", SLOW)):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("T_NEVER_SET", raising=False)
     running = Server(config)
@@ -242,3 +244,32 @@ class TestOpenApi:
         post = spec["paths"]["/api/v1/readings"]["post"]
         assert set(post["responses"]) == {"202", "400", "401", "403", "413", "415", "422"}
         assert set(spec["components"]["schemas"]["Seats"]["properties"]) >= {"occupied", "percent", "capacity"}
+
+
+class TestRateLimit:
+    """Each token has a request rate limit: a burst beyond it gets 429 with Retry-After."""
+
+    def test_bucket_refuses_beyond_the_burst_and_refills(self) -> None:
+        from statusd.sources.ingest import Bucket, RateLimited
+
+        bucket = Bucket(5)
+        for _ in range(10):
+            bucket.take(100.0)
+        with pytest.raises(RateLimited) as refused:
+            bucket.take(100.0)
+        assert refused.value.status == 429 and refused.value.retry_after == 1
+        bucket.take(100.3)  # 0.3 s at 5/s refilled one request and a half
+
+    def test_over_http(self, server: Server) -> None:
+        answers = [server.post(json.dumps(SEATS).encode(), token=SLOW) for _ in range(3)]
+        assert [status for status, _, _ in answers] == [202, 202, 429]
+        assert answers[2][2].headers["Retry-After"] == "1"
+        assert answers[2][1]["field"] == "Authorization"
+        assert len(server.received) == 2
+
+    def test_zero_means_no_limit(self) -> None:
+        from statusd.sources.ingest import Bucket
+
+        bucket = Bucket(0)
+        for _ in range(10_000):
+            bucket.take(1.0)

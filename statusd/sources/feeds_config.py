@@ -32,8 +32,10 @@ FILE_FORMATS = ("csv", "jsonl")
 DEFAULT_ALLOW = frozenset({"seats", "queue", "gates"})
 _COMMON = ("type", "allow", "site", "zone", "queue")
 _DECODING_KEYS = ("format", "kind", "map")
+# A people counter pushes every few seconds at most; a token sending far more is broken or stolen.
+DEFAULT_MAX_RATE = 50
 _KEYS: Mapping[str, tuple[str, ...]] = {
-    "http": (*_COMMON, *_DECODING_KEYS, "token"),
+    "http": (*_COMMON, *_DECODING_KEYS, "token", "max_rate"),
     "mqtt": (*_COMMON, *_DECODING_KEYS, "host", "port", "topics", "username", "password",
              "client_id", "qos", "keepalive"),
     "poll": (*_COMMON, *_DECODING_KEYS, "url", "every", "timeout", "auth", "username", "password",
@@ -66,6 +68,8 @@ class HttpFeedConfig:
     allow: frozenset[str]
     decoding: Decoding
     token: Secret
+    # Requests per second this token may make (bursts of twice that); 0 = no limit.
+    max_rate: int = DEFAULT_MAX_RATE
 
 
 @dataclass(frozen=True)
@@ -226,7 +230,8 @@ def _mapping(section: Section, place: Decoding) -> tuple[str | None, dict[str, s
 
 def _http(name: str, section: Section, allow: frozenset[str], decoding: Decoding) -> HttpFeedConfig | None:
     token = _required_secret(section, "token")
-    return HttpFeedConfig(name, allow, decoding, token) if token else None
+    rate = section.integer("max_rate", DEFAULT_MAX_RATE)
+    return HttpFeedConfig(name, allow, decoding, token, DEFAULT_MAX_RATE if rate is None else rate) if token else None
 
 
 def _mqtt(name: str, section: Section, allow: frozenset[str], decoding: Decoding) -> MqttFeedConfig:

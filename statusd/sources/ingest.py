@@ -11,6 +11,8 @@ import base64
 import binascii
 import hmac
 import json
+import math
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -47,13 +49,44 @@ def add_routes(app: web.Application, config: Config, feeds: FeedsConfig, intake:
     app.router.add_get("/api/openapi.json", describe)
 
 
+class Bucket:
+    """A token bucket: `rate` requests a second, bursts of twice that; rate 0 never refuses."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = float(rate)
+        self.capacity = 2.0 * rate
+        self.level = self.capacity
+        self.stamp: float | None = None
+
+    def take(self, now: float) -> None:
+        """Spend one request, or raise PayloadError 429 saying when to come back."""
+        if self.rate <= 0:
+            return
+        elapsed = 0.0 if self.stamp is None else max(0.0, now - self.stamp)
+        self.stamp = now
+        self.level = min(self.capacity, self.level + elapsed * self.rate)
+        if self.level < 1.0:
+            wait = (1.0 - self.level) / self.rate
+            raise RateLimited(wait)
+        self.level -= 1.0
+
+
+class RateLimited(PayloadError):
+    """Too many requests with one token: 429 with Retry-After."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(429, "Authorization", "too many requests with this token; slow down")
+        self.retry_after = max(1, math.ceil(wait))
+
+
 class _Feed:
-    """An HTTP feed with its token read once and its decoder."""
+    """An HTTP feed with its token read once, its decoder and its rate limit."""
 
     def __init__(self, feed: HttpFeedConfig, token: bytes, decoder: Decoder) -> None:
         self.config = feed
         self.token = token
         self.decoder = decoder
+        self.bucket = Bucket(feed.max_rate)
 
 
 class IngestHandler:
@@ -73,6 +106,7 @@ class IngestHandler:
     async def post(self, request: web.Request) -> web.Response:
         try:
             feed = self._authenticate(request)
+            feed.bucket.take(time.monotonic())
             readings = await self._readings(request, feed)
         except PayloadError as err:
             return _refuse(err)
@@ -145,4 +179,6 @@ def _refuse(err: PayloadError) -> web.Response:
     headers = {"WWW-Authenticate": _CHALLENGE} if err.status == 401 else None
     if err.status == 413:
         headers = {"Connection": "close"}
+    if isinstance(err, RateLimited):
+        headers = {"Retry-After": str(err.retry_after)}
     return web.json_response(err.to_json(), status=err.status, headers=headers)
