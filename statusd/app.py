@@ -103,6 +103,7 @@ class App:
     def _routes(self, app: web.Application) -> None:
         add_routes(app, self.config, self.config.feeds, self.ingest)
         app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/readyz", self._ready)
 
     # -- signals -----------------------------------------------------------
 
@@ -237,11 +238,30 @@ class App:
             self._refresh_web(datetime.now(timezone.utc))
             await asyncio.sleep(WEB_COALESCE)
 
+    async def _ready(self, request: web.Request) -> web.StreamResponse:
+        """Ready when the status file has been read; with every channel's state for the operator."""
+        pending, retrying, pauses = self.store.waiting(), self.store.retry_depth(), self.store.pauses()
+        channels: dict[str, Any] = {
+            name: _channel_state(name, pending.get(name, 0), retrying.get(name, 0), pauses.get(name))
+            for name in self.senders.channels
+        }
+        channels.update({name: {"state": "off", "reason": reason} for name, reason in self.config.inactive.items()})
+        ready = self.wanted is not None
+        body = {"ready": ready, "status_file": "ok" if ready else "not read yet", "channels": channels}
+        return web.json_response(body, status=200 if ready else 503)
+
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
         for name, count in self.store.retry_depth().items():
             metrics.RETRY_QUEUE.labels(name).set(count)
         metrics.SSE_SUBSCRIBERS.set(len(self.web_state.hub.subscribers))
         return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+def _channel_state(name: str, pending: int, retrying: int, pause: tuple[float, str] | None) -> dict[str, Any]:
+    if pause is not None:
+        return {"state": "paused", "until": datetime.fromtimestamp(pause[0], timezone.utc).isoformat(),
+                "reason": pause[1], "pending": pending}
+    return {"state": "retrying" if retrying else "ok", "pending": pending}
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

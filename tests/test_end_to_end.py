@@ -380,3 +380,29 @@ class TestReload:
             assert status_json(daemon)["sites"]["main"]["level"] == "closed"
         finally:
             daemon.kill()
+
+
+class TestOperatorEndpoints:
+    """/healthz, /readyz with each channel's state, and /metrics for Prometheus."""
+
+    async def test_ready_and_metrics(
+        self, write_config: WriteConfig, tmp_path: Path, receivers: dict[str, WebhookReceiver]
+    ) -> None:
+        receivers["hook-sv"].mode = "error500"
+        daemon = start(write_config, tmp_path, receivers)
+        try:
+            await cli(daemon, *CLOSE)
+            await receivers["hook-fr"].wait_for(1)
+            await receivers["hook-sv"].wait_attempts(1)
+            await asyncio.sleep(0.3)
+            ready = json.loads(urllib.request.urlopen(f"{daemon.url}/readyz", timeout=5).read())
+            assert ready["ready"] is True
+            assert ready["channels"]["hook-fr"] == {"state": "ok", "pending": 0}
+            assert ready["channels"]["hook-sv"]["state"] == "retrying"
+            text = urllib.request.urlopen(f"{daemon.url}/metrics", timeout=5).read().decode()
+            assert 'statusd_deliveries_total{channel="hook-fr",outcome="sent"} 1.0' in text
+            assert 'statusd_deliveries_total{channel="hook-sv",outcome="retry"}' in text
+            assert 'statusd_retry_queue{channel="hook-sv"} 1.0' in text
+            assert "statusd_delivery_latency_seconds_bucket" in text
+        finally:
+            daemon.kill()

@@ -334,6 +334,13 @@ class Store:
             result.append((Event.from_json(row["body"]), row["created_at"], [_delivery(d) for d in deliveries]))
         return result
 
+    def waiting(self) -> dict[str, int]:
+        """Per channel, the deliveries not yet done (pending or in flight)."""
+        rows = self._db.execute(
+            "SELECT channel, COUNT(*) AS n FROM deliveries WHERE state IN (?, ?) GROUP BY channel", WAITING,
+        ).fetchall()
+        return {row["channel"]: row["n"] for row in rows}
+
     def retry_depth(self) -> dict[str, int]:
         """Per channel, the deliveries waiting for another attempt."""
         rows = self._db.execute(
