@@ -137,3 +137,16 @@ class TestShipped:
         assert {"main", "annexe"} <= set(config.sites)
         assert config.sites["main"].zones and config.sites["main"].queues
         assert {c.language for c in config.channels.values()} == {"fr", "en", "sv"}
+
+
+class TestFullExample:
+    """examples/statusd.full.yaml loads, with every channel off until its secret is set."""
+
+    def test_loads(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+        repo = Path(__file__).resolve().parent.parent
+        config = config_module.load(repo / "examples" / "statusd.full.yaml")
+        assert set(config.channels) == {"console"}
+        assert set(config.inactive) == {"mastodon-fr", "x-en", "facebook-fr", "bluesky-en", "signage"}
+        assert config.delivery.hold == {"staff": 20.0, "emergency": 0.0}
+        assert set(config.feeds.feeds) == {"counters", "fire-panel", "broker", "axis"}
