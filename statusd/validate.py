@@ -63,7 +63,7 @@ class Section:
     def is_mapping(self) -> bool:
         if isinstance(self.node, Mapping):
             return True
-        self.problems.add(node_line(self.node), self.path, f"should be a mapping, got {_kind(self.node)}")
+        self.problems.add(node_line(self.node), self.path, f"should be a mapping, got {kind_of(self.node)}")
         return False
 
     def allow(self, *keys: str) -> None:
@@ -94,7 +94,7 @@ class Section:
                 self.error(key, "is required")
             return default
         if not isinstance(value, str) or not value.strip():
-            self.error(key, f"should be a non-empty text, got {_kind(value)}")
+            self.error(key, f"should be a non-empty text, got {kind_of(value)}")
             return default
         return value
 
@@ -124,7 +124,8 @@ class Section:
         return False
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """What a YAML value is, in words for an error message."""
     if value is None:
         return "nothing"
     if isinstance(value, Mapping):

@@ -7,9 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from statusd import config as config_module
 from statusd.config import Config
+
+# Speed is measured in benchmarks, never in tests: no per-example deadline, and
+# no failure because a slow machine generated few examples.
+settings.register_profile("statusd", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("statusd")
 
 REPO = Path(__file__).resolve().parent.parent
 ALERTS = REPO / "alerts"

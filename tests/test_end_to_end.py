@@ -145,41 +145,34 @@ class TestCrash:
         finally:
             daemon.kill()
 
-    async def test_killed_while_the_send_is_in_flight(
-        self, write_config: WriteConfig, tmp_path: Path, receivers: dict[str, WebhookReceiver]
+    @pytest.mark.parametrize(
+        ("mode", "reached"),
+        [
+            # Recorded, request sent and received, no answer: the store does not know.
+            ("accept_then_drop", "received"),
+            # Recorded, request sent, not yet received.
+            ("hang", "attempted"),
+        ],
+    )
+    async def test_killed_mid_send(
+        self, write_config: WriteConfig, tmp_path: Path, receivers: dict[str, WebhookReceiver],
+        mode: str, reached: str,
     ) -> None:
-        """Recorded, request sent, no answer yet: the receiver has it, the store does not know."""
         hook = receivers["hook-en"]
-        hook.mode = "accept_then_drop"
+        hook.mode = mode
         daemon = start(write_config, tmp_path, receivers)
         await cli(daemon, *CLOSE)
-        await hook.wait_for(1)
-        daemon.kill()
-        hook.mode = "ok"
-        daemon.start()
-        try:
-            await hook.wait_attempts(2)
-            await asyncio.sleep(0.5)
-            assert len(hook.received) == 1
-            assert hook.repeats >= 1  # sent again with the same key, recognised
-        finally:
-            daemon.kill()
-
-    async def test_killed_before_the_request_was_answered_or_received(
-        self, write_config: WriteConfig, tmp_path: Path, receivers: dict[str, WebhookReceiver]
-    ) -> None:
-        hook = receivers["hook-fr"]
-        hook.mode = "hang"
-        daemon = start(write_config, tmp_path, receivers)
-        await cli(daemon, *CLOSE)
-        await hook.wait_attempts(1)
+        await (hook.wait_for(1) if reached == "received" else hook.wait_attempts(1))
         daemon.kill()
         hook.mode = "ok"
         daemon.start()
         try:
             await hook.wait_for(1)
+            await hook.wait_attempts(2)
             await asyncio.sleep(0.5)
             assert [len(h.received) for h in receivers.values()] == [1, 1, 1]
+            if reached == "received":
+                assert hook.repeats >= 1  # sent again with the same key, and recognised
         finally:
             daemon.kill()
 

@@ -17,7 +17,7 @@ from statusd import yamlsrc
 from statusd.config import Config, Site
 from statusd.errors import ConfigError, Problem
 from statusd.model import LEVELS, Level, StatusEntry, Target, Wanted
-from statusd.validate import Problems, Section
+from statusd.validate import Problems, Section, kind_of
 
 ENTRY_KEYS: tuple[str, ...] = ("level", "message", "from", "until", "by", "at")
 SITE_KEYS: tuple[str, ...] = (*ENTRY_KEYS, "services")
@@ -54,7 +54,7 @@ def check(node: Any, name: str, config: Config) -> Wanted:
         problems.add(1, "", _EMPTY)
     elif not isinstance(node, Mapping):
         problems.add(root.line() or 1, "", "should be a mapping of site to status "
-                     f"(main: {{level: closed}}), got {_kind(node)}")
+                     f"(main: {{level: closed}}), got {kind_of(node)}")
     else:
         for site_id, section in root.items():
             site = config.sites.get(site_id)
@@ -80,7 +80,7 @@ def to_local(value: Any, tz: ZoneInfo) -> datetime:
     elif isinstance(value, str):
         moment = _from_text(value.strip())
     else:
-        raise ValueError(f'should be a time such as "{LOCAL_FORM}", got {_kind(value)}')
+        raise ValueError(f'should be a time such as "{LOCAL_FORM}", got {kind_of(value)}')
     if not FIRST_YEAR <= moment.year <= LAST_YEAR:
         raise ValueError(
             f"year {moment.year} is out of range; use a year between {FIRST_YEAR} and {LAST_YEAR}"
@@ -128,7 +128,7 @@ def _site(section: Section, site: Site, config: Config, wanted: dict[Target, Sta
             section.error("services", "is empty; list services under it or remove the line")
         return
     if not isinstance(services.node, Mapping):
-        got = _kind(services.node)
+        got = kind_of(services.node)
         section.error("services", f"should be a mapping of service to status, got {got}")
         return
     for service_id, sub in services.items():
@@ -154,7 +154,7 @@ def _is_entry(parent: Section, key: str, section: Section) -> bool:
         parent.error(key, "has nothing under it; indent its keys below it, such as `level: closed`")
         return False
     if not isinstance(section.node, Mapping):
-        got = _kind(section.node)
+        got = kind_of(section.node)
         parent.error(key, f"should be a mapping such as {{level: closed, message: ...}}, got {got}")
         return False
     return True
@@ -179,7 +179,7 @@ def _level(section: Section) -> Level:
     value = section.get("level")
     choices = ", ".join(LEVELS)
     if not isinstance(value, str):
-        section.error("level", f"should be one of {choices}, got {_kind(value)}")
+        section.error("level", f"should be one of {choices}, got {kind_of(value)}")
     elif value in LEVELS:
         return Level(value)
     elif value.strip().lower() in LEVELS:
@@ -199,7 +199,7 @@ def _message(section: Section, config: Config) -> dict[str, str]:
             section.error("message", "is empty; write a text or remove the line")
         return {config.default_language: str(value)}
     if not isinstance(value, Mapping):
-        got = _kind(value)
+        got = kind_of(value)
         section.error("message", f"should be a text or a mapping of language to text, got {got}")
         return {}
     texts = section.sub("message")
@@ -209,7 +209,7 @@ def _message(section: Section, config: Config) -> dict[str, str]:
         if lang not in config.languages:
             texts.error(str(lang), f"unknown language {lang!r}; configured languages: {known}")
         elif not isinstance(text, str) or not text.strip():
-            texts.error(str(lang), f"should be a non-empty text, got {_kind(text)}")
+            texts.error(str(lang), f"should be a non-empty text, got {kind_of(text)}")
         else:
             message[str(lang)] = str(text)
     return message
@@ -235,15 +235,3 @@ def _hint(problem: Problem) -> Problem:
         text = problem.text + "; indent with spaces, not tabs"
         return Problem(problem.file, problem.line, problem.field, text, problem.column)
     return problem
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, bool):
-        return f"{str(value).lower()} (yes/no)"
-    return repr(value)
