@@ -112,3 +112,27 @@ class TestCrashMidSend:
             assert "failed" not in show.stdout, show.stdout
         finally:
             daemon.kill()
+
+
+class TestRateLimit:
+    """A 429 pauses that account until its reset while every other account keeps posting."""
+
+    async def test_one_account_paused_the_others_post(
+        self, write_config: WriteConfig, tmp_path: Path, platforms: tuple[Platforms, Tls]
+    ) -> None:
+        fakes, tls = platforms
+        fakes.mastodon.retry_after = 600
+        fakes.mastodon.mode = "ratelimit"
+        daemon = Daemon(write_config(fakes.channels(tls)), tmp_path / "state", env=ENV).start()
+        try:
+            await asyncio.to_thread(daemon.cli, "set", "main", "closed", "-m", "fr:Fermé.", "-m", "en:Closed.")
+            await until(lambda: len(fakes.x.posts) == len(fakes.facebook.posts) == len(fakes.bluesky.posts) == 1,
+                        "the other accounts posted")
+            show = (await asyncio.to_thread(daemon.cli, "show")).stdout
+            assert "channel mastodon: paused until" in show
+            assert fakes.mastodon.posts == []
+            attempts = len(fakes.mastodon.attempts)
+            await asyncio.sleep(1.5)
+            assert len(fakes.mastodon.attempts) == attempts  # waits for the reset, no hammering
+        finally:
+            daemon.kill()
