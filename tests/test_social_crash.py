@@ -136,3 +136,24 @@ class TestRateLimit:
             assert len(fakes.mastodon.attempts) == attempts  # waits for the reset, no hammering
         finally:
             daemon.kill()
+
+
+class TestCheckLive:
+    """`statusd check --live` says who each account posts as, or exactly why it cannot."""
+
+    async def test_who_each_account_posts_as(
+        self, write_config: WriteConfig, tmp_path: Path, platforms: tuple[Platforms, Tls]
+    ) -> None:
+        fakes, tls = platforms
+        config = write_config(fakes.channels(tls))
+        env = {**ENV, "X_ACCESS_SECRET": "not-the-right-secret-9f2c", "FB_TOKEN": "expired-token-31ab"}
+        daemon = Daemon(config, tmp_path / "state", env=env)
+        result = await asyncio.to_thread(daemon.cli, "check", "--live", check=False)
+        lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("  ")}
+        assert result.returncode == 1
+        assert "posts as" in lines["mastodon"] and "@" in lines["mastodon"]
+        assert "posts as" in lines["bluesky"] and fakes.bluesky.handle in lines["bluesky"]
+        assert "CANNOT POST" in lines["x"]
+        assert "CANNOT POST" in lines["facebook"]
+        for secret in ("not-the-right-secret-9f2c", "expired-token-31ab", "app-pass-1234", "fake-token"):
+            assert secret not in result.stdout + result.stderr
