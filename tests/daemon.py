@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+from functools import partial
 import sys
 import time
 import urllib.request
@@ -23,12 +24,14 @@ def free_port() -> int:
 class Daemon:
     """`statusd run` in a subprocess, with its own config, state directory and port."""
 
-    def __init__(self, config: Path, state_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, state_dir: Path, env: dict[str, str] | None = None,
+                 umask: int | None = None) -> None:
         self.config = config
         self.state_dir = state_dir
         self.port = free_port()
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
+        self.umask = umask  # as systemd's UMask= would set it
         self.log = config.parent / "daemon.log"
         self.out = config.parent / "daemon.out"
 
@@ -38,6 +41,7 @@ class Daemon:
                 [sys.executable, "-m", "statusd", "--config", str(self.config), "--state-dir",
                  str(self.state_dir), "run", "--port", str(self.port)],
                 stdout=out, stderr=log, cwd=self.config.parent, env=self.env,
+                preexec_fn=None if self.umask is None else partial(os.umask, self.umask),
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

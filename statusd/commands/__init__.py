@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
@@ -47,8 +48,22 @@ def main(argv: Sequence[str]) -> int:
     except UserError as err:
         print(f"statusd: {err}", file=sys.stderr)
         return EX_USAGE
+    except PermissionError as err:
+        print(f"statusd: {err.filename or 'a file'}: permission denied; desk staff must be in the "
+              "statusd group (see README, Install as a service)", file=sys.stderr)
+        return _refused(args)
+    except sqlite3.Error as err:
+        print(f"statusd: the store cannot be used ({err}); desk staff must be in the statusd group, "
+              "and the state directory must be the daemon's (--state-dir or STATUSD_STATE_DIR)",
+              file=sys.stderr)
+        return _refused(args)
     except KeyboardInterrupt:
         return 130
+
+
+def _refused(args: argparse.Namespace) -> int:
+    # For the daemon a file it may not use is a setup error: restarting will not fix it.
+    return EX_CONFIG if args.command == "run" else EX_USAGE
 
 
 def load_config(args: argparse.Namespace) -> config_module.Config:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -130,6 +131,9 @@ class Store:
             self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # SQLite creates files 0644 (and its -wal/-shm like the database):
+            # create it 0666 less the umask, so the group (desk staff) may write.
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o666))
             self._db = sqlite3.connect(path, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA busy_timeout = 5000")
