@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench check clean test-deps
+.PHONY: run test bench check lint clean test-deps
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(STAMP) test-deps
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+
+lint: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,dev]'
+	$(VENV)/bin/ruff check statusd
+	$(VENV)/bin/mypy statusd
 
 check: $(STAMP)
 	$(VENV)/bin/statusd check

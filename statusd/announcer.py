@@ -11,8 +11,7 @@ from statusd.channels.base import Channel
 from statusd.compose import Composer, TemplateProblem
 from statusd.config import Config
 from statusd.events import Event, EventKind
-from statusd.model import Level
-from statusd.model import Wanted
+from statusd.model import Level, Wanted
 from statusd.outbox.store import Announced, Planned, Store
 from statusd.rules import Plan, reconcile
 

@@ -6,7 +6,7 @@ import asyncio
 import signal
 from collections.abc import Coroutine, Sequence
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +159,7 @@ class App:
         while True:
             try:
                 await asyncio.wait_for(self._changed.wait(), timeout=self._next_wake)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._changed.clear()
             self._reconcile()
@@ -190,7 +190,7 @@ class App:
 
     def _step(self) -> None:
         """Reconcile, record, wake the workers and refresh the public picture."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if self.wanted is not None:
             plan = self.announcer.step(self.wanted, now)
             # Look again at least every few minutes, in case the clock jumped.
@@ -203,7 +203,7 @@ class App:
 
     def ingest(self, readings: list[Reading]) -> None:
         """Every feed hands its readings here (already checked, a whole batch at a time)."""
-        self._announce(self.intake.accept(readings, datetime.now(timezone.utc)))
+        self._announce(self.intake.accept(readings, datetime.now(UTC)))
         self._web_dirty.set()
 
     def _announce(self, events: Sequence[Any]) -> None:
@@ -213,13 +213,13 @@ class App:
     def _remember_sensor_posts(self) -> None:
         """After a restart, today's automatic posts count: nothing is said twice."""
         automatic = [e for e in recent_events(self.store, 500) if e.kind in AUTOMATIC]
-        self.sensors.remember(automatic, datetime.now(timezone.utc))
+        self.sensors.remember(automatic, datetime.now(UTC))
 
     async def _tick_sensors(self) -> None:
         """Notice silent sensors and posts held back by the minimum interval."""
         while True:
             await asyncio.sleep(SENSOR_TICK)
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             self._announce(self.sensors.tick(now, self.intake.closed))
             metrics.SENSORS_STALE.set(len(self.sensors.stale(now)))
             self._web_dirty.set()
@@ -235,7 +235,7 @@ class App:
         while True:
             await self._web_dirty.wait()
             self._web_dirty.clear()
-            self._refresh_web(datetime.now(timezone.utc))
+            self._refresh_web(datetime.now(UTC))
             await asyncio.sleep(WEB_COALESCE)
 
     async def _ready(self, request: web.Request) -> web.StreamResponse:
@@ -259,7 +259,7 @@ class App:
 
 def _channel_state(name: str, pending: int, retrying: int, pause: tuple[float, str] | None) -> dict[str, Any]:
     if pause is not None:
-        return {"state": "paused", "until": datetime.fromtimestamp(pause[0], timezone.utc).isoformat(),
+        return {"state": "paused", "until": datetime.fromtimestamp(pause[0], UTC).isoformat(),
                 "reason": pause[1], "pending": pending}
     return {"state": "retrying" if retrying else "ok", "pending": pending}
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_skeleton, format_time
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateSyntaxError, TemplatesNotFound
+from jinja2 import FileSystemLoader, StrictUndefined, TemplatesNotFound, TemplateSyntaxError
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -148,11 +148,10 @@ class Composer:
         except TemplatesNotFound:
             raise TemplateProblem(str(self._dir / name), None, _MISSING) from None
         except TemplateSyntaxError as err:
-            file = err.filename or str(self._dir / name)
-            raise TemplateProblem(file, err.lineno, err.message or str(err)) from err
+            raise TemplateProblem(err.filename or str(self._dir / name), err.lineno, err.message or str(err)) from err
         except Exception as err:  # any failure inside a template is the template's problem
-            file, line = _where(err)
-            raise TemplateProblem(file or str(self._dir / name), line, _describe(err)) from err
+            where, line = _where(err)
+            raise TemplateProblem(where or str(self._dir / name), line, _describe(err)) from err
         return str(template.filename), _reflow(text)
 
     def _context(self, event: Event, channel: ChannelConfig) -> dict[str, Any]:

@@ -441,7 +441,8 @@ def _channels(
     channels: dict[str, ChannelConfig] = {}
     inactive: dict[str, str] = {}
     if section.node is None:
-        section.problems.add(None, "channels", "at least one channel is required (type: console prints to the terminal)")
+        section.problems.add(
+            None, "channels", "at least one channel is required (type: console prints to the terminal)")
         return channels, inactive
     if not section.is_mapping():
         return channels, inactive
@@ -541,7 +542,8 @@ def _secret(section: Section) -> Secret | None:
         )
         return None
     if not isinstance(value, Mapping) or len(value) != 1:
-        section.problems.add(section.line(), section.path, "should be one of {env: VARIABLE}, {credential: NAME} or {file: PATH}")
+        section.problems.add(
+            section.line(), section.path, "should be one of {env: VARIABLE}, {credential: NAME} or {file: PATH}")
         return None
     section.allow("env", "credential", "file")
     source, ref = next(iter(value.items()))

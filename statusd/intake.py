@@ -4,7 +4,7 @@ and the sensor rules decide what is worth a patron post."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import structlog
 
@@ -36,7 +36,7 @@ class Intake:
     def closed(self, site: str) -> bool:
         """Whether staff (or a building system) have the site closed: no automatic posts then."""
         entry = (self._wanted() or {}).get(Target(site))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         return entry is not None and effective(entry, now).level in (Level.CLOSED, Level.EMERGENCY)
 
     def accept(self, readings: Sequence[Reading], now: datetime) -> list[Event]:

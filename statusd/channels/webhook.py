@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -91,7 +90,7 @@ class Webhook:
                     return json.loads(text) if text else None
                 except ValueError:
                     return None
-        except asyncio.TimeoutError as err:
+        except TimeoutError as err:
             raise TransientError(f"no answer from {_where(url)} within {self._timeout.total:g} s") from err
         except aiohttp.ClientError as err:
             reason = type(err).__name__ if isinstance(err, aiohttp.InvalidURL) else str(err)

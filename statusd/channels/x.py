@@ -17,9 +17,9 @@ import re
 import socket
 import ssl
 import time
-from datetime import datetime
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 
 import aiohttp

@@ -24,7 +24,8 @@ EX_CONFIG = 78
 def parser() -> argparse.ArgumentParser:
     from statusd.commands import checking, replay, report, running, setting, undo
 
-    top = argparse.ArgumentParser(prog="statusd", description="Tell the public, everywhere at once, how the library is doing.")
+    top = argparse.ArgumentParser(
+        prog="statusd", description="Tell the public, everywhere at once, how the library is doing.")
     top.add_argument("--config", help="config file (default: $STATUSD_CONFIG or ./statusd.yaml)")
     top.add_argument("--state-dir", help="where the store lives (default: $STATUSD_STATE_DIR or ./state)")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -61,8 +61,8 @@ async def _whoami(channel: Channel) -> tuple[bool, str]:
 
 def find_problems(config_flag: str | None) -> list[Problem | str]:
     """Every problem in the config, then (if it loads) status.yaml and the templates."""
-    from statusd.outbox.senders import build_channels
     from statusd.compose import Composer
+    from statusd.outbox.senders import build_channels
     from statusd.sources import status_file
 
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from statusd import paths
 from statusd.commands import common, load_config
@@ -40,7 +40,7 @@ def show_status(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"status.yaml is broken; the daemon keeps the last good status:\n  {err.problems[0]}\n")
         wanted = {}
-    view = snapshot(config, wanted, store.announced() if store else {}, datetime.now(timezone.utc))
+    view = snapshot(config, wanted, store.announced() if store else {}, datetime.now(UTC))
     for site_id, site in view["sites"].items():
         tz = config.sites[site_id].tz
         print(_status_line(site_id, site, tz))
@@ -107,7 +107,8 @@ def _print_updates(store: Store, limit: int) -> None:
 
 def _update_line(event: Event, created: float) -> str:
     when = datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M:%S")
-    return f"{when}  {event.target} → {event.level.value} ({event.kind.value}, {event.reason})  by {event.author}  [{event.id}]"
+    what = f"{event.target} → {event.level.value} ({event.kind.value}, {event.reason})"
+    return f"{when}  {what}  by {event.author}  [{event.id}]"
 
 
 def _delivery_state(d: Delivery) -> str:
@@ -132,7 +133,8 @@ def _sensor_lines(config: Config) -> list[str]:
     import json
     import urllib.request
 
-    host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host
+    # A daemon listening on every address answers on loopback too.
+    host = "127.0.0.1" if config.host in ("0.0.0.0", "::") else config.host  # noqa: S104
     url = f"http://{host}:{paths.port(None, config)}/status.json"
     try:
         with urllib.request.urlopen(url, timeout=2) as answer:
@@ -144,5 +146,6 @@ def _sensor_lines(config: Config) -> list[str]:
         for family in ("zones", "queues"):
             for item, data in (site.get(family) or {}).items():
                 if data.get("stale"):
-                    lines.append(f"sensor {site_id}/{item}: live data unavailable (stale since {data.get('updated_at')})")
+                    since = data.get("updated_at")
+                    lines.append(f"sensor {site_id}/{item}: live data unavailable (stale since {since})")
     return lines

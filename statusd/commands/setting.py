@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from statusd import desk, paths
 from statusd.announcer import render
@@ -43,7 +43,7 @@ def current_user() -> str:
 def _entry(args: argparse.Namespace, config: Config) -> tuple[Target, StatusEntry]:
     return desk.build(
         config, args.target, args.level, args.message, args.starts, args.until,
-        current_user(), datetime.now(timezone.utc),
+        current_user(), datetime.now(UTC),
     )
 
 
@@ -61,7 +61,7 @@ def preview(args: argparse.Namespace) -> int:
     target, entry = _entry(args, config)
     wanted = dict(_wanted(config))
     wanted[target] = entry
-    plan = reconcile(wanted, _announced(args, config), config, datetime.now(timezone.utc))
+    plan = reconcile(wanted, _announced(args, config), config, datetime.now(UTC))
     events = [e for e in plan.events if e.target == target]
     if not events:
         print(f"{target}: nothing new to say; this is what has already been announced.")

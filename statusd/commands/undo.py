@@ -9,7 +9,7 @@ sees both at once and announces nothing new.
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from statusd import paths
 from statusd.commands import common, load_config
@@ -63,7 +63,7 @@ def _refuse_unannounced(config: Config, store: Store) -> None:
         wanted = status_file.read(config.status_file, config)
     except ConfigError as err:
         raise UserError(f"{err.problems[0]}; fix status.yaml first (see `statusd check`)") from err
-    pending = reconcile(wanted, store.announced(), config, datetime.now(timezone.utc)).events
+    pending = reconcile(wanted, store.announced(), config, datetime.now(UTC)).events
     if any(e.kind is EventKind.STATUS_CHANGED for e in pending):
         targets = ", ".join(sorted({str(e.target) for e in pending}))
         raise UserError(
@@ -107,7 +107,7 @@ def _retract(config: Config, store: Store, stored: StoredEvent, user: str) -> st
 
 
 def _entry(store: Store, said: Announced | None, user: str) -> StatusEntry:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if said is None or said.event_id is None:
         return StatusEntry(by=user, at=now)
     earlier = store.event(said.event_id)

@@ -43,7 +43,7 @@ class Senders:
     async def _open(self, name: str) -> None:
         try:
             await asyncio.wait_for(self.channels[name].open(), timeout=self.config.delivery.timeout)
-        except (ChannelError, asyncio.TimeoutError) as err:
+        except (TimeoutError, ChannelError) as err:
             log.warning("channel_open_failed", channel=name, reason=str(err) or "timed out")
 
     def start(self, group: asyncio.TaskGroup) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import structlog
 
@@ -67,7 +67,7 @@ class Worker:
         self.wakeup.clear()
         try:
             await asyncio.wait_for(self.wakeup.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def attempt(self, delivery: Delivery) -> None:
@@ -149,7 +149,7 @@ class Worker:
         try:
             found: Sent | None = await self.channel.find(
                 delivery.message, idempotency_key=delivery.idempotency_key,
-                since=datetime.fromtimestamp(delivery.created_at, timezone.utc),
+                since=datetime.fromtimestamp(delivery.created_at, UTC),
             )
         except (TransientError, PermanentError) as err:
             log_.warning("delivery_lookup_failed", reason=str(err))

@@ -187,13 +187,15 @@ def _xovis_measurement(measurement: Any, where: str) -> tuple[datetime, int, int
     except ValueError:
         end = None
     if end is None or end.tzinfo is None:
-        raise PayloadError(400, f"{where}.to", f"should be a time with offset such as 2024-05-02T10:15:00+02:00, got {to!r}")
+        raise PayloadError(
+            400, f"{where}.to", f"should be a time with offset such as 2024-05-02T10:15:00+02:00, got {to!r}")
     by_label = {"fw": 0, "bw": 0}
     for k, value in enumerate(_list(measurement.get("value"), f"{where}.value")):
         label, count = (value.get("label"), value.get("value")) if isinstance(value, dict) else (None, None)
         if label in by_label:
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise PayloadError(400, f"{where}.value[{k}].value", f"should be a whole number of people, got {count!r}")
+                raise PayloadError(
+                    400, f"{where}.value[{k}].value", f"should be a whole number of people, got {count!r}")
             by_label[label] += count
     return end, by_label["fw"], by_label["bw"]
 
@@ -264,7 +266,7 @@ class Receiver:
         except PayloadError as err:
             log.warning("reading_rejected", feed=self.feed, reason=err.reason, field=err.field, **where)
             return 0
-        except Exception as err:  # noqa: BLE001 (a message must never stop the feed)
+        except Exception as err:
             log.warning("reading_rejected", feed=self.feed, reason=f"unreadable ({type(err).__name__})", **where)
             return 0
         if readings:

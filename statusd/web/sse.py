@@ -5,6 +5,11 @@ opens with `retry: 2000`; each change is `id: N / event: status / data: JSON`;
 ids only grow, across restarts too; `Last-Event-ID` (or `?lastEventId=`)
 replays what was missed from a ring buffer, and an id it does not know gets
 the current snapshot; `: ping` comments keep proxies from closing the stream.
+
+Fan-out writes each event straight into every live subscriber's transport while
+`publish` runs: no task per subscriber wakes up, so 5,000 streams get a change in
+one pass of the event loop. A subscriber whose unsent bytes exceed
+`queue_size` events is dropped; it reconnects with `Last-Event-ID`.
 """
 
 from __future__ import annotations
@@ -16,13 +21,12 @@ from typing import Final
 
 import structlog
 from aiohttp import web
+from aiohttp.http import HttpVersion11
 
 log = structlog.get_logger()
 
 RETRY: Final = b"retry: 2000\n\n"
 PING: Final = b": ping\n\n"
-# Tells a subscriber's writer to finish: the daemon is stopping.
-_CLOSE: Final = b""
 
 HEADERS: Final = {
     "Content-Type": "text/event-stream",
@@ -38,29 +42,56 @@ def frame(event_id: int, data: bytes) -> bytes:
     return b"id: %d\nevent: status\ndata: %s\n\n" % (event_id, data)
 
 
+def chunk(data: bytes) -> bytes:
+    """`data` as one HTTP/1.1 chunk (RFC 9112 §7.1), as aiohttp's own writer frames it."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
 class Subscriber:
-    """One open stream: a bounded queue of frames and the connection to drop if it fills."""
+    """One open stream: its transport, written to directly once the stream is live."""
 
-    __slots__ = ("dropped", "queue", "transport")
+    __slots__ = ("chunked", "done", "dropped", "pending", "transport")
 
-    def __init__(self, size: int, transport: asyncio.Transport | None) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(size)
+    def __init__(self, transport: asyncio.Transport, chunked: bool) -> None:
         self.transport = transport
+        self.chunked = chunked  # HTTP/1.1: chunked encoding; HTTP/1.0: raw bytes until close
+        # Events published before the response's headers are out; None once live.
+        self.pending: list[bytes] | None = []
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.dropped = False
 
-    def offer(self, data: bytes) -> bool:
-        """Queue `data` without waiting; False when the subscriber is too far behind."""
-        try:
-            self.queue.put_nowait(data)
-        except asyncio.QueueFull:
-            return False
-        return True
+    @property
+    def gone(self) -> bool:
+        return self.transport.is_closing()
+
+    def unsent(self) -> int:
+        """Bytes written but still waiting in user space for the socket."""
+        return self.transport.get_write_buffer_size()
+
+    def write(self, raw: bytes, framed: bytes) -> None:
+        """Send one block now (or keep it until live): `framed` is `raw` as an HTTP chunk."""
+        if self.pending is None:
+            self.transport.write(framed if self.chunked else raw)
+        else:
+            self.pending.append(raw)
+
+    def go_live(self) -> None:
+        """Send what was published while the headers went out; from now on write directly."""
+        pending, self.pending = self.pending or [], None
+        if pending:
+            raw = b"".join(pending)
+            self.transport.write(chunk(raw) if self.chunked else raw)
+
+    def finish(self) -> None:
+        """End the stream cleanly: the handler returns and aiohttp writes the last chunk."""
+        if not self.done.done():
+            self.done.set_result(None)
 
     def drop(self) -> None:
         # Closing the connection makes the client reconnect with Last-Event-ID.
         self.dropped = True
-        if self.transport is not None:
-            self.transport.abort()
+        self.transport.abort()
+        self.finish()
 
 
 class Hub:
@@ -74,6 +105,8 @@ class Hub:
         self.last_id = (int(time.time() * 1000) if first_id is None else first_id) - 1
         self._ring: deque[tuple[int, bytes]] = deque(maxlen=buffer)
         self._closed = False
+        # Unsent bytes beyond which a subscriber is too far behind; set by each publish.
+        self._limit = queue_size * len(chunk(PING))
 
     @property
     def current(self) -> tuple[int, bytes] | None:
@@ -84,22 +117,26 @@ class Hub:
         # Milliseconds since the epoch, at least: ids keep growing after a restart.
         event_id = max(self.last_id + 1, int(time.time() * 1000))
         self.last_id = event_id
-        chunk = frame(event_id, data)
-        self._ring.append((event_id, chunk))
-        self._offer_all(chunk)
+        raw = frame(event_id, data)
+        self._ring.append((event_id, raw))
+        self._send_all(raw)
         return event_id
 
     def ping(self) -> None:
-        """A heartbeat comment to every subscriber with room for it."""
+        """A heartbeat comment to every live subscriber with nothing else waiting to be sent."""
+        framed = chunk(PING)
         for subscriber in self.subscribers:
-            subscriber.offer(PING)
+            if subscriber.pending is None and not subscriber.gone and not subscriber.unsent():
+                subscriber.write(PING, framed)
 
     def close(self) -> None:
         """Finish every stream now: the daemon is stopping."""
         self._closed = True
         for subscriber in list(self.subscribers):
-            if not subscriber.offer(_CLOSE):
-                subscriber.drop()
+            if subscriber.gone or subscriber.unsent() > self._limit:
+                subscriber.drop()  # its last chunk would only wait behind what it has not read
+            else:
+                subscriber.finish()
         self.subscribers.clear()
 
     async def beat(self) -> None:
@@ -113,12 +150,29 @@ class Hub:
         if last_id is not None:
             ids = [event_id for event_id, _ in self._ring]
             if last_id in ids:
-                return [chunk for event_id, chunk in self._ring if event_id > last_id]
+                return [raw for event_id, raw in self._ring if event_id > last_id]
         current = self.current
         return [current[1]] if current else []
 
-    def _offer_all(self, chunk: bytes) -> None:
-        slow = [s for s in self.subscribers if not s.offer(chunk)]
+    def _send_all(self, raw: bytes) -> None:
+        framed = chunk(raw)
+        # "More than queue_size events behind", counted in bytes of this event.
+        self._limit = limit = self.queue_size * len(framed)
+        gone: list[Subscriber] = []
+        slow: list[Subscriber] = []
+        for subscriber in self.subscribers:
+            if subscriber.gone:
+                gone.append(subscriber)  # the client left; its handler is being cancelled
+                continue
+            subscriber.write(raw, framed)
+            if subscriber.pending is None:
+                if subscriber.unsent() > limit:
+                    slow.append(subscriber)
+            elif len(subscriber.pending) > self.queue_size:
+                slow.append(subscriber)
+        for subscriber in gone:
+            self.subscribers.discard(subscriber)
+            subscriber.finish()
         for subscriber in slow:
             self.subscribers.discard(subscriber)
             subscriber.drop()
@@ -130,15 +184,25 @@ class Hub:
         response = web.StreamResponse(headers=HEADERS)
         if self._closed:
             raise web.HTTPServiceUnavailable(headers={"Retry-After": "2"})
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return response  # the client left before we could answer
+        chunked = request.version == HttpVersion11
+        if chunked:
+            # Explicit, so that the frames written straight to the transport match the encoding.
+            response.enable_chunked_encoding()
         # Registering and reading the backlog with no await between: no event falls in a gap.
-        subscriber = Subscriber(self.queue_size, request.transport)
+        subscriber = Subscriber(transport, chunked)
         backlog = self.backlog(_last_event_id(request))
         self.subscribers.add(subscriber)
         try:
             await response.prepare(request)
+            # Sends the headers and the first chunk together; events published while
+            # this waits are kept in `pending` and follow it in order.
             await response.write(RETRY + b"".join(backlog))
-            while (chunk := await subscriber.queue.get()) and not subscriber.dropped:
-                await response.write(chunk)
+            if not subscriber.done.done():
+                subscriber.go_live()
+                await subscriber.done
         except ConnectionError:
             pass  # the client went away; it reconnects with Last-Event-ID
         finally:
