@@ -1,7 +1,13 @@
-"""`make bench`: fan-out to 8 and 32 webhooks, then the idle daemon; one plain table.
+"""`make bench`: every benchmark, one after the other, then one plain table.
 
-Takes about a minute. Each benchmark starts its own daemon and receivers on 127.0.0.1
-in a temporary directory and stops them at the end, even after an error.
+Fan-out to 8 and 32 webhooks, fan-out to 12 social accounts, the idle daemon, SSE
+fan-out, /status.json and ingest throughput (wrk), and `statusd replay`. Takes about
+four minutes. Each benchmark starts its own daemon and fakes on 127.0.0.1 in a
+temporary directory and stops them at the end, even after an error; one failing
+benchmark is reported and the others still run.
+
+    python bench/run.py                  # all
+    python bench/run.py --only ingest --only replay
 """
 
 from __future__ import annotations
@@ -10,45 +16,90 @@ import argparse
 import sys
 import time
 import traceback
+from collections.abc import Callable
 
 import fanout
 import idle
+import ingest
+import replay
+import social
+import sse
+import status_rps
 from common import HOOK_DELAY, Summary, machine
+
+Row = tuple[str, str, str]  # figure, value, target or note
+BENCHES = ("fanout", "social", "idle", "sse", "status", "ingest", "replay")
+
+
+def _fanout_rows(flips: int) -> list[Row]:
+    rows: list[Row] = []
+    for n in (8, 32):
+        rows += [(name, _ms(s), target) for name, s, target in fanout.rows(fanout.measure(n, flips))]
+    return rows
+
+
+def _ms(s: Summary) -> str:
+    return f"{s.median:.0f} ms (min {s.min:.0f}, p90 {s.p90:.0f}, max {s.max:.0f})"
+
+
+def _plan(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], list[Row]]]]:
+    """(name, what is happening, how to get its rows) for every benchmark, in order."""
+    return [
+        ("fanout", f"fan-out to 8 and 32 webhooks, {args.flips} flips each",
+         lambda: _fanout_rows(args.flips)),
+        ("social", f"fan-out to 12 social accounts, {args.flips} flips",
+         lambda: social.rows(social.measure(args.flips))),
+        ("idle", f"idle daemon, {args.settle:g} s settle + {args.window:g} s window",
+         lambda: idle.rows(idle.measure(args.settle, args.window))),
+        ("sse", f"SSE fan-out to {args.subscribers} subscribers",
+         lambda: sse.rows(sse.measure(args.subscribers))),
+        ("status", f"/status.json with wrk, {args.seconds:g} s a run",
+         lambda: status_rps.rows(status_rps.measure(args.seconds, 64))),
+        ("ingest", f"ingest with wrk, {args.seconds:g} s a run",
+         lambda: ingest.rows(ingest.measure(args.seconds, 64, 100), 64)),
+        ("replay", f"statusd replay, {args.runs} runs a day",
+         lambda: replay.rows(replay.measure(args.runs))),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--flips", type=int, default=20)
-    parser.add_argument("--settle", type=float, default=10.0)
-    parser.add_argument("--window", type=float, default=20.0)
+    parser.add_argument("--only", action="append", choices=BENCHES,
+                        help="run only this benchmark (repeatable)")
+    parser.add_argument("--flips", type=int, default=20, help="flips for the fan-out benchmarks")
+    parser.add_argument("--settle", type=float, default=10.0, help="idle: seconds before measuring")
+    parser.add_argument("--window", type=float, default=20.0, help="idle: seconds measured")
+    parser.add_argument("--subscribers", type=int, default=5000, help="SSE streams")
+    parser.add_argument("--seconds", type=float, default=5.0, help="each wrk run")
+    parser.add_argument("--runs", type=int, default=5, help="replay runs a day")
     args = parser.parse_args(argv)
     started = time.monotonic()
     failures: list[str] = []
-    table: list[tuple[str, Summary, str]] = []
-    for n in (8, 32):
-        print(f"fan-out to {n} receivers, {args.flips} flips ...", file=sys.stderr, flush=True)
+    sections: list[tuple[str, list[Row]]] = []
+    for name, doing, rows in _plan(args):
+        if args.only and name not in args.only:
+            continue
+        print(f"{doing} ...", file=sys.stderr, flush=True)
+        began = time.monotonic()
         try:
-            table.extend(fanout.rows(fanout.measure(n, args.flips)))
-        except Exception:  # noqa: BLE001  one failure must not hide the other figures
-            failures.append(f"fan-out N={n}:\n{traceback.format_exc()}")
-    print(f"idle daemon, {args.settle:g} s settle + {args.window:g} s window ...",
-          file=sys.stderr, flush=True)
-    try:
-        idle_rows = idle.rows(idle.measure(args.settle, args.window))
-    except Exception:  # noqa: BLE001  as above
-        failures.append(f"idle:\n{traceback.format_exc()}")
-        idle_rows = []
+            sections.append((name, rows()))
+        except BaseException as err:  # one failure must not hide the other figures
+            if isinstance(err, KeyboardInterrupt):
+                raise
+            failures.append(f"{name}:\n{traceback.format_exc()}")
+        print(f"  ({time.monotonic() - began:.0f} s)", file=sys.stderr, flush=True)
     print()
     print(f"statusd benchmarks; {machine()}")
-    print(f"webhook receivers answer after {HOOK_DELAY * 1000:.0f} ms; "
+    print(f"webhook receivers and social fakes answer after {HOOK_DELAY * 1000:.0f} ms; "
           f"fan-out figures over {args.flips} flips each")
     print()
-    if table:
-        print(fanout.format_rows(table))
-        print(fanout.NOTE)
+    print(f"{'measure':<52} {'value':>48}  target / note")
+    for _, table in sections:
+        for figure, value, target in table:
+            print(f"{figure:<52} {value:>48}  {target}")
         print()
-    for name, value, target in idle_rows:
-        print(f"{name:<46} {value:>24}  {target}")
+    if any(name in ("fanout", "social") for name, _ in sections):
+        print(fanout.NOTE)
     print(f"\n(total {time.monotonic() - started:.0f} s)")
     for failure in failures:
         print(f"\nFAILED {failure}", file=sys.stderr)
