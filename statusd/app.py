@@ -70,9 +70,10 @@ class App:
         for name, reason in self.config.inactive.items():
             log.warning("channel_inactive", channel=name, reason=reason)
         await self.senders.open()
+        # Listen before saying anything: a port in use must stop us before a post goes out.
+        await self._listen()
         self._remember_sensor_posts()
         self._reconcile()
-        await self.web.start()
         self._install_signals()
         # Ready only now: config, store and web server are up.
         notify("READY=1")
@@ -94,6 +95,16 @@ class App:
             self.store.close()
             log.info("daemon_stopped")
         return 0
+
+    async def _listen(self) -> None:
+        try:
+            await self.web.start()
+        except OSError as err:
+            await self.senders.close()
+            raise UserError(
+                f"cannot listen on {self.config.host}:{self.web.port} ({err.strerror or err}); "
+                "is another statusd running there? choose another port with --port or STATUSD_PORT"
+            ) from err
 
     def _inputs(self) -> list[Coroutine[Any, Any, None]]:
         """The long-lived loops that bring changes in."""

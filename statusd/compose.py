@@ -14,9 +14,8 @@ from zoneinfo import ZoneInfo
 import structlog
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_skeleton, format_time
-from jinja2 import FileSystemLoader, StrictUndefined, TemplatesNotFound, TemplateSyntaxError
+from jinja2 import TemplatesNotFound, TemplateSyntaxError
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from statusd import textfit, yamlsrc
 from statusd.channels.base import Message
@@ -24,6 +23,7 @@ from statusd.config import ChannelConfig, Config, Site
 from statusd.errors import ConfigError, Problem
 from statusd.events import Event, EventKind
 from statusd.model import LEVELS, Level, Target
+from statusd.sandbox import ConfinedLoader, Sandbox
 from statusd.sensors.context import SENSOR_VARIABLES, sensor_context
 
 log = structlog.get_logger()
@@ -72,24 +72,6 @@ class When(str):
         return self
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, also refusing arithmetic that would build a huge value."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int) and abs(right) > 64:
-            raise SecurityError("exponent too large for a template")
-        if operator == "*" and (_huge(left, right) or _huge(right, left)):
-            raise SecurityError("repetition too large for a template")
-        return super().call_binop(context, operator, left, right)
-
-
-def _huge(sequence: Any, times: Any) -> bool:
-    return (isinstance(sequence, (str, list, tuple)) and isinstance(times, int)
-            and max(len(sequence), 1) * times > 100_000)
-
-
 @dataclass(frozen=True)
 class _Labels:
     """labels.yaml: wording per language, the line of each language, what is wrong in it."""
@@ -106,13 +88,7 @@ class Composer:
     def __init__(self, config: Config) -> None:
         self._config = config
         self._dir = Path(config.alerts_dir)
-        self._env = _Sandbox(
-            loader=FileSystemLoader(str(self._dir)),
-            undefined=StrictUndefined,
-            autoescape=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self._env = Sandbox(ConfinedLoader(self._dir))
         self._labels_cache = _load_labels(self._dir / LABELS_FILE)
 
     def render(self, event: Event, channel: ChannelConfig, max_chars: int | None,

@@ -34,7 +34,8 @@ class Secret:
     def read(self) -> str | None:
         """The secret's value, or None when it is not set."""
         if self.source == "env":
-            value = os.environ.get(self.ref)
+            # A pasted secret often ends in a line break, which no header may carry.
+            value = (os.environ.get(self.ref) or "").strip()
         else:
             path = Path(self.ref)
             if self.source == "credential":

@@ -54,6 +54,9 @@ class Worker:
             self.busy = True
             try:
                 await self.attempt(delivery)
+            except Exception as err:  # a bug in a channel must never stop its worker, nor the daemon
+                log.exception("worker_error", channel=self.channel.name, delivery=delivery.id, error=repr(err))
+                self.store.mark_retry(delivery.id, time.time() + self.policy.backoff_max, f"internal error: {err!r}")
             finally:
                 self.busy = False
 
@@ -126,6 +129,9 @@ class Worker:
             self._retry(delivery, err, log_)
         except PermanentError as err:
             self._fail(delivery, str(err), log_)
+        except Exception as err:  # a bug in a channel must not stop the worker
+            log_.exception("channel_crashed", error=repr(err))
+            self._retry(delivery, TransientError(f"internal error: {err!r}"), log_)
         else:
             self.store.mark_sent(delivery.id, post.remote_id, None)
             log_.info("post_deleted", remote_id=post.remote_id)
@@ -153,6 +159,9 @@ class Worker:
             )
         except (TransientError, PermanentError) as err:
             log_.warning("delivery_lookup_failed", reason=str(err))
+            return False
+        except Exception as err:  # a channel bug: send as if not found, the send path copes
+            log_.exception("delivery_lookup_crashed", error=repr(err))
             return False
         if found is not None:
             self.store.mark_sent(delivery.id, found.remote_id, found.url)
