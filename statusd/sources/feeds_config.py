@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from statusd.config import Config, Secret, Site, _secret
+from statusd.config import Config, Secret, Site
+from statusd.config_channels import parse_secret as _secret
 from statusd.sources.payload import FIELDS, KINDS
 from statusd.sources.readings import Reading
 from statusd.validate import Section
