@@ -6,18 +6,34 @@ anything is sent: that is what makes a crash lose nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from statusd.channels.base import Message
 from statusd.events import Event, EventKind
+from statusd.outbox.queries import Queries
+from statusd.outbox.records import (
+    CANCELLED,
+    DELETE,
+    FAILED,
+    PENDING,
+    POST,
+    SENDING,
+    SENT,
+    SUPERSEDED,
+    WAITING,
+    Announced,
+    Delivery,
+    Planned,
+    StoredEvent,
+    delivery_from_row,
+    idempotency_key,
+    message_json,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -68,61 +84,7 @@ CREATE TABLE IF NOT EXISTS announced (
 );
 """
 
-PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
-SUPERSEDED, CANCELLED = "superseded", "cancelled"
-WAITING = (PENDING, SENDING)
-POST, DELETE = "post", "delete"
-
-
-@dataclass(frozen=True)
-class Announced:
-    """What was last said about a target: its level and a fingerprint of the facts."""
-
-    level: str
-    fingerprint: str
-    stamp: str = ""
-    event_id: str | None = None
-    since: float = 0.0
-
-
-@dataclass(frozen=True)
-class Planned:
-    """One delivery to record: a channel and its rendered message, or why it could not be."""
-
-    channel: str
-    message: Message | None
-    error: str | None = None
-    delay: float = 0.0
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One message to one channel, and how far it got."""
-
-    id: int
-    event_id: str
-    channel: str
-    action: str
-    state: str
-    message: Message | None
-    idempotency_key: str
-    attempts: int
-    next_attempt: float
-    deadline: float
-    remote_id: str | None
-    remote_url: str | None
-    last_error: str | None
-    created_at: float
-    updated_at: float
-    sent_at: float | None
-
-
-def idempotency_key(event_id: str, channel: str) -> str:
-    """Stable for one (event, channel): the same on every retry and after a restart."""
-    return "statusd-" + hashlib.sha256(f"{event_id}|{channel}".encode()).hexdigest()[:32]
-
-
-class Store:
+class Store(Queries):
     """The outbox's durable state in one SQLite file (WAL mode)."""
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
@@ -222,7 +184,7 @@ class Store:
             " next_attempt, deadline, last_error, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                event_id, item.channel, state, _message_json(item.message),
+                event_id, item.channel, state, message_json(item.message),
                 idempotency_key(event_id, item.channel), now + item.delay,
                 now + item.delay + deadline, item.error, now, now,
             ),
@@ -237,19 +199,11 @@ class Store:
             " ORDER BY next_attempt, id LIMIT 1",
             (channel, *WAITING),
         ).fetchone()
-        return _delivery(row) if row else None
+        return delivery_from_row(row) if row else None
 
     def delivery(self, delivery_id: int) -> Delivery | None:
         row = self._db.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
-        return _delivery(row) if row else None
-
-    def post_of(self, delete: Delivery) -> Delivery | None:
-        """The post a delete action removes (same event and channel)."""
-        row = self._db.execute(
-            "SELECT * FROM deliveries WHERE event_id = ? AND channel = ? AND action = ?",
-            (delete.event_id, delete.channel, POST),
-        ).fetchone()
-        return _delivery(row) if row else None
+        return delivery_from_row(row) if row else None
 
     def postpone(self, delivery_id: int, until: float, reason: str) -> None:
         """Wait without counting an attempt (e.g. for the thread's earlier post)."""
@@ -281,81 +235,6 @@ class Store:
         self._db.execute(
             "INSERT OR REPLACE INTO channel_state VALUES (?, ?, ?)", (channel, until, reason)
         )
-
-    def pauses(self, now: float | None = None) -> dict[str, tuple[float, str]]:
-        now = time.time() if now is None else now
-        rows = self._db.execute(
-            "SELECT * FROM channel_state WHERE paused_until > ?", (now,)
-        ).fetchall()
-        return {row["channel"]: (row["paused_until"], row["reason"]) for row in rows}
-
-    # -- threads ---------------------------------------------------------
-
-    def site_events(self, site: str, before_seq: int, limit: int = 200) -> list[tuple[int, Event, bool]]:
-        """Earlier status events of a site and its services, newest first: (seq, event, retracted)."""
-        rows = self._db.execute(
-            "SELECT seq, body, retracted_at FROM events WHERE kind = 'status_changed'"
-            " AND (target = ? OR target LIKE ?) AND seq < ? ORDER BY seq DESC LIMIT ?",
-            (site, f"{site}/%", before_seq, limit),
-        ).fetchall()
-        return [(r["seq"], Event.from_json(r["body"]), r["retracted_at"] is not None) for r in rows]
-
-    def event(self, event_id: str) -> StoredEvent | None:
-        """One event by id, or by a unique prefix of its id (as people type it)."""
-        rows = self._db.execute(
-            "SELECT * FROM events WHERE id LIKE ? ORDER BY seq DESC LIMIT 2", (event_id + "%",)
-        ).fetchall()
-        return _stored(rows[0]) if len(rows) == 1 else None
-
-    def latest_event(self, kinds: Sequence[str]) -> StoredEvent | None:
-        """The newest event of these kinds that has not been retracted."""
-        marks = ", ".join("?" * len(kinds))
-        row = self._db.execute(
-            f"SELECT * FROM events WHERE retracted_at IS NULL AND kind IN ({marks})"
-            " ORDER BY seq DESC LIMIT 1", tuple(kinds),
-        ).fetchone()
-        return _stored(row) if row else None
-
-    def post_for(self, event_id: str, channel: str) -> Delivery | None:
-        row = self._db.execute(
-            "SELECT * FROM deliveries WHERE event_id = ? AND channel = ? AND action = ?",
-            (event_id, channel, POST),
-        ).fetchone()
-        return _delivery(row) if row else None
-
-    # -- reading for people ----------------------------------------------
-
-    def recent(self, limit: int = 10) -> list[tuple[Event, float, list[Delivery]]]:
-        """The last `limit` events, newest first, each with its deliveries."""
-        events = self._db.execute(
-            "SELECT id, body, created_at FROM events ORDER BY seq DESC LIMIT ?", (limit,)
-        ).fetchall()
-        result = []
-        for row in events:
-            deliveries = self._db.execute(
-                "SELECT * FROM deliveries WHERE event_id = ? ORDER BY channel, action DESC", (row["id"],)
-            ).fetchall()
-            result.append((Event.from_json(row["body"]), row["created_at"], [_delivery(d) for d in deliveries]))
-        return result
-
-    def waiting(self) -> dict[str, int]:
-        """Per channel, the deliveries not yet done (pending or in flight)."""
-        rows = self._db.execute(
-            "SELECT channel, COUNT(*) AS n FROM deliveries WHERE state IN (?, ?) GROUP BY channel", WAITING,
-        ).fetchall()
-        return {row["channel"]: row["n"] for row in rows}
-
-    def retry_depth(self) -> dict[str, int]:
-        """Per channel, the deliveries waiting for another attempt."""
-        rows = self._db.execute(
-            "SELECT channel, COUNT(*) AS n FROM deliveries WHERE state = ? AND attempts > 0 GROUP BY channel",
-            (PENDING,),
-        ).fetchall()
-        return {row["channel"]: row["n"] for row in rows}
-
-    def counts(self) -> dict[str, int]:
-        rows = self._db.execute("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state").fetchall()
-        return {row["state"]: row["n"] for row in rows}
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
@@ -408,37 +287,9 @@ class _Transaction:
         self._db.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event as recorded: its order, what had been said before it, whether it was taken back."""
-
-    seq: int
-    event: Event
-    created_at: float
-    previous: Announced | None
-    retracted_at: float | None
-    retracted_by: str | None
 
 
-def _stored(row: sqlite3.Row) -> StoredEvent:
-    previous = Announced(**json.loads(row["previous"])) if row["previous"] else None
-    return StoredEvent(row["seq"], Event.from_json(row["body"]), row["created_at"], previous,
-                       row["retracted_at"], row["retracted_by"])
-
-
-def _message_json(message: Message | None) -> str | None:
-    if message is None:
-        return None
-    return json.dumps(message.__dict__, ensure_ascii=False)
-
-
-def _delivery(row: sqlite3.Row) -> Delivery:
-    message = Message(**json.loads(row["message"])) if row["message"] else None
-    return Delivery(
-        id=row["id"], event_id=row["event_id"], channel=row["channel"], action=row["action"],
-        state=row["state"],
-        message=message, idempotency_key=row["idempotency_key"], attempts=row["attempts"],
-        next_attempt=row["next_attempt"], deadline=row["deadline"], remote_id=row["remote_id"],
-        remote_url=row["remote_url"], last_error=row["last_error"], created_at=row["created_at"],
-        updated_at=row["updated_at"], sent_at=row["sent_at"],
-    )
+__all__ = [
+    "CANCELLED", "DELETE", "FAILED", "PENDING", "POST", "SENDING", "SENT", "SUPERSEDED", "WAITING",
+    "Announced", "Delivery", "Planned", "Store", "StoredEvent", "idempotency_key",
+]

@@ -115,7 +115,7 @@ class Worker:
             )
 
     async def _delete(self, delivery: Delivery, log_: structlog.typing.FilteringBoundLogger) -> None:
-        post = self.store.post_of(delivery)
+        post = self.store.post_for(delivery.event_id, delivery.channel)
         if post is not None and post.state in WAITING:
             self.store.postpone(delivery.id, time.time() + 1.0, "waiting for the post to finish")
             return
