@@ -1,0 +1,1 @@
+"""Fault tests: SIGKILLs, store faults and channel faults against the real daemon process."""

@@ -1,0 +1,134 @@
+"""Traffic for the daemon under test: desk flips with unique tags, sensor readings, and waiting.
+
+Everything that blocks (the daemon's start, `statusd set`, the status file lock) runs in a
+thread, because the fakes answer from the test's own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from statusd import desk
+from statusd.config import Config
+from statusd.sources import status_edit
+from tests.daemon import Daemon
+from tests.faults.fleet import COUNTER_TOKEN
+
+__all__ = ["TARGETS", "TRACEBACK", "Desk", "Readings", "excerpt", "log_events"]
+
+TARGETS = ("main", "main/wifi", "main/printing", "annexe")
+LEVELS = ("open", "limited", "closed", "emergency")
+TRACEBACK = "Traceback (most recent call last)"
+
+
+class Desk:
+    """Flips statuses as `statusd set` does, each update with a unique tag (u0001, u0002, ...)."""
+
+    def __init__(self, config: Config, rng: random.Random) -> None:
+        self.config = config
+        self.rng = rng
+        self.flips = 0
+        self.flipped_at: dict[str, float] = {}  # tag → monotonic time its write completed
+        self._lock = threading.Lock()
+
+    def next(self, target: str | None = None, level: str | None = None) -> tuple[str, str, str]:
+        """A fresh (target, level, tag)."""
+        with self._lock:
+            self.flips += 1
+            tag = f"u{self.flips:04d}"
+        return target or self.rng.choice(TARGETS), level or self.rng.choice(LEVELS), tag
+
+    @staticmethod
+    def messages(tag: str) -> list[str]:
+        return [f"fr:Mise à jour {tag}.", f"en:Update {tag}."]
+
+    def flip(self, target: str | None = None, level: str | None = None) -> str:
+        """Write one update into status.yaml (locked, atomic); return its tag. Blocking."""
+        target, level, tag = self.next(target, level)
+        found, entry = desk.build(self.config, target, level, self.messages(tag), None, None,
+                                  "fault-test", datetime.now(UTC))
+        status_edit.set_entry(self.config.status_file, self.config, found, entry)
+        self.flipped_at[tag] = time.monotonic()
+        return tag
+
+    def cli_flip(self, daemon: Daemon) -> str:
+        """The same through the real `statusd set` command. Blocking."""
+        target, level, tag = self.next()
+        args = ["set", target, level]
+        for message in self.messages(tag):
+            args += ["-m", message]
+        daemon.cli(*args)
+        self.flipped_at[tag] = time.monotonic()
+        return tag
+
+    async def keep_flipping(self, pause: tuple[float, float], stop: asyncio.Event) -> None:
+        """Flip at random intervals until `stop` is set."""
+        while not stop.is_set():
+            await asyncio.to_thread(self.flip)
+            await _sleep_or_stop(stop, self.rng.uniform(*pause))
+
+
+class Readings:
+    """Pushes seat readings to POST /api/v1/readings and counts the answers by status."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.answers: Counter[int] = Counter()
+        self.unreachable = 0  # the daemon was down (killed, or starting)
+
+    async def keep_posting(self, url: str, pause: tuple[float, float], stop: asyncio.Event) -> None:
+        headers = {"Authorization": f"Bearer {COUNTER_TOKEN}"}
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
+            while not stop.is_set():
+                await self._post(session, url)
+                await _sleep_or_stop(stop, self.rng.uniform(*pause))
+
+    async def _post(self, session: aiohttp.ClientSession, url: str) -> None:
+        occupied = self.rng.choice((12, 70, 130, 150, 200, 236))
+        body = {"kind": "seats", "site": "main", "zone": "floor2", "occupied": occupied, "capacity": 240}
+        try:
+            async with session.post(f"{url}/api/v1/readings", json=body) as answer:
+                await answer.read()
+                self.answers[answer.status] += 1
+        except (aiohttp.ClientError, TimeoutError):
+            self.unreachable += 1
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for status, n in self.answers.items() if status >= 500)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
+def log_events(text: str) -> list[dict[str, Any]]:
+    """The daemon's JSON log lines as dicts (anything else, such as a traceback, is skipped)."""
+    events = []
+    for line in text.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            events.append(value)
+    return events
+
+
+def excerpt(log: str, needle: str, before: int = 600, size: int = 4000) -> str:
+    """The part of a log around the first `needle`, for an assertion message."""
+    at = log.find(needle)
+    return log[max(0, at - before):][:size] if at >= 0 else log[-size:]

@@ -1,0 +1,140 @@
+"""50 SIGKILLs of the real daemon during a burst of flips and readings, every channel live.
+
+Afterwards every update the store recorded is on every platform exactly once (webhooks and
+Mastodon by idempotency key, X, Facebook and Bluesky by lookup), or was superseded by a newer
+status of the same target before it was sent; and the final status is announced everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from statusd import config as config_module
+from statusd.config import Config
+from statusd.sources import status_file
+from tests.daemon import Daemon
+from tests.faults.audit import Outbox, audit, read_outbox, unannounced
+from tests.faults.driver import TRACEBACK, Desk, Readings, excerpt
+from tests.faults.fleet import ENV, Fleet, Hook
+from tests.faults.summary import Ledger, Row
+
+TRIALS = 50
+HOOKS = {"hook-fr": Hook("fr"), "hook-en": Hook("en")}
+# Platforms answer after a small random delay: long enough for a kill to land mid-send.
+DELAY = (0.0, 0.15)
+SETTLE = 30.0
+
+KillPoint = Callable[[Daemon, Desk, Fleet, random.Random], Awaitable[str]]
+
+
+async def after_set(daemon: Daemon, desk: Desk, fleet: Fleet, rng: random.Random) -> str:
+    """Killed the moment a flip is written: the daemon may not have read it yet."""
+    await asyncio.to_thread(desk.flip)
+    return "after set"
+
+
+async def after_cli_set(daemon: Daemon, desk: Desk, fleet: Fleet, rng: random.Random) -> str:
+    """Killed the moment the desk's `statusd set` returns."""
+    await asyncio.to_thread(desk.cli_flip, daemon)
+    return "after statusd set"
+
+
+async def mid_send(daemon: Daemon, desk: Desk, fleet: Fleet, rng: random.Random) -> str:
+    """Killed while a platform has taken a post and its answer is still on the way."""
+    await asyncio.to_thread(desk.flip)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        if fleet.holding():
+            return "mid-send"
+        await asyncio.sleep(0.003)
+    return "after set"  # nothing was in flight in time: still a kill after a flip
+
+
+async def anytime(daemon: Daemon, desk: Desk, fleet: Fleet, rng: random.Random) -> str:
+    """Killed at a random moment of the burst."""
+    await asyncio.sleep(rng.uniform(0.0, 0.8))
+    return "random moment"
+
+
+async def at_start(daemon: Daemon, desk: Desk, fleet: Fleet, rng: random.Random) -> str:
+    """Killed just after it answered /healthz: mid-reconcile, resending what it found."""
+    await asyncio.sleep(rng.uniform(0.0, 0.05))
+    return "just started"
+
+
+KILL_POINTS: dict[KillPoint, float] = {after_set: 3, after_cli_set: 1, mid_send: 4, anytime: 2, at_start: 1}
+
+
+class TestSigkillDuringBurst:
+    """Random SIGKILLs during flips and readings lose no update and post none twice."""
+
+    async def test_fifty_kills_every_update_once_everywhere(
+        self, rng: random.Random, fleet_factory: Callable[..., Awaitable[Fleet]],
+        fault_config: Callable[..., Path], tmp_path: Path, ledger: Ledger, compressed: None,
+    ) -> None:
+        fleet = await fleet_factory(rng, HOOKS, delay=DELAY, channel_timeout=2.0)
+        path = fault_config(fleet.channels(timeout="2s"))
+        config = config_module.load(path)
+        daemon = Daemon(path, tmp_path / "state", env=ENV)
+        desk, readings = Desk(config, rng), Readings(rng)
+        kills: Counter[str] = Counter()
+        await asyncio.to_thread(daemon.start)
+        try:
+            stop = asyncio.Event()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(desk.keep_flipping((0.15, 0.6), stop))
+                group.create_task(readings.keep_posting(daemon.url, (0.05, 0.2), stop))
+                try:
+                    await self._trials(daemon, desk, fleet, rng, kills)
+                finally:
+                    stop.set()
+            outbox = await _settle(daemon, config, fleet)
+            alive = daemon.proc is not None and daemon.proc.poll() is None
+        finally:
+            await asyncio.to_thread(daemon.kill)
+        result = audit(outbox, fleet)
+        missing = unannounced(outbox, status_file.read(config.status_file, config), fleet.channel_names)
+        ledger.add(Row("SIGKILL during a burst", TRIALS, sum(kills.values()), result.expected,
+                       result.arrived, result.duplicated, result.lost + len(missing), len(result.failed),
+                       result.unrecorded))
+        print(f"kills: {dict(kills)}; flips: {desk.flips}; events: {len(outbox.events)};"
+              f" readings: {dict(readings.answers)}, {readings.unreachable} while down")
+        assert alive, f"the daemon died after the last restart:\n{daemon.logs()[-3000:]}"
+        assert TRACEBACK not in daemon.logs(), excerpt(daemon.logs(), TRACEBACK)
+        wrong = [*result.problems, *(f"stuck: {s}" for s in result.stuck),
+                 *(f"failed: {f}" for f in result.failed), *(f"not announced: {m}" for m in missing)]
+        assert wrong == [], f"{len(wrong)} problem(s):\n" + "\n".join(wrong)
+        assert (result.expected, result.duplicated, result.unrecorded) == (result.arrived, 0, 0)
+        assert readings.server_errors == 0, f"the ingest API answered 5xx: {dict(readings.answers)}"
+        # Not a vacuous run: many updates went out, and kills did land mid-send.
+        assert len(outbox.events) >= 40 and result.expected >= 100, (len(outbox.events), result.expected)
+        assert kills["mid-send"] >= 5, dict(kills)
+
+    async def _trials(self, daemon: Daemon, desk: Desk, fleet: Fleet, rng: random.Random,
+                      kills: Counter[str]) -> None:
+        points, weights = list(KILL_POINTS), list(KILL_POINTS.values())
+        for _ in range(TRIALS):
+            point = rng.choices(points, weights)[0]
+            kills[await point(daemon, desk, fleet, rng)] += 1
+            await asyncio.to_thread(daemon.kill)
+            await asyncio.to_thread(daemon.start)
+
+
+async def _settle(daemon: Daemon, config: Config, fleet: Fleet) -> Outbox:
+    """Wait until the final status is announced everywhere and nothing is waiting, then a
+    little longer, so a late second post would still be seen."""
+    await asyncio.sleep(0.5)
+    deadline = time.monotonic() + SETTLE
+    while time.monotonic() < deadline:
+        outbox = read_outbox(daemon.state_dir)
+        wanted = status_file.read(config.status_file, config)
+        if not outbox.waiting() and not unannounced(outbox, wanted, fleet.channel_names):
+            break
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)
+    return read_outbox(daemon.state_dir)
