@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 from collections.abc import Coroutine, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -40,6 +41,8 @@ __all__ = ["App"]
 log = structlog.get_logger()
 
 MAX_SLEEP = 300.0
+STAT_EVERY = 5.0
+STORE_RETRY = 2.0
 SENSOR_TICK = 30.0
 # Sensor readings change the public picture often; publish it at most this often.
 WEB_COALESCE = 0.5
@@ -64,6 +67,7 @@ class App:
         self._signals = 0
         self._reloading: asyncio.Task[None] | None = None
         self._next_wake: float = MAX_SLEEP
+        self._seen: tuple[int, int, int] | None = None
 
     async def run(self) -> int:
         """Run until SIGTERM or SIGINT; return the exit code."""
@@ -166,14 +170,30 @@ class App:
                 self._changed.set()
 
     async def _loop(self) -> None:
-        """Reconcile on every change, and when a planned time comes."""
+        """Reconcile on every change, and when a planned time comes.
+
+        The file watcher reports changes at once; a look at the file's stat
+        every few seconds is the safety net for a change it could not see
+        (one made while it was starting, or on a network file system).
+        """
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self._next_wake
         while True:
             try:
-                await asyncio.wait_for(self._changed.wait(), timeout=self._next_wake)
+                await asyncio.wait_for(self._changed.wait(), timeout=min(max(due - loop.time(), 0.0), STAT_EVERY))
             except TimeoutError:
-                pass
+                if loop.time() < due and self._signature() == self._seen:
+                    continue
             self._changed.clear()
             self._reconcile()
+            due = loop.time() + self._next_wake
+
+    def _signature(self) -> tuple[int, int, int] | None:
+        try:
+            stat = self.config.status_file.stat()
+        except OSError:
+            return None
+        return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
     def _reconcile(self) -> None:
         """Read status.yaml and compare it with the store, under the file's shared lock.
@@ -190,6 +210,7 @@ class App:
             self._step()
 
     def _load_status(self) -> None:
+        self._seen = self._signature()
         try:
             self.wanted = status_file.read(self.config.status_file, self.config)
         except ConfigError as err:
@@ -203,11 +224,17 @@ class App:
         """Reconcile, record, wake the workers and refresh the public picture."""
         now = datetime.now(UTC)
         if self.wanted is not None:
-            plan = self.announcer.step(self.wanted, now)
-            # Look again at least every few minutes, in case the clock jumped.
-            wake = (plan.wake_at - now).total_seconds() + 0.05 if plan.wake_at else MAX_SLEEP
-            self._next_wake = min(max(wake, 0.0), MAX_SLEEP)
-            self.senders.poke()
+            try:
+                plan = self.announcer.step(self.wanted, now)
+            except sqlite3.Error as err:
+                # Disk full, or locked by another program: keep running, try again soon.
+                log.error("store_unavailable", reason=str(err), store=str(self.store.path), retry_in=STORE_RETRY)
+                self._next_wake = STORE_RETRY
+            else:
+                # Look again at least every few minutes, in case the clock jumped.
+                wake = (plan.wake_at - now).total_seconds() + 0.05 if plan.wake_at else MAX_SLEEP
+                self._next_wake = min(max(wake, 0.0), MAX_SLEEP)
+                self.senders.poke()
         self._refresh_web(now)
 
     # -- sensors -----------------------------------------------------------
@@ -218,8 +245,11 @@ class App:
         self._web_dirty.set()
 
     def _announce(self, events: Sequence[Any]) -> None:
-        if events and self.announcer.announce(events):
-            self.senders.poke()
+        try:
+            if events and self.announcer.announce(events):
+                self.senders.poke()
+        except sqlite3.Error as err:
+            log.error("store_unavailable", reason=str(err), store=str(self.store.path), dropped=len(events))
 
     def _remember_sensor_posts(self) -> None:
         """After a restart, today's automatic posts count: nothing is said twice."""
@@ -238,8 +268,12 @@ class App:
     # -- web ---------------------------------------------------------------
 
     def _refresh_web(self, now: datetime) -> None:
-        self.web_state.update(self.wanted or {}, self.store.announced(), recent_events(self.store), now,
-                              live=self.sensors.view(now))
+        try:
+            announced, history = self.store.announced(), recent_events(self.store)
+        except sqlite3.Error as err:
+            log.error("store_unavailable", reason=str(err), store=str(self.store.path))
+            return
+        self.web_state.update(self.wanted or {}, announced, history, now, live=self.sensors.view(now))
 
     async def _publish_web(self) -> None:
         """Publish sensor-driven changes, coalesced: many readings, one update per half second."""

@@ -435,6 +435,19 @@ class TestFindAfterCrash:
         await channel.delete(sent.remote_id)
         assert await channel.find(message(), idempotency_key=KEY) is None
 
+    async def test_thread_comment_made_answer_lost(self, channel: FacebookPage, graph: FakeGraph) -> None:
+        """A thread update is a comment, not in the feed: it is looked up under its post."""
+        first = await post(channel)
+        reply = Reply(parent=first.remote_id, root=first.remote_id)
+        update = message("Toujours fermée : expertise en cours.")
+        graph.script("drop_after_post")
+        with pytest.raises(TransientError):
+            await channel.send(update, idempotency_key=KEY, reply_to=reply)
+        found = await channel.find(update, idempotency_key=KEY, reply_to=reply)
+        (comment,) = graph.comments
+        assert found == Sent(comment.id, None)
+        assert await channel.find(message("Pas ce texte"), idempotency_key=KEY, reply_to=reply) is None
+
     async def test_lookup_failure_raises(self, channel: FacebookPage, graph: FakeGraph) -> None:
         graph.mode = "throttle_page"
         with pytest.raises(TransientError):

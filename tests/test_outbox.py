@@ -58,7 +58,8 @@ class Recorder:
     async def delete(self, remote_id: str) -> None:
         return None
 
-    async def find(self, message: Message, *, idempotency_key: str, since: object = None) -> Sent | None:
+    async def find(self, message: Message, *, idempotency_key: str, since: object = None,
+                   reply_to: Reply | None = None) -> Sent | None:
         self.lookups += 1
         return self.found
 
@@ -205,3 +206,23 @@ class TestWorker:
         channel = Recorder()
         await drain(Worker(store, channel, POLICY))
         assert len(channel.sent) == 1
+
+
+class TestUnknownOutcome:
+    """When the lookup itself fails, nothing is posted until the outcome is known."""
+
+    async def test_a_failed_lookup_waits_instead_of_posting(self, store: Store) -> None:
+        class Blind(Recorder):
+            async def find(self, message: Message, *, idempotency_key: str, since: object = None,
+                           reply_to: Reply | None = None) -> Sent | None:
+                self.lookups += 1
+                raise TransientError("HTTP 503 while reading the timeline")
+
+        channel = Blind([TransientError("no answer within 10 s")])
+        record(store, event())
+        worker = Worker(store, channel, POLICY)
+        await worker.attempt(store.next_due("rec"))  # type: ignore[arg-type]
+        await worker.attempt(store.next_due("rec"))  # type: ignore[arg-type]
+        [(_, _, [after])] = store.recent()
+        assert (after.state, channel.sent, channel.lookups) == (PENDING, [], 1)
+        assert after.last_error == "cannot tell yet whether the last attempt was posted"

@@ -86,11 +86,14 @@ class Channel(Protocol):
         """Remove an earlier post."""
         ...
 
-    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None) -> Sent | None:
+    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
+                   reply_to: Reply | None = None) -> Sent | None:
         """Look up a post whose send outcome is unknown; None if it was not made.
 
         Only posts made at or after `since` (the delivery's first attempt)
         count: routine wording repeats, and an older post is not this one.
+        `reply_to` is where the post would sit in its thread (Facebook's
+        comments are not in the page's feed).
         """
         ...
 

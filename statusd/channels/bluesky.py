@@ -130,7 +130,8 @@ class Bluesky:
         body = {"repo": repo, "collection": collection, "rkey": rkey}
         await self._xrpc("POST", "com.atproto.repo.deleteRecord", body)
 
-    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None) -> Sent | None:
+    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
+                   reply_to: Reply | None = None) -> Sent | None:
         auth = await self._session()
         params = {"repo": auth["did"], "collection": POST, "limit": "25"}
         data = await self._xrpc("GET", "com.atproto.repo.listRecords", params=params)

@@ -47,7 +47,8 @@ class Console:
         self._out.write(f"── {self.name}: retracted {remote_id}\n\n")
         self._out.flush()
 
-    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None) -> Sent | None:
+    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
+                   reply_to: Reply | None = None) -> Sent | None:
         # Nothing to look up on a terminal; print again rather than lose it.
         return None
 

@@ -110,19 +110,25 @@ class FacebookPage:
         if data.get("success") is not True:
             raise PermanentError(f"Facebook did not delete {remote_id}: it answered {data!r:.200}")
 
-    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None) -> Sent | None:
-        """The page's recent post with this text, if made within a delivery's lifetime.
-
-        Comments (thread updates) are not in the feed, so they are never found.
-        """
-        data = await self._call("GET", self._feed(), "read the page's feed", params={
-            "fields": "id,message,created_time", "limit": str(FIND_LIMIT)})
-        wanted = _comparable(feed_fields(message).get("message", ""))
+    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
+                   reply_to: Reply | None = None) -> Sent | None:
+        """The page's recent post (or, for a thread update, comment) with this text,
+        made since the delivery's first attempt."""
         earliest = since.timestamp() - 60 if since else time.time() - self._recent
+        if reply_to is not None:
+            # Thread updates are comments on the first post, and comments are not in the feed.
+            path, text, action = f"{_checked_id(reply_to.root, 'post')}/comments", message.text, "read the comments"
+        else:
+            path, text, action = self._feed(), feed_fields(message).get("message", ""), "read the page's feed"
+        params = {"fields": "id,message,created_time", "limit": str(FIND_LIMIT)}
+        if reply_to is not None:
+            params["order"] = "reverse_chronological"  # comments come oldest first otherwise
+        data = await self._call("GET", path, action, params=params)
+        wanted = _comparable(text)
         for post in _entries(data):
             if _comparable(post.get("message")) == wanted and _created(post) >= earliest:
                 post_id = str(post["id"])
-                return Sent(remote_id=post_id, url=f"{WEB_URL}/{post_id}")
+                return Sent(remote_id=post_id, url=None if reply_to else f"{WEB_URL}/{post_id}")
         return None
 
     async def close(self) -> None:

@@ -146,7 +146,8 @@ class Mastodon:
             log.info("mastodon_delete_missing", channel=self.name, remote_id=remote_id)
 
     async def find(
-        self, message: Message, *, idempotency_key: str, since: datetime | None = None
+        self, message: Message, *, idempotency_key: str, since: datetime | None = None,
+        reply_to: Reply | None = None,
     ) -> Sent | None:
         """The newest of the account's last 40 statuses with this text (made at or after
         `since`, if given), or None.

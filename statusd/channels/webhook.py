@@ -70,7 +70,8 @@ class Webhook:
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body)}
         await self._request("DELETE", self._url, body, headers)
 
-    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None) -> Sent | None:
+    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
+                   reply_to: Reply | None = None) -> Sent | None:
         # The receiver honours Idempotency-Key, so sending again is safe.
         return None
 

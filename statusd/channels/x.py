@@ -178,7 +178,8 @@ class X:
     async def delete(self, remote_id: str) -> None:
         await self._call(self._client.delete_tweet, remote_id, user_auth=True)
 
-    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None) -> Sent | None:
+    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
+                   reply_to: Reply | None = None) -> Sent | None:
         # X's recent timeline is short and t.co rewrites links; `since` is not
         # asked of the API (start_time needs a wider token scope on some plans).
         user_id = self._user_id or await self._me()

@@ -98,7 +98,8 @@ class Store(Queries):
             os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o666))
             self._db = sqlite3.connect(path, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA busy_timeout = 5000")
+        # Short: the daemon's event loop waits this long when another program holds the lock.
+        self._db.execute("PRAGMA busy_timeout = 1000")
         if not readonly:
             # WAL + NORMAL: a killed process loses no committed transaction.
             self._db.execute("PRAGMA journal_mode = WAL")

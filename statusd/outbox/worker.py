@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from datetime import UTC, datetime
 
 import structlog
 
 from statusd import metrics
-from statusd.channels.base import Channel, PermanentError, Sent, TransientError
+from statusd.channels.base import Channel, PermanentError, Reply, Sent, TransientError
 from statusd.config import DeliveryConfig
 from statusd.outbox.retry import backoff
 from statusd.outbox.store import DELETE, SENDING, SENT, WAITING, Delivery, Store
@@ -19,6 +20,7 @@ log = structlog.get_logger()
 
 # Mastodon remembers an Idempotency-Key for about an hour; after that, look first.
 IDEMPOTENCY_WINDOW = 3000.0
+STORE_RETRY = 2.0
 DUPLICATE = "duplicate:"
 
 
@@ -45,20 +47,30 @@ class Worker:
 
     async def run(self) -> None:
         while not self._stopping:
-            delivery = self.store.next_due(self.channel.name)
-            wait = self._wait_for(delivery)
-            if wait is not None:
-                await self._sleep(wait)
-                continue
-            assert delivery is not None
-            self.busy = True
             try:
-                await self.attempt(delivery)
-            except Exception as err:  # a bug in a channel must never stop its worker, nor the daemon
-                log.exception("worker_error", channel=self.channel.name, delivery=delivery.id, error=repr(err))
-                self.store.mark_retry(delivery.id, time.time() + self.policy.backoff_max, f"internal error: {err!r}")
-            finally:
-                self.busy = False
+                await self._next()
+            except sqlite3.Error as err:
+                # Disk full or locked: nothing can be recorded, so nothing is sent; try again soon.
+                log.error("store_unavailable", channel=self.channel.name, reason=str(err))
+                await self._sleep(STORE_RETRY)
+
+    async def _next(self) -> None:
+        delivery = self.store.next_due(self.channel.name)
+        wait = self._wait_for(delivery)
+        if wait is not None:
+            await self._sleep(wait)
+            return
+        assert delivery is not None
+        self.busy = True
+        try:
+            await self.attempt(delivery)
+        except sqlite3.Error:
+            raise
+        except Exception as err:  # a bug in a channel must never stop its worker, nor the daemon
+            log.exception("worker_error", channel=self.channel.name, delivery=delivery.id, error=repr(err))
+            self.store.mark_retry(delivery.id, time.time() + self.policy.backoff_max, f"internal error: {err!r}")
+        finally:
+            self.busy = False
 
     def _wait_for(self, delivery: Delivery | None) -> float | None:
         if delivery is None:
@@ -89,8 +101,12 @@ class Worker:
         if isinstance(reply, Wait):
             self.store.postpone(delivery.id, reply.until, "waiting for the thread's earlier post")
             return
-        if self._outcome_unknown(delivery) and await self._already_posted(delivery, log_):
-            return
+        if self._outcome_unknown(delivery):
+            found = await self._look_up(delivery, reply, log_)
+            if found is None:
+                self._retry(delivery, TransientError("cannot tell yet whether the last attempt was posted"), log_)
+            if found is not False:
+                return
         self.store.mark_sending(delivery.id)
         started = time.monotonic()
         try:
@@ -100,7 +116,11 @@ class Worker:
         except TransientError as err:
             self._retry(delivery, err, log_)
         except PermanentError as err:
-            if not (str(err).startswith(DUPLICATE) and await self._already_posted(delivery, log_)):
+            if not str(err).startswith(DUPLICATE):
+                self._fail(delivery, str(err), log_)
+            elif (found := await self._look_up(delivery, reply, log_)) is None:
+                self._retry(delivery, TransientError(f"{err}; the post could not be looked up yet"), log_)
+            elif not found:
                 self._fail(delivery, str(err), log_)
         except Exception as err:  # a bug in a channel must not stop the worker
             log_.exception("channel_crashed", error=repr(err))
@@ -149,20 +169,27 @@ class Worker:
         recent = time.time() - delivery.updated_at < IDEMPOTENCY_WINDOW
         return not (self.channel.honours_idempotency and recent)
 
-    async def _already_posted(self, delivery: Delivery, log_: structlog.typing.FilteringBoundLogger) -> bool:
-        """Find a post whose outcome is unknown (or refused as a duplicate) rather than make it twice."""
+    async def _look_up(
+        self, delivery: Delivery, reply: Reply | None, log_: structlog.typing.FilteringBoundLogger
+    ) -> bool | None:
+        """Find a post whose outcome is unknown (or refused as a duplicate) rather than make it twice.
+
+        True: found, and recorded as sent. False: not there. None: the lookup
+        failed, so nobody knows; the caller tries again later rather than risk
+        a second post.
+        """
         assert delivery.message is not None
         try:
             found: Sent | None = await self.channel.find(
                 delivery.message, idempotency_key=delivery.idempotency_key,
-                since=datetime.fromtimestamp(delivery.created_at, UTC),
+                since=datetime.fromtimestamp(delivery.created_at, UTC), reply_to=reply,
             )
         except (TransientError, PermanentError) as err:
             log_.warning("delivery_lookup_failed", reason=str(err))
-            return False
-        except Exception as err:  # a channel bug: send as if not found, the send path copes
+            return None
+        except Exception as err:  # a channel bug: as unknown as a failed lookup
             log_.exception("delivery_lookup_crashed", error=repr(err))
-            return False
+            return None
         if found is not None:
             self.store.mark_sent(delivery.id, found.remote_id, found.url)
             log_.info("delivery_recovered", remote_id=found.remote_id)

@@ -50,7 +50,7 @@ def chunk(data: bytes) -> bytes:
 class Subscriber:
     """One open stream: its transport, written to directly once the stream is live."""
 
-    __slots__ = ("chunked", "done", "dropped", "pending", "transport")
+    __slots__ = ("chunked", "done", "pending", "transport")
 
     def __init__(self, transport: asyncio.Transport, chunked: bool) -> None:
         self.transport = transport
@@ -58,7 +58,6 @@ class Subscriber:
         # Events published before the response's headers are out; None once live.
         self.pending: list[bytes] | None = []
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.dropped = False
 
     @property
     def gone(self) -> bool:
@@ -89,7 +88,6 @@ class Subscriber:
 
     def drop(self) -> None:
         # Closing the connection makes the client reconnect with Last-Event-ID.
-        self.dropped = True
         self.transport.abort()
         self.finish()
 
@@ -185,8 +183,8 @@ class Hub:
         if self._closed:
             raise web.HTTPServiceUnavailable(headers={"Retry-After": "2"})
         transport = request.transport
-        if transport is None or transport.is_closing():
-            return response  # the client left before we could answer
+        if request.method == "HEAD" or transport is None or transport.is_closing():
+            return response  # headers only: HEAD has no body, and a client that left gets nothing
         chunked = request.version == HttpVersion11
         if chunked:
             # Explicit, so that the frames written straight to the transport match the encoding.

@@ -232,6 +232,8 @@ class FakeGraph:
                 return self._post(who, form)
         if len(parts) == 2 and parts[1] == "comments" and method == "POST":
             return self._comment(who, parts[0], form)
+        if len(parts) == 2 and parts[1] == "comments" and method == "GET":
+            return self._comments(request, parts[0])
         if len(parts) == 1 and method == "DELETE":
             return self._delete(who, parts[0])
         return self._error("unsupported", method=method.lower(), id="/".join(parts))
@@ -280,6 +282,17 @@ class FakeGraph:
                              parent=parent)
         self.comments.append(comment)
         return self._ok({"id": comment.id})
+
+    def _comments(self, request: web.Request, parent: str) -> web.Response:
+        """GET /{post-id}/comments, as Graph answers it (oldest first, unless asked otherwise)."""
+        if not any(p.id == parent and not p.deleted for p in self.posts):
+            return self._error("unsupported", method="get", id=parent)
+        limit = int(request.query.get("limit", "25") or 25)
+        found = [c for c in self.comments if c.parent == parent and not c.deleted]
+        if request.query.get("order") == "reverse_chronological":
+            found.reverse()
+        data = [_fields(_graph_post(c), request.query) for c in found[:limit]]
+        return self._ok({"data": data, "paging": {"cursors": {"before": "QVFI", "after": "QVFJ"}}})
 
     def _delete(self, who: _Identity, object_id: str) -> web.Response:
         found = next((p for p in [*self.posts, *self.comments]
