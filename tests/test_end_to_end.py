@@ -9,6 +9,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.conftest import WriteConfig
@@ -338,6 +339,15 @@ class TestThreadsAndUndo:
             daemon.kill()
 
 
+async def _next_status(stream: aiohttp.ClientResponse, timeout: float = 5.0) -> str:
+    """The data line of the next `status` event on an SSE stream."""
+    async with asyncio.timeout(timeout):
+        while True:
+            line = (await stream.content.readline()).decode()
+            if line.startswith("data: "):
+                return line[6:]
+
+
 async def _until(done: object, what: str, timeout: float = 5.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -359,13 +369,17 @@ class TestReload:
         daemon = Daemon(config, tmp_path / "state", env={"HOOK_SECRET": SECRET}).start()
         try:
             pid = daemon.proc.pid  # type: ignore[union-attr]
-            config.write_text(config.read_text().replace(
-                "channels:\n", "channels:\n" + hook_channels({"hook-en": ("en", en.url)}) + "\n"))
-            daemon.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
-            await _until(lambda: "config_reloaded" in daemon.logs(), "reload")
-            await cli(daemon, *CLOSE)
-            await fr.wait_for(1)
-            await en.wait_for(1)
+            async with aiohttp.ClientSession() as session, session.get(f"{daemon.url}/events") as stream:
+                first = await _next_status(stream)  # the snapshot on connect
+                config.write_text(config.read_text().replace(
+                    "channels:\n", "channels:\n" + hook_channels({"hook-en": ("en", en.url)}) + "\n"))
+                daemon.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
+                await _until(lambda: "config_reloaded" in daemon.logs(), "reload")
+                await cli(daemon, *CLOSE)
+                await fr.wait_for(1)
+                await en.wait_for(1)
+                # The live-banner reader connected before the reload hears of the closure.
+                assert '"closed"' in await _next_status(stream) and '"closed"' not in first
             assert daemon.proc.pid == pid and daemon.proc.poll() is None  # type: ignore[union-attr]
             config.write_text("sites: {}\n")
             daemon.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
