@@ -278,8 +278,9 @@ class TestEmbedding:
         daemon.cli("set", "main", "closed", "-m", f"fr:{CLOSED_FR}")
         wait_text(seen.page, CLOSED_FR, timeout=25)
         assert any("connect-src" in error for error in seen.csp_errors())  # /events was refused
-        # Polls after the first revalidate what the browser holds (the HTTP cache adds the header).
-        assert statuses[0][2] is None and any(etag for _, _, etag in statuses[1:]), statuses
+        # The polls revalidate what the browser holds (its HTTP cache adds the header). The
+        # listener may be attached after the first fetch, so which poll is first is not asserted.
+        assert any(etag for _, _, etag in statuses), statuses
 
 
 class TestSize:
