@@ -8,16 +8,17 @@ import socket
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from statusd.model import Target
-from statusd.web.sse import Hub
+from statusd.web.sse import PING, Hub, Subscriber, chunk
 from tests.test_web_support import FLOOD, Served, Stream, entry, later
 from tests.test_web_support import served as served_fixture
 
 served = served_fixture
 
-pytestmark = pytest.mark.asyncio
 
 
 class TestFormat:
@@ -41,6 +42,12 @@ class TestFormat:
         assert int(second["id"]) > int(first["id"])
         assert json.loads(second["data"])["sites"]["main"]["level"] == "closed"
         stream.close()
+
+    async def test_head_gets_the_headers_and_no_stream(self, served: Served) -> None:
+        async with served.session.head(f"{served.url}/events") as response:
+            assert response.headers["Content-Type"] == "text/event-stream"
+            assert await asyncio.wait_for(response.read(), 2) == b""
+        assert not served.state.hub.subscribers
 
     async def test_an_unchanged_picture_is_no_event(self, served: Served) -> None:
         before = served.state.hub.last_id
@@ -109,7 +116,8 @@ class TestSlowClient:
         stuck.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
         healthy = await Stream.open(served)
         await healthy.event()
-        while len(hub.subscribers) < 2:
+        # The stuck client's request is being handled; nothing signals it but the set growing.
+        while len(hub.subscribers) < 2:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         pad = "x" * 200_000
         delays = []
@@ -145,3 +153,186 @@ class TestShutdown:
         assert time.monotonic() - start < 1.5
         for stream in streams:
             assert await asyncio.wait_for(stream.response.content.read(), 1.0) == b""
+
+
+class FakeTransport:
+    """Enough of asyncio.Transport for a Subscriber: what was written, and a chosen unsent count."""
+
+    def __init__(self, unsent: int = 0, closing: bool = False) -> None:
+        self.data = bytearray()
+        self.unsent = unsent
+        self.closing = closing
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def abort(self) -> None:
+        self.aborted = self.closing = True
+
+
+def subscribe(hub: Hub, transport: FakeTransport, live: bool = True, chunked: bool = True) -> Subscriber:
+    subscriber = Subscriber(transport, chunked)  # type: ignore[arg-type]
+    hub.subscribers.add(subscriber)
+    if live:
+        subscriber.go_live()
+    return subscriber
+
+
+def dechunk(wire: bytes) -> list[bytes]:
+    """The chunks of an HTTP/1.1 chunked body, strictly: a framing error fails the test."""
+    chunks = []
+    while wire:
+        size_line, sep, rest = wire.partition(b"\r\n")
+        assert sep, f"no chunk size line in {wire[:40]!r}"
+        size = int(size_line, 16)
+        assert rest[size:size + 2] == b"\r\n", "a chunk must end with CRLF"
+        chunks.append(rest[:size])
+        wire = rest[size + 2:]
+    return chunks
+
+
+def ids(blocks: bytes) -> list[int]:
+    return [int(line[4:]) for line in blocks.split(b"\n") if line.startswith(b"id: ")]
+
+
+class TestChunk:
+    """A frame written straight to the transport is one well-formed HTTP/1.1 chunk."""
+
+    @given(st.binary(max_size=5000))
+    def test_round_trip(self, data: bytes) -> None:
+        wire = chunk(data)
+        assert dechunk(wire) == ([data] if data else [b""])
+        assert wire.startswith(b"%x\r\n" % len(data))
+
+
+class TestDirectFanOut:
+    """publish writes to every live transport at once, keeps order, and drops whoever lags."""
+
+    async def test_events_before_the_headers_follow_them_in_order(self) -> None:
+        hub = Hub(queue_size=8)
+        transport = FakeTransport()
+        subscriber = subscribe(hub, transport, live=False)
+        early = [hub.publish(b'{"n":%d}' % n) for n in range(3)]
+        assert transport.data == b"", "nothing may be written before the response's headers"
+        subscriber.go_live()
+        late = hub.publish(b'{"n":3}')
+        assert ids(b"".join(dechunk(bytes(transport.data)))) == [*early, late]
+
+    @pytest.mark.parametrize("chunked", [True, False])
+    async def test_live_subscriber_gets_the_frame_during_publish(self, chunked: bool) -> None:
+        hub = Hub()
+        transports = [FakeTransport() for _ in range(50)]
+        for transport in transports:
+            subscribe(hub, transport, chunked=chunked)
+        event_id = hub.publish(b'{"a":1}')
+        raw = b'id: %d\nevent: status\ndata: {"a":1}\n\n' % event_id
+        for transport in transports:  # no await since publish: written synchronously
+            assert bytes(transport.data) == (chunk(raw) if chunked else raw)
+
+    # (unsent bytes after the write, in events' worth, or None for a stream not yet live with
+    #  `pending` earlier events; whether it is dropped)
+    @pytest.mark.parametrize(("unsent_events", "pending", "dropped"), [
+        (0, 0, False),
+        (3.5, 0, False),
+        (4, 0, False),
+        (4.2, 0, True),
+        (40, 0, True),
+        (None, 3, False),
+        (None, 4, True),
+    ])
+    async def test_who_is_too_far_behind(self, unsent_events: float | None, pending: int,
+                                         dropped: bool) -> None:
+        hub = Hub(queue_size=4)
+        data = b'{"pad":"%s"}' % (b"x" * 1000)
+        size = len(chunk(b"id: %d\nevent: status\ndata: %s\n\n" % (hub.last_id + 1, data)))
+        transport = FakeTransport(round((unsent_events or 0) * size))
+        subscriber = subscribe(hub, transport, live=unsent_events is not None)
+        healthy = subscribe(hub, FakeTransport())
+        for _ in range(pending):
+            subscriber.pending.append(b"earlier")  # type: ignore[union-attr]
+        with capture_logs() as logs:
+            hub.publish(data)
+        assert (subscriber not in hub.subscribers) is dropped
+        assert transport.aborted is dropped and subscriber.done.done() is dropped
+        assert healthy in hub.subscribers and not healthy.done.done()
+        assert any(log["event"] == "sse_dropped_slow" for log in logs) is dropped
+
+    async def test_a_closed_connection_is_forgotten_not_counted_slow(self) -> None:
+        hub = Hub()
+        gone = FakeTransport(closing=True)
+        subscriber = subscribe(hub, gone)
+        with capture_logs() as logs:
+            hub.publish(b"{}")
+        assert subscriber not in hub.subscribers and subscriber.done.done()
+        assert gone.data == b"" and not gone.aborted
+        assert logs == []
+
+    async def test_ping_only_where_nothing_waits(self) -> None:
+        hub = Hub()
+        idle, busy = FakeTransport(), FakeTransport(unsent=10)
+        subscribe(hub, idle)
+        subscribe(hub, busy)
+        subscribe(hub, connecting := FakeTransport(), live=False)
+        hub.ping()
+        assert bytes(idle.data) == chunk(PING)
+        assert busy.data == b"" and connecting.data == b""
+
+    async def test_close_finishes_healthy_and_drops_stuck(self) -> None:
+        hub = Hub(queue_size=4)
+        hub.publish(b"{}")
+        healthy, stuck = FakeTransport(), FakeTransport(unsent=1 << 20)
+        first, second = subscribe(hub, healthy), subscribe(hub, stuck)
+        hub.close()
+        assert first.done.done() and not healthy.aborted
+        assert second.done.done() and stuck.aborted
+        assert not hub.subscribers
+
+
+class TestWire:
+    """On the socket: valid chunked framing for HTTP/1.1, plain bytes for HTTP/1.0, many at once."""
+
+    async def test_http11_stream_is_well_formed_chunks(self, served: Served) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.web.port)
+        writer.write(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+        assert b"transfer-encoding: chunked" in head.lower()
+        first = await asyncio.wait_for(reader.readuntil(b"\n\n\r\n"), 2)
+        current = served.state.hub.last_id
+        published = [served.state.hub.publish(b'{"n":%d}' % n) for n in range(3)]
+        wire = first
+        while len(ids(b"".join(dechunk(wire)))) < 4:
+            wire += await asyncio.wait_for(reader.read(65536), 2)
+        body = b"".join(dechunk(wire))
+        assert body.startswith(b"retry: 2000\n\n")
+        assert ids(body) == [current, *published]
+        writer.close()
+
+    async def test_http10_stream_is_plain(self, served: Served) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.web.port)
+        writer.write(b"GET /events HTTP/1.0\r\nHost: x\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+        assert b"chunked" not in head.lower()
+        assert await asyncio.wait_for(reader.readuntil(b"\n\n"), 2) == b"retry: 2000\n\n"
+        await asyncio.wait_for(reader.readuntil(b"\n\n"), 2)  # the current snapshot
+        event_id = served.state.hub.publish(b'{"n":1}')
+        got = await asyncio.wait_for(reader.readuntil(b"\n\n"), 2)
+        assert got == b'id: %d\nevent: status\ndata: {"n":1}\n\n' % event_id
+        writer.close()
+
+    async def test_one_change_reaches_every_stream(self, served: Served) -> None:
+        streams = [await Stream.open(served) for _ in range(100)]
+        for stream in streams:
+            await stream.event()
+        served.state.update({Target("main"): entry("closed", FLOOD)}, {}, [], later(1))
+        got = [await stream.event() for stream in streams]
+        assert {e["id"] for e in got} == {str(served.state.hub.last_id)}
+        assert all(json.loads(e["data"])["sites"]["main"]["level"] == "closed" for e in got)
+        for stream in streams:
+            stream.close()
