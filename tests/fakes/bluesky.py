@@ -8,9 +8,9 @@ In a test:
         assert pds.session_creates == 1
 
 As its own process (prints its base URL as the first line of stdout; `GET /_fake/posts`
-answers the stored posts; `POST /_fake/control {"mode": ...}` switches the mode):
+answers the stored posts; `POST /_fake/control {"mode": ..., "delay": ...}` switches them):
 
-    python -m tests.fakes.bluesky --port 0 --handle library.bib.test --password app-pass
+    python -m tests.fakes.bluesky --port 0 --handle library.bib.test --password P [--delay 0.15]
 
 Stricter than the real server in two ways, to catch a wrong client: a link facet must span
 exactly the bytes of its URL, and a reply must name a post it holds (uri and cid).
@@ -23,19 +23,20 @@ import asyncio
 import hashlib
 import json
 import secrets
-import signal
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import regex
 from aiohttp import web
 
+from tests.fakes.common import Fake, drop, options, serve
+
 RESPONSES = Path(__file__).resolve().parent / "responses" / "bluesky"
 POST = "app.bsky.feed.post"
+CREATE_RECORD = "com.atproto.repo.createRecord"
 LINK = "app.bsky.richtext.facet#link"
 MODES = (
     "ok",         # answer as the real server does
@@ -74,12 +75,15 @@ class _Tokens:
     refresh: dict[str, bool] = field(default_factory=dict)
 
 
-class FakeBluesky:
+class FakeBluesky(Fake):
     """An aiohttp app on 127.0.0.1 holding one account and its posts."""
+
+    MODES = MODES
+    KIND = "fake"
 
     def __init__(self, handle: str = "library.bib.test", password: str = "app-pass-1234",
                  *, host: str = "127.0.0.1", port: int = 0, mode: str = "ok",
-                 retry_after: int = 7) -> None:
+                 retry_after: int = 7, delay: float = 0.0, log: Path | None = None) -> None:
         self.handle, self.password = handle, password
         self.did = "did:plc:" + hashlib.sha256(handle.encode()).hexdigest()[:24]
         self.host, self.port = host, port
@@ -91,31 +95,13 @@ class FakeBluesky:
         self.calls: list[str] = []  # NSIDs in arrival order
         self._tokens = _Tokens()
         self._session_times: deque[float] = deque()
-        self._mode = _check(mode)
-        self._script: deque[str] = deque()
-        self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._stopping = False
+        self._setup(mode, delay, log)
 
     # -- what tests use ------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
-
-    @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        self._mode = _check(value)
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    def script(self, *modes: str) -> None:
-        """Answer the next XRPC requests with these modes, one each, then `mode` again."""
-        self._script.extend(_check(m) for m in modes)
 
     @property
     def posts(self) -> list[StoredPost]:
@@ -139,50 +125,30 @@ class FakeBluesky:
         record = {"$type": POST, "text": text, "createdAt": _now(), **extra}
         return self._store(record)
 
-    async def start(self) -> None:
-        self._stopping = False
+    # -- dispatch ------------------------------------------------------------------------------
+
+    def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/_fake/posts", self._posts)
-        app.router.add_post("/_fake/control", self._control)
+        app.router.add_post("/_fake/control", self._fake_control)
         app.router.add_route("*", "/xrpc/{nsid}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._changed.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, err: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.stop()
-
-    # -- dispatch ------------------------------------------------------------------------------
+        return app
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         nsid = request.match_info["nsid"]
         self.calls.append(nsid)
-        mode = self._script.popleft() if self._script else self._mode
-        while mode == "hang":
-            changed = self._changed
-            await changed.wait()
-            if self._stopping:
-                return web.Response(status=503)
-            mode = self._mode
+        mode = await self._next_mode()
+        if mode is None:
+            return drop(request)
         if mode != "ok":
             return self._failure(mode)
         handler = _ROUTES.get((request.method, nsid))
         if handler is None:
             return _json(400, {"error": "InvalidRequest", "message": f"XRPCNotSupported: {nsid}"})
-        return await handler(self, request)
+        answer = await handler(self, request)
+        if nsid == CREATE_RECORD:
+            await self._pause()
+        return answer
 
     def _failure(self, mode: str) -> web.Response:
         if mode == "ratelimit":
@@ -269,6 +235,7 @@ class FakeBluesky:
         if problem := self._check_post(record):
             return problem
         stored = self._store(record)
+        self._log_post(time.time(), request.path, stored.uri)
         status, answer = recorded("create_record")
         answer.update(uri=stored.uri, cid=stored.cid)
         return _json(status, answer)
@@ -349,22 +316,16 @@ class FakeBluesky:
             for p in self.stored
         ])
 
-    async def _control(self, request: web.Request) -> web.Response:
-        change = await _body(request)
-        try:
-            if "mode" in change:
-                self.mode = change["mode"]
-        except ValueError as err:
-            return _json(400, {"error": str(err)})
-        return _json(200, {"mode": self.mode, "posts": len(self.posts),
-                           "session_creates": self.session_creates})
+    def stats(self) -> dict[str, Any]:
+        return {"mode": self.mode, "posts": len(self.posts),
+                "session_creates": self.session_creates}
 
 
 _ROUTES = {
     ("POST", "com.atproto.server.createSession"): FakeBluesky._create_session,
     ("POST", "com.atproto.server.refreshSession"): FakeBluesky._refresh_session,
     ("GET", "com.atproto.server.getSession"): FakeBluesky._get_session,
-    ("POST", "com.atproto.repo.createRecord"): FakeBluesky._create_record,
+    ("POST", CREATE_RECORD): FakeBluesky._create_record,
     ("POST", "com.atproto.repo.deleteRecord"): FakeBluesky._delete_record,
     ("GET", "com.atproto.repo.listRecords"): FakeBluesky._list_records,
     ("GET", "com.atproto.repo.getRecord"): FakeBluesky._get_record,
@@ -387,12 +348,6 @@ def _facet_problem(text: str, facets: Any) -> str | None:
             if data[start:end] != uri.encode():
                 return f"(fake) facet bytes {start}..{end} are {data[start:end]!r}, not {uri!r}"
     return None
-
-
-def _check(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"unknown fake mode {mode!r}; expected one of: {', '.join(MODES)}")
-    return mode
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -424,30 +379,16 @@ def _now() -> str:
 # -- standalone process ----------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.bluesky",
-                                     description="A fake Bluesky PDS.")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser = options("bluesky", "A fake Bluesky PDS.", MODES)
     parser.add_argument("--handle", default="library.bib.test")
     parser.add_argument("--password", default="app-pass-1234", help="the app password it accepts")
-    parser.add_argument("--mode", default="ok", choices=MODES)
     return parser
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    fake = FakeBluesky(args.handle, args.password, host=args.host, port=args.port, mode=args.mode)
-    await fake.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    print(fake.url, flush=True)  # the parent reads this line to know it is listening
-    await stop.wait()
-    await fake.stop()
-
-
 def main(argv: list[str] | None = None) -> None:
-    asyncio.run(_serve(_parser().parse_args(argv)))
+    args = _parser().parse_args(argv)
+    asyncio.run(serve(FakeBluesky(args.handle, args.password, host=args.host, port=args.port,
+                                  mode=args.mode, delay=args.delay, log=args.log)))
 
 
 if __name__ == "__main__":

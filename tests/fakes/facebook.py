@@ -12,10 +12,10 @@ In a test:
 
 As its own process (prints its base URL as the first line of stdout, stops on SIGTERM/SIGINT):
 
-    python -m tests.fakes.facebook --port 0 --token T --page-id 1234
+    python -m tests.fakes.facebook --port 0 --token T --page-id 1234 [--delay 0.15]
 
 `GET /_fake/posts` answers every stored post and comment as a JSON list;
-`POST /_fake/mode {"mode": ...}` switches a running process. Graph paths work with or
+`POST /_fake/mode {"mode": ..., "delay": ...}` switches a running process. Graph paths work with or
 without a version prefix (/v21.0/me and /me).
 """
 
@@ -26,14 +26,14 @@ import asyncio
 import json
 import re
 import secrets
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.common import Fake, drop, options, serve
 
 __all__ = ["ERROR_MODES", "MAX_CHARS", "MODES", "FakeGraph", "Request", "StoredPost"]
 
@@ -105,8 +105,11 @@ class _Identity:
 
 
 @dataclass
-class FakeGraph:
+class FakeGraph(Fake):
     """An aiohttp app on 127.0.0.1 that answers Graph API calls for one page as `mode` says."""
+
+    MODES = MODES
+    KIND = "Graph fake"
 
     token: str = "page-token"
     page_id: str = "104857600123456"
@@ -122,14 +125,12 @@ class FakeGraph:
     comments: list[StoredPost] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
+    delay: float = 0.0  # seconds before answering a POST (each makes a post or a comment)
+    log: Path | None = None  # where to append each post and comment made, as a JSON line
 
     def __post_init__(self) -> None:
-        self._mode = "ok"
-        self._script: list[str] = []
-        self._released = asyncio.Event()
-        self._stopping = False
-        self._runner: web.AppRunner | None = None
         self._next_id = 1_000_000_000_000_001
+        self._setup("ok", self.delay, self.log)
 
     @property
     def url(self) -> str:
@@ -141,19 +142,6 @@ class FakeGraph:
         """Where a channel's graph_url points, versioned like the real one."""
         return f"{self.url}/v21.0"
 
-    @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        self._mode = _check_mode(value)
-        self._release()
-
-    def script(self, *modes: str) -> None:
-        """Answer the next requests with these modes, one each, before `mode` applies again."""
-        self._script.extend(_check_mode(m) for m in modes)
-
     def stored(self) -> list[dict[str, Any]]:
         """Every post and comment ever stored, oldest first, deleted ones marked."""
         items = sorted([*self.posts, *self.comments], key=lambda p: p.created)
@@ -162,34 +150,14 @@ class FakeGraph:
     def live_posts(self) -> list[StoredPost]:
         return [p for p in self.posts if not p.deleted]
 
-    async def start(self) -> None:
-        self._stopping = False
+    # -- the Graph API ---------------------------------------------------------------------------
+
+    def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/_fake/posts", self._fake_posts)
-        app.router.add_post("/_fake/mode", self._fake_mode)
+        app.router.add_post("/_fake/mode", self._fake_control)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._release()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-    # -- the Graph API ---------------------------------------------------------------------------
+        return app
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
@@ -197,12 +165,9 @@ class FakeGraph:
             request.method, request.path, dict(request.query), form,
             request.headers.get("Authorization"), "access_token" in request.query,
         ))
-        mode = self._script.pop(0) if self._script else self._mode
-        while mode == "hang":
-            await self._wait_for_switch()
-            if self._stopping:
-                return _drop(request)
-            mode = self._mode
+        mode = await self._next_mode()
+        if mode is None:
+            return drop(request)
         if mode in ERROR_MODES:
             return self._error(mode)
         if mode == "server_error":
@@ -211,8 +176,10 @@ class FakeGraph:
         if mode == "html":
             return web.Response(text=_HTML, content_type="text/html", headers=self._usage(False))
         answer = self._route(request, form)
-        if mode == "drop_after_post" and request.method == "POST":
-            return _drop(request)
+        if request.method == "POST":
+            if mode == "drop_after_post":
+                return drop(request)
+            await self._pause()
         return answer
 
     def _route(self, request: web.Request, form: dict[str, str]) -> web.Response:
@@ -269,6 +236,7 @@ class FakeGraph:
             return self._error("duplicate")
         post = StoredPost(f"{self.page_id}_{self._new_id()}", message, link, time.time())
         self.posts.append(post)
+        self._log_post(post.created, f"/{self.page_id}/feed", post.id)
         return self._ok({"id": post.id})
 
     def _comment(self, who: _Identity, parent: str, form: dict[str, str]) -> web.Response:
@@ -281,6 +249,7 @@ class FakeGraph:
         comment = StoredPost(f"{object_id}_{self._new_id()}", form["message"], None, time.time(),
                              parent=parent)
         self.comments.append(comment)
+        self._log_post(comment.created, f"/{parent}/comments", comment.id)
         return self._ok({"id": comment.id})
 
     def _comments(self, request: web.Request, parent: str) -> web.Response:
@@ -346,29 +315,8 @@ class FakeGraph:
 
     # -- control ---------------------------------------------------------------------------------
 
-    def _release(self) -> None:
-        self._released.set()
-        self._released = asyncio.Event()
-
-    async def _wait_for_switch(self) -> None:
-        await self._released.wait()
-
     async def _fake_posts(self, request: web.Request) -> web.Response:
         return web.json_response(self.stored())
-
-    async def _fake_mode(self, request: web.Request) -> web.Response:
-        change = await request.json()
-        try:
-            self.mode = str(change.get("mode", self._mode))
-        except ValueError as err:
-            return web.json_response({"error": str(err)}, status=400)
-        return web.json_response({"mode": self._mode})
-
-
-def _check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"unknown Graph fake mode {mode!r}; expected one of: {', '.join(MODES)}")
-    return mode
 
 
 def _graph_time(moment: float) -> str:
@@ -389,41 +337,21 @@ def _fields(body: dict[str, Any], query: Any) -> dict[str, Any]:
     return body if not asked else {k: v for k, v in body.items() if k in asked or k == "id"}
 
 
-def _drop(request: web.Request) -> web.Response:
-    """Close the connection without a word: the client sees it vanish, not an answer."""
-    if request.transport is not None:
-        request.transport.abort()
-    return web.Response(status=204)  # never reaches the client
-
-
 # -- standalone process ----------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.facebook",
-                                     description="A fake Facebook Graph API for one page.")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser = options("facebook", "A fake Facebook Graph API for one page.", MODES)
     parser.add_argument("--token", default="page-token", help="the page access token it accepts")
     parser.add_argument("--page-id", default="104857600123456")
-    parser.add_argument("--mode", default="ok", choices=MODES)
     return parser
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    graph = FakeGraph(token=args.token, page_id=args.page_id, host=args.host, port=args.port)
-    graph.mode = args.mode
-    await graph.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    print(graph.url, flush=True)  # the parent reads this line to know it is listening
-    await stop.wait()
-    await graph.stop()
-
-
 def main(argv: list[str] | None = None) -> None:
-    asyncio.run(_serve(_parser().parse_args(argv)))
+    args = _parser().parse_args(argv)
+    graph = FakeGraph(token=args.token, page_id=args.page_id, host=args.host, port=args.port,
+                      delay=args.delay, log=args.log)
+    graph.mode = args.mode
+    asyncio.run(serve(graph))
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ In a test:
 
 As its own process (prints its base URL as the first line of stdout; stops on SIGTERM):
 
-    python -m tests.fakes.mastodon --port 0 --token T --max-characters 500
+    python -m tests.fakes.mastodon --port 0 --token T --max-characters 500 [--delay 0.15]
 
 `GET /_fake/posts` answers the live posts as JSON, `GET /_fake/state` the counts, and
-`POST /_fake/control {"mode": ..., "status": ..., "max_characters": ..., "forget_keys": true}`
-switches a running process.
+`POST /_fake/control {"mode": ..., "delay": ..., "status": ..., "max_characters": ...,
+"forget_keys": true}` switches a running process.
 """
 
 from __future__ import annotations
@@ -26,20 +26,19 @@ import argparse
 import asyncio
 import html
 import json
-import signal
 import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import regex  # type: ignore[import-untyped]  # no stubs; \X matches a grapheme cluster
+import regex  # \X matches a grapheme cluster
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from mastodon._url_regex import url_regex  # Mastodon.py's port of Mastodon's URL pattern
+
+from tests.fakes.common import Fake, drop, options, serve
 
 __all__ = ["MODES", "MastodonServer", "mastodon_length", "to_html"]
 
@@ -121,12 +120,16 @@ class Attempt:
     wall: float
 
 
-class MastodonServer:
+class MastodonServer(Fake):
     """An aiohttp app on 127.0.0.1 holding one account's statuses, answering as `mode` says."""
+
+    MODES = MODES
+    KIND = "server"
 
     def __init__(self, *, token: str = "fake-token", max_characters: int | None = 500,
                  mode: str = "ok", status: int = 503, retry_after: int = 30,
-                 idempotency_ttl: float = 3600.0, host: str = "127.0.0.1", port: int = 0) -> None:
+                 idempotency_ttl: float = 3600.0, host: str = "127.0.0.1", port: int = 0,
+                 delay: float = 0.0, log: Path | None = None) -> None:
         self.token = token
         self.max_characters = max_characters  # None: /api/v2/instance omits the limit
         self.status = status
@@ -139,35 +142,16 @@ class MastodonServer:
         self.deleted: list[str] = []
         self.repeats = 0
         self._keys: dict[str, tuple[str, float]] = {}
-        self._mode = _check_mode(mode)
-        self._script: deque[str] = deque()
-        self._version = 0
-        self._changed = asyncio.Event()
-        self._stopping = False
-        self._runner: web.AppRunner | None = None
+        self._setup(mode, delay, log)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        self._mode = _check_mode(value)
-        self._version += 1
-        self._notify()
-
-    @property
     def posts(self) -> list[dict[str, Any]]:
         """The live statuses, oldest first, each with its source `text` and idempotency key."""
         return [s for s in self.statuses.values() if s["id"] not in self.deleted]
-
-    def script(self, *modes: str) -> None:
-        """Answer the next API requests with these modes, one each, before `mode` applies again."""
-        self._script.extend(_check_mode(m) for m in modes)
 
     def forget_keys(self) -> None:
         """Forget every Idempotency-Key, as Mastodon does after an hour."""
@@ -179,7 +163,13 @@ class MastodonServer:
                 "max_characters": self.max_characters}
 
     async def start(self) -> None:
-        self._stopping = False
+        await super().start()
+        self.account["url"] = f"{self.url}/@{self.account['username']}"
+        self.account["uri"] = f"{self.url}/users/{self.account['username']}"
+
+    # -- how every API answer is made ----------------------------------------------------------
+
+    def _app(self) -> web.Application:
         app = web.Application(middlewares=[self._headers])
         app.router.add_get("/_fake/posts", self._fake_posts)
         app.router.add_get("/_fake/state", self._fake_state)
@@ -188,42 +178,9 @@ class MastodonServer:
             app.router.add_get(path, self._instance)
         app.router.add_get("/api/v1/accounts/verify_credentials", self._verify_credentials)
         app.router.add_get("/api/v1/accounts/{id}/statuses", self._account_statuses)
-        app.router.add_post("/api/v1/statuses", self._post_status)
+        app.router.add_post("/api/v1/statuses", self._delayed(self._post_status))
         app.router.add_delete("/api/v1/statuses/{id}", self._delete_status)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = self._runner.addresses[0][1]
-        self.account["url"] = f"{self.url}/@{self.account['username']}"
-        self.account["uri"] = f"{self.url}/users/{self.account['username']}"
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._notify()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, err: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.stop()
-
-    # -- how every API answer is made ----------------------------------------------------------
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def _mode_switch(self) -> bool:
-        """Wait until the mode is switched; False if the server is stopping instead."""
-        version = self._version
-        while self._version == version and not self._stopping:
-            await self._changed.wait()
-        return not self._stopping
+        return app
 
     @web.middleware
     async def _headers(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -233,15 +190,12 @@ class MastodonServer:
                                      request.headers.get("Idempotency-Key"),
                                      request.headers.get("Authorization"), time.time()))
         self._notify()
-        mode = self._script.popleft() if self._script else self._mode
-        while mode == "hang":
-            if not await self._mode_switch():
-                return _drop(request)
-            mode = self._mode
+        mode = await self._next_mode()
+        if mode is None:
+            return drop(request)
         response: web.StreamResponse = self._failure(mode) or await handler(request)
         if mode == "accept_then_hang":
-            await self._mode_switch()
-            return _drop(request)
+            return await self._vanish(request)
         remaining, reset = (0, self.retry_after) if mode == "ratelimit" else (299, 300)
         response.headers["X-RateLimit-Limit"] = "300"
         response.headers["X-RateLimit-Remaining"] = str(remaining)
@@ -301,6 +255,7 @@ class MastodonServer:
         if problem is not None:
             return problem
         status = self._create(form, key)
+        self._log_post(time.time(), request.path, status["id"])
         if key:
             self._keys[key] = (status["id"], time.time())
         return web.json_response(_public(status))
@@ -357,23 +312,13 @@ class MastodonServer:
     async def _fake_posts(self, request: web.Request) -> web.Response:
         return web.json_response(self.posts)
 
-    async def _fake_state(self, request: web.Request) -> web.Response:
-        return web.json_response(self.stats())
-
-    async def _fake_control(self, request: web.Request) -> web.Response:
-        change = await request.json()
-        try:
-            if "status" in change:
-                self.status = int(change["status"])
-            if "max_characters" in change:
-                self.max_characters = change["max_characters"]
-            if change.get("forget_keys"):
-                self.forget_keys()
-            if "mode" in change:
-                self.mode = change["mode"]
-        except (TypeError, ValueError) as err:
-            return web.json_response({"error": str(err)}, status=400)
-        return web.json_response(self.stats())
+    def _apply_own(self, change: dict[str, Any]) -> None:
+        if "status" in change:
+            self.status = int(change["status"])
+        if "max_characters" in change:
+            self.max_characters = change["max_characters"]
+        if change.get("forget_keys"):
+            self.forget_keys()
 
 
 def _public(status: dict[str, Any]) -> dict[str, Any]:
@@ -402,50 +347,23 @@ def _reason(code: int) -> str:
         return ""
 
 
-def _check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"unknown server mode {mode!r}; expected one of: {', '.join(MODES)}")
-    return mode
-
-
-def _drop(request: web.Request) -> web.Response:
-    """Close the connection without a word: the client sees it vanish, not an answer."""
-    if request.transport is not None:
-        request.transport.abort()
-    return web.Response(status=204)  # never reaches the client
-
-
 # -- standalone process ----------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.mastodon",
-                                     description="A fake Mastodon server.")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser = options("mastodon", "A fake Mastodon server.", MODES)
     parser.add_argument("--token", required=True, help="the access token it accepts")
     parser.add_argument("--max-characters", type=int, default=500)
-    parser.add_argument("--mode", default="ok", choices=MODES)
     parser.add_argument("--idempotency-ttl", type=float, default=3600.0,
                         help="seconds an Idempotency-Key is remembered (Mastodon: an hour)")
     return parser
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    server = MastodonServer(token=args.token, max_characters=args.max_characters,
-                            mode=args.mode, idempotency_ttl=args.idempotency_ttl,
-                            host=args.host, port=args.port)
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    print(server.url, flush=True)  # the parent reads this line to know it is listening
-    await stop.wait()
-    await server.stop()
-
-
 def main(argv: list[str] | None = None) -> None:
-    asyncio.run(_serve(_parser().parse_args(argv)))
+    args = _parser().parse_args(argv)
+    asyncio.run(serve(MastodonServer(
+        token=args.token, max_characters=args.max_characters, mode=args.mode,
+        idempotency_ttl=args.idempotency_ttl, host=args.host, port=args.port,
+        delay=args.delay, log=args.log)))
 
 
 if __name__ == "__main__":

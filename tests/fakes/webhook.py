@@ -23,18 +23,15 @@ import asyncio
 import hashlib
 import hmac
 import json
-import signal
 import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 from aiohttp import web
 
 from tests.fakes import blackhole, refusing_port, url_for
+from tests.fakes.common import Fake, drop, options, serve
 
 __all__ = ["MODES", "Arrival", "Attempt", "WebhookReceiver", "blackhole", "expected_signature",
            "refusing_port", "url_for"]
@@ -82,12 +79,15 @@ def expected_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class WebhookReceiver:
+class WebhookReceiver(Fake):
     """An aiohttp app on 127.0.0.1 that records what it is sent and answers as `mode` says.
 
     A message counts as received when its request arrives (the platform has the post);
-    the answer follows `delay` seconds later.
+    the answer follows `delay` seconds later (here every answer but a hang or a drop).
     """
+
+    MODES = MODES
+    KIND = "receiver"
 
     def __init__(
         self,
@@ -103,7 +103,6 @@ class WebhookReceiver:
         log: Path | None = None,
     ) -> None:
         self.secret = secret
-        self.delay = delay
         self.retry_after = retry_after
         self.status = status
         self.host, self.port, self.path = host, port, path
@@ -113,67 +112,12 @@ class WebhookReceiver:
         self.rejected: list[Attempt] = []
         self.deleted: list[dict[str, Any]] = []
         self.repeats = 0
-        self._mode = _check_mode(mode)
-        self._version = 0  # bumped on every mode switch, so held requests notice one
-        self._script: deque[str] = deque()
         self._ids: dict[str, str] = {}
-        self._log_path = log
-        self._log: IO[str] | None = None
-        self._runner: web.AppRunner | None = None
-        self._stopping = False
-        self._changed = asyncio.Event()
+        self._setup(mode, delay, log)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}{self.path}"
-
-    @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        self._mode = _check_mode(value)
-        self._version += 1
-        self._notify()
-
-    def script(self, *modes: str) -> None:
-        """Answer the next requests with these modes, one each, before `mode` applies again."""
-        self._script.extend(_check_mode(m) for m in modes)
-
-    async def start(self) -> None:
-        self._stopping = False
-        self._changed = asyncio.Event()
-        app = web.Application()
-        app.router.add_route("GET", "/_control", self._stats)
-        app.router.add_route("POST", "/_control", self._control)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        # A short shutdown timeout: held requests are released on stop anyway.
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = self._runner.addresses[0][1]
-        if self._log_path is not None:
-            self._log = self._log_path.open("a", encoding="utf-8", buffering=1)
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._notify()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    async def __aenter__(self) -> WebhookReceiver:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     async def wait_for(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         """The received bodies once there are at least `count`; TimeoutError after `timeout` s."""
@@ -205,45 +149,25 @@ class WebhookReceiver:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _notify(self) -> None:
-        # Wake everything waiting (wait_for, held requests), then arm a fresh event.
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def _until(
-        self, done: Callable[[], bool], timeout: float, why: Callable[[], str]
-    ) -> None:
-        deadline = time.monotonic() + timeout
-        while not done():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(why())
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                pass  # the loop checks once more, then raises with the count
-
-    async def _mode_switch(self) -> bool:
-        """Wait until the mode is switched; False if the receiver is stopping instead."""
-        version = self._version
-        while self._version == version and not self._stopping:
-            await self._changed.wait()
-        return not self._stopping
+    def _app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("GET", "/_control", self._fake_state)
+        app.router.add_route("POST", "/_control", self._fake_control)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        return app
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         attempt = self._attempt(request, body)
-        mode = self._script.popleft() if self._script else self._mode
-        while mode == "hang":
-            if not await self._mode_switch():
-                return _drop(request)
-            mode = self._mode
+        mode = await self._next_mode()
+        if mode is None:
+            return drop(request)
         if not attempt.signature_ok:
             self.rejected.append(attempt)
             self._notify()
             return web.json_response({"error": "bad signature"}, status=401)
         if mode in ("error500", "ratelimit", "unauthorized", "status"):
-            await asyncio.sleep(self.delay)
+            await self._pause()
             return self._failure(mode)
         return await self._accept(request, attempt, mode)
 
@@ -283,6 +207,7 @@ class WebhookReceiver:
         payload = _json_object(attempt.body)
         if payload is None:
             return web.json_response({"error": "the body should be a JSON object"}, status=400)
+        answer: dict[str, Any]
         if request.method == "POST":
             answer = {"id": self._record(payload, attempt)}
         elif request.method == "DELETE":
@@ -292,9 +217,8 @@ class WebhookReceiver:
         else:
             return web.json_response({"error": "use POST or DELETE"}, status=405)
         if mode == "accept_then_drop":
-            await self._mode_switch()
-            return _drop(request)
-        await asyncio.sleep(self.delay)
+            return await self._vanish(request)
+        await self._pause()
         if mode == "plain":
             return web.Response(text="OK")
         return web.json_response(answer)
@@ -311,35 +235,14 @@ class WebhookReceiver:
             self._ids[attempt.key] = arrival.remote_id
         self.arrivals.append(arrival)
         self.received.append(payload)
-        if self._log is not None:
-            self._log.write(json.dumps({
-                "received_at": arrival.wall, "monotonic": arrival.monotonic,
-                "key": arrival.key, "id": arrival.remote_id, "body": payload,
-            }, ensure_ascii=False) + "\n")
+        self._log_post(arrival.wall, attempt.path, arrival.remote_id,
+                       monotonic=arrival.monotonic, key=arrival.key, body=payload)
         self._notify()
         return arrival.remote_id
 
-    async def _stats(self, request: web.Request) -> web.Response:
-        return web.json_response(self.stats())
-
-    async def _control(self, request: web.Request) -> web.Response:
-        change = await request.json()
-        try:
-            if "delay" in change:
-                self.delay = float(change["delay"])
-            if "status" in change:
-                self.status = int(change["status"])
-            if "mode" in change:
-                self.mode = change["mode"]
-        except (TypeError, ValueError) as err:
-            return web.json_response({"error": str(err)}, status=400)
-        return web.json_response(self.stats())
-
-
-def _check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"unknown receiver mode {mode!r}; expected one of: {', '.join(MODES)}")
-    return mode
+    def _apply_own(self, change: dict[str, Any]) -> None:
+        if "status" in change:
+            self.status = int(change["status"])
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
@@ -350,43 +253,18 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _drop(request: web.Request) -> web.Response:
-    """Close the connection without a word: the client sees it vanish, not an answer."""
-    if request.transport is not None:
-        request.transport.abort()
-    return web.Response(status=204)  # never reaches the client
-
-
 # -- standalone process ----------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.fakes.webhook", description="A fake webhook receiver."
-    )
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser = options("webhook", "A fake webhook receiver.", MODES)
     parser.add_argument("--secret", required=True, help="the HMAC secret the sender signs with")
-    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
-    parser.add_argument("--mode", default="ok", choices=MODES)
-    parser.add_argument("--log", type=Path, help="append each accepted message here as a JSON line")
     return parser
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    receiver = WebhookReceiver(args.secret, delay=args.delay, mode=args.mode,
-                               host=args.host, port=args.port, log=args.log)
-    await receiver.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    print(receiver.url, flush=True)  # the parent reads this line to know it is listening
-    await stop.wait()
-    await receiver.stop()
-
-
 def main(argv: list[str] | None = None) -> None:
-    asyncio.run(_serve(_parser().parse_args(argv)))
+    args = _parser().parse_args(argv)
+    asyncio.run(serve(WebhookReceiver(args.secret, delay=args.delay, mode=args.mode,
+                                      host=args.host, port=args.port, log=args.log)))
 
 
 if __name__ == "__main__":

@@ -18,10 +18,10 @@ In a test:
 
 As its own process (prints its base URL, then `ca_file=PATH`; stops on SIGTERM):
 
-    python -m tests.fakes.x --port 0 [--tls-dir DIR]
+    python -m tests.fakes.x --port 0 [--tls-dir DIR] [--delay 0.15]
 
 `GET /_fake/posts` answers the live posts as JSON, `GET /_fake/state` the counts and
-`POST /_fake/control {"mode": ..., "status": ...}` switches a running process (all
+`POST /_fake/control {"mode": ..., "delay": ..., "status": ...}` switches a running process (all
 over the same TLS port: trust the printed CA, or skip verification).
 """
 
@@ -33,22 +33,21 @@ import base64
 import hashlib
 import hmac
 import json
-import signal
 import ssl
 import subprocess
 import tempfile
 import time
 import unicodedata
-from collections import deque
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote, unquote
 
 import regex
 from aiohttp import web
+
+from tests.fakes.common import Fake, drop, options, serve
 
 __all__ = ["ACCOUNT", "MODES", "Credentials", "Tls", "XServer", "make_tls", "x_length"]
 
@@ -242,12 +241,16 @@ class Attempt:
     wall: float
 
 
-class XServer:
+class XServer(Fake):
     """An aiohttp app on 127.0.0.1 (TLS) holding one account's posts, answering as `mode` says."""
+
+    MODES = MODES
+    KIND = "X server"
 
     def __init__(self, tls: Tls, *, keys: Credentials | None = None, mode: str = "ok",
                  status: int = 503, retry_after: int = 30, daily_after: int = 3 * 3600,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, delay: float = 0.0,
+                 log: Path | None = None) -> None:
         self.tls = tls
         self.keys = keys or Credentials()
         self.status = status
@@ -257,13 +260,8 @@ class XServer:
         self.attempts: list[Attempt] = []
         self.tweets: dict[str, dict[str, Any]] = {}  # every post made, by id
         self.deleted: list[str] = []
-        self._mode = _check_mode(mode)
-        self._script: deque[str] = deque()
-        self._version = 0
-        self._changed = asyncio.Event()
-        self._stopping = False
         self._window = (time.time(), 0)  # start, posts made in it
-        self._runner: web.AppRunner | None = None
+        self._setup(mode, delay, log)
 
     @property
     def url(self) -> str:
@@ -274,70 +272,38 @@ class XServer:
         return f"{self.host}:{self.port}"
 
     @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        self._mode = _check_mode(value)
-        self._version += 1
-        self._notify()
-
-    @property
     def posts(self) -> list[dict[str, Any]]:
         """The live posts, oldest first: id, text, in_reply_to, created_at."""
         return [t for t in self.tweets.values() if t["id"] not in self.deleted]
-
-    def script(self, *modes: str) -> None:
-        """Answer the next API requests with these modes, one each, before `mode` applies again."""
-        self._script.extend(_check_mode(m) for m in modes)
 
     def stats(self) -> dict[str, Any]:
         return {"mode": self._mode, "posts": len(self.posts), "made": len(self.tweets),
                 "attempts": len(self.attempts), "deleted": list(self.deleted)}
 
-    async def start(self) -> None:
-        self._stopping = False
+    async def wait_attempts(self, count: int, timeout: float = 5.0) -> list[Attempt]:
+        """The API requests once at least `count` arrived, answered or not."""
+        await self._until(
+            lambda: len(self.attempts) >= count,
+            timeout,
+            lambda: f"the server got {len(self.attempts)} of {count} requests in {timeout:g} s",
+        )
+        return self.attempts
+
+    # -- middleware: modes and headers ---------------------------------------------------------
+
+    def _app(self) -> web.Application:
         app = web.Application(middlewares=[self._headers])
         app.router.add_get("/_fake/posts", self._fake_posts)
         app.router.add_get("/_fake/state", self._fake_state)
         app.router.add_post("/_fake/control", self._fake_control)
-        app.router.add_post("/2/tweets", self._create)
+        app.router.add_post("/2/tweets", self._delayed(self._create))
         app.router.add_delete("/2/tweets/{id}", self._delete)
         app.router.add_get("/2/users/me", self._me)
         app.router.add_get("/2/users/{id}/tweets", self._timeline)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        context = self.tls.server_context()
-        await web.TCPSite(self._runner, self.host, self.port, ssl_context=context).start()
-        self.port = self._runner.addresses[0][1]
+        return app
 
-    async def stop(self) -> None:
-        self._stopping = True
-        self._notify()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, err: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.stop()
-
-    async def wait_attempts(self, count: int, timeout: float = 5.0) -> list[Attempt]:
-        """The API requests once at least `count` arrived, answered or not."""
-        deadline = time.monotonic() + timeout
-        while len(self.attempts) < count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"the server got {len(self.attempts)} of {count} requests in {timeout:g} s")
-            await asyncio.sleep(0.01)
-        return self.attempts
-
-    # -- middleware: modes and headers ---------------------------------------------------------
+    def _ssl_context(self) -> ssl.SSLContext:
+        return self.tls.server_context()
 
     @web.middleware
     async def _headers(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -348,16 +314,13 @@ class XServer:
         attempt = Attempt(request.method, request.path, request.host, problem, time.time())
         self.attempts.append(attempt)
         self._notify()
-        mode = self._script.popleft() if self._script else self._mode
-        while mode == "hang":
-            if not await self._mode_switch():
-                return _drop(request)
-            mode = self._mode
+        mode = await self._next_mode()
+        if mode is None:
+            return drop(request)
         response = self._failure(mode) or (
             _problem("unauthorized.json") if problem else await handler(request))
         if mode == "accept_then_hang" and response.status == 201:  # the post exists, unanswered
-            await self._mode_switch()
-            return _drop(request)
+            return await self._vanish(request)
         if mode not in ("ratelimit", "daily"):
             response.headers.update(self._rate_headers(request))
         return response
@@ -418,6 +381,7 @@ class XServer:
         tweet_id = str(TWEET_BASE + len(self.tweets))
         self.tweets[tweet_id] = {"id": tweet_id, "text": text, "in_reply_to": parent,
                                  "created_at": time.time()}
+        self._log_post(self.tweets[tweet_id]["created_at"], request.path, tweet_id)
         self._notify()
         return web.json_response({"data": {"id": tweet_id, "text": text,
                                            "edit_history_tweet_ids": [tweet_id]}}, status=201)
@@ -455,30 +419,9 @@ class XServer:
     async def _fake_posts(self, request: web.Request) -> web.Response:
         return web.json_response(self.posts)
 
-    async def _fake_state(self, request: web.Request) -> web.Response:
-        return web.json_response(self.stats())
-
-    async def _fake_control(self, request: web.Request) -> web.Response:
-        change = await request.json()
-        try:
-            if "status" in change:
-                self.status = int(change["status"])
-            if "mode" in change:
-                self.mode = change["mode"]
-        except (TypeError, ValueError) as err:
-            return web.json_response({"error": str(err)}, status=400)
-        return web.json_response(self.stats())
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def _mode_switch(self) -> bool:
-        """Wait until the mode is switched; False if the server is stopping instead."""
-        version = self._version
-        while self._version == version and not self._stopping:
-            await self._changed.wait()
-        return not self._stopping
+    def _apply_own(self, change: dict[str, Any]) -> None:
+        if "status" in change:
+            self.status = int(change["status"])
 
 
 def _problem(name: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -486,42 +429,20 @@ def _problem(name: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(body, status=int(body["status"]), headers=headers)
 
 
-def _check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"unknown X server mode {mode!r}; expected one of: {', '.join(MODES)}")
-    return mode
-
-
-def _drop(request: web.Request) -> web.Response:
-    """Close the connection without a word: the client sees it vanish, not an answer."""
-    if request.transport is not None:
-        request.transport.abort()
-    return web.Response(status=204)  # never reaches the client
-
-
 # -- standalone process ----------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tests.fakes.x", description="A fake X API.")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser = options("x", "A fake X API.", MODES)
     parser.add_argument("--tls-dir", type=Path, help="where to write the CA and certificate "
                                                       "(default: a temporary directory)")
-    parser.add_argument("--mode", default="ok", choices=MODES)
     return parser
 
 
 async def _serve(args: argparse.Namespace, directory: Path) -> None:
-    server = XServer(make_tls(directory), mode=args.mode, host=args.host, port=args.port)
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    print(server.url, flush=True)  # the parent reads this line to know it is listening
-    print(f"ca_file={server.tls.ca_file}", flush=True)
-    await stop.wait()
-    await server.stop()
+    tls = make_tls(directory)
+    server = XServer(tls, mode=args.mode, host=args.host, port=args.port, delay=args.delay,
+                     log=args.log)
+    await serve(server, f"ca_file={tls.ca_file}")
 
 
 def main(argv: list[str] | None = None) -> None:
