@@ -156,14 +156,7 @@ class Hooks:
     def __exit__(
         self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(STOP_TIMEOUT)
+        stop(self.proc)
 
     def _wait_ready(self) -> list[str]:
         assert self.proc is not None
@@ -222,6 +215,18 @@ class Summary:
             return cls(ordered[0], ordered[0], ordered[0], ordered[0], 1)
         p90 = statistics.quantiles(ordered, n=10, method="inclusive")[8]
         return cls(statistics.median(ordered), ordered[0], p90, ordered[-1], len(ordered))
+
+
+def stop(proc: subprocess.Popen[Any] | None) -> None:
+    """SIGTERM, then SIGKILL if it does not go within STOP_TIMEOUT."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(STOP_TIMEOUT)
 
 
 def machine() -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from common import RunningDaemon, machine, write_config
+from wrkout import latency, lua_string, number
 
 from statusd.sources.feeds_config import HttpFeedConfig
 
@@ -121,7 +122,7 @@ def _write_config(work: Path) -> Path:
 
 def _ingested(base: str) -> int:
     """The daemon's own count of readings ingested, summed over feeds and sensors (/metrics)."""
-    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as answer:  # noqa: S310  our daemon's http URL
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as answer:
         text = answer.read().decode()
     return round(sum(float(n) for n in re.findall(
         r'^statusd_readings_total\{[^}]*result="ingested"[^}]*\} (\S+)$', text, re.MULTILINE)))
@@ -129,10 +130,10 @@ def _ingested(base: str) -> int:
 
 def _check_accepted(url: str, body: bytes) -> None:
     """One POST by hand: a clear error now rather than a table full of 4xx later."""
-    request = urllib.request.Request(url, data=body, method="POST", headers={  # noqa: S310  as below
+    request = urllib.request.Request(url, data=body, method="POST", headers={
         "Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310  our daemon's http URL
+        with urllib.request.urlopen(request, timeout=10) as answer:
             status, text = answer.status, answer.read().decode()
     except urllib.error.HTTPError as err:
         status, text = err.code, err.read().decode()
@@ -160,8 +161,8 @@ def wrk(name: str, base: str, body: bytes, per_request: int, seconds: float, con
     url = f"{base}/api/v1/readings"
     before = _ingested(base)
     script = work / f"{name}.lua"
-    script.write_text(SCRIPT.format(body=_lua_string(body.decode()),
-                                    authorization=_lua_string(f"Bearer {TOKEN}")), encoding="utf-8")
+    script.write_text(SCRIPT.format(body=lua_string(body.decode()),
+                                    authorization=lua_string(f"Bearer {TOKEN}")), encoding="utf-8")
     command = ["wrk", "-t", str(THREADS), "-c", str(connections), "-d", f"{seconds:g}s",
                "--latency", "-s", str(script), url]
     done = subprocess.run(command, check=False, capture_output=True, text=True,
@@ -170,26 +171,8 @@ def wrk(name: str, base: str, body: bytes, per_request: int, seconds: float, con
         raise RuntimeError(f"wrk exited {done.returncode}:\n{done.stderr}{done.stdout}")
     out = done.stdout
     statuses = {int(s): int(n) for s, n in re.findall(r"^status (\d+) (\d+)$", out, re.MULTILINE)}
-    return Run(name, per_request, _number(out, r"Requests/sec:\s+([\d.]+)"), _latency(out, "50%"),
-               _latency(out, "99%"), statuses, _socket_errors(out), _ingested(base) - before)
-
-
-def _lua_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def _number(out: str, pattern: str) -> float:
-    found = re.search(pattern, out)
-    if not found:
-        raise RuntimeError(f"wrk printed no {pattern!r}:\n{out}")
-    return float(found.group(1))
-
-
-def _latency(out: str, percentile: str) -> float:
-    found = re.search(rf"^\s*{re.escape(percentile)}\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
-    if not found:
-        return float("nan")
-    return float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
+    return Run(name, per_request, number(out, r"Requests/sec:\s+([\d.]+)"), latency(out, "50%"),
+               latency(out, "99%"), statuses, _socket_errors(out), _ingested(base) - before)
 
 
 def _socket_errors(out: str) -> int:

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from common import REPO, ArrivalLog, RunningDaemon, Summary, machine, write_config
+from common import REPO, ArrivalLog, RunningDaemon, Summary, machine, stop, write_config
 from fanout import Flip
 
 from tests.daemon import Daemon
@@ -134,14 +134,7 @@ class Fakes:
     def __exit__(
         self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(STOP_TIMEOUT)
+        stop(self.proc)
 
     def _wait_ready(self) -> dict[str, Any]:
         assert self.proc is not None

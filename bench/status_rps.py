@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Self
 
 from common import RunningDaemon, machine, write_config
+from wrkout import latency, lua_string, number
 
 from tests.daemon import free_port
 
@@ -158,31 +159,12 @@ def wrk(name: str, url: str, seconds: float, connections: int, work: Path, etag:
     command = ["wrk", "-t", str(THREADS), "-c", str(connections), "-d", f"{seconds:g}s", "--latency"]
     if etag is not None:
         script = work / f"{name}.lua"
-        script.write_text(IF_NONE_MATCH.format(etag=_lua_string(etag)), encoding="utf-8")
+        script.write_text(IF_NONE_MATCH.format(etag=lua_string(etag)), encoding="utf-8")
         command += ["-s", str(script)]
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True,
                          timeout=seconds + 30).stdout
-    return Run(name, _number(out, r"Requests/sec:\s+([\d.]+)"), _latency(out, "50%"), _latency(out, "99%"),
+    return Run(name, number(out, r"Requests/sec:\s+([\d.]+)"), latency(out, "50%"), latency(out, "99%"),
                status_of(url, etag), _errors(out))
-
-
-def _lua_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _number(out: str, pattern: str) -> float:
-    found = re.search(pattern, out)
-    if not found:
-        raise RuntimeError(f"wrk printed no {pattern!r}:\n{out}")
-    return float(found.group(1))
-
-
-def _latency(out: str, percentile: str) -> float:
-    found = re.search(rf"^\s*{re.escape(percentile)}\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
-    if not found:
-        return float("nan")
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
-    return float(found.group(1)) * scale
 
 
 def _errors(out: str) -> int:
