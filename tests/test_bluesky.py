@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import select
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
@@ -25,6 +22,7 @@ from statusd.events import Event, EventKind
 from statusd.model import Level, Target
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.bluesky import SESSION_LIMIT, FakeBluesky
+from tests.fakes.common import standalone
 
 ROOT = Path(__file__).resolve().parent.parent
 ALERTS = ROOT / "alerts"
@@ -510,23 +508,8 @@ class TestComposedMessagesFit:
 @pytest.fixture
 def fake_process() -> Iterator[str]:
     """The fake as its own process: its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.bluesky", "--port", "0", "--handle", HANDLE,
-         "--password", PASSWORD],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 10.0)
-        url = process.stdout.readline().strip() if ready else ""
-        assert url.startswith("http://127.0.0.1:"), f"the fake did not start: {url!r}"
+    with standalone("bluesky", "--handle", HANDLE, "--password", PASSWORD) as (url,):
         yield url
-    finally:
-        process.terminate()
-        code = process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
-    assert code == 0, f"the fake process exited with {code}"
 
 
 class TestStandaloneProcess:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import select
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta
@@ -38,6 +35,7 @@ from statusd.model import Level, Target
 from statusd.textfit import SEPARATOR
 from tests.conftest import ALERTS, BASE, CONSOLE
 from tests.fakes import blackhole, refusing_port
+from tests.fakes.common import standalone
 from tests.fakes.facebook import RESPONSES, FakeGraph
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -612,23 +610,8 @@ class TestComposedMessagesFit:
 @pytest.fixture
 def graph_process() -> Iterator[str]:
     """The fake Graph API as its own process: its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.facebook", "--port", "0", "--token", TOKEN,
-         "--page-id", PAGE],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 10.0)
-        url = process.stdout.readline().strip() if ready else ""
-        assert url.startswith("http://127.0.0.1:"), f"the fake did not start: {url!r}"
+    with standalone("facebook", "--token", TOKEN, "--page-id", PAGE) as (url,):
         yield url
-    finally:
-        process.terminate()
-        code = process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
-    assert code == 0, f"the fake process exited with {code}"
 
 
 class TestStandaloneProcess:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import select
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -27,6 +24,7 @@ from statusd.config import Config, load
 from statusd.events import STAFF_KINDS, Event, EventKind
 from statusd.model import Level, Target
 from tests.fakes import blackhole, refusing_port
+from tests.fakes.common import standalone
 from tests.fakes.mastodon import MastodonServer, mastodon_length, to_html
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -481,23 +479,8 @@ class TestComposedMessagesFit:
 @pytest.fixture
 def server_process() -> Iterator[str]:
     """The fake as its own process: its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.mastodon", "--port", "0", "--token", TOKEN,
-         "--max-characters", "5000"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 10.0)
-        url = process.stdout.readline().strip() if ready else ""
-        assert url.startswith("http://127.0.0.1:"), f"the fake did not start: {url!r}"
+    with standalone("mastodon", "--token", TOKEN, "--max-characters", "5000") as (url,):
         yield url
-    finally:
-        process.terminate()
-        code = process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
-    assert code == 0, f"the fake exited with {code}"
 
 
 def _get(url: str) -> object:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import select
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from email.utils import formatdate
@@ -21,6 +18,7 @@ from multidict import CIMultiDict
 from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
 from statusd.channels.webhook import Webhook, retry_after
 from statusd.config import Config, load
+from tests.fakes.common import standalone
 from tests.fakes.webhook import (
     WebhookReceiver,
     blackhole,
@@ -440,23 +438,8 @@ class TestReceiver:
 def receiver_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """The receiver as its own process: its URL and its log file."""
     log = tmp_path / "arrivals.jsonl"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.webhook", "--port", "0", "--secret", SECRET,
-         "--delay", "0.05", "--log", str(log)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 10.0)
-        url = process.stdout.readline().strip() if ready else ""
-        assert url.startswith("http://127.0.0.1:"), f"the receiver did not start: {url!r}"
+    with standalone("webhook", "--secret", SECRET, "--delay", "0.05", "--log", str(log)) as (url,):
         yield url, log
-    finally:
-        process.terminate()
-        code = process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
-    assert code == 0, f"the receiver process exited with {code}"
 
 
 class TestStandaloneProcess:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import select
 import ssl
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
@@ -26,6 +23,7 @@ from statusd.config import ChannelConfig, load
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
 from tests.fakes import blackhole, refusing_port
+from tests.fakes.common import standalone
 from tests.fakes.x import ACCOUNT, Credentials, Tls, XServer, make_tls, x_length
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -512,23 +510,8 @@ class TestFakeAnswers:
 @pytest.fixture
 def server_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """The fake X API as its own process: its base URL and its CA file."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.x", "--port", "0", "--tls-dir", str(tmp_path / "tls")],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 15.0)
-        url = process.stdout.readline().strip() if ready else ""
-        ca_line = process.stdout.readline().strip()
-        assert url.startswith("https://127.0.0.1:"), f"the fake did not start: {url!r}"
+    with standalone("x", "--tls-dir", str(tmp_path / "tls"), lines=2) as (url, ca_line):
         yield url, Path(ca_line.removeprefix("ca_file="))
-    finally:
-        process.terminate()
-        code = process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
-    assert code == 0, f"the fake process exited with {code}"
 
 
 class TestStandaloneProcess:

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import select
 import signal
 import ssl
+import subprocess
+import sys
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, ClassVar, Self
@@ -232,3 +236,28 @@ async def serve(fake: Fake, *lines: str) -> None:
         print(line, flush=True)  # the parent reads the first line to know it is listening
     await stop.wait()
     await fake.stop()
+
+
+@contextlib.contextmanager
+def standalone(module: str, *args: str, lines: int = 1, timeout: float = 15.0) -> Iterator[list[str]]:
+    """Run `python -m tests.fakes.MODULE ARGS` as its own process; yield the first `lines` it prints.
+
+    The first line is its base URL. On leaving, it is stopped with SIGTERM and
+    must exit 0 (a fake that crashes on the way out is a failing test).
+    """
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen([sys.executable, "-m", f"tests.fakes.{module}", "--port", "0", *args],
+                               cwd=root, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], timeout)
+        printed = [process.stdout.readline().strip() for _ in range(lines)] if ready else [""]
+        assert printed[0].startswith(("http://127.0.0.1:", "https://127.0.0.1:")), \
+            f"the fake {module} did not start: {printed!r}"
+        yield printed
+    finally:
+        process.terminate()
+        code = process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert code == 0, f"the fake {module} exited with {code}"
