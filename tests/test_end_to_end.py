@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import WriteConfig
 from tests.daemon import Daemon
 from tests.fakes.webhook import WebhookReceiver, refusing_port
+from tests.waiting import until
 
 SECRET = "hook-secret-7f3a"
 
@@ -255,15 +256,10 @@ def _invalid_lines(daemon: Daemon) -> list[str]:
     return [line for line in daemon.logs().splitlines() if "status_file_invalid" in line]
 
 
-async def _wait_log(daemon: Daemon, text: str, case: str, before: int, timeout: float = 5.0) -> None:
+async def _wait_log(daemon: Daemon, text: str, case: str, before: int) -> None:
     """Wait for a new status_file_invalid log line that mentions `text`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if any(text in line for line in _invalid_lines(daemon)[before:]):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{case}: no new status_file_invalid log mentioning {text!r}:\n{daemon.logs()[-2000:]}")
+    await until(lambda: any(text in line for line in _invalid_lines(daemon)[before:]),
+                f"{case}: a new status_file_invalid log mentioning {text!r}")
 
 
 class TestThreadsAndUndo:
@@ -306,7 +302,7 @@ class TestThreadsAndUndo:
             out = await cli(daemon, "undo")
             assert "main is back to open" in out
             for hook in receivers.values():
-                await _until(lambda h=hook: len(h.deleted) == 1, "deletion")
+                await until(lambda h=hook: len(h.deleted) == 1, "deletion")
             assert receivers["hook-en"].deleted[0]["retract"] == receivers["hook-en"].arrivals[0].remote_id
             await asyncio.sleep(0.5)
             assert status_json(daemon)["sites"]["main"]["level"] == "open"
@@ -329,7 +325,7 @@ class TestThreadsAndUndo:
         daemon = Daemon(config, tmp_path / "state", env={"HOOK_SECRET": SECRET}).start()
         try:
             await cli(daemon, *CLOSE)
-            await _until(lambda: "event_recorded" in daemon.logs(), "recorded update")
+            await until(lambda: "event_recorded" in daemon.logs(), "recorded update")
             out = await cli(daemon, "undo")
             assert "1 unsent post(s) cancelled" in out
             await asyncio.sleep(4)
@@ -348,16 +344,6 @@ async def _next_status(stream: aiohttp.ClientResponse, timeout: float = 5.0) -> 
                 return line[6:]
 
 
-async def _until(done: object, what: str, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if done():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no {what} within {timeout} s")
-
-
 class TestReload:
     """SIGHUP re-reads the config: a new channel starts, the others keep their deliveries."""
 
@@ -374,7 +360,7 @@ class TestReload:
                 config.write_text(config.read_text().replace(
                     "channels:\n", "channels:\n" + hook_channels({"hook-en": ("en", en.url)}) + "\n"))
                 daemon.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
-                await _until(lambda: "config_reloaded" in daemon.logs(), "reload")
+                await until(lambda: "config_reloaded" in daemon.logs(), "reload")
                 await cli(daemon, *CLOSE)
                 await fr.wait_for(1)
                 await en.wait_for(1)
@@ -383,7 +369,7 @@ class TestReload:
             assert daemon.proc.pid == pid and daemon.proc.poll() is None  # type: ignore[union-attr]
             config.write_text("sites: {}\n")
             daemon.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
-            await _until(lambda: "config_reload_failed" in daemon.logs(), "refused reload")
+            await until(lambda: "config_reload_failed" in daemon.logs(), "refused reload")
             assert status_json(daemon)["sites"]["main"]["level"] == "closed"
         finally:
             daemon.kill()

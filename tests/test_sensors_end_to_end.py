@@ -17,6 +17,7 @@ from tests.conftest import WriteConfig
 from tests.daemon import Daemon
 from tests.fakes.webhook import WebhookReceiver
 from tests.mosquitto import Mosquitto, mosquitto  # noqa: F401  (the fixture)
+from tests.waiting import until
 
 SECRET = "hook-secret-sensors"
 TOKEN = "counter-token-5d1e"
@@ -70,16 +71,6 @@ def site(daemon: Daemon, name: str = "main") -> dict[str, Any]:
         return json.load(answer)["sites"][name]  # type: ignore[no-any-return]
 
 
-async def until(check: Any, what: str, timeout: float = 8.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if await asyncio.to_thread(check):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what}")
-
-
 def seats(occupied: int) -> dict[str, Any]:
     return {"kind": "seats", "site": "main", "zone": "floor2", "occupied": occupied, "capacity": 240}
 
@@ -93,11 +84,12 @@ class TestHttpFeed:
         daemon = start(write_config, tmp_path, hook, mosquitto)
         try:
             assert post(daemon, seats(60)) == (202, {"accepted": 1})
-            await until(lambda: (site(daemon)["zones"].get("floor2") or {}).get("occupied") == 60, "seats shown")
+            await until(lambda: (site(daemon)["zones"].get("floor2") or {}).get("occupied") == 60,
+                        "seats shown", timeout=8, blocking=True)
             assert post(daemon, {"readings": [seats(200), seats(236)]})[0] == 202
             await hook.wait_for(1)
             assert hook.received[0]["kind"] == "seats_changed"
-            await until(lambda: site(daemon)["busy"] is True, "busy notice")
+            await until(lambda: site(daemon)["busy"] is True, "busy notice", timeout=8, blocking=True)
         finally:
             daemon.kill()
 
@@ -148,7 +140,7 @@ class TestMqttFeed:
                 reading = {"kind": "queue", "site": "main", "queue": "entrance", "length": 80, "wait_minutes": 47}
                 await client.publish("library/main/queue", json.dumps(reading).encode(), qos=1)
             await until(lambda: (site(daemon)["queues"].get("entrance") or {}).get("wait_minutes") is not None,
-                        "queue shown")
+                        "queue shown", timeout=8, blocking=True)
             await hook.wait_for(1)
             assert hook.received[0]["kind"] == "queue_changed"
             assert "reading_rejected" in daemon.logs()

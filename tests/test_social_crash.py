@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from tests.fakes.bluesky import FakeBluesky
 from tests.fakes.facebook import FakeGraph
 from tests.fakes.mastodon import MastodonServer
 from tests.fakes.x import Credentials, Tls, XServer, make_tls
+from tests.waiting import until
 
 KEYS = Credentials()
 ENV = {
@@ -62,16 +63,6 @@ async def platforms(tmp_path: Path) -> AsyncIterator[tuple[Platforms, Tls]]:
         await fake.stop()
 
 
-async def until(done: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if done():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not done within {timeout} s: {what}")
-
-
 class TestCrashMidSend:
     """Posts made but unanswered when the daemon dies are found, or repeated with their key, never doubled."""
 
@@ -81,7 +72,7 @@ class TestCrashMidSend:
         fakes, tls = platforms
         daemon = Daemon(write_config(fakes.channels(tls)), tmp_path / "state", env=ENV).start()
         try:
-            await until(lambda: fakes.bluesky.session_creates == 1, "Bluesky session at start")
+            await until(lambda: fakes.bluesky.session_creates == 1, "Bluesky session at start", timeout=10)
             fakes.mastodon.mode = "accept_then_hang"
             fakes.x.mode = "accept_then_hang"
             fakes.facebook.mode = "drop_after_post"
@@ -90,15 +81,15 @@ class TestCrashMidSend:
                                     "-m", "en:Fire: closed.")
             await until(lambda: len(fakes.mastodon.statuses) == 1 and len(fakes.x.tweets) == 1
                         and len(fakes.facebook.posts) == 1 and "com.atproto.repo.createRecord" in fakes.bluesky.calls,
-                        "every platform reached")
+                        "every platform reached", timeout=10)
             daemon.kill()
             for fake in (fakes.mastodon, fakes.x, fakes.facebook, fakes.bluesky):
                 fake.mode = "ok"
             daemon.start()
-            await until(lambda: fakes.bluesky.posts != [], "Bluesky post after restart")
+            await until(lambda: fakes.bluesky.posts != [], "Bluesky post after restart", timeout=10)
             await asyncio.to_thread(daemon.cli, "set", "main", "emergency", "-m", "fr:Évacuation.",
                                     "-m", "en:Evacuation.")
-            await until(lambda: all(n == 2 for n in fakes.counts().values()), f"second update {fakes.counts()}")
+            await until(lambda: all(n == 2 for n in fakes.counts().values()), f"second update {fakes.counts()}", timeout=10)
             await asyncio.sleep(1.0)
             assert fakes.counts() == {"mastodon": 2, "x": 2, "facebook": 2, "bluesky": 2}
             # The second update answers the first on every platform with threads.
@@ -127,7 +118,7 @@ class TestRateLimit:
         try:
             await asyncio.to_thread(daemon.cli, "set", "main", "closed", "-m", "fr:Fermé.", "-m", "en:Closed.")
             await until(lambda: len(fakes.x.posts) == len(fakes.facebook.posts) == len(fakes.bluesky.posts) == 1,
-                        "the other accounts posted")
+                        "the other accounts posted", timeout=10)
             show = (await asyncio.to_thread(daemon.cli, "show")).stdout
             assert "channel mastodon: paused until" in show
             assert fakes.mastodon.posts == []
