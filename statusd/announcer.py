@@ -9,7 +9,7 @@ import structlog
 
 from statusd.channels.base import Channel
 from statusd.compose import Composer, TemplateProblem
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.events import Event, EventKind
 from statusd.model import Level, Wanted
 from statusd.outbox.store import Announced, Planned, Store

@@ -15,11 +15,11 @@ import structlog
 from aiohttp import web
 from watchfiles import awatch
 
-from statusd import config as config_module
 from statusd import metrics
 from statusd.announcer import Announcer
 from statusd.compose import Composer
-from statusd.config import Config
+from statusd.config import load as config_module
+from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.events import AUTOMATIC
 from statusd.intake import Intake
@@ -29,10 +29,11 @@ from statusd.outbox.senders import Senders
 from statusd.outbox.store import Store
 from statusd.paths import store_path
 from statusd.sensors.state import Sensors
-from statusd.sources import status_edit, status_file
-from statusd.sources.feeds_config import feeds_tasks
-from statusd.sources.ingest import add_routes
+from statusd.sources.feeds.config import feeds_tasks
+from statusd.sources.feeds.http import add_routes
 from statusd.sources.readings import Reading
+from statusd.sources.status import edit as status_edit
+from statusd.sources.status import file as status_file
 from statusd.web.server import WebServer, WebState
 from statusd.web.state import recent_events
 

@@ -17,9 +17,11 @@ from babel.dates import format_date, format_skeleton, format_time
 from jinja2 import TemplatesNotFound, TemplateSyntaxError
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from statusd import textfit, yamlsrc
+from statusd import textfit
 from statusd.channels.base import Message
-from statusd.config import ChannelConfig, Config, Site
+from statusd.config import reader
+from statusd.config.load import Config
+from statusd.config.types import ChannelConfig, Site
 from statusd.errors import ConfigError, Problem
 from statusd.events import Event, EventKind
 from statusd.model import LEVELS, Level, Target
@@ -341,7 +343,7 @@ def _sensor_samples(site: Site, at: datetime) -> Iterator[tuple[Event, str]]:
 def _load_labels(path: Path) -> _Labels:
     mtime = _mtime(path)
     try:
-        root = yamlsrc.load(path)
+        root = reader.load(path)
     except ConfigError as err:
         return _Labels({}, {}, tuple(err.problems), mtime)
     words: dict[str, dict[str, str]] = {}
@@ -351,14 +353,14 @@ def _load_labels(path: Path) -> _Labels:
         text = "should map each language to its words, e.g. fr: {open: ouvert}"
         return _Labels({}, {}, (Problem(str(path), 1, "", text),), mtime)
     for lang, entries in root.items():
-        lines[str(lang)] = yamlsrc.key_line(root, lang)
+        lines[str(lang)] = reader.key_line(root, lang)
         if not isinstance(entries, Mapping):
             text = "should map each word to its text"
             problems.append(Problem(str(path), lines[str(lang)], str(lang), text))
             continue
         words[str(lang)] = {}
         for key, text in entries.items():
-            line = yamlsrc.key_line(entries, key)
+            line = reader.key_line(entries, key)
             if key not in (*LEVELS, *WORDS):
                 text = f"unknown entry; expected one of {', '.join((*LEVELS, *WORDS))}"
                 problems.append(Problem(str(path), line, f"{lang}.{key}", text))

@@ -9,15 +9,15 @@ from datetime import UTC, datetime
 import structlog
 
 from statusd import metrics
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.errors import UserError
 from statusd.events import Event
 from statusd.model import Level, StatusEntry, Target, Wanted
 from statusd.rules import effective
+from statusd.sensors.gates import GateCounter
 from statusd.sensors.state import Sensors
-from statusd.sources import status_edit
-from statusd.sources.gates import GateCounter
 from statusd.sources.readings import GateReading, Reading, StatusReading
+from statusd.sources.status import edit as status_edit
 
 log = structlog.get_logger()
 

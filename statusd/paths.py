@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from statusd.config import Config
+from statusd.config.load import Config
 
 
 @dataclass(frozen=True)

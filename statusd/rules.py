@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.events import Event, EventKind
 from statusd.model import Level, StatusEntry, Target, Wanted
 from statusd.outbox.store import Announced

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from statusd import config as config_module
-from statusd.config import Config
+from statusd.config import load as config_module
+from statusd.config.load import Config
 
 # Speed is measured in benchmarks, never in tests: no per-example deadline, and
 # no failure because a slow machine generated few examples.

@@ -6,10 +6,10 @@ import os
 import signal
 import socket
 import subprocess
-from functools import partial
 import sys
 import time
 import urllib.request
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,7 +17,8 @@ from statusd.channels import channel_class
 from statusd.channels.base import Message, PermanentError, Reply, TransientError
 from statusd.channels.bluesky import Bluesky, graphemes, link_facets
 from statusd.compose import Composer
-from statusd.config import ChannelConfig, DeliveryConfig, Secret, load
+from statusd.config.load import load
+from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
 from tests.fakes import blackhole, refusing_port

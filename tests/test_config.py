@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from statusd import config as config_module
+from statusd.config import load as config_module
 from statusd.errors import ConfigError
 
 GOOD = """\

@@ -11,11 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from statusd import config as config_module
-from statusd.desk import build
+from statusd.config import load as config_module
 from statusd.errors import UserError
 from statusd.model import LEVELS, Level, StatusEntry, Target
-from statusd.sources import status_edit, status_file
+from statusd.sources.status import edit as status_edit
+from statusd.sources.status import file as status_file
+from statusd.sources.status.entry import build
 
 DATA = Path(__file__).parent / "data" / "status"
 CONFIG = config_module.load(DATA / "statusd.yaml")

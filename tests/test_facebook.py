@@ -29,7 +29,8 @@ from statusd.channels.facebook import (
     usage_retry_after,
 )
 from statusd.compose import Composer
-from statusd.config import ChannelConfig, Config, DeliveryConfig, Secret, load
+from statusd.config.load import Config, load
+from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.events import STAFF_KINDS, Event
 from statusd.model import Level, Target
 from statusd.textfit import SEPARATOR

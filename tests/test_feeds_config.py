@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from statusd import yamlsrc
-from statusd.config import Config, Secret
-from statusd.sources.feeds_config import (
+from statusd.config import reader
+from statusd.config.load import Config
+from statusd.config.reader import Problems, Section
+from statusd.config.types import Secret
+from statusd.sources.feeds.config import (
     DEFAULT_ALLOW,
     FeedsConfig,
     FileFeedConfig,
@@ -19,12 +21,11 @@ from statusd.sources.feeds_config import (
     feeds_tasks,
     parse_feeds,
 )
-from statusd.validate import Problems, Section
 from tests.conftest import dedent
 
 
 def parse(text: str, config: Config) -> tuple[FeedsConfig, list[str]]:
-    root = yamlsrc.loads(dedent(text), "statusd.yaml")
+    root = reader.loads(dedent(text), "statusd.yaml")
     problems = Problems("statusd.yaml")
     feeds = parse_feeds(Section(root.get("feeds") if root else None, "feeds", problems), config.sites,
                         Path("/etc/statusd"))

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from statusd.config import Config
-from statusd.sources.feeds_config import Decoding, FileFeedConfig
-from statusd.sources.filefeed import FileFeed, Follower
+from statusd.config.load import Config
+from statusd.sources.feeds.config import Decoding, FileFeedConfig
+from statusd.sources.feeds.file import FileFeed, Follower
 from statusd.sources.readings import GateReading, Reading, SeatReading
 
 NOW = datetime(2024, 5, 2, 8, 16, tzinfo=UTC)

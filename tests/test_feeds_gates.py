@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from statusd.config import Site, Zone
-from statusd.sources.gates import GateCounter, is_open
+from statusd.config.types import Site, Zone
+from statusd.sensors.gates import GateCounter, is_open
 from statusd.sources.readings import GateReading
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from statusd.config import Config, Secret
-from statusd.sources.feeds_config import Decoding, FeedsConfig, HttpFeedConfig
-from statusd.sources.ingest import MAX_BODY, IngestHandler, add_routes
+from statusd.config.load import Config
+from statusd.config.types import Secret
+from statusd.sources.feeds.config import Decoding, FeedsConfig, HttpFeedConfig
+from statusd.sources.feeds.http import MAX_BODY, IngestHandler, add_routes
 from statusd.sources.readings import GateReading, Reading, SeatReading
 from tests.conftest import REPO
 from tests.daemon import free_port
@@ -250,7 +251,7 @@ class TestRateLimit:
     """Each token has a request rate limit: a burst beyond it gets 429 with Retry-After."""
 
     def test_bucket_refuses_beyond_the_burst_and_refills(self) -> None:
-        from statusd.sources.ingest import Bucket, RateLimited
+        from statusd.sources.feeds.http import Bucket, RateLimited
 
         bucket = Bucket(5)
         for _ in range(10):
@@ -268,7 +269,7 @@ class TestRateLimit:
         assert len(server.received) == 2
 
     def test_zero_means_no_limit(self) -> None:
-        from statusd.sources.ingest import Bucket
+        from statusd.sources.feeds.http import Bucket
 
         bucket = Bucket(0)
         for _ in range(10_000):

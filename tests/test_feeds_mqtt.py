@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from statusd.config import Config
-from statusd.sources.feeds_config import Decoding, MqttFeedConfig
-from statusd.sources.mqtt import MqttFeed
+from statusd.config.load import Config
+from statusd.sources.feeds.config import Decoding, MqttFeedConfig
+from statusd.sources.feeds.mqtt import MqttFeed
+from statusd.sources.feeds.vendors import Receiver
 from statusd.sources.readings import Reading, SeatReading
-from statusd.sources.vendors import Receiver
 from tests.mosquitto import Mosquitto, mosquitto  # noqa: F401 (the fixture)
 
 SEATS = {"site": "main", "zone": "floor2", "occupied": 120}

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.model import Level
-from statusd.sources.payload import (
+from statusd.sources.feeds.payload import (
     MAX_BATCH,
     PayloadError,
     parse_json,

@@ -14,12 +14,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
-from statusd.config import Config, Secret
-from statusd.sources.feeds_config import Decoding, PollFeedConfig
-from statusd.sources.payload import PayloadError
-from statusd.sources.poll import PollFeed
+from statusd.config.load import Config
+from statusd.config.types import Secret
+from statusd.sources.feeds.config import Decoding, PollFeedConfig
+from statusd.sources.feeds.payload import PayloadError
+from statusd.sources.feeds.poll import PollFeed
+from statusd.sources.feeds.vendors import Decoder, Receiver, lookup
 from statusd.sources.readings import GateReading, Reading, SeatReading
-from statusd.sources.vendors import Decoder, Receiver, lookup
 from tests.conftest import REPO
 
 EXAMPLES = REPO / "examples" / "vendors"

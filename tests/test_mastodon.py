@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
 from statusd.channels.mastodon import Mastodon, measure, plain_text
 from statusd.compose import Composer
-from statusd.config import Config, load
+from statusd.config.load import Config, load
 from statusd.events import STAFF_KINDS, Event, EventKind
 from statusd.model import Level, Target
 from tests.fakes import blackhole, refusing_port

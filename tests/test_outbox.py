@@ -12,7 +12,7 @@ from typing import ClassVar
 import pytest
 
 from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
-from statusd.config import DeliveryConfig
+from statusd.config.types import DeliveryConfig
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
 from statusd.outbox.store import FAILED, PENDING, SENDING, SENT, SUPERSEDED, Announced, Planned, Store

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from statusd.commands import parser
-from statusd.config import Config, load
+from statusd.config.load import Config, load
 from statusd.errors import UserError
 from statusd.events import EventKind
 from statusd.sensors.replay import Post, play

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.events import EventKind
 from statusd.model import Level, StatusEntry, Target
 from statusd.outbox.store import Announced

@@ -31,13 +31,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from statusd import config as config_module
 from statusd.compose import Composer, TemplateProblem
-from statusd.config import Config, Secret
+from statusd.config import load as config_module
+from statusd.config.load import Config
+from statusd.config.types import Secret
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
-from statusd.sources import ingest
-from statusd.sources.feeds_config import Decoding, FeedsConfig, HttpFeedConfig
+from statusd.sources.feeds import http as ingest
+from statusd.sources.feeds.config import Decoding, FeedsConfig, HttpFeedConfig
 from statusd.sources.readings import Reading
 from tests.conftest import ALERTS, BASE, CONSOLE
 from tests.daemon import Daemon, free_port

@@ -6,13 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from statusd.config import Config, load
+from statusd.config.load import Config, load
+from statusd.config.reader import Problems, Section, loads
 from statusd.errors import ConfigError
 from statusd.sensors import default_rules, parse_rules
 from statusd.sensors.bands import QUEUE_BANDS, SEAT_BANDS, Bands
 from statusd.sensors.rules_config import SCHEMA, RulesConfig
-from statusd.validate import Problems, Section
-from statusd.yamlsrc import loads
 
 CONFIG = """\
 public_url: https://bib.test

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from statusd.compose import Composer
-from statusd.config import Config, load
+from statusd.config.load import Config, load
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
 from statusd.sensors.queue import round_wait

@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from statusd import config as config_module
-from statusd.config import Config
+from statusd.config import load as config_module
+from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.model import Level, StatusEntry, Target
-from statusd.sources import status_file
-from statusd.sources.status_edit import set_entry
+from statusd.sources.status import file as status_file
+from statusd.sources.status.edit import set_entry
 
 DATA = Path(__file__).parent / "data" / "status"
 CONFIG = config_module.load(DATA / "statusd.yaml")

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from statusd import config as config_module
+from statusd.config import load as config_module
 from statusd.errors import ConfigError
 from statusd.model import LEVELS, Level, StatusEntry, Target
-from statusd.sources import status_file
+from statusd.sources.status import file as status_file
 
 DATA = Path(__file__).parent / "data" / "status"
 PARIS = ZoneInfo("Europe/Paris")

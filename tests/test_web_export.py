@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from statusd import config as config_module
+from statusd.config import load as config_module
 from statusd.model import Target
 from statusd.web.export import Exporter, write_atomic
 from statusd.web.server import WebServer

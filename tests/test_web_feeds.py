@@ -151,6 +151,6 @@ class TestCap:
 
 
 def test_sent_has_an_offset_not_z() -> None:
-    from statusd.config import Site
+    from statusd.config.types import Site
     site = Site("main", {"en": "M"}, "UTC", "https://x.test/", {}, {}, {})
     assert cap.stamp(NOW + timedelta(microseconds=5), site) == "2025-03-12T09:30:00+00:00"

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import lxml.html
 import pytest
 
-from statusd.config import Config, Site
+from statusd.config.load import Config
+from statusd.config.types import Site
 from statusd.model import Target
 from statusd.web import jsonld
 from statusd.web.words import negotiate

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.events import Event, EventKind
 from statusd.model import Level, StatusEntry, Target
 from statusd.outbox.store import Announced

@@ -17,7 +17,7 @@ from multidict import CIMultiDict
 
 from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
 from statusd.channels.webhook import Webhook, retry_after
-from statusd.config import Config, load
+from statusd.config.load import Config, load
 from tests.fakes.common import standalone
 from tests.fakes.webhook import (
     WebhookReceiver,

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
 from statusd.channels.x import X, comparable, rate_limit_wait, weighted_length
 from statusd.compose import Composer
-from statusd.config import ChannelConfig, load
+from statusd.config.load import load
+from statusd.config.types import ChannelConfig
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
 from tests.fakes import blackhole, refusing_port

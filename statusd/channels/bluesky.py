@@ -17,7 +17,7 @@ import structlog
 
 from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
 from statusd.channels.webhook import retry_after as _retry_after_header
-from statusd.config import ChannelConfig, DeliveryConfig
+from statusd.config.types import ChannelConfig, DeliveryConfig
 
 log = structlog.get_logger()
 

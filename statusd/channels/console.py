@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import ClassVar, TextIO
 
 from statusd.channels.base import Message, Reply, Sent
-from statusd.config import ChannelConfig, DeliveryConfig
+from statusd.config.types import ChannelConfig, DeliveryConfig
 
 
 class Console:

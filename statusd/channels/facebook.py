@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import aiohttp
 
 from statusd.channels.base import ChannelError, Message, PermanentError, Reply, Sent, TransientError
-from statusd.config import ChannelConfig, DeliveryConfig
+from statusd.config.types import ChannelConfig, DeliveryConfig
 from statusd.textfit import SEPARATOR
 
 GRAPH_URL = "https://graph.facebook.com/v21.0"

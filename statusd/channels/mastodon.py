@@ -34,7 +34,7 @@ from statusd.channels.base import (
     Sent,
     TransientError,
 )
-from statusd.config import ChannelConfig, DeliveryConfig
+from statusd.config.types import ChannelConfig, DeliveryConfig
 
 log = structlog.get_logger()
 

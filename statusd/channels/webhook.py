@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
-from statusd.config import ChannelConfig, DeliveryConfig
+from statusd.config.types import ChannelConfig, DeliveryConfig
 
 SIGNATURE_HEADER = "X-Statusd-Signature"
 # Plain ASCII decimals only: float() would also take "inf", "1e999" and "¹".

@@ -35,7 +35,7 @@ from statusd.channels.base import (
     Sent,
     TransientError,
 )
-from statusd.config import ChannelConfig, DeliveryConfig
+from statusd.config.types import ChannelConfig, DeliveryConfig
 
 API_HOSTS = frozenset({"api.twitter.com", "api.x.com"})
 MAX_CHARS = 280

@@ -13,8 +13,8 @@ import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
-from statusd import config as config_module
 from statusd import logs, paths
+from statusd.config import load as config_module
 from statusd.errors import ConfigError, UserError
 
 EX_USAGE = 2

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from statusd import config as config_module
 from statusd import paths
 from statusd.channels import Channel, ChannelError
 from statusd.commands import common
+from statusd.config import load as config_module
 from statusd.errors import ConfigError, Problem
 
 
@@ -63,7 +63,7 @@ def find_problems(config_flag: str | None) -> list[Problem | str]:
     """Every problem in the config, then (if it loads) status.yaml and the templates."""
     from statusd.compose import Composer
     from statusd.outbox.senders import build_channels
-    from statusd.sources import status_file
+    from statusd.sources.status import file as status_file
 
     try:
         config = config_module.load(paths.config_path(config_flag))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from statusd.commands import common, load_config
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.sensors.rules_config import RulesConfig
 
 

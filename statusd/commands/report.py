@@ -8,11 +8,11 @@ from datetime import UTC, datetime, tzinfo
 
 from statusd import paths
 from statusd.commands import common, load_config
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.errors import ConfigError
 from statusd.events import Event
 from statusd.outbox.store import FAILED, PENDING, SENDING, SENT, Delivery, Store
-from statusd.sources import status_file
+from statusd.sources.status import file as status_file
 from statusd.web.snapshot import snapshot
 
 

@@ -7,16 +7,18 @@ import getpass
 import os
 from datetime import UTC, datetime
 
-from statusd import desk, paths
+from statusd import paths
 from statusd.announcer import render
 from statusd.commands import common, load_config
 from statusd.compose import Composer
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.model import StatusEntry, Target, Wanted
 from statusd.outbox.store import Announced, Store
 from statusd.rules import reconcile
-from statusd.sources import status_edit, status_file
+from statusd.sources.status import edit as status_edit
+from statusd.sources.status import entry as desk
+from statusd.sources.status import file as status_file
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

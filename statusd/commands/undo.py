@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from statusd import paths
 from statusd.commands import common, load_config
 from statusd.commands.setting import current_user
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.events import STAFF_KINDS, EventKind
 from statusd.model import StatusEntry
 from statusd.outbox.store import Announced, Store, StoredEvent
 from statusd.rules import reconcile
-from statusd.sources import status_edit, status_file
+from statusd.sources.status import edit as status_edit
+from statusd.sources.status import file as status_file
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from statusd.config import DeliveryConfig
+from statusd.config.types import DeliveryConfig
 
 
 def backoff(

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import structlog
 
 from statusd.channels import Channel, ChannelError, channel_class
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.outbox.store import Store
 from statusd.outbox.worker import Worker
 

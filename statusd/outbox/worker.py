@@ -11,7 +11,7 @@ import structlog
 
 from statusd import metrics
 from statusd.channels.base import Channel, PermanentError, Reply, Sent, TransientError
-from statusd.config import DeliveryConfig
+from statusd.config.types import DeliveryConfig
 from statusd.outbox.retry import backoff
 from statusd.outbox.store import DELETE, SENDING, SENT, WAITING, Delivery, Store
 from statusd.outbox.threads import Wait, reply_for

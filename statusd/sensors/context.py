@@ -13,7 +13,7 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_time
 
-from statusd.config import Site
+from statusd.config.types import Site
 from statusd.events import Event
 
 SENSOR_VARIABLES = (

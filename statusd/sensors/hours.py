@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from statusd.config import Site
+from statusd.config.types import Site
 
 
 def local(site: Site, now: datetime) -> datetime:

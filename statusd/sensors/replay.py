@@ -15,14 +15,14 @@ from typing import Any
 
 from statusd.channels import channel_class
 from statusd.compose import Composer, TemplateProblem
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.errors import UserError
 from statusd.events import Event, EventKind
 from statusd.model import Level
+from statusd.sensors.gates import GateCounter
 from statusd.sensors.rules_config import RulesConfig, default_rules
 from statusd.sensors.state import Sensors
-from statusd.sources.gates import GateCounter
-from statusd.sources.payload import PayloadError, readings_from_json
+from statusd.sources.feeds.payload import PayloadError, readings_from_json
 from statusd.sources.readings import GateReading, Reading, StatusReading
 
 TICK = timedelta(minutes=1)  # how often the daemon looks for silent sensors

@@ -15,7 +15,8 @@ from typing import Any
 
 import structlog
 
-from statusd.config import Config, Site
+from statusd.config.load import Config
+from statusd.config.types import Site
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
 from statusd.sensors import hours, view

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.sensors import hours
 from statusd.sensors.queue import round_wait, wording
 from statusd.sensors.rules_config import SiteRules

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from xml.etree import ElementTree as ET
 
-from statusd.config import Config, Site
+from statusd.config.load import Config
+from statusd.config.types import Site
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
 from statusd.web.doc import host

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.web.doc import host
 from statusd.web.words import target_name, text, words
 

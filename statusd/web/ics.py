@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.web.doc import host
 from statusd.web.words import target_name, text, words
 

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from statusd.config import Config, Site
+from statusd.config.load import Config
+from statusd.config.types import Site
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 CLOSING = ("closed", "emergency")

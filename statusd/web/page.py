@@ -13,7 +13,8 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_skeleton, format_time
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from statusd.config import Config, Site
+from statusd.config.load import Config
+from statusd.config.types import Site
 from statusd.web import jsonld
 from statusd.web.feed import title
 from statusd.web.words import text, words

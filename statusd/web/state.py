@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.events import Event
 from statusd.model import Wanted
 from statusd.outbox.store import Announced, Store

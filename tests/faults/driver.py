@@ -17,9 +17,9 @@ from typing import Any
 
 import aiohttp
 
-from statusd import desk
-from statusd.config import Config
-from statusd.sources import status_edit
+from statusd.config.load import Config
+from statusd.sources.status import edit as status_edit
+from statusd.sources.status import entry as desk
 from tests.daemon import Daemon
 from tests.faults.fleet import COUNTER_TOKEN
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from statusd import config as config_module
+from statusd.config import load as config_module
 from tests.daemon import Daemon
 from tests.faults.audit import Outbox, audit, read_outbox
 from tests.faults.driver import TRACEBACK, Desk, Readings, excerpt

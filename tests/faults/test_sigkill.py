@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from statusd import config as config_module
-from statusd.config import Config
-from statusd.sources import status_file
+from statusd.config import load as config_module
+from statusd.config.load import Config
+from statusd.sources.status import file as status_file
 from tests.daemon import Daemon
 from tests.faults.audit import Outbox, audit, read_outbox, unannounced
 from tests.faults.driver import TRACEBACK, Desk, Readings, excerpt

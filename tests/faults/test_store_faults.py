@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from statusd import config as config_module
+from statusd.config import load as config_module
 from tests.daemon import Daemon
 from tests.fakes.webhook import WebhookReceiver
 from tests.faults.driver import TRACEBACK, Desk, excerpt, log_events

@@ -28,10 +28,10 @@ from ruamel.yaml.error import CommentMark, MarkedYAMLError
 from ruamel.yaml.timestamp import TimeStamp
 from ruamel.yaml.tokens import CommentToken
 
-from statusd.config import Config
+from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.model import StatusEntry, Target
-from statusd.sources import status_file
+from statusd.sources.status import file as status_file
 
 log = structlog.get_logger()
 

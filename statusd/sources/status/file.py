@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from statusd import yamlsrc
-from statusd.config import Config, Site
+from statusd.config import reader
+from statusd.config.load import Config
+from statusd.config.reader import Problems, Section, kind_of
+from statusd.config.types import Site
 from statusd.errors import ConfigError, Problem
 from statusd.model import LEVELS, Level, StatusEntry, Target, Wanted
-from statusd.validate import Problems, Section, kind_of
 
 ENTRY_KEYS: tuple[str, ...] = ("level", "message", "from", "until", "by", "at")
 SITE_KEYS: tuple[str, ...] = (*ENTRY_KEYS, "services")
@@ -30,7 +31,7 @@ _EMPTY = "is empty; a truncated write? the last good status stays in force"
 def read(path: Path, config: Config) -> Wanted:
     """Read and check `path`; raise ConfigError listing every problem."""
     try:
-        node = yamlsrc.load(path)
+        node = reader.load(path)
     except ConfigError as err:
         raise ConfigError([_hint(p) for p in err.problems]) from err
     return check(node, str(path), config)
@@ -39,7 +40,7 @@ def read(path: Path, config: Config) -> Wanted:
 def parse(text: str, name: str, config: Config) -> Wanted:
     """Check status text; `name` is the file name used in problems."""
     try:
-        node = yamlsrc.loads(text, name)
+        node = reader.loads(text, name)
     except ConfigError as err:
         raise ConfigError([_hint(p) for p in err.problems]) from err
     return check(node, name, config)

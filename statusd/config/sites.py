@@ -8,8 +8,8 @@ from datetime import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from statusd.config import Queue, Site, Zone, parse_url
-from statusd.validate import Section
+from statusd.config.reader import Section, parse_url
+from statusd.config.types import Queue, Site, Zone
 
 
 def _names(section: Section, languages: tuple[str, ...], fallback: str) -> Mapping[str, str]:

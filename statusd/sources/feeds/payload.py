@@ -25,7 +25,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from statusd.config import Config, Site
+from statusd.config.load import Config
+from statusd.config.types import Site
 from statusd.model import Level
 from statusd.sources.readings import (
     GateReading,

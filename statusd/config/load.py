@@ -2,146 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
-from statusd import yamlsrc
-from statusd.validate import Problems, Section
+from statusd.config import reader
+from statusd.config.reader import Problems, Section, parse_url
+from statusd.config.types import (
+    HOLD_KINDS,
+    SAMPLE_SECRETS,
+    ChannelConfig,
+    DeliveryConfig,
+    Site,
+    WebConfig,
+)
+
+_LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
 if TYPE_CHECKING:
     from statusd.sensors.rules_config import RulesConfig
-    from statusd.sources.feeds_config import FeedsConfig
-
-_LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
-# Values copied from documentation that must never reach production.
-_SAMPLE_HOSTS = ("example.com", "example.org", "example.net")
-_SAMPLE_SECRETS = {"changeme", "change-me", "secret", "xxx", "token", "password"}
-
-
-@dataclass(frozen=True)
-class Secret:
-    """Where a secret lives: an environment variable, a systemd credential or a file."""
-
-    source: str
-    ref: str
-
-    def read(self) -> str | None:
-        """The secret's value, or None when it is not set."""
-        if self.source == "env":
-            # A pasted secret often ends in a line break, which no header may carry.
-            value = (os.environ.get(self.ref) or "").strip()
-        else:
-            path = Path(self.ref)
-            if self.source == "credential":
-                path = Path(os.environ.get("CREDENTIALS_DIRECTORY", "/run/credentials")) / self.ref
-            try:
-                value = path.read_text(encoding="utf-8").strip()
-            except OSError:
-                value = None
-        return value or None
-
-    def describe(self) -> str:
-        """Where it is read from, never what it is."""
-        return {"env": "environment variable", "credential": "credential"}.get(
-            self.source, "file"
-        ) + f" {self.ref}"
-
-
-@dataclass(frozen=True)
-class Zone:
-    """A floor or reading room with a seat capacity."""
-
-    id: str
-    name: Mapping[str, str]
-    capacity: int
-
-
-@dataclass(frozen=True)
-class Queue:
-    """An entrance where patrons queue."""
-
-    id: str
-    name: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class Site:
-    """A place patrons go to."""
-
-    id: str
-    name: Mapping[str, str]
-    timezone: str
-    url: str
-    services: Mapping[str, Mapping[str, str]]
-    zones: Mapping[str, Zone]
-    queues: Mapping[str, Queue]
-    # Regular opening hours: weekday (0 = Monday) → (opens, closes) periods, local time.
-    hours: Mapping[int, tuple[tuple[time, time], ...]] = field(default_factory=dict)
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-
-@dataclass(frozen=True)
-class ChannelConfig:
-    """One configured channel: its type, language, scope and type-specific options."""
-
-    name: str
-    type: str
-    language: str
-    sites: tuple[str, ...] | None
-    events: tuple[str, ...] | None
-    options: Mapping[str, Any]
-    secrets: Mapping[str, Secret]
-
-    def carries(self, site: str, kind: str) -> bool:
-        """Whether this channel speaks for `site` and carries events of `kind`.
-
-        Without an `events` list a channel carries every kind for patrons;
-        sensor_lost/restored are notices for operators, carried only where listed.
-        """
-        if self.sites is not None and site not in self.sites:
-            return False
-        if self.events is None:
-            return kind not in OPERATOR_KINDS
-        return kind in self.events
-
-
-HOLD_KINDS = ("staff", "emergency", "schedule", "sensor")
-OPERATOR_KINDS = ("sensor_lost", "sensor_restored")
-
-
-@dataclass(frozen=True)
-class DeliveryConfig:
-    """How hard the outbox tries, and when planned closures are reminded.
-
-    `hold` delays sending by kind of update (staff, emergency, schedule,
-    sensor) so that `statusd undo` can cancel a mistake before it is posted.
-    """
-
-    deadline: float = 6 * 3600.0
-    backoff: float = 2.0
-    backoff_max: float = 300.0
-    timeout: float = 10.0
-    reminder: float = 86400.0
-    grace: float = 10.0
-    hold: Mapping[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class WebConfig:
-    """The public website side: banner behaviour and where documents are exported."""
-
-    banner_when_open: bool = False
-    export_dir: Path | None = None
-
+    from statusd.sources.feeds.config import FeedsConfig
 
 @dataclass(frozen=True)
 class Config:
@@ -169,7 +51,7 @@ class Config:
 
 
 def _empty_feeds() -> FeedsConfig:
-    from statusd.sources.feeds_config import parse_feeds
+    from statusd.sources.feeds.config import parse_feeds
 
     return parse_feeds(Section(None, "feeds", Problems("")), {})
 
@@ -184,7 +66,7 @@ def load(path: Path) -> Config:
     """Load and check `path`; raise ConfigError listing every problem."""
     from statusd.channels import CHANNELS, channel_class
 
-    root = Section(yamlsrc.load(path), "", Problems(str(path)))
+    root = Section(reader.load(path), "", Problems(str(path)))
     if root.node is None:
         root.problems.add(1, "", "the file is empty; see the shipped statusd.yaml for an example")
     elif root.is_mapping():
@@ -198,10 +80,10 @@ def load(path: Path) -> Config:
 
 def _build(root: Section, path: Path, registry: Mapping[str, Any]) -> Config | None:
     # Imported here: these modules build the dataclasses defined above.
-    from statusd.config_channels import parse_channels
-    from statusd.config_sites import parse_sites
+    from statusd.config.channels import parse_channels
+    from statusd.config.sites import parse_sites
     from statusd.sensors.rules_config import parse_rules
-    from statusd.sources.feeds_config import parse_feeds
+    from statusd.sources.feeds.config import parse_feeds
 
     base = path.parent
     languages = _languages(root)
@@ -240,19 +122,6 @@ def _languages(root: Section) -> tuple[str, ...]:
     if len(good) != len(value):
         root.error("languages", f"every entry should be a language code such as fr or en, got {list(value)}")
     return good or ("en",)
-
-
-def parse_url(section: Section, key: str, required: bool = False) -> str | None:
-    """An http(s) URL that is not a documentation sample."""
-    value = section.string(key, required=required)
-    if value is None:
-        return None
-    if not re.match(r"^https?://[^\s/]+", value):
-        section.error(key, f"should be an http:// or https:// URL, got {value!r}")
-        return None
-    if any(host in value for host in _SAMPLE_HOSTS):
-        section.error(key, f"{value!r} is the sample value; put your own address here")
-    return value
 
 
 def _listen(section: Section) -> tuple[str, int]:
@@ -309,5 +178,5 @@ def check_secret_values(config: Config) -> list[str]:
         f"channel {channel.name}: {secret.describe()} holds a sample value; set the real secret"
         for channel in config.channels.values()
         for secret in channel.secrets.values()
-        if (secret.read() or "").lower() in _SAMPLE_SECRETS
+        if (secret.read() or "").lower() in SAMPLE_SECRETS
     ]

@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 import structlog
 from aiohttp import web
 
-from statusd.config import Config
-from statusd.sources.feeds_config import FeedsConfig, HttpFeedConfig
-from statusd.sources.openapi import openapi
-from statusd.sources.payload import PayloadError, parse_json
+from statusd.config.load import Config
+from statusd.sources.feeds.config import FeedsConfig, HttpFeedConfig
+from statusd.sources.feeds.openapi import openapi
+from statusd.sources.feeds.payload import PayloadError, parse_json
+from statusd.sources.feeds.vendors import KIND_OF, Decoder
 from statusd.sources.readings import Reading
-from statusd.sources.vendors import KIND_OF, Decoder
 
 log = structlog.get_logger()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from statusd.sources.payload import FUTURE, MAX_BATCH, OVERCOUNT, PAST
+from statusd.sources.feeds.payload import FUTURE, MAX_BATCH, OVERCOUNT, PAST
 
 _TIME = {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
          "description": "ISO 8601 (a time without offset is the site's local time) or Unix seconds; "

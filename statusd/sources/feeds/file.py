@@ -23,10 +23,10 @@ from typing import Any
 
 import structlog
 
-from statusd.config import Config
-from statusd.sources.feeds_config import FileFeedConfig
+from statusd.config.load import Config
+from statusd.sources.feeds.config import FileFeedConfig
+from statusd.sources.feeds.vendors import Receiver
 from statusd.sources.readings import Reading
-from statusd.sources.vendors import Receiver
 
 log = structlog.get_logger()
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from statusd.config import Site
+from statusd.config.types import Site
 from statusd.sources.readings import GateReading, SeatReading
 
 

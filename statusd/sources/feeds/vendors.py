@@ -42,9 +42,9 @@ from typing import Any
 
 import structlog
 
-from statusd.config import Config
-from statusd.sources.feeds_config import Decoding
-from statusd.sources.payload import PayloadError, parse_json, readings_from_json
+from statusd.config.load import Config
+from statusd.sources.feeds.config import Decoding
+from statusd.sources.feeds.payload import PayloadError, parse_json, readings_from_json
 from statusd.sources.readings import (
     GateReading,
     QueueReading,

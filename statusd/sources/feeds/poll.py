@@ -14,10 +14,10 @@ from datetime import datetime
 import aiohttp
 import structlog
 
-from statusd.config import Config
-from statusd.sources.feeds_config import PollFeedConfig
+from statusd.config.load import Config
+from statusd.sources.feeds.config import PollFeedConfig
+from statusd.sources.feeds.vendors import Receiver
 from statusd.sources.readings import Reading
-from statusd.sources.vendors import Receiver
 
 log = structlog.get_logger()
 

@@ -12,10 +12,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from statusd.config import Config, Site
+from statusd.config.load import Config
+from statusd.config.types import Site
 from statusd.errors import UserError
 from statusd.model import LEVELS, Level, StatusEntry, Target
-from statusd.sources.status_file import LOCAL_FORM, show, suggest, to_local
+from statusd.sources.status.file import LOCAL_FORM, show, suggest, to_local
 
 CLOSURES = (Level.CLOSED, Level.EMERGENCY)
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from statusd.config import Config, Secret, Site
-from statusd.config_channels import parse_secret as _secret
-from statusd.sources.payload import FIELDS, KINDS
+from statusd.config.channels import parse_secret as _secret
+from statusd.config.load import Config
+from statusd.config.reader import Section
+from statusd.config.types import Secret, Site
+from statusd.sources.feeds.payload import FIELDS, KINDS
 from statusd.sources.readings import Reading
-from statusd.validate import Section
 
 FEED_TYPES = ("http", "mqtt", "poll", "file")
 DECODINGS = ("statusd", "axis-live-sum", "xovis-line-count", "mapping")
@@ -341,9 +342,9 @@ def feeds_tasks(config: Config, feeds: FeedsConfig,
                 intake: Callable[[list[Reading]], None]) -> list[Coroutine[Any, Any, None]]:
     """The long-lived loops of the MQTT, poll and file feeds (HTTP feeds live in the web server)."""
     # Imported here: those modules import this one for their config types.
-    from statusd.sources.filefeed import FileFeed
-    from statusd.sources.mqtt import MqttFeed
-    from statusd.sources.poll import PollFeed
+    from statusd.sources.feeds.file import FileFeed
+    from statusd.sources.feeds.mqtt import MqttFeed
+    from statusd.sources.feeds.poll import PollFeed
 
     tasks: list[Coroutine[Any, Any, None]] = []
     for feed in feeds.feeds.values():

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from statusd.config import ChannelConfig, Secret, Site, parse_url
-from statusd.validate import Section
+from statusd.config.reader import Section, parse_url
+from statusd.config.types import ChannelConfig, Secret, Site
 
 
 def parse_channels(

@@ -1,0 +1,1 @@
+"""① Sensor feeds: HTTP ingest, MQTT, polling, exported files and vendor formats → readings."""

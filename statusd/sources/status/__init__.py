@@ -1,0 +1,1 @@
+"""① The wanted status: the status file, its edits, its watch, and command arguments → entries."""
