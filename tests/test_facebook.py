@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from statusd.channels import channel_class
-from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import DuplicateError, Message, PermanentError, Reply, Sent, TransientError
 from statusd.channels.facebook import (
     DEFAULT_WAIT,
     MAX_CHARS,
@@ -461,8 +461,8 @@ class TestClassify:
         [
             ("expired", PermanentError, "the page access token has expired"),
             ("invalid_token", PermanentError, "the page access token is not valid"),
-            ("duplicate", PermanentError, "duplicate:"),
-            ("already_posted", PermanentError, "duplicate:"),
+            ("duplicate", DuplicateError, "duplicate:"),
+            ("already_posted", DuplicateError, "duplicate:"),
             ("policy_blocked", PermanentError, "Facebook blocked"),
             ("throttle_api", TransientError, "Facebook rate limit"),
             ("unexpected", TransientError, "Facebook had a temporary problem"),

@@ -7,11 +7,11 @@ import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
-from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import DuplicateError, Message, PermanentError, Reply, Sent, TransientError
 from statusd.config.types import DeliveryConfig
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
@@ -48,7 +48,7 @@ class Recorder:
     def measure(self, text: str) -> int:
         return len(text)
 
-    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None) -> Sent:
+    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None, created: Any = None) -> Sent:
         outcome = self.outcomes.pop(0) if self.outcomes else None
         if outcome is not None:
             raise outcome
@@ -59,7 +59,7 @@ class Recorder:
         return None
 
     async def find(self, message: Message, *, idempotency_key: str, since: object = None,
-                   reply_to: Reply | None = None) -> Sent | None:
+                   reply_to: Reply | None = None, exclude: frozenset[str] = frozenset()) -> Sent | None:
         self.lookups += 1
         return self.found
 
@@ -191,7 +191,7 @@ class TestWorker:
         assert (after.state, after.remote_id, channel.sent, channel.lookups) == (SENT, "made-it", [], 1)
 
     async def test_a_duplicate_refusal_finds_the_post(self, store: Store) -> None:
-        channel = Recorder([PermanentError("duplicate: already posted")], found=Sent("the-original"))
+        channel = Recorder([DuplicateError("duplicate: already posted")], found=Sent("the-original"))
         record(store, event())
         await drain(Worker(store, channel, POLICY))
         [(_, _, [after])] = store.recent()
@@ -214,7 +214,7 @@ class TestUnknownOutcome:
     async def test_a_failed_lookup_waits_instead_of_posting(self, store: Store) -> None:
         class Blind(Recorder):
             async def find(self, message: Message, *, idempotency_key: str, since: object = None,
-                           reply_to: Reply | None = None) -> Sent | None:
+                           reply_to: Reply | None = None, exclude: frozenset[str] = frozenset()) -> Sent | None:
                 self.lookups += 1
                 raise TransientError("HTTP 503 while reading the timeline")
 

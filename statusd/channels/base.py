@@ -55,6 +55,14 @@ class PermanentError(ChannelError):
     """401, 403, 422 and the like: trying again will not help until a person acts."""
 
 
+class DuplicateError(PermanentError):
+    """The platform refused the text as a repeat of an earlier post (X 403, Facebook 506).
+
+    The earlier post may be this delivery's own attempt: the worker looks it up
+    before calling the delivery failed.
+    """
+
+
 class Channel(Protocol):
     """One configured account or endpoint that messages are delivered to."""
 
@@ -78,8 +86,14 @@ class Channel(Protocol):
         """Who this account posts as, checked against the platform (`statusd check --live`)."""
         ...
 
-    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None) -> Sent:
-        """Post `message` (as a reply in a thread if `reply_to`); raise TransientError or PermanentError."""
+    async def send(
+        self, message: Message, *, idempotency_key: str, reply_to: Reply | None, created: datetime | None = None
+    ) -> Sent:
+        """Post `message` (as a reply in a thread if `reply_to`); raise TransientError or PermanentError.
+
+        `created` is when the delivery was recorded: the same on every retry, so a
+        channel can derive a record key of its own choosing from it (Bluesky's rkey).
+        """
         ...
 
     async def delete(self, remote_id: str) -> None:
@@ -87,13 +101,14 @@ class Channel(Protocol):
         ...
 
     async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
-                   reply_to: Reply | None = None) -> Sent | None:
+                   reply_to: Reply | None = None, exclude: frozenset[str] = frozenset()) -> Sent | None:
         """Look up a post whose send outcome is unknown; None if it was not made.
 
         Only posts made at or after `since` (the delivery's first attempt)
         count: routine wording repeats, and an older post is not this one.
         `reply_to` is where the post would sit in its thread (Facebook's
-        comments are not in the page's feed).
+        comments are not in the page's feed). Remote ids in `exclude` belong to
+        other deliveries and are never this one.
         """
         ...
 

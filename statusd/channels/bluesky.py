@@ -104,7 +104,9 @@ class Bluesky:
         data = await self._xrpc("GET", "com.atproto.server.getSession")
         return f"@{data.get('handle', self._handle)} ({data.get('did', '?')})"
 
-    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None) -> Sent:
+    async def send(
+        self, message: Message, *, idempotency_key: str, reply_to: Reply | None, created: datetime | None = None
+    ) -> Sent:
         record: dict[str, Any] = {
             "$type": POST,
             "text": message.text,
@@ -131,7 +133,7 @@ class Bluesky:
         await self._xrpc("POST", "com.atproto.repo.deleteRecord", body)
 
     async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
-                   reply_to: Reply | None = None) -> Sent | None:
+                   reply_to: Reply | None = None, exclude: frozenset[str] = frozenset()) -> Sent | None:
         auth = await self._session()
         params = {"repo": auth["did"], "collection": POST, "limit": "25"}
         data = await self._xrpc("GET", "com.atproto.repo.listRecords", params=params)

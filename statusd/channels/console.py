@@ -34,7 +34,9 @@ class Console:
     async def whoami(self) -> str:
         return "the terminal (standard output)"
 
-    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None) -> Sent:
+    async def send(
+        self, message: Message, *, idempotency_key: str, reply_to: Reply | None, created: datetime | None = None
+    ) -> Sent:
         self._count += 1
         header = f"── {self.name} [{message.language}] {message.kind} {message.target}"
         if reply_to:
@@ -48,7 +50,7 @@ class Console:
         self._out.flush()
 
     async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
-                   reply_to: Reply | None = None) -> Sent | None:
+                   reply_to: Reply | None = None, exclude: frozenset[str] = frozenset()) -> Sent | None:
         # Nothing to look up on a terminal; print again rather than lose it.
         return None
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from statusd.channels.base import ChannelError, Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import ChannelError, DuplicateError, Message, PermanentError, Reply, Sent, TransientError
 from statusd.config.types import ChannelConfig, DeliveryConfig
 from statusd.textfit import SEPARATOR
 
@@ -91,7 +91,9 @@ class FacebookPage:
                 f"{self._page_id}; set that page's access token there, not a user token")
         return f"Facebook page {name} (id {who})"
 
-    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None) -> Sent:
+    async def send(
+        self, message: Message, *, idempotency_key: str, reply_to: Reply | None, created: datetime | None = None
+    ) -> Sent:
         if reply_to is not None:
             # A page cannot reply to its own post: the update is a comment on the thread's
             # first post, so every update sits under the post patrons saw first.
@@ -111,7 +113,7 @@ class FacebookPage:
             raise PermanentError(f"Facebook did not delete {remote_id}: it answered {data!r:.200}")
 
     async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
-                   reply_to: Reply | None = None) -> Sent | None:
+                   reply_to: Reply | None = None, exclude: frozenset[str] = frozenset()) -> Sent | None:
         """The page's recent post (or, for a thread update, comment) with this text,
         made since the delivery's first attempt."""
         earliest = since.timestamp() - 60 if since else time.time() - self._recent
@@ -212,7 +214,7 @@ def classify(error: Mapping[str, Any], status: int, headers: Mapping[str, str], 
             f"the page access token {state} {where}; renew the page token (Meta Business Suite "
             f"or the Graph API Explorer) and put it in {token_from}")
     if code == 506 or (code == 368 and "already posted" in said.lower()):
-        return PermanentError(f"duplicate: Facebook refuses to post the same text again {where}")
+        return DuplicateError(f"duplicate: Facebook refuses to post the same text again {where}")
     if code == 368:
         return PermanentError(f"Facebook blocked the page from posting {where}; check the page's "
                               "quality notices in Meta Business Suite before trying again")

@@ -128,7 +128,9 @@ class Mastodon:
         name = account.get("display_name")
         return f"{handle} ({name})" if name else handle
 
-    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None) -> Sent:
+    async def send(
+        self, message: Message, *, idempotency_key: str, reply_to: Reply | None, created: datetime | None = None
+    ) -> Sent:
         self._check_visibility()
         status = await self._call(
             self._client.status_post,
@@ -147,7 +149,7 @@ class Mastodon:
 
     async def find(
         self, message: Message, *, idempotency_key: str, since: datetime | None = None,
-        reply_to: Reply | None = None,
+        reply_to: Reply | None = None, exclude: frozenset[str] = frozenset(),
     ) -> Sent | None:
         """The newest of the account's last 40 statuses with this text (made at or after
         `since`, if given), or None.

@@ -53,7 +53,9 @@ class Webhook:
     async def whoami(self) -> str:
         return f"webhook at {_where(self._url)}"
 
-    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None) -> Sent:
+    async def send(
+        self, message: Message, *, idempotency_key: str, reply_to: Reply | None, created: datetime | None = None
+    ) -> Sent:
         body = json.dumps(_payload(message, idempotency_key, reply_to), ensure_ascii=False).encode()
         headers = {
             "Content-Type": "application/json",
@@ -71,7 +73,7 @@ class Webhook:
         await self._request("DELETE", self._url, body, headers)
 
     async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
-                   reply_to: Reply | None = None) -> Sent | None:
+                   reply_to: Reply | None = None, exclude: frozenset[str] = frozenset()) -> Sent | None:
         # The receiver honours Idempotency-Key, so sending again is safe.
         return None
 

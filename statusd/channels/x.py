@@ -29,6 +29,7 @@ from tweepy.asynchronous import AsyncClient  # type: ignore[import-untyped]
 
 from statusd.channels.base import (
     ChannelError,
+    DuplicateError,
     Message,
     PermanentError,
     Reply,
@@ -166,7 +167,9 @@ class X:
         self._user_id = str(data["id"])
         return f"@{data['username']} ({data.get('name', '')})"
 
-    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None) -> Sent:
+    async def send(
+        self, message: Message, *, idempotency_key: str, reply_to: Reply | None, created: datetime | None = None
+    ) -> Sent:
         text = unicodedata.normalize("NFC", message.text).translate(_INVALID)
         answer = await self._call(self._client.create_tweet, text=text, user_auth=True,
                                   in_reply_to_tweet_id=reply_to.parent if reply_to else None)
@@ -179,7 +182,7 @@ class X:
         await self._call(self._client.delete_tweet, remote_id, user_auth=True)
 
     async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
-                   reply_to: Reply | None = None) -> Sent | None:
+                   reply_to: Reply | None = None, exclude: frozenset[str] = frozenset()) -> Sent | None:
         # X's recent timeline is short and t.co rewrites links; `since` is not
         # asked of the API (start_time needs a wider token scope on some plans).
         user_id = self._user_id or await self._me()
@@ -333,7 +336,7 @@ def _http_error(err: tweepy.HTTPException) -> ChannelError:
             f"X refused the keys ({detail}); check consumer_key, consumer_secret, access_token "
             "and access_token_secret, or generate new ones in the developer portal")
     if status == 403 and "duplicate" in detail.lower():
-        return PermanentError(f"duplicate: X already has this text from this account ({detail})")
+        return DuplicateError(f"duplicate: X already has this text from this account ({detail})")
     if status == 403:
         return PermanentError(
             f"X forbade it ({detail}); the app needs Read and Write permissions (then generate a "

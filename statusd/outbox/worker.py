@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import structlog
 
 from statusd import metrics
-from statusd.channels.base import Channel, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import Channel, DuplicateError, PermanentError, Reply, Sent, TransientError
 from statusd.config.types import DeliveryConfig
 from statusd.outbox.retry import backoff
 from statusd.outbox.store import DELETE, SENDING, SENT, WAITING, Delivery, Store
@@ -21,7 +21,6 @@ log = structlog.get_logger()
 # Mastodon remembers an Idempotency-Key for about an hour; after that, look first.
 IDEMPOTENCY_WINDOW = 3000.0
 STORE_RETRY = 2.0
-DUPLICATE = "duplicate:"
 
 
 class Worker:
@@ -111,17 +110,18 @@ class Worker:
         started = time.monotonic()
         try:
             sent = await self.channel.send(
-                delivery.message, idempotency_key=delivery.idempotency_key, reply_to=reply
+                delivery.message, idempotency_key=delivery.idempotency_key, reply_to=reply,
+                created=datetime.fromtimestamp(delivery.created_at, UTC),
             )
         except TransientError as err:
             self._retry(delivery, err, log_)
-        except PermanentError as err:
-            if not str(err).startswith(DUPLICATE):
-                self._fail(delivery, str(err), log_)
-            elif (found := await self._look_up(delivery, reply, log_)) is None:
+        except DuplicateError as err:
+            if (found := await self._look_up(delivery, reply, log_)) is None:
                 self._retry(delivery, TransientError(f"{err}; the post could not be looked up yet"), log_)
             elif not found:
                 self._fail(delivery, str(err), log_)
+        except PermanentError as err:
+            self._fail(delivery, str(err), log_)
         except Exception as err:  # a bug in a channel must not stop the worker
             log_.exception("channel_crashed", error=repr(err))
             self._retry(delivery, TransientError(f"internal error: {err!r}"), log_)
