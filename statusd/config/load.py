@@ -44,6 +44,9 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     feeds: FeedsConfig = field(default_factory=lambda: _empty_feeds())
     rules: RulesConfig = field(default_factory=lambda: _default_rules())
+    # The operator's listener (/readyz, /metrics): loopback unless the config says otherwise.
+    ops_host: str = "127.0.0.1"
+    ops_port: int = 9108
 
     @property
     def default_language(self) -> str:
@@ -71,7 +74,7 @@ def load(path: Path) -> Config:
         root.problems.add(1, "", "the file is empty; see the shipped statusd.yaml for an example")
     elif root.is_mapping():
         root.allow("public_url", "listen", "languages", "sites", "channels", "delivery",
-                   "status_file", "alerts", "state_dir", "web", "feeds", "rules")
+                   "status_file", "alerts", "state_dir", "web", "feeds", "rules", "ops")
     config = _build(root, path, {kind: (lambda k=kind: channel_class(k)) for kind in CHANNELS})
     root.problems.check()
     assert config is not None
@@ -92,6 +95,7 @@ def _build(root: Section, path: Path, registry: Mapping[str, Any]) -> Config | N
     sites = parse_sites(root.sub("sites"), languages, public_url)
     channels, inactive = parse_channels(root.sub("channels"), languages, sites, registry)
     state_dir = root.string("state_dir")
+    ops_host, ops_port = _ops(root.sub("ops"))
     return Config(
         path=path,
         public_url=public_url.rstrip("/"),
@@ -108,6 +112,8 @@ def _build(root: Section, path: Path, registry: Mapping[str, Any]) -> Config | N
         web=_web(root.sub("web"), base),
         feeds=parse_feeds(root.sub("feeds"), sites, base=base),
         rules=parse_rules(root.sub("rules"), sites),
+        ops_host=ops_host,
+        ops_port=ops_port,
     )
 
 
@@ -135,6 +141,22 @@ def _listen(section: Section) -> tuple[str, int]:
     if port > 65535:
         section.error("port", f"should be a port number (1-65535), got {port}")
     return host, port
+
+
+_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.\-]+)):(?P<port>[0-9]{1,5})$")
+
+
+def _ops(section: Section) -> tuple[str, int]:
+    """`ops: {listen: "127.0.0.1:9108"}`: where /readyz and /metrics are served."""
+    if section.node is None or not section.is_mapping():
+        return "127.0.0.1", 9108
+    section.allow("listen")
+    listen = section.string("listen", "127.0.0.1:9108") or "127.0.0.1:9108"
+    found = _HOST_PORT.match(listen)
+    if found is None or int(found["port"]) > 65535:
+        section.error("listen", f"should be HOST:PORT such as 127.0.0.1:9108 or [::1]:9108, got {listen!r}")
+        return "127.0.0.1", 9108
+    return found["v6"] or found["host"], int(found["port"])
 
 
 def _delivery(section: Section) -> DeliveryConfig:
