@@ -10,11 +10,12 @@ and terminals get `terminal`, which shows each control as a visible escape.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TextIO
 
-__all__ = ["clean", "clean_tree", "problem", "terminal"]
+__all__ = ["TerminalText", "clean", "clean_tree", "problem", "terminal"]
 
 # C0 except tab and newline, DEL and C1, lone surrogates, and the two non-characters XML refuses.
 _BAD = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -55,6 +56,26 @@ def terminal(text: str) -> str:
     if "\r\n" in text:
         text = text.replace("\r\n", "\n")
     return _BAD.sub(_visible, text)
+
+
+class TerminalText(io.TextIOBase):
+    """A text stream that writes through `terminal`: what a command prints never drives the terminal."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def write(self, text: str) -> int:
+        self._out.write(terminal(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def isatty(self) -> bool:
+        return self._out.isatty()
+
+    def fileno(self) -> int:
+        return self._out.fileno()
 
 
 def _visible(found: re.Match[str]) -> str:

@@ -98,11 +98,13 @@ class TestHeartbeat:
 
     async def test_ping(self, served: Served) -> None:
         served.state.hub.heartbeat = 0.05
-        served.web._spawn(served.state.hub.beat(), "test-beat")
-        stream = await Stream.open(served)
-        await stream.event()
-        assert await stream.block(1.0) == b": ping\n\n"
-        stream.close()
+        async with asyncio.TaskGroup() as group:
+            beat = group.create_task(served.state.hub.beat(), name="test-beat")
+            stream = await Stream.open(served)
+            await stream.event()
+            assert await stream.block(1.0) == b": ping\n\n"
+            stream.close()
+            beat.cancel()
 
 
 class TestSlowClient:
