@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from statusd.config import reader
 from statusd.config.reader import Problems, Section, parse_url
+from statusd.config.trust import untrusted
 from statusd.config.types import (
     HOLD_KINDS,
     SAMPLE_SECRETS,
@@ -18,6 +19,7 @@ from statusd.config.types import (
     Site,
     WebConfig,
 )
+from statusd.errors import ConfigError
 
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
@@ -78,6 +80,10 @@ def load(path: Path) -> Config:
     config = _build(root, path, {kind: (lambda k=kind: channel_class(k)) for kind in CHANNELS})
     root.problems.check()
     assert config is not None
+    # After the file is read: a config that someone else could have written is never used.
+    problems = untrusted(path, config.alerts_dir)
+    if problems:
+        raise ConfigError(problems)
     return config
 
 
