@@ -20,6 +20,7 @@ from statusd.config.types import (
     WebConfig,
 )
 from statusd.errors import ConfigError
+from statusd.safetext import problem
 
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
@@ -77,6 +78,7 @@ def load(path: Path) -> Config:
     elif root.is_mapping():
         root.allow("public_url", "listen", "languages", "sites", "channels", "delivery",
                    "status_file", "alerts", "state_dir", "web", "feeds", "rules", "ops")
+    _check_text(root.node, "", None, root.problems)
     config = _build(root, path, {kind: (lambda k=kind: channel_class(k)) for kind in CHANNELS})
     root.problems.check()
     assert config is not None
@@ -85,6 +87,28 @@ def load(path: Path) -> Config:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _check_text(node: Any, where: str, line: int | None, problems: Problems, depth: int = 0) -> None:
+    """Every key and text of the file: no control character (but newline and tab), no lone surrogate."""
+    if depth > 64:
+        problems.add(line, where, "is nested too deeply")
+        return
+    if isinstance(node, str):
+        why = problem(node)
+        if why is not None:
+            problems.add(line, where, why)
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            at, name = reader.key_line(node, key), f"{where}.{key}" if where else str(key)
+            why = problem(key) if isinstance(key, str) else None
+            if why is not None:
+                problems.add(at, where or "(top level)", f"a key {why}")
+                continue
+            _check_text(value, name, at, problems, depth + 1)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _check_text(value, f"{where}[{index}]", reader.item_line(node, index) or line, problems, depth + 1)
 
 
 def _build(root: Section, path: Path, registry: Mapping[str, Any]) -> Config | None:
