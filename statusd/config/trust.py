@@ -77,9 +77,7 @@ def _why(info: os.stat_result, directory: bool) -> str | None:
 
 
 def _personal_group(gid: int, uid: int) -> bool:
-    """The owner's own group, with no other member (a user private group)."""
-    if uid == 0:
-        return gid == 0
+    """The owner's own group, with no other member (a user private group, or root's)."""
     try:
         group, user = grp.getgrgid(gid), pwd.getpwuid(uid)
     except KeyError:
