@@ -101,7 +101,7 @@ class TestOpsListen:
         assert (config.ops_host, config.ops_port) == ("127.0.0.1", 9108)
 
     @pytest.mark.parametrize(("listen", "host", "port"), [
-        ("0.0.0.0:9200", "0.0.0.0", 9200), ("'[::1]:9109'", "::1", 9109), ("localhost:1", "localhost", 1)])
+        ("10.0.0.5:9200", "10.0.0.5", 9200), ("'[::1]:9109'", "::1", 9109), ("localhost:1", "localhost", 1)])
     def test_set(self, tmp_path: Path, listen: str, host: str, port: int) -> None:
         path = tmp_path / "statusd.yaml"
         path.write_text(BASE.format(alerts=ALERTS, channels=CONSOLE, deadline="1h") + f"ops: {{listen: {listen}}}\n")
