@@ -28,7 +28,7 @@ from tests.conftest import ALERTS, BASE
 from tests.daemon import Daemon
 from tests.hostile.echo import Echoing
 from tests.hostile.outputs import events_in
-from tests.security.leaks import Scanner, Secret, make_secret
+from tests.security.leaks import Scanner, make_secret
 from tests.security.probe import delivery_rows, send
 
 pytestmark = pytest.mark.e2e
@@ -277,7 +277,7 @@ def _store_text(store: Path) -> str:
     db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5)
     try:
         return "\n".join(str(row) for table in ("events", "deliveries", "channel_state")
-                         for row in db.execute(f"SELECT * FROM {table}"))  # noqa: S608 (fixed names)
+                         for row in db.execute(f"SELECT * FROM {table}"))
     finally:
         db.close()
 
