@@ -361,8 +361,8 @@ def _exercise(w: World) -> Exposure:
                       **{f"message {ch}": msg for ch, _, _, msg in deliveries}}
     areas["published"] = _published(w)
     console = run_on_terminal(["--config", str(w.config), "--state-dir", str(w.directory / "console-state"),
-                               "run", "--port", str(free_port()), "--ops-port", str(free_port())], w.env, w.directory, seconds=30,
-                              ready=lambda seen: seen.count("delivery_failed") >= 7)
+                               "run", "--port", str(free_port()), "--ops-port", str(free_port())],
+                              w.env, w.directory, seconds=30, ready=lambda seen: seen.count("delivery_failed") >= 7)
     areas["logs"] = {"daemon log (JSON)": daemon.logs(), "daemon stdout": daemon.out.read_text(errors="replace"),
                      "daemon log (console)": console}
     return Exposure(w, areas, deliveries)
