@@ -70,9 +70,9 @@ class _ToStructlog(logging.Handler):
 
 def route_standard_logging(level: int = logging.WARNING) -> None:
     """Send aiohttp's and every other library's logging through structlog (and its redaction)."""
-    handler = _ToStructlog()
     root = logging.getLogger()
-    root.handlers = [handler]
+    # Ours replaces an earlier one of ours (configure may run twice); other handlers stay.
+    root.handlers = [h for h in root.handlers if not isinstance(h, _ToStructlog)] + [_ToStructlog()]
     root.setLevel(level)
     for name in ("aiohttp.access", "aiohttp.server", "aiohttp.web", "aiohttp.client"):
         library = logging.getLogger(name)

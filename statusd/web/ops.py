@@ -18,6 +18,7 @@ import structlog
 from aiohttp import web
 
 from statusd import metrics
+from statusd.errors import redact
 from statusd.outbox.store import Store
 from statusd.web.state import WebState
 
@@ -93,6 +94,7 @@ class Ops:
 def channel_state(pending: int, retrying: int, pause: tuple[float, str] | None) -> dict[str, Any]:
     """One channel's line in /readyz."""
     if pause is not None:
+        # Redacted again: a reason stored by an older version may quote a platform's answer raw.
         return {"state": "paused", "until": datetime.fromtimestamp(pause[0], UTC).isoformat(),
-                "reason": pause[1], "pending": pending}
+                "reason": redact(pause[1]), "pending": pending}
     return {"state": "retrying" if retrying else "ok", "pending": pending}

@@ -260,6 +260,28 @@ class TestConfigDoor:
         hostile.alive()
 
 
+class TestTerminals:
+    """A status message holding escape sequences (an old file, or one typed by hand) never drives a terminal."""
+
+    def test_show_and_history(self, hostile: Hostile) -> None:
+        status = hostile.directory / "status.yaml"
+        kept = status.read_text(encoding="utf-8")
+        hostile_text = ('main:\n  level: closed\n  message:\n'
+                        '    fr: "Fermé \\e]0;pwned\\a\\e[2J ce soir"\n    en: "Closed \\e[31mtonight"\n')
+        try:
+            status.write_text(hostile_text, encoding="utf-8")
+            time.sleep(0.5)  # the daemon's watcher takes it, or refuses it: either way, what is shown is safe
+            for args in (("show",), ("history",), ("check",)):
+                result = hostile.daemon.cli(*args, check=False)
+                assert "\x1b" not in result.stdout + result.stderr, (args, result.stdout[-500:])
+                if args == ("show",):  # shown as a visible escape, or the file refused at its door
+                    assert "\\x1b" in result.stdout or "status.yaml" in result.stdout + result.stderr
+            assert "\x1b" not in hostile.daemon.out.read_text(errors="replace")
+        finally:
+            status.write_text(kept, encoding="utf-8")
+        hostile.alive()
+
+
 # -- afterwards: outputs, secrets, the bound ------------------------------------------------
 
 def _get(port: int, path: str) -> bytes:
