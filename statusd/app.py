@@ -35,6 +35,7 @@ from statusd.sources.readings import Reading
 from statusd.sources.status import edit as status_edit
 from statusd.sources.status import file as status_file
 from statusd.web.ops import Ops, OpsView
+from statusd.web.publish import Publisher
 from statusd.web.server import WebServer, WebState
 from statusd.web.state import recent_events
 
@@ -46,8 +47,6 @@ MAX_SLEEP = 300.0
 STAT_EVERY = 5.0
 STORE_RETRY = 2.0
 SENSOR_TICK = 30.0
-# Sensor readings change the public picture often; publish it at most this often.
-WEB_COALESCE = 0.5
 
 
 class App:
@@ -61,6 +60,7 @@ class App:
         self.sensors = Sensors(config, config.rules)
         self.intake = Intake(config, self.sensors, lambda: self.wanted)
         self.web_state = WebState(config)
+        self.publisher = Publisher(self.web_state, self.store, lambda: self.wanted, self.sensors.view)
         self.web = WebServer(self.web_state, config.host, port, extra=self._routes)
         self.ops = Ops(OpsView(self.store, self.web_state, lambda: list(self.senders.channels),
                                lambda: self.config.inactive, lambda: self.wanted is not None),
@@ -68,7 +68,6 @@ class App:
         metrics.know_feeds(config.feeds.feeds)
         self.wanted: Wanted | None = None
         self._changed = asyncio.Event()
-        self._web_dirty = asyncio.Event()
         self._stop = asyncio.Event()
         self._signals = 0
         self._reloading: asyncio.Task[None] | None = None
@@ -124,7 +123,7 @@ class App:
         """Every long-lived loop: the inputs that bring changes in, the web side's, the watchdog."""
         feeds = feeds_tasks(self.config, self.config.feeds, self.ingest)
         return [("status-watch", self._watch()), ("reconcile", self._loop()),
-                ("sensor-tick", self._tick_sensors()), ("web-publish", self._publish_web()),
+                ("sensor-tick", self._tick_sensors()), ("web-publish", self.publisher.run()),
                 *((f"feed-{i}", coro) for i, coro in enumerate(feeds)),
                 *self.web.loops(), ("watchdog", watchdog())]
 
@@ -245,14 +244,14 @@ class App:
                 wake = (plan.wake_at - now).total_seconds() + 0.05 if plan.wake_at else MAX_SLEEP
                 self._next_wake = min(max(wake, 0.0), MAX_SLEEP)
                 self.senders.poke()
-        self._refresh_web(now)
+        self.publisher.refresh(now)
 
     # -- sensors -----------------------------------------------------------
 
     def ingest(self, readings: list[Reading]) -> None:
         """Every feed hands its readings here (already checked, a whole batch at a time)."""
         self._announce(self.intake.accept(readings, datetime.now(UTC)))
-        self._web_dirty.set()
+        self.publisher.dirty()
 
     def _announce(self, events: Sequence[Any]) -> None:
         try:
@@ -273,22 +272,4 @@ class App:
             now = datetime.now(UTC)
             self._announce(self.sensors.tick(now, self.intake.closed))
             metrics.SENSORS_STALE.set(len(self.sensors.stale(now)))
-            self._web_dirty.set()
-
-    # -- web ---------------------------------------------------------------
-
-    def _refresh_web(self, now: datetime) -> None:
-        try:
-            announced, history = self.store.announced(), recent_events(self.store)
-        except sqlite3.Error as err:
-            log.error("store_unavailable", reason=str(err), store=str(self.store.path))
-            return
-        self.web_state.update(self.wanted or {}, announced, history, now, live=self.sensors.view(now))
-
-    async def _publish_web(self) -> None:
-        """Publish sensor-driven changes, coalesced: many readings, one update per half second."""
-        while True:
-            await self._web_dirty.wait()
-            self._web_dirty.clear()
-            self._refresh_web(datetime.now(UTC))
-            await asyncio.sleep(WEB_COALESCE)
+            self.publisher.dirty()
