@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -16,13 +17,13 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def ops(config: Config, tmp_path: Path) -> Ops:
+async def ops(config: Config, tmp_path: Path) -> AsyncIterator[Ops]:
     store = Store(tmp_path / "statusd.db")
     inactive = {"mastodon": "off until file /etc/credstore/statusd.mastodon-token is set"}
     view = OpsView(store, WebState(config), lambda: ["console"], lambda: inactive, lambda: True)
     served = Ops(view, "127.0.0.1", 0)
     await served.start()
-    yield served  # type: ignore[misc]
+    yield served
     await served.stop()
     store.close()
 
