@@ -148,3 +148,34 @@ class TestSpawn:
         assert task not in tasks.running()
         assert [e for e in seen if e["event"] == "task_crashed"] == [
             {"event": "task_crashed", "task": "boom-task", "error_type": "RuntimeError", "log_level": "error"}]
+
+
+_SCALAR = (st.none() | st.booleans() | st.integers(-(10**30), 10**30) | st.floats(allow_nan=True)
+           | st.text(max_size=20) | st.sampled_from(["1s", "-1s", "10**9", "http://x", "env", "main", "fr"]))
+_TREE = st.recursive(_SCALAR, lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=10) | st.sampled_from(
+                         ["type", "token", "env", "url", "name", "capacity", "zones", "language", "listen",
+                          "hours", "every", "site", "zone", "timezone", "file", "credential"]), inner, max_size=4),
+                     max_leaves=25)
+_SECTIONS = ["sites", "channels", "feeds", "rules", "web", "delivery", "ops", "languages", "listen", "public_url"]
+
+
+class TestAnyTree:
+    """Any YAML tree under any section is accepted or refused as problems: never a crash or a traceback."""
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(section=st.sampled_from(_SECTIONS), tree=_TREE)
+    def test_never_crashes(self, tmp_path: Path, section: str, tree: object) -> None:
+        import json
+
+        from ruamel.yaml import YAML
+
+        path = tmp_path / "statusd.yaml"
+        data = YAML(typ="safe").load(BASE.format(alerts=ALERTS, channels=CONSOLE, deadline="1h"))
+        data[section] = tree
+        # JSON is YAML: the whole file as one flow mapping, the section replaced by the tree.
+        path.write_text(json.dumps(data, default=str), encoding="utf-8")
+        try:
+            config_module.load(path)
+        except ConfigError as err:
+            assert err.problems and all(str(p).startswith(str(path)) for p in err.problems)
