@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
@@ -67,7 +68,9 @@ _URL = re.compile(r"(?i)\b((?:https?|wss?)://[^/\s'\"<>?#]+)[/?#][^\s'\"<>]*")
 def remember_secret(value: str | None) -> None:
     """Note a secret's value, so that `redact` removes it wherever it shows up."""
     if value and len(value) >= _MIN_KNOWN:
-        _KNOWN.add(value)
+        raw = value.encode("utf-8", "surrogatepass")
+        # Its base64 too: a bare token in a Basic header or a JWT-like echo.
+        _KNOWN.update({value, base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode().rstrip("=")})
 
 
 def redact(text: str) -> str:

@@ -104,3 +104,12 @@ class TestLogPipeline:
         with capture_logs(processors=[logs.redact_event]) as seen:
             structlog.get_logger().info("x", reason=f"Bearer {KNOWN.value}")
         assert KNOWN.value not in str(seen)
+
+
+class TestKnownForms:
+    """A known secret's base64 spellings are known too."""
+
+    @pytest.mark.parametrize("form", ["base64", "base64url"])
+    def test_base64(self, form: str) -> None:
+        spelled = KNOWN.forms()[form]
+        assert spelled not in redact(f"echoed {spelled} back")
