@@ -121,7 +121,7 @@ def _write_config(work: Path) -> Path:
 
 
 def _ingested(base: str) -> int:
-    """The daemon's own count of readings ingested, summed over feeds and sensors (/metrics)."""
+    """The daemon's own count of readings ingested, summed over feeds (/metrics, operator port)."""
     with urllib.request.urlopen(f"{base}/metrics", timeout=10) as answer:
         text = answer.read().decode()
     return round(sum(float(n) for n in re.findall(
@@ -156,10 +156,10 @@ def ensure_wrk() -> None:
 
 
 def wrk(name: str, base: str, body: bytes, per_request: int, seconds: float, connections: int,
-        work: Path) -> Run:
+        work: Path, ops: str) -> Run:
     """One bounded wrk run POSTing `body` over `connections` keep-alive connections."""
     url = f"{base}/api/v1/readings"
-    before = _ingested(base)
+    before = _ingested(ops)
     script = work / f"{name}.lua"
     script.write_text(SCRIPT.format(body=lua_string(body.decode()),
                                     authorization=lua_string(f"Bearer {TOKEN}")), encoding="utf-8")
@@ -172,7 +172,7 @@ def wrk(name: str, base: str, body: bytes, per_request: int, seconds: float, con
     out = done.stdout
     statuses = {int(s): int(n) for s, n in re.findall(r"^status (\d+) (\d+)$", out, re.MULTILINE)}
     return Run(name, per_request, number(out, r"Requests/sec:\s+([\d.]+)"), latency(out, "50%"),
-               latency(out, "99%"), statuses, _socket_errors(out), _ingested(base) - before)
+               latency(out, "99%"), statuses, _socket_errors(out), _ingested(ops) - before)
 
 
 def _socket_errors(out: str) -> int:
@@ -196,8 +196,8 @@ def measure(seconds: float = 5.0, connections: int = 64, size: int = 100) -> lis
             runs = []
             for name, body, per_request in (("single", single, 1), (f"batch-{size}", many, size)):
                 _check_accepted(f"{base}/api/v1/readings", body)
-                wrk(f"{name}-warmup", base, body, per_request, WARMUP, connections, work)
-                runs.append(wrk(name, base, body, per_request, seconds, connections, work))
+                wrk(f"{name}-warmup", base, body, per_request, WARMUP, connections, work, daemon.ops_url)
+                runs.append(wrk(name, base, body, per_request, seconds, connections, work, daemon.ops_url))
             if daemon.proc is not None and daemon.proc.poll() is not None:
                 raise RuntimeError(f"the daemon exited during the runs:\n{daemon.logs()[-3000:]}")
             return runs

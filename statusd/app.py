@@ -15,7 +15,7 @@ import structlog
 from aiohttp import web
 from watchfiles import awatch
 
-from statusd import metrics
+from statusd import metrics, tasks
 from statusd.announcer import Announcer
 from statusd.compose import Composer
 from statusd.config import load as config_module
@@ -34,6 +34,8 @@ from statusd.sources.feeds.http import add_routes
 from statusd.sources.readings import Reading
 from statusd.sources.status import edit as status_edit
 from statusd.sources.status import file as status_file
+from statusd.web.ops import Ops, OpsView
+from statusd.web.publish import Publisher
 from statusd.web.server import WebServer, WebState
 from statusd.web.state import recent_events
 
@@ -45,14 +47,12 @@ MAX_SLEEP = 300.0
 STAT_EVERY = 5.0
 STORE_RETRY = 2.0
 SENSOR_TICK = 30.0
-# Sensor readings change the public picture often; publish it at most this often.
-WEB_COALESCE = 0.5
 
 
 class App:
     """The daemon: status file and feeds → rules → announcer → outbox workers → channels, and the web."""
 
-    def __init__(self, config: Config, state_dir: Path, port: int) -> None:
+    def __init__(self, config: Config, state_dir: Path, port: int, ops_port: int | None = None) -> None:
         self.config = config
         self.store = Store(store_path(state_dir))
         self.senders = Senders(config, self.store)
@@ -60,10 +60,14 @@ class App:
         self.sensors = Sensors(config, config.rules)
         self.intake = Intake(config, self.sensors, lambda: self.wanted)
         self.web_state = WebState(config)
+        self.publisher = Publisher(self.web_state, self.store, lambda: self.wanted, self.sensors.view)
         self.web = WebServer(self.web_state, config.host, port, extra=self._routes)
+        self.ops = Ops(OpsView(self.store, self.web_state, lambda: list(self.senders.channels),
+                               lambda: self.config.inactive, lambda: self.wanted is not None),
+                       config.ops_host, config.ops_port if ops_port is None else ops_port)
+        metrics.know_feeds(config.feeds.feeds)
         self.wanted: Wanted | None = None
         self._changed = asyncio.Event()
-        self._web_dirty = asyncio.Event()
         self._stop = asyncio.Event()
         self._signals = 0
         self._reloading: asyncio.Task[None] | None = None
@@ -82,44 +86,49 @@ class App:
         self._install_signals()
         # Ready only now: config, store and web server are up.
         notify("READY=1")
-        log.info("daemon_started", channels=sorted(self.senders.channels), port=self.web.port)
+        log.info("daemon_started", channels=sorted(self.senders.channels), port=self.web.port,
+                 ops_port=self.ops.port)
         try:
             async with asyncio.TaskGroup() as group:
                 self.senders.start(group)
-                inputs = [group.create_task(coro) for coro in self._inputs()]
-                pinger = group.create_task(watchdog(), name="watchdog")
+                loops = [group.create_task(coro, name=name) for name, coro in self._loops()]
                 await self._stop.wait()
                 notify("STOPPING=1")
                 # Stop taking changes first, then let in-flight sends finish.
-                for task in (*inputs, pinger):
+                for task in loops:
                     task.cancel()
                 await self.senders.drain()
         finally:
             await self.senders.close()
+            await self.ops.stop()
             await self.web.stop()
             self.store.close()
             log.info("daemon_stopped")
         return 0
 
     async def _listen(self) -> None:
-        try:
-            await self.web.start()
-        except OSError as err:
-            await self.senders.close()
-            raise UserError(
-                f"cannot listen on {self.config.host}:{self.web.port} ({err.strerror or err}); "
-                "is another statusd running there? choose another port with --port or STATUSD_PORT"
-            ) from err
+        for what, host, listener in (("web", self.config.host, self.web), ("ops", self.config.ops_host, self.ops)):
+            try:
+                await listener.start()
+            except OSError as err:
+                await self.web.stop()
+                await self.senders.close()
+                flag = "--port or STATUSD_PORT" if what == "web" else "--ops-port or ops: {listen: …}"
+                raise UserError(
+                    f"cannot listen on {host}:{listener.port} ({err.strerror or err}); "
+                    f"is another statusd running there? choose another port with {flag}"
+                ) from err
 
-    def _inputs(self) -> list[Coroutine[Any, Any, None]]:
-        """The long-lived loops that bring changes in."""
-        return [self._watch(), self._loop(), self._tick_sensors(), self._publish_web(),
-                *feeds_tasks(self.config, self.config.feeds, self.ingest)]
+    def _loops(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+        """Every long-lived loop: the inputs that bring changes in, the web side's, the watchdog."""
+        feeds = feeds_tasks(self.config, self.config.feeds, self.ingest)
+        return [("status-watch", self._watch()), ("reconcile", self._loop()),
+                ("sensor-tick", self._tick_sensors()), ("web-publish", self.publisher.run()),
+                *((f"feed-{i}", coro) for i, coro in enumerate(feeds)),
+                *self.web.loops(), ("watchdog", watchdog())]
 
     def _routes(self, app: web.Application) -> None:
         add_routes(app, self.config, self.config.feeds, self.ingest)
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/readyz", self._ready)
 
     # -- signals -----------------------------------------------------------
 
@@ -140,8 +149,7 @@ class App:
 
     def _on_reload(self) -> None:
         if self._reloading is None or self._reloading.done():
-            self._reloading = asyncio.get_running_loop().create_task(self.reload())
-            self._reloading.add_done_callback(_log_crash)
+            self._reloading = tasks.spawn(self.reload(), "reload")
 
     async def reload(self) -> None:
         """Re-read config and templates; keep SSE clients, unchanged channels and every delivery."""
@@ -236,14 +244,14 @@ class App:
                 wake = (plan.wake_at - now).total_seconds() + 0.05 if plan.wake_at else MAX_SLEEP
                 self._next_wake = min(max(wake, 0.0), MAX_SLEEP)
                 self.senders.poke()
-        self._refresh_web(now)
+        self.publisher.refresh(now)
 
     # -- sensors -----------------------------------------------------------
 
     def ingest(self, readings: list[Reading]) -> None:
         """Every feed hands its readings here (already checked, a whole batch at a time)."""
         self._announce(self.intake.accept(readings, datetime.now(UTC)))
-        self._web_dirty.set()
+        self.publisher.dirty()
 
     def _announce(self, events: Sequence[Any]) -> None:
         try:
@@ -264,52 +272,4 @@ class App:
             now = datetime.now(UTC)
             self._announce(self.sensors.tick(now, self.intake.closed))
             metrics.SENSORS_STALE.set(len(self.sensors.stale(now)))
-            self._web_dirty.set()
-
-    # -- web ---------------------------------------------------------------
-
-    def _refresh_web(self, now: datetime) -> None:
-        try:
-            announced, history = self.store.announced(), recent_events(self.store)
-        except sqlite3.Error as err:
-            log.error("store_unavailable", reason=str(err), store=str(self.store.path))
-            return
-        self.web_state.update(self.wanted or {}, announced, history, now, live=self.sensors.view(now))
-
-    async def _publish_web(self) -> None:
-        """Publish sensor-driven changes, coalesced: many readings, one update per half second."""
-        while True:
-            await self._web_dirty.wait()
-            self._web_dirty.clear()
-            self._refresh_web(datetime.now(UTC))
-            await asyncio.sleep(WEB_COALESCE)
-
-    async def _ready(self, request: web.Request) -> web.StreamResponse:
-        """Ready when the status file has been read; with every channel's state for the operator."""
-        pending, retrying, pauses = self.store.waiting(), self.store.retry_depth(), self.store.pauses()
-        channels: dict[str, Any] = {
-            name: _channel_state(name, pending.get(name, 0), retrying.get(name, 0), pauses.get(name))
-            for name in self.senders.channels
-        }
-        channels.update({name: {"state": "off", "reason": reason} for name, reason in self.config.inactive.items()})
-        ready = self.wanted is not None
-        body = {"ready": ready, "status_file": "ok" if ready else "not read yet", "channels": channels}
-        return web.json_response(body, status=200 if ready else 503)
-
-    async def _metrics(self, request: web.Request) -> web.StreamResponse:
-        for name, count in self.store.retry_depth().items():
-            metrics.RETRY_QUEUE.labels(name).set(count)
-        metrics.SSE_SUBSCRIBERS.set(len(self.web_state.hub.subscribers))
-        return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
-
-
-def _channel_state(name: str, pending: int, retrying: int, pause: tuple[float, str] | None) -> dict[str, Any]:
-    if pause is not None:
-        return {"state": "paused", "until": datetime.fromtimestamp(pause[0], UTC).isoformat(),
-                "reason": pause[1], "pending": pending}
-    return {"state": "retrying" if retrying else "ok", "pending": pending}
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("task_crashed", task=task.get_name(), error=repr(task.exception()))
+            self.publisher.dirty()

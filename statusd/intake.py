@@ -42,7 +42,7 @@ class Intake:
     def accept(self, readings: Sequence[Reading], now: datetime) -> list[Event]:
         measured: list[Reading] = []
         for reading in readings:
-            metrics.READINGS.labels(reading.source, "ingested").inc()
+            metrics.READINGS.labels(metrics.feed_label(reading.source), "ingested").inc()
             if isinstance(reading, StatusReading):
                 self._set_status(reading)
                 continue

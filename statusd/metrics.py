@@ -1,6 +1,14 @@
-"""Prometheus metrics: one registry for the daemon, served at /metrics."""
+"""Prometheus metrics: one registry for the daemon, served on the operator's listener at /metrics.
+
+Label values come from the config only (channel and feed names, checked
+identifiers): a sensor id a feed invents, or a name holding a character the
+exposition format cannot carry, is counted under `other`, so the number of
+series stays bounded and /metrics always renders.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -30,6 +38,22 @@ STATUS_FILE_ERRORS = Counter(
     "statusd_status_file_errors", "Times status.yaml was broken and the last good status was kept.",
     registry=REGISTRY,
 )
+
+
+OTHER = "other"
+_known_feeds: frozenset[str] = frozenset()
+
+
+def know_feeds(feeds: Iterable[str]) -> None:
+    """The configured feed names: the only values of the `feed` label."""
+    global _known_feeds
+    _known_feeds = frozenset(feeds)
+
+
+def feed_label(source: str) -> str:
+    """A reading's source is `feed` or `feed/sensor`: the feed's name, if configured."""
+    feed = source.split("/", 1)[0]
+    return feed if feed in _known_feeds else OTHER
 
 
 def render() -> bytes:

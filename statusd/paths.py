@@ -39,5 +39,13 @@ def port(flag: int | None, config: Config) -> int:
     return int(env) if env and env.isdigit() else config.port
 
 
+def ops_port(flag: int | None, config: Config) -> int:
+    """--ops-port, else $STATUSD_OPS_PORT, else the config's ops.listen port (default 9108)."""
+    if flag is not None:
+        return flag
+    env = os.environ.get("STATUSD_OPS_PORT")
+    return int(env) if env and env.isdigit() else config.ops_port
+
+
 def store_path(state: Path) -> Path:
     return state / "statusd.db"

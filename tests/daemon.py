@@ -29,6 +29,7 @@ class Daemon:
         self.config = config
         self.state_dir = state_dir
         self.port = free_port()
+        self.ops_port = free_port()  # the operator's listener: /readyz and /metrics
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.umask = umask  # as systemd's UMask= would set it
@@ -39,7 +40,7 @@ class Daemon:
         with self.log.open("ab") as log, self.out.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "statusd", "--config", str(self.config), "--state-dir",
-                 str(self.state_dir), "run", "--port", str(self.port)],
+                 str(self.state_dir), "run", "--port", str(self.port), "--ops-port", str(self.ops_port)],
                 stdout=out, stderr=log, cwd=self.config.parent, env=self.env,
                 preexec_fn=None if self.umask is None else partial(os.umask, self.umask),
             )
@@ -57,6 +58,10 @@ class Daemon:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://127.0.0.1:{self.ops_port}"
 
     def kill(self) -> None:
         """SIGKILL: no chance to clean up, as in a crash or power-cut of the process."""

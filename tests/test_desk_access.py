@@ -5,7 +5,9 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -21,7 +23,7 @@ from tests.daemon import Daemon
 
 @dataclass
 class Install:
-    """A layout like the tmpfiles file makes: /etc/statusd and /var/lib/statusd, group-writable."""
+    """A layout made by the shipped sysusers and tmpfiles files, under a private root and group name."""
 
     root: Path
     config: Path
@@ -30,9 +32,26 @@ class Install:
     desk: str
     stranger: str
 
+    @property
+    def status(self) -> Path:
+        return self.config.parent / "status" / "status.yaml"
+
 
 def _run(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True, timeout=60)
+
+
+def _shipped(name: str, root: Path, group: str) -> str:
+    """A shipped systemd file with its paths moved under `root` and its user and group renamed."""
+    text = (REPO / "systemd" / name).read_text(encoding="utf-8")
+    text = text.replace("/etc/statusd", f"{root}/etc/statusd").replace("/var/lib/statusd", f"{root}/var")
+    return re.sub(r"(?m)^(\S+\s+\S+\s+\S+\s+)(\S+)(\s+)(\S+)", lambda m: _rename(m, group), text) \
+        if name.endswith("tmpfiles") else re.sub(r"(?m)^u statusd ", f"u {group} ", text)
+
+
+def _rename(found: re.Match[str], group: str) -> str:
+    names = [group if n == "statusd" else n for n in (found.group(2), found.group(4))]
+    return f"{found.group(1)}{names[0]}{found.group(3)}{names[1]}"
 
 
 @pytest.fixture
@@ -40,28 +59,29 @@ def install() -> Iterator[Install]:
     tag = uuid.uuid4().hex[:6]
     group, desk, stranger = f"statusd-{tag}", f"desk-{tag}", f"other-{tag}"
     root = Path(f"/tmp/statusd-desk-{tag}")
-    _run("groupadd", "--system", group)
-    _run("useradd", "--system", "--no-create-home", "--gid", group, desk)
-    _run("useradd", "--system", "--no-create-home", stranger)
+    root.mkdir(mode=0o755)
+    root.chmod(0o755)
+    sysusers, tmpfiles = root / "sysusers.conf", root / "tmpfiles.conf"
+    sysusers.write_text(_shipped("statusd.sysusers", root, group), encoding="utf-8")
+    tmpfiles.write_text(_shipped("statusd.tmpfiles", root, group), encoding="utf-8")
     try:
-        etc, state = root / "etc", root / "var"
-        etc.mkdir(parents=True)
-        state.mkdir()
-        root.chmod(0o755)
-        gid = grp.getgrnam(group).gr_gid
-        for directory, mode in ((etc, 0o2775), (state, 0o2770)):
-            os.chown(directory, 0, gid)
-            directory.chmod(mode)
+        _run("systemd-sysusers", str(sysusers))
+        # Desk staff join the group as the README says: usermod -aG.
+        _run("useradd", "--system", "--no-create-home", desk)
+        _run("usermod", "-aG", group, desk)
+        _run("useradd", "--system", "--no-create-home", stranger)
+        _run("systemd-tmpfiles", "--create", str(tmpfiles))
+        etc = root / "etc" / "statusd"
         config = etc / "statusd.yaml"
-        config.write_text(BASE.format(alerts=ALERTS, channels=CONSOLE, deadline="1h"), encoding="utf-8")
-        status = etc / "status.yaml"
-        status.write_text("main:\n  level: open\n", encoding="utf-8")
-        os.chown(status, 0, gid)
-        status.chmod(0o664)
-        yield Install(root, config, state, group, desk, stranger)
+        text = BASE.format(alerts=ALERTS, channels=CONSOLE, deadline="1h") + "status_file: status/status.yaml\n"
+        config.write_text(text, encoding="utf-8")
+        config.chmod(0o644)
+        (etc / "status" / "status.yaml").write_text("main:\n  level: open\n", encoding="utf-8")
+        _run("systemd-tmpfiles", "--create", str(tmpfiles))  # as the README: again, for the modes
+        yield Install(root, config, root / "var", group, desk, stranger)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-        for user in (desk, stranger):
+        for user in (desk, stranger, group):
             subprocess.run(["userdel", user], capture_output=True, timeout=60)
         subprocess.run(["groupdel", group], capture_output=True, timeout=60)
 
@@ -91,8 +111,8 @@ class TestDeskGroup:
         try:
             done = as_user(install.desk, install, "set", "main", "closed", "-m", "fr:Fermé pour inventaire.")
             assert done.returncode == 0, done.stderr
-            assert pwd.getpwuid(os.stat(install.config.parent / "status.yaml").st_uid).pw_name == install.desk
-            assert os.stat(install.config.parent / "status.yaml").st_gid == grp.getgrnam(install.group).gr_gid
+            assert pwd.getpwuid(os.stat(install.status).st_uid).pw_name == install.desk
+            assert os.stat(install.status).st_gid == grp.getgrnam(install.group).gr_gid
             _wait(lambda: "Fermé pour inventaire" in daemon.out.read_text())
             show = as_user(install.desk, install, "show")
             assert show.returncode == 0 and "closed" in show.stdout, show.stderr
@@ -110,7 +130,59 @@ class TestDeskGroup:
             assert refused.returncode != 0, command
             assert "Traceback" not in refused.stderr, refused.stderr
             assert "ermission" in refused.stderr or "statusd group" in refused.stderr, refused.stderr
-        assert "level: open" in (install.config.parent / "status.yaml").read_text()
+        assert "level: open" in install.status.read_text()
+
+
+def _shell_as(user: str, script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["/usr/sbin/runuser", "-u", user, "--", "/bin/sh", "-c", script],
+                          capture_output=True, text=True, cwd="/", timeout=60)
+
+
+class TestDeskStaysDesk:
+    """After installing with the shipped files, the group changes status.yaml and nothing else."""
+
+    def test_desk_cannot_touch_the_config(self, install: Install) -> None:
+        etc, config = install.config.parent, install.config
+        attempts = {
+            "write statusd.yaml": f"echo 'public_url: http://evil.example' >> {config}",
+            "replace statusd.yaml": f"cp {config} {etc}/x && mv -f {etc}/x {config}",
+            "create in /etc/statusd": f"touch {etc}/statusd.yaml.new",
+            "chmod statusd.yaml": f"chmod 666 {config}",
+            "move the status directory": f"mv {etc}/status {etc}/gone",
+        }
+        before = config.read_bytes()
+        for what, script in attempts.items():
+            done = _shell_as(install.desk, script)
+            assert done.returncode != 0, f"a desk member could {what}"
+        assert config.read_bytes() == before
+        assert not (etc / "statusd.yaml.new").exists() and install.status.parent.is_dir()
+        info = os.stat(etc)
+        assert info.st_uid == 0 and not info.st_mode & 0o022, oct(info.st_mode)
+        assert os.stat(config).st_uid == 0 and not os.stat(config).st_mode & 0o022
+        assert _shell_as(install.desk, f"echo '# desk' >> {install.status}").returncode == 0
+
+    def test_daemon_refuses_a_config_the_group_could_write(self, install: Install) -> None:
+        os.chown(install.config, 0, grp.getgrnam(install.group).gr_gid)
+        install.config.chmod(0o664)
+        result = subprocess.run(
+            [sys.executable, "-m", "statusd", "--config", str(install.config), "--state-dir", str(install.state),
+             "run", "--port", "0", "--ops-port", "0"], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 78, result.stderr
+        assert f"{install.config}: is writable by group {install.group} (mode 0664)" in result.stderr
+        assert "Traceback" not in result.stderr
+
+    def test_reload_refuses_it_and_keeps_running(self, install: Install) -> None:
+        daemon = Daemon(install.config, install.state, umask=0o007).start()
+        try:
+            install.config.parent.chmod(0o775)
+            os.chown(install.config.parent, 0, grp.getgrnam(install.group).gr_gid)
+            assert daemon.proc is not None
+            daemon.proc.send_signal(signal.SIGHUP)
+            _wait(lambda: "config_reload_failed" in daemon.logs())
+            assert f"{install.config.parent}: is writable by group {install.group}" in daemon.logs()
+            assert "config_reloaded" not in daemon.logs() and daemon.proc.poll() is None
+        finally:
+            daemon.kill()
 
 
 def _wait(done: object, timeout: float = 10.0) -> None:

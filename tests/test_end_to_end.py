@@ -388,11 +388,11 @@ class TestOperatorEndpoints:
             await receivers["hook-fr"].wait_for(1)
             await receivers["hook-sv"].wait_attempts(1)
             await asyncio.sleep(0.3)
-            ready = json.loads(urllib.request.urlopen(f"{daemon.url}/readyz", timeout=5).read())
+            ready = json.loads(urllib.request.urlopen(f"{daemon.ops_url}/readyz", timeout=5).read())
             assert ready["ready"] is True
             assert ready["channels"]["hook-fr"] == {"state": "ok", "pending": 0}
             assert ready["channels"]["hook-sv"]["state"] == "retrying"
-            text = urllib.request.urlopen(f"{daemon.url}/metrics", timeout=5).read().decode()
+            text = urllib.request.urlopen(f"{daemon.ops_url}/metrics", timeout=5).read().decode()
             assert 'statusd_deliveries_total{channel="hook-fr",outcome="sent"} 1.0' in text
             assert 'statusd_deliveries_total{channel="hook-sv",outcome="retry"}' in text
             assert 'statusd_retry_queue{channel="hook-sv"} 1.0' in text

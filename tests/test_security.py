@@ -60,8 +60,9 @@ feeds:
 READING = json.dumps({"site": "main", "zone": "floor2", "occupied": 120}).encode()
 CLOSE = json.dumps({"site": "main", "level": "closed", "reason": "fire alarm"}).encode()
 PUBLIC = ["/", "/status.json", "/events", "/feed.atom", "/closures.ics", "/cap.xml", "/banner.js",
-          "/static/banner.js", "/healthz", "/readyz", "/metrics", "/api/openapi.json"]
-ROUTES = [*PUBLIC, "/api/v1/readings", "/api/v1/readings/", "/api/v1/status", "/api/v2/readings",
+          "/static/banner.js", "/healthz", "/api/openapi.json"]
+OPERATOR = ["/readyz", "/metrics"]  # on the operator's listener only
+ROUTES = [*PUBLIC, *OPERATOR, "/api/v1/readings", "/api/v1/readings/", "/api/v1/status", "/api/v2/readings",
           "/admin", "/cap/unknown.xml", "/static/../statusd.yaml", "/static/..%2f..%2fstatusd.yaml",
           "/static/%2e%2e/%2e%2e/status.yaml", "//api/v1/readings", "/API/V1/READINGS"]
 WRITES = ["POST", "PUT", "PATCH", "DELETE"]
@@ -76,7 +77,7 @@ class Guarded:
     store: Path
 
     def picture(self) -> Picture:
-        return picture(self.daemon.port, self.status_file, self.store)
+        return picture(self.daemon.port, self.daemon.ops_port, self.status_file, self.store)
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +193,12 @@ class TestUnauthenticatedRequests:
             answer = send(guarded.daemon.port, method, path)
             assert answer.status == 200, f"{method} {path}: {answer.text}"
 
+    @pytest.mark.parametrize("path", OPERATOR)
+    def test_operator_endpoints_are_not_public(self, guarded: Guarded, path: str) -> None:
+        """/readyz and /metrics answer on the operator's port, and are unknown on the public one."""
+        assert send(guarded.daemon.port, "GET", path).status == 404
+        assert send(guarded.daemon.ops_port, "GET", path).status == 200
+
     def test_the_oracle_sees_a_real_reading(self, guarded: Guarded) -> None:
         """The check above can fail: an authenticated reading does change the picture."""
         before = guarded.picture()
@@ -247,7 +254,7 @@ def _settled(store: Path, at_least: int) -> Callable[[], bool]:
     return done
 
 
-def _requests(w: World, port: int) -> Outputs:
+def _requests(w: World, port: int, ops_port: int) -> Outputs:
     feed = w.secrets["feed_token"].value
     bearer = {"Authorization": f"Bearer {feed}", "Content-Type": "application/json"}
     post = "/api/v1/readings"
@@ -267,9 +274,11 @@ def _requests(w: World, port: int) -> Outputs:
         answers[f"ingest {name}"] = send(port, method, path, headers, body).text
     burst = [send(port, "POST", post, bearer, READING) for _ in range(150)]
     answers["ingest burst"] = "\n".join(sorted({a.text for a in burst if a.status != 202}))
-    for path in ["/metrics", "/status.json", "/", "/?lang=en", "/?lang=sv", "/feed.atom", "/cap.xml",
-                 "/closures.ics", "/readyz", "/healthz", "/api/openapi.json", "/banner.js"]:
+    for path in ["/status.json", "/", "/?lang=en", "/?lang=sv", "/feed.atom", "/cap.xml",
+                 "/closures.ics", "/healthz", "/api/openapi.json", "/banner.js"]:
         answers[f"GET {path}"] = send(port, "GET", path).text
+    for path in OPERATOR:
+        answers[f"GET {path} (operator)"] = send(ops_port, "GET", path).text
     return answers
 
 
@@ -299,7 +308,7 @@ def _crash(w: World, daemon: Daemon) -> Outputs:
     assert w.config is not None
     result = subprocess.run(
         [sys.executable, "-m", "statusd", "--config", str(w.config), "--state-dir", str(w.directory / "crash"),
-         "run", "--port", str(daemon.port)],
+         "run", "--port", str(daemon.port), "--ops-port", str(free_port())],
         capture_output=True, text=True, env={**os.environ, **w.env}, cwd=w.directory, timeout=60)
     return {"crash (port in use)": f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"}
 
@@ -337,7 +346,7 @@ def _exercise(w: World) -> Exposure:
         daemon.cli("set", "main", "closed", "-m", "fr:Incendie : fermé.", "-m", "en:Fire: closed.",
                    "-m", "sv:Brand: stängt.")
         _wait(_settled(store, CHANNELS), "every delivery sent or failed", lambda: delivery_rows(store))
-        areas["web"] = {**_requests(w, daemon.port), "GET /events": _first_event(daemon.port)}
+        areas["web"] = {**_requests(w, daemon.port, daemon.ops_port), "GET /events": _first_event(daemon.port)}
         areas["cli"] = _cli(daemon)
         areas["crash"] = _crash(w, daemon)
         assert daemon.proc is not None
@@ -352,8 +361,8 @@ def _exercise(w: World) -> Exposure:
                       **{f"message {ch}": msg for ch, _, _, msg in deliveries}}
     areas["published"] = _published(w)
     console = run_on_terminal(["--config", str(w.config), "--state-dir", str(w.directory / "console-state"),
-                               "run", "--port", str(free_port())], w.env, w.directory, seconds=30,
-                              ready=lambda seen: seen.count("delivery_failed") >= 7)
+                               "run", "--port", str(free_port()), "--ops-port", str(free_port())],
+                              w.env, w.directory, seconds=30, ready=lambda seen: seen.count("delivery_failed") >= 7)
     areas["logs"] = {"daemon log (JSON)": daemon.logs(), "daemon stdout": daemon.out.read_text(errors="replace"),
                      "daemon log (console)": console}
     return Exposure(w, areas, deliveries)

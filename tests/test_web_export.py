@@ -39,6 +39,8 @@ class TestExport:
                             [event("main", "closed", "open", NOW, FLOOD)], later(1))
         web = WebServer(export_state, "127.0.0.1", 0)
         await web.start()
+        # The App runs the web side's loops in its TaskGroup; here, the exporter's alone.
+        loops = [asyncio.ensure_future(coro) for _, coro in web.loops()]
         try:
             public = tmp_path / "public"
             for _ in range(100):
@@ -56,6 +58,9 @@ class TestExport:
             assert 'data-events-url="http://127.0.0.1:8080/events"' in (public / "index.html").read_text()
             assert not [p for p in public.iterdir() if p.name.startswith(".")]
         finally:
+            for loop in loops:
+                loop.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
             await web.stop()
 
     def test_unchanged_files_are_not_rewritten(self, tmp_path: Path) -> None:

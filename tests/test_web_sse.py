@@ -98,11 +98,13 @@ class TestHeartbeat:
 
     async def test_ping(self, served: Served) -> None:
         served.state.hub.heartbeat = 0.05
-        served.web._spawn(served.state.hub.beat(), "test-beat")
-        stream = await Stream.open(served)
-        await stream.event()
-        assert await stream.block(1.0) == b": ping\n\n"
-        stream.close()
+        async with asyncio.TaskGroup() as group:
+            beat = group.create_task(served.state.hub.beat(), name="test-beat")
+            stream = await Stream.open(served)
+            await stream.event()
+            assert await stream.block(1.0) == b": ping\n\n"
+            stream.close()
+            beat.cancel()
 
 
 class TestSlowClient:
@@ -336,3 +338,72 @@ class TestWire:
         assert all(json.loads(e["data"])["sites"]["main"]["level"] == "closed" for e in got)
         for stream in streams:
             stream.close()
+
+
+class _Held:
+    """A transport stand-in that never sends: every byte written stays in its buffer."""
+
+    def __init__(self) -> None:
+        self.buffered = 0
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.buffered += len(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+class TestBounds:
+    """Readers that never read share one memory budget; past the cap a new reader gets 503."""
+
+    async def test_the_slowest_are_dropped_first_to_fit_the_budget(self) -> None:
+        # queue_size is high so that only the global budget can drop anyone here.
+        hub = Hub(queue_size=10_000, budget=9_000)
+        held = [_Held() for _ in range(5)]
+        subscribers = [Subscriber(t, chunked=True) for t in held]  # type: ignore[arg-type]
+        for subscriber in subscribers:
+            subscriber.go_live()
+            hub.subscribers.add(subscriber)
+        held[0].buffered, held[1].buffered = 6_000, 3_000  # two readers already far behind
+        with capture_logs() as logs:
+            hub.publish(b"x" * 100)
+        assert held[0].aborted and not any(t.aborted for t in held[1:])
+        assert len(hub.subscribers) == 4
+        assert any(entry["event"] == "sse_dropped_slow" for entry in logs)
+        total = sum(s.unsent() for s in hub.subscribers)
+        assert total <= hub.budget
+
+    async def test_many_stalled_readers_stay_within_the_budget(self) -> None:
+        hub = Hub(queue_size=10_000, budget=50_000)
+        for _ in range(200):
+            subscriber = Subscriber(_Held(), chunked=True)  # type: ignore[arg-type]
+            subscriber.go_live()
+            hub.subscribers.add(subscriber)
+        for n in range(100):
+            hub.publish(b'{"n":%d,"pad":"%s"}' % (n, b"p" * 200))
+            assert sum(s.unsent() for s in hub.subscribers) <= hub.budget
+
+    async def test_a_reader_past_the_cap_gets_503_and_retry_after(self, served: Served) -> None:
+        served.state.hub.max_subscribers = 2
+        streams = [await Stream.open(served) for _ in range(2)]
+        for stream in streams:
+            await stream.event()
+        async with served.session.get(f"{served.url}/events") as refused:
+            assert refused.status == 503
+            assert int(refused.headers["Retry-After"]) > 0
+        streams[0].close()
+        for _ in range(100):
+            if len(served.state.hub.subscribers) < 2:
+                break
+            await asyncio.sleep(0.01)
+        third = await Stream.open(served)
+        assert third.response.status == 200
+        third.close()
+        streams[1].close()

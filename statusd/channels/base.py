@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Protocol
 
+from statusd.errors import redact
+
 
 @dataclass(frozen=True)
 class Message:
@@ -40,7 +42,15 @@ class Sent:
 
 
 class ChannelError(Exception):
-    """A send failed; subclasses say whether trying again can help."""
+    """A send failed; subclasses say whether trying again can help.
+
+    Its text goes to the log, the store and `statusd show`: a platform that
+    echoes the request (a token in an error body, a secret URL path after a
+    redirect) must not put a secret there, so the text is redacted once, here.
+    """
+
+    def __str__(self) -> str:
+        return redact(super().__str__())
 
 
 class TransientError(ChannelError):

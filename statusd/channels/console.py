@@ -9,6 +9,7 @@ from typing import ClassVar, TextIO
 
 from statusd.channels.base import Message, Reply, Sent
 from statusd.config.types import ChannelConfig, DeliveryConfig
+from statusd.safetext import terminal
 
 
 class Console:
@@ -41,12 +42,13 @@ class Console:
         header = f"── {self.name} [{message.language}] {message.kind} {message.target}"
         if reply_to:
             header += f" (reply to {reply_to.parent})"
-        self._out.write(f"{header}\n{message.text}\n\n")
+        # A message may hold what a terminal takes as a command (ESC sequences): shown, not obeyed.
+        self._out.write(terminal(f"{header}\n{message.text}") + "\n\n")
         self._out.flush()
         return Sent(remote_id=f"{self.name}-{idempotency_key[:12]}")
 
     async def delete(self, remote_id: str) -> None:
-        self._out.write(f"── {self.name}: retracted {remote_id}\n\n")
+        self._out.write(terminal(f"── {self.name}: retracted {remote_id}") + "\n\n")
         self._out.flush()
 
     async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,

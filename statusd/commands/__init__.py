@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from statusd import logs, paths
 from statusd.config import load as config_module
 from statusd.errors import ConfigError, UserError
+from statusd.safetext import TerminalText
 
 EX_USAGE = 2
 EX_CONFIG = 78
@@ -38,6 +39,19 @@ def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
     # Commands other than the daemon speak through their output; their logs only warn.
     logs.configure(level=logging.INFO if args.command == "run" else logging.WARNING)
+    if args.command == "run":
+        return _run(args)
+    # What `show`, `history` and the others print comes from files and the store: staff
+    # messages may hold escape sequences, which must be shown, not obeyed by the terminal.
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = TerminalText(out), TerminalText(err)
+    try:
+        return _run(args)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _run(args: argparse.Namespace) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

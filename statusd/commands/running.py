@@ -13,6 +13,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     command = sub.add_parser("run", help="run the daemon")
     common(command)
     command.add_argument("--port", type=int, help="web port (default: $STATUSD_PORT or listen.port)")
+    command.add_argument("--ops-port", type=int,
+                         help="operator port of /readyz and /metrics (default: $STATUSD_OPS_PORT or ops.listen)")
     command.set_defaults(handler=run)
 
 
@@ -22,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args)
 
     async def main() -> int:
-        app = App(config, paths.state_dir(args.state_dir, config), paths.port(args.port, config))
+        app = App(config, paths.state_dir(args.state_dir, config), paths.port(args.port, config),
+                  paths.ops_port(args.ops_port, config))
         return await app.run()
 
     return asyncio.run(main())

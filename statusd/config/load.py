@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from statusd.config import reader
 from statusd.config.reader import Problems, Section, parse_url
+from statusd.config.trust import untrusted
 from statusd.config.types import (
     HOLD_KINDS,
     SAMPLE_SECRETS,
@@ -18,6 +19,8 @@ from statusd.config.types import (
     Site,
     WebConfig,
 )
+from statusd.errors import ConfigError
+from statusd.safetext import problem
 
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
@@ -44,6 +47,9 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     feeds: FeedsConfig = field(default_factory=lambda: _empty_feeds())
     rules: RulesConfig = field(default_factory=lambda: _default_rules())
+    # The operator's listener (/readyz, /metrics): loopback unless the config says otherwise.
+    ops_host: str = "127.0.0.1"
+    ops_port: int = 9108
 
     @property
     def default_language(self) -> str:
@@ -71,11 +77,38 @@ def load(path: Path) -> Config:
         root.problems.add(1, "", "the file is empty; see the shipped statusd.yaml for an example")
     elif root.is_mapping():
         root.allow("public_url", "listen", "languages", "sites", "channels", "delivery",
-                   "status_file", "alerts", "state_dir", "web", "feeds", "rules")
+                   "status_file", "alerts", "state_dir", "web", "feeds", "rules", "ops")
+    _check_text(root.node, "", None, root.problems)
     config = _build(root, path, {kind: (lambda k=kind: channel_class(k)) for kind in CHANNELS})
     root.problems.check()
     assert config is not None
+    # After the file is read: a config that someone else could have written is never used.
+    problems = untrusted(path, config.alerts_dir)
+    if problems:
+        raise ConfigError(problems)
     return config
+
+
+def _check_text(node: Any, where: str, line: int | None, problems: Problems, depth: int = 0) -> None:
+    """Every key and text of the file: no control character (but newline and tab), no lone surrogate."""
+    if depth > 64:
+        problems.add(line, where, "is nested too deeply")
+        return
+    if isinstance(node, str):
+        why = problem(node)
+        if why is not None:
+            problems.add(line, where, why)
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            at, name = reader.key_line(node, key), f"{where}.{key}" if where else str(key)
+            why = problem(key) if isinstance(key, str) else None
+            if why is not None:
+                problems.add(at, where or "(top level)", f"a key {why}")
+                continue
+            _check_text(value, name, at, problems, depth + 1)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _check_text(value, f"{where}[{index}]", reader.item_line(node, index) or line, problems, depth + 1)
 
 
 def _build(root: Section, path: Path, registry: Mapping[str, Any]) -> Config | None:
@@ -92,6 +125,7 @@ def _build(root: Section, path: Path, registry: Mapping[str, Any]) -> Config | N
     sites = parse_sites(root.sub("sites"), languages, public_url)
     channels, inactive = parse_channels(root.sub("channels"), languages, sites, registry)
     state_dir = root.string("state_dir")
+    ops_host, ops_port = _ops(root.sub("ops"))
     return Config(
         path=path,
         public_url=public_url.rstrip("/"),
@@ -108,6 +142,8 @@ def _build(root: Section, path: Path, registry: Mapping[str, Any]) -> Config | N
         web=_web(root.sub("web"), base),
         feeds=parse_feeds(root.sub("feeds"), sites, base=base),
         rules=parse_rules(root.sub("rules"), sites),
+        ops_host=ops_host,
+        ops_port=ops_port,
     )
 
 
@@ -135,6 +171,22 @@ def _listen(section: Section) -> tuple[str, int]:
     if port > 65535:
         section.error("port", f"should be a port number (1-65535), got {port}")
     return host, port
+
+
+_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.\-]+)):(?P<port>[0-9]{1,5})$")
+
+
+def _ops(section: Section) -> tuple[str, int]:
+    """`ops: {listen: "127.0.0.1:9108"}`: where /readyz and /metrics are served."""
+    if section.node is None or not section.is_mapping():
+        return "127.0.0.1", 9108
+    section.allow("listen")
+    listen = section.string("listen", "127.0.0.1:9108") or "127.0.0.1:9108"
+    found = _HOST_PORT.match(listen)
+    if found is None or int(found["port"]) > 65535:
+        section.error("listen", f"should be HOST:PORT such as 127.0.0.1:9108 or [::1]:9108, got {listen!r}")
+        return "127.0.0.1", 9108
+    return found["v6"] or found["host"], int(found["port"])
 
 
 def _delivery(section: Section) -> DeliveryConfig:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from statusd.errors import remember_secret
+
 # Values copied from documentation that must never reach production.
 SAMPLE_SECRETS = {"changeme", "change-me", "secret", "xxx", "token", "password"}
 
@@ -34,6 +36,7 @@ class Secret:
                 value = path.read_text(encoding="utf-8").strip()
             except OSError:
                 value = None
+        remember_secret(value)  # so that no log line or error can show it
         return value or None
 
     def describe(self) -> str:

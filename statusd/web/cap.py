@@ -18,6 +18,7 @@ from statusd.config.load import Config
 from statusd.config.types import Site
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
+from statusd.safetext import clean
 from statusd.web.doc import host
 from statusd.web.feed import ATOM, tag
 from statusd.web.words import text, words
@@ -176,11 +177,11 @@ def _sortable(value: str) -> datetime:
 
 def _add(parent: ET.Element, name: str, value: str | None = None) -> ET.Element:
     element = ET.SubElement(parent, name)
-    element.text = value
+    element.text = None if value is None else clean(value)  # XML 1.0 refuses controls
     return element
 
 
 def _atom(parent: ET.Element, name: str, value: str | None = None, **attrs: str) -> ET.Element:
     element = ET.SubElement(parent, name, attrs)
-    element.text = value
+    element.text = None if value is None else clean(value)  # XML 1.0 refuses controls
     return element

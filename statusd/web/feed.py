@@ -7,6 +7,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from statusd.config.load import Config
+from statusd.safetext import clean
 from statusd.web.doc import host
 from statusd.web.words import target_name, text, words
 
@@ -60,7 +61,7 @@ def _entry(feed: ET.Element, config: Config, snap: Mapping[str, Any], item: Mapp
 
 def _add(parent: ET.Element, name: str, value: str | None = None, **attrs: str) -> ET.Element:
     element = ET.SubElement(parent, name, attrs)
-    element.text = value
+    element.text = None if value is None else clean(value)  # XML 1.0 refuses controls
     return element
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from statusd.config.load import Config
+from statusd.safetext import clean
 from statusd.web.doc import host
 from statusd.web.words import target_name, text, words
 
@@ -83,8 +84,8 @@ def _event(config: Config, snap: Mapping[str, Any], closure: Closure, lang: str,
 
 
 def escape(value: str) -> str:
-    """TEXT escaping of RFC 5545 §3.3.11."""
-    return (value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+    """TEXT escaping of RFC 5545 §3.3.11; a bare CR would end the content line, so it is a line break too."""
+    return (clean(value).replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
             .replace("\r\n", "\\n").replace("\n", "\\n"))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import resource
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -75,9 +74,8 @@ class WebServer:
         self.state = state
         self.host = host
         self.port = port
-        self._extra = extra  # the ingest API and /metrics, which are not public pages
+        self._extra = extra  # the ingest API, which is not a public page
         self._runner: web.AppRunner | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -105,32 +103,22 @@ class WebServer:
         await site.start()
         if self._runner.addresses:
             self.port = self._runner.addresses[0][1]
-        self._spawn(self.state.hub.beat(), "sse-heartbeat")
-        if self.state.exporter is not None:
-            self._spawn(self.state.exporter.run(), "export")
         log.info("web_started", url=f"http://{self.host}:{self.port}")
+
+    def loops(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+        """The long-lived loops of the web side (SSE heartbeat, export), for the App's TaskGroup."""
+        found: list[tuple[str, Coroutine[Any, Any, None]]] = [("sse-heartbeat", self.state.hub.beat())]
+        if self.state.exporter is not None:
+            found.append(("export", self.state.exporter.run()))
+        return found
 
     async def stop(self) -> None:
         """Close the streams first so that the server's own shutdown does not wait on them."""
         self.state.hub.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.state.exporter is not None:
             await self.state.exporter.flush()
         if self._runner is not None:
             await self._runner.cleanup()
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        """A background task that is kept referenced and whose crash is logged."""
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("web_task_crashed", task=task.get_name(), error=repr(task.exception()))
 
     async def _on_shutdown(self, app: web.Application) -> None:
         self.state.hub.close()

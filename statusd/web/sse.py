@@ -10,6 +10,10 @@ Fan-out writes each event straight into every live subscriber's transport while
 `publish` runs: no task per subscriber wakes up, so 5,000 streams get a change in
 one pass of the event loop. A subscriber whose unsent bytes exceed
 `queue_size` events is dropped; it reconnects with `Last-Event-ID`.
+
+Bounded: all subscribers together may hold at most `budget` unsent bytes (the
+slowest readers are dropped first until they fit), and beyond `max_subscribers`
+open streams a new one is answered 503 with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,12 @@ log = structlog.get_logger()
 
 RETRY: Final = b"retry: 2000\n\n"
 PING: Final = b": ping\n\n"
+
+# 5,000 live banners are the benchmark; twice that still fits the raised open-files limit.
+MAX_SUBSCRIBERS: Final = 10_000
+# Unsent bytes all subscribers may hold together, in user space.
+BUDGET: Final = 64 * 1024 * 1024
+FULL_RETRY: Final = "10"
 
 HEADERS: Final = {
     "Content-Type": "text/event-stream",
@@ -96,9 +106,12 @@ class Hub:
     """Fans each published snapshot out to every subscriber; a slow one is dropped, never waited for."""
 
     def __init__(self, buffer: int = 1000, queue_size: int = 32, heartbeat: float = 15.0,
-                 first_id: int | None = None) -> None:
+                 first_id: int | None = None, max_subscribers: int = MAX_SUBSCRIBERS,
+                 budget: int = BUDGET) -> None:
         self.heartbeat = heartbeat
         self.queue_size = queue_size
+        self.max_subscribers = max_subscribers
+        self.budget = budget
         self.subscribers: set[Subscriber] = set()
         self.last_id = (int(time.time() * 1000) if first_id is None else first_id) - 1
         self._ring: deque[tuple[int, bytes]] = deque(maxlen=buffer)
@@ -171,17 +184,36 @@ class Hub:
         for subscriber in gone:
             self.subscribers.discard(subscriber)
             subscriber.finish()
+        slow.extend(self._over_budget(set(slow)))
         for subscriber in slow:
             self.subscribers.discard(subscriber)
             subscriber.drop()
         if slow:
             log.info("sse_dropped_slow", count=len(slow), remaining=len(self.subscribers))
 
+    def _over_budget(self, dropping: set[Subscriber]) -> list[Subscriber]:
+        """The slowest subscribers to drop so that the others' unsent bytes fit the budget."""
+        held = [(s.unsent() + sum(map(len, s.pending or ())), s) for s in self.subscribers if s not in dropping]
+        total = sum(size for size, _ in held)
+        if total <= self.budget:
+            return []
+        chosen: list[Subscriber] = []
+        for size, subscriber in sorted(held, key=lambda pair: pair[0], reverse=True):
+            if total <= self.budget:
+                break
+            chosen.append(subscriber)
+            total -= size
+        return chosen
+
     async def stream(self, request: web.Request) -> web.StreamResponse:
         """The /events handler."""
         response = web.StreamResponse(headers=HEADERS)
         if self._closed:
             raise web.HTTPServiceUnavailable(headers={"Retry-After": "2"})
+        if len(self.subscribers) >= self.max_subscribers:
+            # Each stream holds a socket and its buffers: past the cap, a reader comes back later.
+            raise web.HTTPServiceUnavailable(text="too many live readers; try again later\n",
+                                             headers={"Retry-After": FULL_RETRY})
         transport = request.transport
         if request.method == "HEAD" or transport is None or transport.is_closing():
             return response  # headers only: HEAD has no body, and a client that left gets nothing

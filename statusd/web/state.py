@@ -14,6 +14,7 @@ from statusd.config.load import Config
 from statusd.events import Event
 from statusd.model import Wanted
 from statusd.outbox.store import Announced, Store
+from statusd.safetext import clean_tree
 from statusd.web import cap, feed, ics, page
 from statusd.web.doc import Doc
 from statusd.web.export import Exporter
@@ -42,7 +43,8 @@ def recent_events(store: Store, limit: int = HISTORY) -> list[Event]:
 
 def dumps(data: Any) -> bytes:
     """Compact JSON on one line, as SSE data needs."""
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    # "replace": a lone surrogate cannot be UTF-8; one that slipped past cleaning becomes "?".
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8", "replace")
 
 
 class WebState:
@@ -67,7 +69,9 @@ class WebState:
     def update(self, wanted: Wanted, announced: Mapping[str, Announced], history: Sequence[Event],
                now: datetime, live: Mapping[str, Mapping[str, Any]] | None = None) -> bool:
         """Take the current picture; publish and re-render when it changed. True if it did."""
-        snap = snapshot(self.config, wanted, announced, now, history, live)
+        # Cleaned once here: a stored row may predate the doors' checks, and a control character
+        # or a lone surrogate would break the XML, iCalendar, JSON and HTML made from it.
+        snap = clean_tree(snapshot(self.config, wanted, announced, now, history, live))
         # generated_at alone changing is no change: it would wake every subscriber for nothing.
         facts = dumps({key: value for key, value in snap.items() if key != "generated_at"})
         changed = facts != self._facts

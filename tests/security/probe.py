@@ -48,10 +48,10 @@ class Picture:
     readings: tuple[str, ...]
 
 
-def picture(port: int, status_file: Path, store: Path) -> Picture:
+def picture(port: int, ops_port: int, status_file: Path, store: Path) -> Picture:
     answer = send(port, "GET", "/status.json")
     assert answer.status == 200, answer.text
-    metrics = send(port, "GET", "/metrics").body.decode()
+    metrics = send(ops_port, "GET", "/metrics").body.decode()
     readings = tuple(line for line in metrics.splitlines() if line.startswith("statusd_readings_total"))
     events, deliveries = count_rows(store)
     return Picture(answer.headers.get("etag", ""), answer.body, status_file.read_bytes(), events,

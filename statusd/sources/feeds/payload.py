@@ -28,6 +28,7 @@ from typing import Any
 from statusd.config.load import Config
 from statusd.config.types import Site
 from statusd.model import Level
+from statusd.safetext import problem
 from statusd.sources.readings import (
     GateReading,
     QueueReading,
@@ -256,6 +257,10 @@ class _Fields:
             return None
         if not isinstance(value, str) or not value.strip() or len(value) > 500:
             raise PayloadError(400, self.where + key, f"should be a non-empty text, got {_type(value)}")
+        # Ids and kinds are one line; a reason may have line breaks. Never a control or lone surrogate.
+        why = problem(value, newlines=key == "reason")
+        if why is not None:
+            raise PayloadError(400, self.where + key, why)
         return value
 
     def number(self, key: str, required: bool = True) -> float | None:

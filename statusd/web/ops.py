@@ -1,0 +1,100 @@
+"""The operator's listener: /readyz and /metrics, on their own address (default 127.0.0.1:9108).
+
+They tell a stranger which channels exist, which are failing and why, and
+how busy the daemon is: none of that belongs on the public port. The
+listener binds to loopback unless the config says otherwise (`ops: {listen:
+…}`), and /readyz names no file or variable: a missing secret is "off:
+secret missing" (the daemon's log says which one, at start).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from statusd import metrics
+from statusd.errors import redact
+from statusd.outbox.store import Store
+from statusd.web.state import WebState
+
+__all__ = ["Ops", "OpsView"]
+
+log = structlog.get_logger()
+
+SHUTDOWN_TIMEOUT = 1.0
+
+
+@dataclass(frozen=True)
+class OpsView:
+    """What the operator endpoints read from the running daemon, each call fresh (reload changes it)."""
+
+    store: Store
+    web_state: WebState
+    channels: Callable[[], list[str]]
+    inactive: Callable[[], Mapping[str, str]]
+    ready: Callable[[], bool]
+
+
+class Ops:
+    """Serves /readyz, /metrics and /healthz on the operator's address."""
+
+    def __init__(self, view: OpsView, host: str, port: int) -> None:
+        self.view = view
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/readyz", self.ready)
+        app.router.add_get("/metrics", self.metrics)
+        app.router.add_get("/healthz", self.health)
+        return app
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port, reuse_address=True).start()
+        if self._runner.addresses:
+            self.port = self._runner.addresses[0][1]
+        log.info("ops_started", url=f"http://{self.host}:{self.port}")
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def ready(self, request: web.Request) -> web.StreamResponse:
+        """Ready when the status file has been read; with every channel's state for the operator."""
+        store = self.view.store
+        pending, retrying, pauses = store.waiting(), store.retry_depth(), store.pauses()
+        channels: dict[str, Any] = {
+            name: channel_state(pending.get(name, 0), retrying.get(name, 0), pauses.get(name))
+            for name in self.view.channels()
+        }
+        channels.update({name: {"state": "off", "reason": "secret missing"} for name in self.view.inactive()})
+        ready = self.view.ready()
+        body = {"ready": ready, "status_file": "ok" if ready else "not read yet", "channels": channels}
+        return web.json_response(body, status=200 if ready else 503)
+
+    async def metrics(self, request: web.Request) -> web.StreamResponse:
+        for name, count in self.view.store.retry_depth().items():
+            metrics.RETRY_QUEUE.labels(name).set(count)
+        metrics.SSE_SUBSCRIBERS.set(len(self.view.web_state.hub.subscribers))
+        return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
+
+    async def health(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"status": "ok"})
+
+
+def channel_state(pending: int, retrying: int, pause: tuple[float, str] | None) -> dict[str, Any]:
+    """One channel's line in /readyz."""
+    if pause is not None:
+        # Redacted again: a reason stored by an older version may quote a platform's answer raw.
+        return {"state": "paused", "until": datetime.fromtimestamp(pause[0], UTC).isoformat(),
+                "reason": redact(pause[1]), "pending": pending}
+    return {"state": "retrying" if retrying else "ok", "pending": pending}
