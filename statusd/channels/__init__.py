@@ -27,6 +27,7 @@ CHANNELS: dict[str, str] = {
     "x": "statusd.channels.x:X",
     "facebook": "statusd.channels.facebook:FacebookPage",
     "bluesky": "statusd.channels.bluesky:Bluesky",
+    "telegram": "statusd.channels.telegram:Telegram",
 }
 
 
