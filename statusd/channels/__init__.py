@@ -28,6 +28,7 @@ CHANNELS: dict[str, str] = {
     "facebook": "statusd.channels.facebook:FacebookPage",
     "bluesky": "statusd.channels.bluesky:Bluesky",
     "telegram": "statusd.channels.telegram:Telegram",
+    "matrix": "statusd.channels.matrix:Matrix",
 }
 
 
