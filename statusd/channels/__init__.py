@@ -29,6 +29,7 @@ CHANNELS: dict[str, str] = {
     "bluesky": "statusd.channels.bluesky:Bluesky",
     "telegram": "statusd.channels.telegram:Telegram",
     "matrix": "statusd.channels.matrix:Matrix",
+    "apprise": "statusd.channels.apprise:AppriseChannel",
 }
 
 
