@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ from statusd.config.load import load
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.textfit import SEPARATOR
 from tests.fakes.common import drop
-from tests.matrix.server import Account, Synapse, running_synapse
+from tests.matrix.conftest import fresh_room_name, join
+from tests.matrix.server import Account, Synapse
 
 pytestmark = pytest.mark.e2e
 
@@ -36,43 +36,15 @@ CHANNEL = """\
     token: {{env: {env}}}
     timeout: 5s
 """
-_rooms = itertools.count()
 
 MakeChannel = Callable[..., Matrix]
 
 
-@pytest.fixture(scope="session")
-def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
-    """One Synapse for the whole session (it starts in a few seconds)."""
-    with running_synapse(tmp_path_factory.mktemp("synapse")) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def bot(synapse: Synapse) -> Account:
-    return synapse.register("librarybot")
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def bot_token_file(bot: Account, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("secrets") / "matrix-token"
     path.write_text(bot.access_token, encoding="utf-8")
     return path
-
-
-@pytest.fixture(scope="session")
-def reader(synapse: Synapse) -> Account:
-    """A patron in the room: what they see is what the test checks."""
-    return synapse.register("patron")
-
-
-@pytest.fixture
-def room(synapse: Synapse, bot: Account, reader: Account) -> tuple[str, str]:
-    """A fresh public room made by the bot, joined by the reader: (alias, room id)."""
-    name = f"biblio{next(_rooms)}"
-    room_id = synapse.create_room(bot, name)
-    synapse.call("POST", f"/_matrix/client/v3/join/{quote(room_id)}", {}, reader.access_token)
-    return f"#{name}:localhost", room_id
 
 
 @pytest.fixture
@@ -129,8 +101,8 @@ class TestPost:
     @given(text=st.text(st.characters(codec="utf-8"), min_size=1, max_size=200))
     async def test_hostile_text_arrives_as_typed(self, text: str, synapse: Synapse, bot: Account,
                                                  reader: Account, bot_token_file: Path) -> None:
-        room_id = synapse.create_room(bot, f"hostile{next(_rooms)}")
-        synapse.call("POST", f"/_matrix/client/v3/join/{quote(room_id)}", {}, reader.access_token)
+        room_id = synapse.create_room(bot, fresh_room_name())
+        join(synapse, reader, room_id)
         channel = Matrix(_config(synapse.url, room_id, bot_token_file), DeliveryConfig())
         try:
             await channel.send(Message(text, "fr", None, "e", "k", "main", "closed"),
