@@ -110,6 +110,11 @@ class TestSend:
         assert sent == Sent(f"{CHAT_ID}:{stored.message_id}:{stored.date}",
                             f"https://t.me/{CHAT_USERNAME}/{stored.message_id}")
 
+    async def test_only_staff_announcements_ring(self, channel: Telegram, telegram: FakeTelegram) -> None:
+        await post(channel)
+        await post(channel, Message("Places : 12 libres", "fr", None, "e2", "seats_changed", "main", "open"))
+        assert [m.silent for m in telegram.visible()] == [False, True]
+
     async def test_token_only_in_the_path(self, channel: Telegram, telegram: FakeTelegram) -> None:
         await post(channel)
         ((path, method, params),) = telegram.requests

@@ -22,6 +22,7 @@ import structlog
 
 from statusd.channels.base import ChannelError, Message, PermanentError, Reply, Sent, TransientError
 from statusd.config.types import ChannelConfig, DeliveryConfig
+from statusd.events import AUTOMATIC
 
 log = structlog.get_logger()
 
@@ -42,6 +43,8 @@ WITHDRAWN = {
     "en": "Withdrawn: this message no longer applies.",
     "sv": "Återkallat: meddelandet gäller inte längre.",
 }
+# Seats and queue figures arrive without a sound: only what staff announce rings a phone.
+_SILENT = frozenset(kind.value for kind in AUTOMATIC)
 _CHAT = re.compile(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
 _REMOTE = re.compile(r"(-?[0-9]{1,20}):([0-9]{1,20}):([0-9]{1,12})")
 _TAGS = re.compile(r"<[^>]*>")
@@ -89,7 +92,8 @@ class Telegram:
         if self.measure(message.text) > MAX_CHARS:
             raise PermanentError(f"the message is {self.measure(message.text)} characters; Telegram takes "
                                  f"at most {MAX_CHARS}: shorten the template for channel {self.name}")
-        body: dict[str, Any] = {"chat_id": self._checked_chat(), "text": message.text}
+        body: dict[str, Any] = {"chat_id": self._checked_chat(), "text": message.text,
+                                "disable_notification": message.kind in _SILENT}
         if message.link:
             body["link_preview_options"] = {"url": message.link}
         if reply_to is not None:

@@ -52,6 +52,7 @@ class StoredMessage:
     date: int
     reply_to: int | None = None
     link_preview: str | None = None
+    silent: bool = False
     deleted: bool = False
     edits: list[str] = field(default_factory=list)
 
@@ -137,7 +138,8 @@ class FakeTelegram(Fake):
         self._next_id += 1
         preview = params.get("link_preview_options") or {}
         stored = StoredMessage(self._next_id, text, int(time.time()), reply_to,
-                               preview.get("url") if isinstance(preview, dict) else None)
+                               preview.get("url") if isinstance(preview, dict) else None,
+                               params.get("disable_notification") in (True, "true"))
         self.messages[stored.message_id] = stored
         self._notify()
         return _ok(self._as_json(stored))
