@@ -11,8 +11,9 @@ venv=.venv
 stamp=$venv/.statusd-installed
 
 installed() {
+    # The stamp is written only after Synapse imported once; here a light import suffices.
     [[ -f $stamp && "$(cat "$stamp")" == "$want" && -x $venv/bin/python ]] &&
-        "$venv/bin/python" -c 'import synapse.app.homeserver' 2>/dev/null
+        "$venv/bin/python" -c 'import synapse' 2>/dev/null
 }
 
 if installed; then
