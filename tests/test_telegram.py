@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,7 @@ from statusd.config.load import load
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.textfit import SEPARATOR
 from tests.fakes import blackhole, refusing_port
+from tests.fakes.common import standalone
 from tests.fakes.telegram import CHAT_ID, CHAT_USERNAME, FakeTelegram, recorded
 
 pytestmark = pytest.mark.unit
@@ -283,6 +285,22 @@ class TestErrors:
         with pytest.raises(TransientError) as caught:
             answer(429, {"Retry-After": "7"}, "<html>slow down</html>", "post")
         assert caught.value.retry_after == 7.0
+
+
+class TestStandaloneFake:
+    """The fake runs as its own process, for daemons and benches: it posts, shows, and switches modes."""
+
+    async def test_post_switch_and_read_back(self, make_channel: MakeChannel) -> None:
+        with standalone("telegram", "--token", TOKEN) as (url,):
+            channel = make_channel(url)
+            await post(channel)
+            async with aiohttp.ClientSession() as session:
+                async with session.post(f"{url}/_fake/mode", json={"mode": "flood"}) as answer:
+                    assert (await answer.json())["mode"] == "flood"
+                with pytest.raises(TransientError):
+                    await post(channel)
+                async with session.get(f"{url}/_fake/messages") as answer:
+                    assert [m["text"] for m in await answer.json()] == [message().text]
 
 
 def _bare(url: str) -> Telegram:

@@ -9,19 +9,28 @@ less than 48 hours old (older: "message can't be deleted for everyone"); editing
         ...                                  # point the channel's api_url at telegram.url
         telegram.script("flood")             # the next request gets the recorded 429
         telegram.age(remote_id, hours=49)    # make a message older; returns its new remote id
+
+As its own process (prints its base URL first, stops on SIGTERM/SIGINT):
+
+    python -m tests.fakes.telegram --port 0 --token 123:abc [--mode flood] [--delay 0.15]
+
+`GET /_fake/messages` answers the messages as a JSON list; `POST /_fake/mode {"mode": ..., "delay": ...}`
+switches a running process.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.common import Fake, drop
+from tests.fakes.common import Fake, drop, options, serve
 
 __all__ = ["CHAT_ID", "CHAT_USERNAME", "ERROR_MODES", "MODES", "FakeTelegram", "StoredMessage"]
 
@@ -63,13 +72,14 @@ class FakeTelegram(Fake):
     MODES = MODES
     KIND = "Telegram"
 
-    def __init__(self, token: str, *, host: str = "127.0.0.1", port: int = 0, mode: str = "ok") -> None:
+    def __init__(self, token: str, *, host: str = "127.0.0.1", port: int = 0, mode: str = "ok",
+                 delay: float = 0.0, log: Path | None = None) -> None:
         self.token = token
         self.host, self.port = host, port
         self.messages: dict[int, StoredMessage] = {}
         self.requests: list[tuple[str, str, dict[str, Any]]] = []  # (path, method, parameters)
         self._next_id = 100
-        self._setup(mode)
+        self._setup(mode, delay, log)
 
     @property
     def url(self) -> str:
@@ -89,7 +99,16 @@ class FakeTelegram(Fake):
     def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._method)
+        app.router.add_get("/_fake/messages", self._fake_messages)
+        app.router.add_get("/_fake/mode", self._fake_state)
+        app.router.add_post("/_fake/mode", self._fake_control)
         return app
+
+    def stats(self) -> dict[str, Any]:
+        return {**super().stats(), "visible": len(self.visible()), "requests": len(self.requests)}
+
+    async def _fake_messages(self, request: web.Request) -> web.Response:
+        return web.json_response([asdict(m) for m in self.messages.values()])
 
     async def _method(self, request: web.Request) -> web.StreamResponse:
         params = await _parameters(request)
@@ -141,6 +160,7 @@ class FakeTelegram(Fake):
                                preview.get("url") if isinstance(preview, dict) else None,
                                params.get("disable_notification") in (True, "true"))
         self.messages[stored.message_id] = stored
+        self._log_post(time.time(), "sendMessage", str(stored.message_id), text=text)
         self._notify()
         return _ok(self._as_json(stored))
 
@@ -212,3 +232,16 @@ def _ok(result: Any) -> web.Response:
 def _answer(status: int, body: dict[str, Any]) -> web.Response:
     return web.json_response(body, status=status)
 
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser: argparse.ArgumentParser = options("telegram", "A fake Telegram Bot API for one bot and channel.", MODES)
+    parser.add_argument("--token", default="7012345678:fake-bot-token", help="the bot token it accepts")
+    args = parser.parse_args(argv)
+    fake = FakeTelegram(token=args.token, host=args.host, port=args.port, mode=args.mode, delay=args.delay,
+                        log=args.log)
+    asyncio.run(serve(fake))
+
+
+if __name__ == "__main__":
+    main()
