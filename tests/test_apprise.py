@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import logging
 from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from pathlib import Path
@@ -163,6 +164,18 @@ class TestConfig:
             await channel.open()
         assert "token-1234567" not in str(caught.value)
 
+    async def test_apprise_never_logs_the_url(self, make_channel: MakeChannel) -> None:
+        """Apprise logs "Unparseable URL <the URL>" through Python's logging; no handler of ours sees it."""
+        seen = _Collect()
+        logging.getLogger().addHandler(seen)  # as a daemon routing Python's logging to its own log would
+        try:
+            channel = make_channel("nosuchservice://token-1234567@host")
+            with pytest.raises(PermanentError):
+                await channel.send(message(), idempotency_key="k", reply_to=None)
+        finally:
+            logging.getLogger().removeHandler(seen)
+        assert not [line for line in seen.lines if "token-1234567" in line]
+
     def test_limit_is_the_services(self, make_channel: MakeChannel) -> None:
         assert make_channel("json://127.0.0.1/x").max_chars == 32768
 
@@ -196,7 +209,8 @@ class TestJson:
         finally:
             await channel.close()
             await fake.stop()
-        assert [body["message"] for _, body in fake.received] == [text]
+        # Apprise trims trailing white space (its NotifyBase does body.rstrip()); the rest is as typed.
+        assert [body["message"] for _, body in fake.received] == [text.rstrip()]
 
     @pytest.mark.parametrize("status", [500, 401])
     async def test_refusal_is_transient_and_keeps_the_password_out(
@@ -255,6 +269,17 @@ class TestHonesty:
         channel = make_channel(receiver.url)
         await post(channel)
         assert await channel.find(message(), idempotency_key="delivery-0001") is None
+
+
+class _Collect(logging.Handler):
+    """Every log line that reaches it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
 
 
 def _config(factory: pytest.TempPathFactory, url: str) -> ChannelConfig:

@@ -9,6 +9,7 @@ channel says so instead of pretending: `delete` refuses, replies go out as plain
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -24,6 +25,19 @@ from statusd.config.types import ChannelConfig, DeliveryConfig
 # A subject for services that show one (e-mail, Teams): the message's first line, this long at most.
 TITLE_CHARS = 120
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,30}")
+
+
+def _silence_apprise_logger() -> None:
+    """Keep Apprise's own log lines off stderr: some quote the URL ("Unparseable URL …"), secrets and all.
+
+    What went wrong still reaches statusd, through each call's captured logs, scrubbed.
+    """
+    logger = logging.getLogger("apprise")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+
+
+_silence_apprise_logger()
 
 
 class AppriseChannel:
