@@ -82,3 +82,16 @@ class TestErrors:
         body = json.dumps({"errcode": "M_UNKNOWN_TOKEN", "error": "Invalid access token passed.", "soft_logout": True})
         with pytest.raises(PermanentError, match="from environment variable MX is not valid"):
             answer(401, {}, body, "post in the room", token_from="environment variable MX")
+
+    @given(status=st.integers(100, 599), body=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+            st.sampled_from(["errcode", "error", "retry_after_ms", "event_id", "room_id"]), inner, max_size=4),
+        max_leaves=10))
+    def test_any_answer_is_a_result_or_a_channel_error(self, status: int, body: object) -> None:
+        try:
+            result = answer(status, {}, json.dumps(body), "post in the room")
+        except (TransientError, PermanentError) as err:
+            assert str(err)
+        else:
+            assert isinstance(result, dict) and status < 300

@@ -281,6 +281,21 @@ class TestErrors:
             answer(status, {}, json.dumps(body), "post")
         assert caught.value.retry_after == 5.0
 
+    @given(status=st.integers(100, 599), body=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+            st.sampled_from(["ok", "result", "error_code", "description", "parameters", "retry_after",
+                             "migrate_to_chat_id", "message_id", "chat", "date"]), inner, max_size=5),
+        max_leaves=12))
+    def test_any_answer_is_a_result_or_a_channel_error(self, status: int, body: object) -> None:
+        try:
+            result = answer(status, {"Retry-After": "x"}, json.dumps(body), "post")
+        except (TransientError, PermanentError) as err:
+            assert str(err) and (not isinstance(err, TransientError) or err.retry_after is None
+                                 or 0 < err.retry_after <= 86400)
+        else:
+            assert isinstance(result, dict)
+
     def test_retry_after_header_when_the_body_is_not_json(self) -> None:
         with pytest.raises(TransientError) as caught:
             answer(429, {"Retry-After": "7"}, "<html>slow down</html>", "post")
