@@ -97,8 +97,9 @@ async def services(synapse: Synapse) -> AsyncIterator[tuple[FakeTelegram, Proxy,
         await service.stop()
 
 
-def start(write_config: WriteConfig, tmp_path: Path, services: tuple[FakeTelegram, Proxy, JsonReceiver],
-          bot: Account, alias: str) -> Daemon:
+async def start(write_config: WriteConfig, tmp_path: Path, services: tuple[FakeTelegram, Proxy, JsonReceiver],
+                bot: Account, alias: str) -> Daemon:
+    """The daemon started from a thread: the fakes in this loop must answer while it opens its channels."""
     telegram, proxy, receiver = services
     channels = "\n".join([
         f"  telegram: {{type: telegram, language: fr, chat_id: '{CHAT_ID}', api_url: '{telegram.url}',"
@@ -109,7 +110,8 @@ def start(write_config: WriteConfig, tmp_path: Path, services: tuple[FakeTelegra
     ])
     env = {"TG_TOKEN": TG_TOKEN, "MX_TOKEN": bot.access_token,
            "APPRISE_URL": f"json://127.0.0.1:{receiver.port}/notify"}
-    return Daemon(write_config(channels), tmp_path / "state", env=env).start()
+    daemon = Daemon(write_config(channels), tmp_path / "state", env=env)
+    return await asyncio.to_thread(daemon.start)
 
 
 async def notices(synapse: Synapse, reader: Account, room_id: str) -> list[dict[str, Any]]:
@@ -133,7 +135,7 @@ class TestCrisis:
                                     bot: Account, reader: Account, room: tuple[str, str],
                                     services: tuple[FakeTelegram, Proxy, JsonReceiver]) -> None:
         telegram, _, receiver = services
-        daemon = start(write_config, tmp_path, services, bot, room[0])
+        daemon = await start(write_config, tmp_path, services, bot, room[0])
         try:
             await asyncio.to_thread(daemon.cli, "set", "main", "closed", "-m", "fr:Incendie : fermé.",
                                     "-m", "en:Fire: closed.")
@@ -154,6 +156,7 @@ class TestCrisis:
             await until(lambda: synapse.messages(reader, room[1])[-1]["content"] == {}, "Matrix post redacted", 15,
                         blocking=True)
             assert telegram.visible()[0].message_id == first.message_id
+            assert "channel_open_failed" not in daemon.logs()
             assert len(receiver.received) == 2  # Apprise cannot take anything back, and says nothing more
         finally:
             daemon.kill()
@@ -167,14 +170,14 @@ class TestKilledMidSend:
                                            services: tuple[FakeTelegram, Proxy, JsonReceiver]) -> None:
         _, proxy, _ = services
         proxy.mode = "hold"
-        daemon = start(write_config, tmp_path, services, bot, room[0])
+        daemon = await start(write_config, tmp_path, services, bot, room[0])
         try:
             await asyncio.to_thread(daemon.cli, "set", "main", "closed", "-m", "fr:Fermé.", "-m", "en:Closed.")
             await until(lambda: len(synapse.messages(reader, room[1])) == 1, "the notice made", 15, blocking=True)
             daemon.kill()  # its send is unanswered: the store says "sending"
             proxy.mode = "pass"
             proxy.released.set()
-            daemon.start()
+            await asyncio.to_thread(daemon.start)
             await until(lambda: proxy.sends >= 2, "the send repeated after the restart", 15)
             await until(lambda: matrix_sent(daemon) != [], "the delivery recorded as sent", 15)
             events = await notices(synapse, reader, room[1])
