@@ -104,7 +104,8 @@ class Matrix:
         wanted_txn = txn_id(idempotency_key)
         me = await self._me()
         for event in await self._recent_events(room_id, me):
-            if event.get("origin_server_ts", 0) < earliest_ms:
+            made = event.get("origin_server_ts")
+            if isinstance(made, int) and made < earliest_ms:
                 break  # newest first: the rest are older still
             content, unsigned = _mapping(event.get("content")), _mapping(event.get("unsigned"))
             ours = content.get(KEY_FIELD) == idempotency_key or unsigned.get("transaction_id") == wanted_txn
