@@ -61,7 +61,7 @@ MISTAKES = [
     ("unknown top-level key", GOOD + "chanels: {}\n", "statusd.yaml:10: chanels: unknown key"),
     ("typo in a site key", GOOD.replace("    timezone:", "    timezon:"), "statusd.yaml:6: sites.main.timezon: unknown key"),
     ("unknown time zone", GOOD.replace("Europe/Paris", "Paris"), "sites.main.timezone: unknown time zone 'Paris'"),
-    ("unknown channel type", GOOD.replace("type: console", "type: telegram"), "channels.console.type: unknown channel type 'telegram'"),
+    ("unknown channel type", GOOD.replace("type: console", "type: pager"), "channels.console.type: unknown channel type 'pager'"),
     ("language not configured", GOOD.replace("language: en", "language: de"), "channels.console.language: 'de' is not one of"),
     ("secret written in the file", GOOD + "  hook: {type: webhook, url: 'http://127.0.0.1:9/h', secret: hunter2}\n", "secrets are never written in statusd.yaml"),
     ("sample URL left in", GOOD.replace("http://127.0.0.1:8080", "https://status.example.org"), "is the sample value"),
@@ -147,6 +147,7 @@ class TestFullExample:
         repo = Path(__file__).resolve().parent.parent
         config = config_module.load(repo / "examples" / "statusd.full.yaml")
         assert set(config.channels) == {"console"}
-        assert set(config.inactive) == {"mastodon-fr", "x-en", "facebook-fr", "bluesky-en", "signage"}
+        assert set(config.inactive) == {"mastodon-fr", "x-en", "facebook-fr", "bluesky-en", "telegram-fr",
+                                        "matrix-en", "staff-mail", "signage"}
         assert config.delivery.hold == {"staff": 20.0, "emergency": 0.0}
         assert set(config.feeds.feeds) == {"counters", "fire-panel", "broker", "axis"}

@@ -27,6 +27,9 @@ CHANNELS: dict[str, str] = {
     "x": "statusd.channels.x:X",
     "facebook": "statusd.channels.facebook:FacebookPage",
     "bluesky": "statusd.channels.bluesky:Bluesky",
+    "telegram": "statusd.channels.telegram:Telegram",
+    "matrix": "statusd.channels.matrix:Matrix",
+    "apprise": "statusd.channels.apprise:AppriseChannel",
 }
 
 
