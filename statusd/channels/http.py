@@ -60,12 +60,12 @@ def transport_error(err: BaseException, where: str, timeout: float) -> Transient
 
 
 @asynccontextmanager
-async def mapped(where: str, timeout: float) -> AsyncIterator[None]:
+async def mapped(where: str, seconds: float) -> AsyncIterator[None]:
     """Run a request: a timeout or connection failure leaves as TransientError, `from` it."""
     try:
         yield
     except (TimeoutError, aiohttp.ClientError, OSError) as err:
-        error = transport_error(err, where, timeout)
+        error = transport_error(err, where, seconds)
         assert error is not None  # every caught type maps
         raise error from err
 
