@@ -96,7 +96,8 @@ class Mastodon:
         return self.server.stock
 
     def measure(self, text: str) -> int:
-        return measure(text, self.server.url_length, raw_urls=self._raw_urls)
+        return measure(text, self.server.url_length, raw_urls=self._raw_urls,
+                       graphemes=not self._raw_urls)
 
     async def open(self) -> None:
         """Learn the server: its limits and kind, from /api/v2/instance or else /api/v1/instance."""

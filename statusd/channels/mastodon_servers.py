@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import regex  # type: ignore[import-untyped]  # \X: a grapheme cluster
 from mastodon._url_regex import url_regex  # Mastodon.py's port of the server's URL pattern
 
 DEFAULT_MAX_CHARS = 500  # stock Mastodon, until the instance says otherwise
@@ -73,25 +74,30 @@ def is_stock(version: str, source_url: Any = None) -> bool:
     return bool(_STOCK_VERSION.fullmatch(version.strip()))
 
 
-def measure(text: str, url_length: int = URL_LENGTH, *, raw_urls: bool = False) -> int:
-    """Length as the server counts it, never less: code points (servers count grapheme
-    clusters, which are never more); each URL `url_length`, or its raw length if longer
-    when the server counts URLs raw."""
+def measure(text: str, url_length: int = URL_LENGTH, *, raw_urls: bool = False,
+            graphemes: bool = False) -> int:
+    """Length as the server counts it, never less.
+
+    Stock Mastodon counts grapheme clusters (`graphemes`) and each URL `url_length`;
+    the other servers seen count code points, which are never fewer, and URLs at
+    their raw length (`raw_urls`: each URL the larger of the two, in case).
+    """
     total, last = 0, 0
     for match in url_regex.finditer(text):
         url = match.group(3)
-        total += _unlinked(text[last:match.start(3)], url_length, raw_urls)
+        total += _unlinked(text[last:match.start(3)], url_length, raw_urls, graphemes)
         total += max(url_length, len(url)) if raw_urls else url_length
         last = match.end(3)
-    return total + _unlinked(text[last:], url_length, raw_urls)
+    return total + _unlinked(text[last:], url_length, raw_urls, graphemes)
 
 
-def _unlinked(text: str, url_length: int, raw_urls: bool) -> int:
-    # A URL the pattern missed still counts at least url_length in case the server links it.
+def _unlinked(text: str, url_length: int, raw_urls: bool, graphemes: bool) -> int:
+    size = len(regex.findall(r"\X", text)) if graphemes else len(text)
     if raw_urls:
-        return len(text)
+        return size
+    # A URL the pattern missed still counts at least url_length in case the server links it.
     short = (url_length - len(m.group().rstrip(_TRAILING)) for m in _URL_LIKE.finditer(text))
-    return len(text) + sum(max(0, gap) for gap in short)
+    return size + sum(max(0, gap) for gap in short)
 
 
 def too_long(code: int, detail: str) -> int | None:
