@@ -24,12 +24,15 @@ _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 _SHORTEST_SECRET = 8
 
 
-def session(timeout: float, **connector: Any) -> aiohttp.ClientSession:
+def session(timeout: float, *, connector: aiohttp.BaseConnector | None = None,
+            response_class: type[aiohttp.ClientResponse] | None = None) -> aiohttp.ClientSession:
     """A session whose every request ends within `timeout` seconds, identifying as statusd."""
+    extra: dict[str, Any] = {"response_class": response_class} if response_class else {}
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(**connector) if connector else None,
+        connector=connector,
         timeout=aiohttp.ClientTimeout(total=timeout),
         headers={"User-Agent": "statusd"},
+        **extra,
     )
 
 
@@ -42,7 +45,7 @@ def unreachable(where: str, err: BaseException) -> str:
     """The sentence for a connection that failed, naming the cause without the request's URL."""
     found = _ERRNO.search(str(err))
     if found:
-        return f"cannot reach {where}: {found.group(1).strip()}"
+        return f"cannot reach {where}: {found.group(1).strip().rstrip(' (')}"
     if isinstance(err, aiohttp.InvalidURL):
         return f"cannot reach {where}: the address is not a valid URL"
     # ClientConnectorError and friends name the host and port, never the path or query.
