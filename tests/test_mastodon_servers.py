@@ -7,6 +7,10 @@ each refusal understood, each post found again after a send whose answer was los
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -19,6 +23,7 @@ from statusd.channels.mastodon import Mastodon
 from statusd.channels.mastodon_servers import comparable, comparable_content, is_stock, too_long
 from statusd.config.load import load
 from statusd.textfit import fit
+from tests.fakes import refusing_port
 from tests.fakes.mastodon import SHAPES, MastodonServer, Shape, mastodon_length, to_html
 
 pytestmark = pytest.mark.e2e
@@ -248,3 +253,33 @@ class TestFindAfterAStall:
 
     def test_different_words_differ(self) -> None:
         assert comparable("#incendie fermé") != comparable_content(to_html("#inondation fermé"))
+
+
+class TestPreview:
+    """`statusd preview` cuts to the limit the server says, or says it used a default."""
+
+    def _preview(self, path: Path, text: str) -> str:
+        (path.parent / "status.yaml").write_text("main:\n  level: open\n", encoding="utf-8")
+        done = subprocess.run(
+            [sys.executable, "-m", "statusd", "--config", str(path), "--state-dir", str(path.parent / "state"),
+             "preview", "main", "closed", "-m", f"fr:{text}"],
+            capture_output=True, text=True, timeout=60, env={**os.environ, ENV: TOKEN}, cwd=path.parent)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    async def test_the_servers_limit(self, tmp_path: Path) -> None:
+        async with MastodonServer(token=TOKEN, shape="go") as fake:
+            path = tmp_path / "statusd.yaml"
+            path.write_text(CONFIG.format(alerts=ALERTS, instance=fake.url, env=ENV), encoding="utf-8")
+            out = await asyncio.to_thread(self._preview, path, "Dégât des eaux, voir https://exemple.org/plan " * 20)
+        assert f"toot: 300 characters, read from 127.0.0.1:{fake.port}/api/v2/instance" in out
+        assert "URLs count at their raw length" in out
+        post = out.split("status_changed\n", 1)[1].strip()
+        assert mastodon_length(post, raw_urls=True, graphemes=False) <= 300 and post.endswith("#main")
+
+    async def test_a_default_when_the_server_does_not_answer(self, tmp_path: Path) -> None:
+        path = tmp_path / "statusd.yaml"
+        path.write_text(CONFIG.format(alerts=ALERTS, instance=f"http://127.0.0.1:{refusing_port()}", env=ENV),
+                        encoding="utf-8")
+        out = await asyncio.to_thread(self._preview, path, "Fermé.")
+        assert "toot: 500 characters, a default: the server was not read (cannot reach 127.0.0.1:" in out

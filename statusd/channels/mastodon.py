@@ -104,6 +104,14 @@ class Mastodon:
         self._check_visibility()
         await self._learn()
 
+    def describe_limit(self) -> str:
+        """Which limit is used and where it came from, for `statusd preview`."""
+        if self.server.read:
+            urls = "at their raw length" if self._raw_urls else f"as {self.server.url_length}"
+            return (f"{self.max_chars} characters, read from {self._host}{self.server.endpoint} "
+                    f"(URLs count {urls})")
+        return f"{self.max_chars} characters, a default: {self._host} did not say its limit"
+
     async def whoami(self) -> str:
         account = await self._call(self._client.account_verify_credentials)
         self._account_id = str(account["id"])
