@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -34,6 +33,7 @@ from statusd.channels.base import (
     Sent,
     TransientError,
 )
+from statusd.channels.mastodon_errors import Context, TooLong, classify
 from statusd.channels.mastodon_servers import (
     DEFAULT_MAX_CHARS,
     URL_LENGTH,
@@ -43,7 +43,6 @@ from statusd.channels.mastodon_servers import (
     instance_from,
     measure,
     plain_text,
-    too_long,
 )
 from statusd.config.types import ChannelConfig, DeliveryConfig
 
@@ -53,10 +52,6 @@ __all__ = ["DEFAULT_MAX_CHARS", "URL_LENGTH", "Mastodon", "measure", "plain_text
 
 LOOKBACK = 40  # the most statuses Mastodon returns in one page
 VISIBILITIES = ("public", "unlisted", "private", "direct")
-# "Invalid Bearer token", "The access token is invalid", "token expired": a token problem
-# whatever the status code (one server answers 400 with an HTML page).
-_BAD_TOKEN = re.compile(r"(invalid|expired|revoked|unknown|bad)\b.{0,20}\btoken|token\b.{0,30}"
-                        r"\b(invalid|expired|revoked)", re.IGNORECASE)
 
 
 class Mastodon:
@@ -129,7 +124,7 @@ class Mastodon:
             await self._learn(quiet=True)
         try:
             return await self._post(message.text, message, idempotency_key, reply_to)
-        except _TooLong as refusal:
+        except TooLong as refusal:
             shorter = self._refit(message, refusal.limit)
             if shorter is None:
                 raise
@@ -296,56 +291,12 @@ class Mastodon:
         return http.unreachable(self._host, cause if cause is not None else err)
 
     def _classified(self, err: MastodonAPIError) -> ChannelError:
-        if len(err.args) < 4 or not isinstance(err.args[1], int):
-            # A 2xx answer that is not JSON (a proxy's page): the post may or may not exist.
-            said = self._answered() or "no body"
-            return self._error(TransientError, f"{self._host} answered something that is not "
-                                               f"Mastodon's API: {said}")
-        code, detail = err.args[1], self._detail(err)
-        said = f"{self._host} answered HTTP {code}: {detail}"
-        if code == 401 or (code in (400, 403) and _BAD_TOKEN.search(detail)):
-            return self._error(PermanentError, f"{said}; the access token is invalid or revoked: "
-                               f"create a new one (Preferences > Development, scopes read:accounts "
-                               f"and write:statuses) and set it in {self._token_where}")
-        limit = too_long(code, detail)
-        if limit is not None:
-            return self._error(_TooLong, f"{said}; the status is longer than {self._host} takes",
-                               limit=limit)
-        if code == 403:
-            return self._error(PermanentError, f"{said}; the access token lacks a scope: create "
-                               f"one with read:accounts and write:statuses")
-        if code == 404:
-            return self._error(PermanentError, f"{said}; the status (or the one replied to) "
-                               f"does not exist, or {self._host} is not a Mastodon server")
-        if code == 429:
-            return self._error(TransientError, said, retry_after=self._reset_wait())
-        if code == 408 or code >= 500:
-            return self._error(TransientError, said)
-        return self._error(PermanentError, said)
-
-    def _detail(self, err: MastodonAPIError) -> str:
-        """What the answer said: its JSON `error`, else the status's reason and the page's text."""
-        if err.args[3]:
-            return http.snippet(str(err.args[3]), [self._token])
-        reason, page = str(err.args[2] or "").strip(), self._answered()
-        said = set(page.lower().split()) - set(f"{err.args[1]} {reason}".lower().split())
-        if len(said) <= 1:  # a proxy's page repeating the status ("502 Bad Gateway nginx")
-            page = ""
-        if reason and page:
-            return f"{reason} (the page says: {page})"
-        return reason or page or "no body"
+        return classify(err, Context(self._host, self._token, self._token_where,
+                                     self._answered(), self._reset_wait()))
 
     def _error(self, kind: type[ChannelError], reason: str, **extra: Any) -> ChannelError:
         """The error with the token blanked out, should any answer have echoed it."""
         return kind(http.redact(reason, [self._token]), **extra)
-
-
-class _TooLong(PermanentError):
-    """The server refused the status as too long; `limit` is the one it named (0: none)."""
-
-    def __init__(self, reason: str, limit: int = 0) -> None:
-        super().__init__(reason)
-        self.limit = limit
 
 
 def _none_if_missing(call: Callable[..., Any]) -> Callable[..., Any]:
