@@ -8,6 +8,7 @@ each refusal understood, each post found again after a send whose answer was los
 from __future__ import annotations
 
 import asyncio
+import html
 import os
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from statusd.channels.base import Message, PermanentError, Reply, TransientError
 from statusd.channels.mastodon import Mastodon
@@ -24,6 +27,7 @@ from statusd.channels.mastodon_servers import comparable, comparable_content, is
 from statusd.config.load import load
 from statusd.textfit import fit
 from tests.fakes import refusing_port
+from tests.fakes.common import standalone
 from tests.fakes.mastodon import SHAPES, MastodonServer, Shape, mastodon_length, to_html
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +55,7 @@ channels:
 ALERTS = Path(__file__).resolve().parent.parent / "alerts"
 LIMITS = {"mastodon": 500, "go": 300, "django": 5000}
 
-MakeChannel = Callable[[MastodonServer], Mastodon]
+MakeChannel = Callable[[MastodonServer | str], Mastodon]
 
 
 def message(text: str, link: str | None = LINK) -> Message:
@@ -65,9 +69,11 @@ async def make_channel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Async
     made: list[Mastodon] = []
     monkeypatch.setenv(ENV, TOKEN)
 
-    def make(server: MastodonServer) -> Mastodon:
+    def make(server: MastodonServer | str) -> Mastodon:
+        """A channel for the fake `server` (or a base URL)."""
+        url = server if isinstance(server, str) else server.url
         path = tmp_path / "statusd.yaml"
-        path.write_text(CONFIG.format(alerts=ALERTS, instance=server.url, env=ENV), encoding="utf-8")
+        path.write_text(CONFIG.format(alerts=ALERTS, instance=url, env=ENV), encoding="utf-8")
         config = load(path)
         channel = Mastodon(config.channels["toot"], config.delivery)
         made.append(channel)
@@ -283,3 +289,29 @@ class TestPreview:
                         encoding="utf-8")
         out = await asyncio.to_thread(self._preview, path, "Fermé.")
         assert "toot: 500 characters, a default: the server was not read (cannot reach 127.0.0.1:" in out
+
+
+URLISH = st.sampled_from(["https://exemple.org/a?b=1&c=2", "http://192.168.1.2:8080/x", "www.bib.fr",
+                          "#incendie", "@bib@social.example", "&amp;", "&lt;b&gt;", "\n\n", "  "])
+
+
+class TestRewritingProperties:
+    """Whatever was typed, the status a server stores matches it again, as Mastodon or unescaped."""
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.one_of(st.text(max_size=12), URLISH), max_size=10).map(" ".join))
+    def test_stored_status_matches_the_text(self, text: str) -> None:
+        for stored in (text, html.unescape(text)):
+            if stored.strip():
+                assert comparable_content(to_html(stored)) == comparable(text), stored
+
+
+class TestStandaloneShape:
+    """The fake run as its own process plays the shape it is given."""
+
+    async def test_django_shape(self, make_channel: MakeChannel) -> None:
+        with standalone("mastodon", "--token", TOKEN, "--shape", "django") as (url,):
+            channel = make_channel(url)
+            await channel.open()
+            assert (channel.max_chars, channel.honours_idempotency, channel.server.endpoint) == (
+                5000, False, "/api/v1/instance")

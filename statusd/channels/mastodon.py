@@ -179,9 +179,10 @@ class Mastodon:
         try:
             found = instance_from(await self._call(_none_if_missing(self._client.instance_v2)),
                                   "/api/v2/instance")
-            if found is None:
-                found = instance_from(await self._call(_none_if_missing(self._client.instance_v1)),
+            if found is None or not found.read:  # v2 missing, or silent on the limit
+                older = instance_from(await self._call(_none_if_missing(self._client.instance_v1)),
                                       "/api/v1/instance")
+                found = older if found is None or (older is not None and older.read) else found
         except ChannelError:
             if quiet:
                 return  # the send that follows says what is wrong
