@@ -182,6 +182,11 @@ class TestRefusedAsTooLong:
             assert post["id"] == sent.remote_id and post["text"].endswith(LINK)
             assert mastodon_length(post["text"], raw_urls=True) <= 300 < mastodon_length(text, raw_urls=True)
             assert [a.key for a in fake.attempts if a.method == "POST"] == ["k", "k.fit"]
+            # After a restart, a look-up finds the shortened status as this message's.
+            again = make_channel(fake)
+            await again.open()
+            assert await again.find(message(text), idempotency_key="k") == sent
+            assert again.measure(LINK) == 23, "a look-up changes nothing in how texts are counted"
             # What was learned holds for the next message: it fits the first time.
             second = fit("Rouvert demain " * 40, LINK, channel.max_chars, channel.measure)
             await channel.send(message(second), idempotency_key="k2", reply_to=None)

@@ -153,7 +153,7 @@ class Mastodon:
         earliest = _second(since)
         parent = reply_to.parent if reply_to else None
         wanted = {comparable(message.text)}
-        shorter = self._refit(message, self.max_chars or 0)
+        shorter = self._shortened(message)  # what a refusal as too long would have sent
         if shorter is not None:
             wanted.add(comparable(shorter))
         account_id = self._account_id or await self._whoami_id()
@@ -207,8 +207,8 @@ class Mastodon:
         return Sent(remote_id=str(status["id"]), url=status.get("url"))
 
     def _refit(self, message: Message, limit: int) -> str | None:
-        """The message shortened to what a server refusing it as too long will take; None
-        when it cannot be made shorter.
+        """Learn from a refusal as too long, and the message shortened to what the server
+        will take; None when it cannot be made shorter.
 
         From then on URLs count their raw length (the servers that refuse what
         Mastodon's rule lets through count them so) and the named limit is the limit.
@@ -216,8 +216,16 @@ class Mastodon:
         if limit > 0:
             self.max_chars = limit
         self._raw_urls = True
+        return self._shortened(message)
+
+    def _shortened(self, message: Message) -> str | None:
+        """The message as a refusal as too long makes it now (the same on every retry)."""
         allowed = self.max_chars or DEFAULT_MAX_CHARS
-        counted = self.measure(message.text)
+
+        def raw(text: str) -> int:
+            return measure(text, self.server.url_length, raw_urls=True)
+
+        counted = raw(message.text)
         # Over what the server allows by the difference, or else a tenth shorter.
         target = allowed if counted > allowed else counted - max(1, counted // 10)
         body, link = message.text, message.link
@@ -227,7 +235,7 @@ class Mastodon:
             return None
         else:
             link = None  # the text does not end with the site link: it is cut as it is
-        shorter = textfit.fit(body, link, target, self.measure)
+        shorter = textfit.fit(body, link, target, raw)
         return shorter if shorter and shorter != message.text else None
 
     async def _whoami_id(self) -> str:
