@@ -22,7 +22,7 @@ As its own process (prints its base URL as the first line of stdout; stops on SI
 
 `GET /_fake/posts` answers the live posts as JSON, `GET /_fake/state` the counts, and
 `POST /_fake/control {"mode": ..., "delay": ..., "status": ..., "max_characters": ...,
-"forget_keys": true}` switches a running process.
+"forget_keys": true, "shape": "go"}` switches a running process.
 """
 
 from __future__ import annotations
@@ -338,6 +338,10 @@ class MastodonServer(Fake):
             self.max_characters = change["max_characters"]
         if change.get("forget_keys"):
             self.forget_keys()
+        if "shape" in change:
+            if change["shape"] not in SHAPES:
+                raise ValueError(f"unknown shape {change['shape']!r}; expected one of: {', '.join(SHAPES)}")
+            self.shape = SHAPES[change["shape"]]
 
 
 def _public(status: dict[str, Any]) -> dict[str, Any]:
