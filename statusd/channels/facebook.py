@@ -111,7 +111,7 @@ class FacebookPage:
         data = await self._call("DELETE", _checked_id(remote_id, "post or comment"),
                                 "delete the post")
         if data.get("success") is not True:
-            raise PermanentError(f"Facebook did not delete {remote_id}: it answered {data!r:.200}")
+            raise PermanentError(f"Facebook did not delete {remote_id}: it answered {http.snippet(repr(data))}")
 
     async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
                    reply_to: Reply | None = None, exclude: frozenset[str] = frozenset()) -> Sent | None:
@@ -301,7 +301,7 @@ def _retry(err: ChannelError) -> dict[str, Any]:
 def _remote_id(data: Mapping[str, Any], what: str) -> str:
     remote_id = data.get("id")
     if not isinstance(remote_id, str) or not _ID.fullmatch(remote_id):
-        raise TransientError(f"Facebook made the {what} but answered no usable id: {data!r:.200}")
+        raise TransientError(f"Facebook made the {what} but answered no usable id: {http.snippet(repr(data))}")
     return remote_id
 
 
