@@ -118,6 +118,8 @@ def _assert_word_prefix(head: str, body: str) -> None:
         return
     assert head.endswith(ELLIPSIS)
     kept = head[: -len(ELLIPSIS)]
+    if kept.endswith(" ") and kept.split() and "." in kept.split()[-1]:
+        kept = kept[:-1]  # " …" after a link of the body's own
     assert kept and body.startswith(kept)
     following = body[len(kept)]
     at_word = following in _BREAK_OR_DANGLING or following.isspace()
