@@ -69,7 +69,8 @@ WINDOW = 900  # X's rate-limit windows are 15 minutes
 POSTS_PER_WINDOW = 100
 _HTML_502 = ("<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n"
              "<center><h1>502 Bad Gateway</h1></center>\n</body>\n</html>\n")
-_URL = regex.compile(r"https?://[\w.-]+\S*", regex.IGNORECASE)
+# A link for X needs a domain with a letter TLD: twitter-text leaves IP-address URLs as text.
+_URL = regex.compile(r"https?://(?:[\w-]+\.)+[^\W\d_]{2,}(?::\d+)?(?:[/?#]\S*)?", regex.IGNORECASE)
 _MODIFIER = regex.compile(r"[\p{Emoji_Modifier}\ufe0f\u20e3\U000e0020-\U000e007f]")
 _PICTOGRAPHIC = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
 
