@@ -13,12 +13,17 @@ _NO_BREAK = frozenset("\u00a0\u202f\u2007\u2060")
 # Stripped from the end of a shortened body so it never reads "centrale :…".
 _DANGLING = " \t\n\u00a0\u202f,;:.·-–—"
 _BLANK_RUNS = re.compile(r"\n{3,}")
+# A scheme, "www.", a mail address or a bare domain with a path: what linkifiers take as a link.
+_LINKISH = re.compile(r"[a-z][a-z0-9+.-]{0,30}://|^\W*www\.|@[\w-]+\.\w|[\w-]\.[^\W\d_]{2,}/", re.IGNORECASE)
+# How many shorter prefixes are tried when the binary search's pick does not fit.
+_CHECKED_BELOW = 8
 
 
 def fit(body: str, link: str | None, limit: int | None, measure: Callable[[str], int]) -> str:
     """`body`, a blank line and `link`, shortened at a word boundary to fit `limit`.
 
-    The link is always kept whole; the body gives way, ending with "…". When
+    The link is always kept whole; the body gives way, ending with "…" (never
+    glued to a link of the body's own, which is kept whole or cut before). When
     not even the link and a word fit, the link alone is returned, itself cut
     (and marked "…") only if it alone is over the limit.
     """
@@ -26,9 +31,9 @@ def fit(body: str, link: str | None, limit: int | None, measure: Callable[[str],
     whole = join(body, link)
     if limit is None or measure(whole) <= limit:
         return whole
-    kept = _shorten(body, lambda prefix: measure(join(prefix + ELLIPSIS, link)) <= limit)
+    kept = _shorten(body, lambda prefix: measure(join(prefix + ending(prefix), link)) <= limit)
     if kept:
-        return join(kept + ELLIPSIS, link)
+        return join(kept + ending(kept), link)
     if link is None or measure(link) <= limit:
         return link or ""
     kept = _cut_word(link, lambda prefix: measure(prefix + ELLIPSIS) <= limit)
@@ -47,24 +52,39 @@ def join(body: str, link: str | None) -> str:
 
 
 def _shorten(body: str, fits: Callable[[str], bool]) -> str:
-    """The longest word-boundary prefix of `body` that `fits`, else a cut first word."""
-    prefixes = _word_prefixes(body)
-    best = _longest(prefixes, fits)
+    """The longest word-boundary prefix of `body` that `fits`, else a cut first word.
+
+    A link in the body is a word: it is kept whole or the cut comes before it.
+    Prefixes are made only as the search asks for them (about log n of them), so a
+    long body costs a few measures of it, never one per word.
+    """
+    positions = _break_positions(body)
+    best = _longest(len(positions), lambda i: _word_prefix(body, positions[i]), fits)
     if best is not None:
         return best
-    first = _break_positions(body)
-    word = body[: first[0]] if first else body
-    return _cut_word(word, fits)
+    word = body[: positions[0]] if positions else body
+    return "" if _is_link(word) else _cut_word(word, fits)
 
 
-def _word_prefixes(body: str) -> list[str]:
-    """Prefixes ending before a breaking space, without dangling punctuation, shortest first."""
-    prefixes: list[str] = []
-    for position in _break_positions(body):
-        prefix = body[:position].rstrip(_DANGLING)
-        if prefix and (not prefixes or prefix != prefixes[-1]):
-            prefixes.append(prefix)
-    return prefixes
+def ending(kept: str) -> str:
+    """The mark of a cut after `kept`: "…", set apart by a space when `kept` ends in a link
+    (glued on, linkifiers and facets would take it as part of the URL)."""
+    words = kept.split()
+    return f" {ELLIPSIS}" if words and _is_link(words[-1]) else ELLIPSIS
+
+
+def _word_prefix(body: str, position: int) -> str:
+    """The body up to `position` without dangling punctuation, unless it ends in a link."""
+    prefix = body[:position]
+    words = prefix.split()
+    if words and _is_link(words[-1]):
+        return prefix.rstrip()  # a link's last character is its own ("…/a-", "…#main:")
+    return prefix.rstrip(_DANGLING)
+
+
+def _is_link(word: str) -> bool:
+    """Whether a word is (or holds) a link a platform may make clickable."""
+    return bool(_LINKISH.search(word))
 
 
 def _break_positions(text: str) -> list[int]:
@@ -80,29 +100,34 @@ def _breaks(char: str) -> bool:
     return char.isspace() and char not in _NO_BREAK
 
 
-def _longest(prefixes: list[str], fits: Callable[[str], bool]) -> str | None:
-    """The longest prefix that fits: binary search, then a check downwards.
+def _longest(count: int, prefix: Callable[[int], str], fits: Callable[[str], bool]) -> str | None:
+    """The longest of `count` growing prefixes (`prefix(i)`) that fits: binary search, checked.
 
     A platform's count need not grow with the text (a URL cut short may count
-    more than the whole URL), so the search is a guess that is then verified.
+    more than the whole URL), so the search is a guess verified a few steps
+    downwards; past those, the search runs again below.
     """
-    low, high = 0, len(prefixes)
-    while low < high:
-        middle = (low + high) // 2
-        if fits(prefixes[middle]):
-            low = middle + 1
-        else:
-            high = middle
-    for prefix in reversed(prefixes[:low]):
-        if fits(prefix):
-            return prefix
+    high = count
+    while high > 0:
+        low, top = 0, high
+        while low < top:
+            middle = (low + top) // 2
+            if fits(prefix(middle)):
+                low = middle + 1
+            else:
+                top = middle
+        for i in range(low - 1, max(-1, low - 1 - _CHECKED_BELOW), -1):
+            candidate = prefix(i)
+            if candidate and fits(candidate):
+                return candidate
+        high = low - 1 - _CHECKED_BELOW
     return None
 
 
 def _cut_word(word: str, fits: Callable[[str], bool]) -> str:
     """The longest prefix of `word` that fits and splits no character cluster."""
     cuts = [i for i in range(1, len(word)) if _cluster_boundary(word, i)]
-    best = _longest([word[:i] for i in cuts], fits)
+    best = _longest(len(cuts), lambda i: word[: cuts[i]], fits)
     return best or ""
 
 

@@ -33,7 +33,7 @@ from statusd.config.load import Config, load
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.events import STAFF_KINDS, Event
 from statusd.model import Level, Target
-from statusd.textfit import SEPARATOR
+from statusd.textfit import SEPARATOR, fit
 from tests.conftest import ALERTS, BASE, CONSOLE
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone
@@ -638,3 +638,48 @@ class TestStandaloneProcess:
         with pytest.raises(TransientError) as caught:
             await post(channel)
         assert caught.value.retry_after == pytest.approx(120.0)
+
+
+LENGTH_TABLE = {
+    "hostnames": "Voir bib-lyon.fr, www.bib-lyon.fr/horaires et statut.bibliotheques-municipales-lyon.fr ",
+    "ip addresses": "Serveur http://192.168.10.12:8080/statut ou 10.0.0.1, puis http://[2001:db8::1]/ ",
+    "several links": "https://bib-lyon.fr/a https://exemple.org/tres/long/chemin?x=1&y=2 http://a.fr/b ",
+    "emoji": "Fermé 🔥🚒 👩\u200d👩\u200d👧 🇫🇷 ⚠\ufe0f 👍🏽 ",
+    "cjk": "図書館は本日 閉館します 明日 再開 ",
+    "combining marks": "e\u0301te\u0301 cafe\u0301 n\u0303 a\u0308\u0301 ",
+}
+
+
+class TestLengthTable:
+    """A message cut to 63,206 characters by the channel's count is accepted by the fake."""
+
+    @pytest.mark.parametrize("row", sorted(LENGTH_TABLE))
+    async def test_accepted_at_the_limit(self, channel: FacebookPage, graph: FakeGraph, row: str) -> None:
+        body = LENGTH_TABLE[row] * (70_000 // len(LENGTH_TABLE[row]))
+        text = fit(body, LINK, channel.max_chars, channel.measure)
+        sample = Message(text, "fr", LINK, "evt-42", "status_changed", "main", "closed")
+        await channel.send(sample, idempotency_key=row, reply_to=None)
+        (stored,) = graph.posts
+        assert stored.link == LINK and stored.message is not None
+        assert MAX_CHARS - 100 <= len(stored.message) <= len(text) <= MAX_CHARS
+
+
+class TestFindOnlyThisDelivery:
+    """A look-up never takes another delivery's post with the same words."""
+
+    async def test_exclude(self, channel: FacebookPage, graph: FakeGraph) -> None:
+        sent = await post(channel)
+        assert await channel.find(message(), idempotency_key=KEY) == sent
+        assert await channel.find(message(), idempotency_key=KEY, exclude=frozenset({sent.remote_id})) is None
+
+
+class TestErrorBodies:
+    """A page instead of JSON, on success or failure, is a short sanitised reason, never raw."""
+
+    @pytest.mark.parametrize("mode", ["html", "server_error"])
+    async def test_page(self, channel: FacebookPage, graph: FakeGraph, mode: str) -> None:
+        graph.mode = mode
+        with pytest.raises(TransientError) as caught:
+            await post(channel)
+        assert "<" not in str(caught.value) and TOKEN not in str(caught.value)
+        assert len(str(caught.value)) < 400

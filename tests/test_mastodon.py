@@ -127,7 +127,7 @@ class TestConfig:
     def test_building_makes_no_request(self, make_channel: MakeChannel) -> None:
         channel = make_channel(f"http://127.0.0.1:{refusing_port()}")
         facts = (channel.kind, channel.honours_idempotency, channel.max_chars)
-        assert facts == ("mastodon", True, 500)
+        assert facts == ("mastodon", False, 500)  # trusted with keys once it says it is Mastodon
 
 
 class TestOpen:
@@ -279,11 +279,19 @@ class TestErrors:
         # The reset is an ISO time; Mastodon.py corrects it by the server's (whole-second) Date.
         assert caught.value.retry_after == pytest.approx(120, abs=1.5)
 
-    async def test_over_the_limit(self, channel: Mastodon, server: MastodonServer) -> None:
-        with pytest.raises(PermanentError, match="Text character limit of 500 exceeded"):
-            await send(channel, text="a" * 501)
+    async def test_over_the_limit_is_shortened_once(self, channel: Mastodon,
+                                                    server: MastodonServer) -> None:
         await send(channel, text="é" * 500)  # exactly at the limit is fine
-        assert len(server.posts) == 1
+        await send(channel, key="delivery-2", text="a" * 501)
+        assert [p["text"] for p in server.posts] == ["é" * 500, "a" * 499 + "…"]
+        assert len([a for a in server.attempts if a.method == "POST"]) == 3
+
+    async def test_refused_when_it_cannot_be_shorter(self, channel: Mastodon,
+                                                     server: MastodonServer) -> None:
+        server.max_characters = 10
+        with pytest.raises(PermanentError, match="Text character limit of 10 exceeded; the status is"):
+            await send(channel, text=LINK)
+        assert server.posts == []
 
     async def test_timeout(self, channel: Mastodon, server: MastodonServer) -> None:
         server.mode = "hang"

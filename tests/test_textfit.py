@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from statusd.textfit import ELLIPSIS, SEPARATOR, fit, normalize
+from statusd.textfit import ELLIPSIS, SEPARATOR, ending, fit, normalize
 
 LINK = "https://bib.test/#main"
 
@@ -118,9 +118,71 @@ def _assert_word_prefix(head: str, body: str) -> None:
         return
     assert head.endswith(ELLIPSIS)
     kept = head[: -len(ELLIPSIS)]
+    if kept.endswith(" ") and ending(kept[:-1]) == f" {ELLIPSIS}":
+        kept = kept[:-1]  # " …" after a link of the body's own
     assert kept and body.startswith(kept)
     following = body[len(kept)]
     at_word = following in _BREAK_OR_DANGLING or following.isspace()
     first_word_cut = not any(c.isspace() and c not in "\u00a0\u202f\u2007\u2060" for c in kept)
     assert at_word or first_word_cut
     assert not unicodedata.combining(following)
+
+
+class TestLinksInTheBody:
+    """A link written in a staff message is kept whole or left out, and "…" never touches it."""
+
+    STAFF = "Travaux : voir https://bib-lyon.fr/travaux/plan-acces-2025 pour l'accès de secours ce soir"
+
+    @pytest.mark.parametrize("limit", range(20, len(STAFF) + len(LINK) + 2))
+    def test_kept_whole_or_cut_before(self, limit: int) -> None:
+        url = "https://bib-lyon.fr/travaux/plan-acces-2025"
+        result = fit(self.STAFF, LINK, limit, len)
+        assert len(result) <= limit
+        head = result.removesuffix(LINK).removesuffix(SEPARATOR)
+        assert url in head or "https://bib-lyon.fr" not in head, head
+        assert f"{url}…" not in result
+
+    def test_the_ellipsis_is_set_apart_from_a_link(self) -> None:
+        body = "Plan : https://bib-lyon.fr/travaux/plan suite du message"
+        result = fit(body, LINK, len("Plan : https://bib-lyon.fr/travaux/plan …") + 2 + len(LINK), len)
+        assert result == f"Plan : https://bib-lyon.fr/travaux/plan …\n\n{LINK}"
+
+    def test_a_link_as_first_word_is_never_cut(self) -> None:
+        assert fit("https://bib-lyon.fr/travaux/plan-acces suite", LINK, len(LINK) + 12, len) == LINK
+
+    @settings(max_examples=200, deadline=None)
+    @given(words=st.lists(st.sampled_from(["fermé", "https://a.fr/x-y", "www.bib.fr/p", "é", "ok."]),
+                          max_size=30),
+           limit=st.integers(min_value=len(LINK), max_value=200))
+    def test_no_link_is_ever_glued_to_the_ellipsis(self, words: list[str], limit: int) -> None:
+        result = fit(" ".join(words), LINK, limit, len)
+        for word in result.split():
+            if "…" in word:
+                assert word == "…" or "/" not in word, result
+
+
+class TestLongMessages:
+    """Shortening a very long message measures a few prefixes of it, not every one."""
+
+    def test_100_kb_message(self) -> None:
+        body = " ".join(f"mot{i}" for i in range(20_000))  # about 130 KB
+        calls: list[int] = []
+
+        def counting(text: str) -> int:
+            calls.append(len(text))
+            return len(text)
+
+        result = fit(body, LINK, 500, counting)
+        assert len(result) <= 500 and result.endswith(LINK)
+        assert len(calls) < 40, len(calls)
+
+    def test_100_kb_single_word(self) -> None:
+        calls: list[int] = []
+
+        def counting(text: str) -> int:
+            calls.append(len(text))
+            return len(text)
+
+        result = fit("x" * 100_000, None, 300, counting)
+        assert result == "x" * 299 + ELLIPSIS
+        assert len(calls) < 60, len(calls)

@@ -6,8 +6,9 @@ import json
 import logging
 import ssl
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,15 +18,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
-from statusd.channels.x import X, comparable, rate_limit_wait, weighted_length
+from statusd.channels.x import X, comparable, rate_limit_wait, snowflake_time, weighted_length
 from statusd.compose import Composer
 from statusd.config.load import load
 from statusd.config.types import ChannelConfig
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
+from statusd.textfit import fit
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone
-from tests.fakes.x import ACCOUNT, Credentials, Tls, XServer, make_tls, x_length
+from tests.fakes.x import ACCOUNT, Credentials, Tls, XServer, make_tls, snowflake, x_length
 
 ROOT = Path(__file__).resolve().parent.parent
 ALERTS = ROOT / "alerts"
@@ -529,3 +531,56 @@ class TestStandaloneProcess:
                 session.get(f"{url}/_fake/posts", ssl=context) as response:
             posts = await response.json()
         assert [(p["id"], p["text"]) for p in posts] == [(sent.remote_id, message().text)]
+
+
+# Hostnames, IP addresses, several links, emoji, CJK and combining marks, each repeated past the limit.
+LENGTH_TABLE = {
+    "hostnames": "Voir bib-lyon.fr, www.bib-lyon.fr/horaires et statut.bibliotheques-municipales-lyon.fr ",
+    "ip addresses": "Serveur http://192.168.10.12:8080/statut ou 10.0.0.1, puis http://[2001:db8::1]/ ",
+    "several links": "https://bib-lyon.fr/a https://exemple.org/tres/long/chemin?x=1&y=2 http://a.fr/b ",
+    "emoji": "Fermé 🔥🚒 👩\u200d👩\u200d👧 🇫🇷 ⚠\ufe0f 👍🏽 ",
+    "cjk": "図書館は本日 閉館します 明日 再開 ",
+    "combining marks": "e\u0301te\u0301 cafe\u0301 n\u0303 a\u0308\u0301 ",
+}
+
+
+class TestLengthTable:
+    """A message cut to 280 by the channel's count is accepted by the fake at X's weighted 280."""
+
+    @pytest.mark.parametrize("row", sorted(LENGTH_TABLE))
+    async def test_accepted_at_the_limit(self, channel: X, server: XServer, row: str) -> None:
+        text = fit(LENGTH_TABLE[row] * 40, LINK, channel.max_chars, channel.measure)
+        await channel.send(message(text), idempotency_key=row, reply_to=None)
+        (post,) = server.posts
+        assert post["text"] == unicodedata.normalize("NFC", text) and text.endswith(LINK)
+        slack = max(23, *(len(word) * 2 for word in LENGTH_TABLE[row].split())) + 2
+        assert 280 - slack <= x_length(text) <= 280
+
+
+class TestFindOnlyThisDelivery:
+    """A look-up never takes a post older than the delivery's first attempt, nor another's."""
+
+    async def test_since_and_exclude(self, channel: X, server: XServer) -> None:
+        older = await channel.send(message(), idempotency_key="a", reply_to=None)
+        since = datetime.now(UTC) + timedelta(seconds=5)
+        assert await channel.find(message(), idempotency_key="b", since=since) is None
+        earlier = datetime.now(UTC) - timedelta(seconds=5)
+        assert await channel.find(message(), idempotency_key="b", since=earlier) == older
+        assert await channel.find(message(), idempotency_key="b", since=earlier,
+                                  exclude=frozenset({older.remote_id})) is None
+
+    def test_snowflake_time(self) -> None:
+        assert snowflake_time(snowflake(7, now=1_764_000_000.25)) == pytest.approx(1_764_000_000.25, abs=0.001)
+        # The recorded responses' id: a post made in November 2021.
+        assert 1_635_724_800 < (snowflake_time("1456012973835788293") or 0) < 1_638_316_800
+        assert snowflake_time("not-an-id") is None
+
+
+class TestErrorBodies:
+    """An answer that is not JSON, or is a page, never crashes the classification nor shows raw."""
+
+    async def test_html_page(self, channel: X, server: XServer) -> None:
+        server.mode = "html"
+        err = await failure(channel.send(message(), idempotency_key="k", reply_to=None))
+        assert isinstance(err, TransientError)
+        assert "<" not in str(err) and len(str(err)) < 400

@@ -77,12 +77,16 @@ class Channel(Protocol):
     """One configured account or endpoint that messages are delivered to."""
 
     kind: ClassVar[str]
-    # Whether the platform recognises a repeated idempotency key, so a send
-    # whose outcome is unknown after a crash can simply be repeated.
-    honours_idempotency: ClassVar[bool]
     name: str
     language: str
     max_chars: int | None
+
+    @property
+    def honours_idempotency(self) -> bool:
+        """Whether this platform (this server: a class constant or learned in `open`)
+        recognises a repeated idempotency key, so a send whose outcome is unknown after
+        a crash can simply be repeated."""
+        ...
 
     def measure(self, text: str) -> int:
         """Length of `text` as this platform counts it."""

@@ -14,9 +14,11 @@ import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import aiohttp
 
+from statusd.channels import http
 from statusd.channels.base import ChannelError, DuplicateError, Message, PermanentError, Reply, Sent, TransientError
 from statusd.config.types import ChannelConfig, DeliveryConfig
 from statusd.textfit import SEPARATOR
@@ -47,7 +49,6 @@ _NEEDS = {
 }
 _PERMISSION = re.compile(r"\bpages_[a-z_]+")
 _ID = re.compile(r"[0-9A-Za-z_.-]{1,100}")
-_TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]*>", re.DOTALL | re.IGNORECASE)
 
 
 class FacebookPage:
@@ -110,7 +111,7 @@ class FacebookPage:
         data = await self._call("DELETE", _checked_id(remote_id, "post or comment"),
                                 "delete the post")
         if data.get("success") is not True:
-            raise PermanentError(f"Facebook did not delete {remote_id}: it answered {data!r:.200}")
+            raise PermanentError(f"Facebook did not delete {remote_id}: it answered {http.snippet(repr(data))}")
 
     async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
                    reply_to: Reply | None = None, exclude: frozenset[str] = frozenset()) -> Sent | None:
@@ -128,6 +129,8 @@ class FacebookPage:
         data = await self._call("GET", path, action, params=params)
         wanted = _comparable(text)
         for post in _entries(data):
+            if str(post["id"]) in exclude:
+                continue  # another delivery's post, with the same words
             if _comparable(post.get("message")) == wanted and _created(post) >= earliest:
                 post_id = str(post["id"])
                 return Sent(remote_id=post_id, url=None if reply_to else f"{WEB_URL}/{post_id}")
@@ -143,27 +146,26 @@ class FacebookPage:
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._session = http.session(self._timeout.total or 0)
         return self._session
 
     async def _call(self, method: str, path: str, action: str, *,
                     form: Mapping[str, str] | None = None,
                     params: Mapping[str, str] | None = None) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {self._token}", "User-Agent": "statusd"}
+        headers = {"Authorization": f"Bearer {self._token}"}
         url = f"{self._graph}/{path}"
-        try:
+        async with http.mapped(f"the Graph API at {_where(self._graph)}", self._timeout.total or 0):
             async with self._open_session().request(
                 method, url, data=dict(form) if form is not None else None,
                 params=params, headers=headers,
             ) as response:
                 text = await response.text(errors="replace")
-                return answer(response.status, response.headers, text, action,
-                              token_from=self._token_source)
-        except TimeoutError as err:
-            raise TransientError(
-                f"Facebook did not answer within {self._timeout.total:g} s") from err
-        except aiohttp.ClientError as err:
-            raise TransientError(f"cannot reach the Graph API at {self._graph}: {err}") from err
+        try:
+            return answer(response.status, response.headers, text, action,
+                          token_from=self._token_source)
+        except ChannelError as err:
+            raise type(err)(http.redact(str(err), [self._token]),
+                            **_retry(err)) from None
 
 
 def feed_fields(message: Message) -> dict[str, str]:
@@ -283,13 +285,23 @@ def _int(value: Any) -> int | None:
 
 def _snippet(text: str) -> str:
     """At most 200 characters of an answer, HTML tags taken out."""
-    return " ".join(_TAGS.sub(" ", text).split())[:200]
+    return http.snippet(text)
+
+
+def _where(url: str) -> str:
+    """Scheme and host of a URL: what an error names."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else url
+
+
+def _retry(err: ChannelError) -> dict[str, Any]:
+    return {"retry_after": err.retry_after} if isinstance(err, TransientError) else {}
 
 
 def _remote_id(data: Mapping[str, Any], what: str) -> str:
     remote_id = data.get("id")
     if not isinstance(remote_id, str) or not _ID.fullmatch(remote_id):
-        raise TransientError(f"Facebook made the {what} but answered no usable id: {data!r:.200}")
+        raise TransientError(f"Facebook made the {what} but answered no usable id: {http.snippet(repr(data))}")
     return remote_id
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import html
-import re
+import threading
 import time
-import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -24,8 +22,9 @@ from mastodon import (
     MastodonNotFoundError,
     MastodonRatelimitError,
 )
-from mastodon._url_regex import url_regex  # Mastodon.py's port of the server's URL pattern
 
+from statusd import textfit
+from statusd.channels import http
 from statusd.channels.base import (
     ChannelError,
     Message,
@@ -34,59 +33,31 @@ from statusd.channels.base import (
     Sent,
     TransientError,
 )
+from statusd.channels.mastodon_errors import Context, TooLong, classify
+from statusd.channels.mastodon_servers import (
+    DEFAULT_MAX_CHARS,
+    URL_LENGTH,
+    Instance,
+    comparable,
+    comparable_content,
+    instance_from,
+    measure,
+    plain_text,
+)
 from statusd.config.types import ChannelConfig, DeliveryConfig
 
 log = structlog.get_logger()
 
-DEFAULT_MAX_CHARS = 500  # stock Mastodon, until the instance says otherwise
-URL_LENGTH = 23  # every URL Mastodon recognises counts this much, whatever its length
+__all__ = ["DEFAULT_MAX_CHARS", "URL_LENGTH", "Mastodon", "measure", "plain_text"]
+
 LOOKBACK = 40  # the most statuses Mastodon returns in one page
 VISIBILITIES = ("public", "unlisted", "private", "direct")
-# What Mastodon.py's pattern may miss but the server may still count as 23 (a TLD
-# newer than the pattern): one candidate per scheme, trailing punctuation left out.
-_URL_LIKE = re.compile(r"https?://(?:(?!https?://)\S)+", re.IGNORECASE)
-_TRAILING = ".,;:!?)]}'\"»…*"
-_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
-_PARAGRAPH = re.compile(r"</p>\s*<p[^>]*>", re.IGNORECASE)
-_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]*>")
-
-
-def measure(text: str) -> int:
-    """Length as Mastodon counts it, never less: code points (Mastodon counts grapheme
-    clusters, which are never more), every URL 23."""
-    total, last = 0, 0
-    for match in url_regex.finditer(text):
-        total += _unlinked_length(text[last:match.start(3)]) + URL_LENGTH
-        last = match.end(3)
-    return total + _unlinked_length(text[last:])
-
-
-def _unlinked_length(text: str) -> int:
-    # A URL the pattern missed still counts at least 23 in case the server links it.
-    short = (URL_LENGTH - len(m.group().rstrip(_TRAILING)) for m in _URL_LIKE.finditer(text))
-    return len(text) + sum(max(0, gap) for gap in short)
-
-
-def plain_text(content: str) -> str:
-    """A status's `content` (HTML) back as the text that was posted."""
-    text = _BREAK.sub("\n", _PARAGRAPH.sub("\n\n", content))
-    return html.unescape(_TAG.sub("", text))
-
-
-def _same_text(a: str, b: str) -> bool:
-    def norm(text: str) -> str:
-        return " ".join(unicodedata.normalize("NFC", text).split())
-
-    return norm(a) == norm(b)
 
 
 class Mastodon:
     """Posts statuses to one account on a Mastodon instance (or a server with its API)."""
 
     kind: ClassVar[str] = "mastodon"
-    # Mastodon keeps an Idempotency-Key about an hour; past that, find() looks the post up.
-    honours_idempotency: ClassVar[bool] = True
     options: ClassVar[Mapping[str, str]] = {
         "instance": "url!", "token": "secret!", "visibility": "text", "timeout": "duration",
     }
@@ -106,19 +77,35 @@ class Mastodon:
         self._client = Client(
             access_token=self._token, api_base_url=instance, version_check_mode="none",
             ratelimit_method="throw", request_timeout=self._timeout, user_agent="statusd",
+            session=self._keeping_session(),
         )
+        # Until the instance says what it is, it is not trusted with Idempotency-Key and
+        # URLs count their raw length where that is more (docs/platforms.md).
+        self.server = Instance()
+        self._raw_urls = True
+
+    @property
+    def honours_idempotency(self) -> bool:
+        """Whether a repeated Idempotency-Key is recognised: only on stock Mastodon, which
+        keeps a key about an hour (past that, and on other servers, find() looks first)."""
+        return self.server.stock
 
     def measure(self, text: str) -> int:
-        return measure(text)
+        return measure(text, self.server.url_length, raw_urls=self._raw_urls,
+                       graphemes=not self._raw_urls)
 
     async def open(self) -> None:
-        """Read the instance's character limit; 500 if it does not say."""
+        """Learn the server: its limits and kind, from /api/v2/instance or else /api/v1/instance."""
         self._check_visibility()
-        instance = await self._call(_none_if_missing(self._client.instance_v2))
-        limit = _max_characters(instance)
-        self.max_chars = limit or DEFAULT_MAX_CHARS
-        log.info("mastodon_limit", channel=self.name, max_chars=self.max_chars,
-                 announced=limit is not None)
+        await self._learn()
+
+    def describe_limit(self) -> str:
+        """Which limit is used and where it came from, for `statusd preview`."""
+        if self.server.read:
+            urls = "at their raw length" if self._raw_urls else f"as {self.server.url_length}"
+            return (f"{self.max_chars} characters, read from {self._host}{self.server.endpoint} "
+                    f"(URLs count {urls})")
+        return f"{self.max_chars} characters, a default: {self._host} did not say its limit"
 
     async def whoami(self) -> str:
         account = await self._call(self._client.account_verify_credentials)
@@ -131,16 +118,20 @@ class Mastodon:
     async def send(
         self, message: Message, *, idempotency_key: str, reply_to: Reply | None, created: datetime | None = None
     ) -> Sent:
+        """Post the status; refused as too long, shortened by what the server says and sent once more."""
         self._check_visibility()
-        status = await self._call(
-            self._client.status_post,
-            message.text,
-            in_reply_to_id=reply_to.parent if reply_to else None,
-            visibility=self._visibility,
-            language=message.language or self.language,
-            idempotency_key=idempotency_key,
-        )
-        return Sent(remote_id=str(status["id"]), url=status.get("url"))
+        if not self.server.endpoint:
+            await self._learn(quiet=True)
+        try:
+            return await self._post(message.text, message, idempotency_key, reply_to)
+        except TooLong as refusal:
+            shorter = self._refit(message, refusal.limit)
+            if shorter is None:
+                raise
+            log.info("mastodon_refit", channel=self.name, limit=self.max_chars,
+                     before=len(message.text), after=len(shorter))
+            # A fresh key: the refusal made nothing, and the first key stays the first text's.
+            return await self._post(shorter, message, f"{idempotency_key}.fit", reply_to)
 
     async def delete(self, remote_id: str) -> None:
         deleted = await self._call(_none_if_missing(self._client.status_delete), remote_id)
@@ -151,21 +142,30 @@ class Mastodon:
         self, message: Message, *, idempotency_key: str, since: datetime | None = None,
         reply_to: Reply | None = None, exclude: frozenset[str] = frozenset(),
     ) -> Sent | None:
-        """The newest of the account's last 40 statuses with this text (made at or after
-        `since`, if given), or None.
+        """The newest of the account's last 40 statuses that is this message, or None.
 
-        Mastodon does not show the Idempotency-Key, so the text is all there is to match.
+        Servers show no Idempotency-Key, so a status is this message when it answers
+        the same post (or none), was made at or after `since` (to the second: some
+        servers keep no finer time), is not another delivery's (`exclude`), and its
+        text matches once both are reduced to what servers keep (HTML, entities,
+        spacing, shortened links). The shortened text a refusal led to counts too.
         """
-        if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)  # Mastodon's times are UTC
+        earliest = _second(since)
+        parent = reply_to.parent if reply_to else None
+        wanted = {comparable(message.text)}
+        shorter = self._shortened(message)  # what a refusal as too long would have sent
+        if shorter is not None:
+            wanted.add(comparable(shorter))
         account_id = self._account_id or await self._whoami_id()
         statuses = await self._call(
             self._client.account_statuses, account_id, exclude_reblogs=True, limit=LOOKBACK
         )
         for status in statuses:  # newest first
-            if since is not None and _created(status) < since:
+            if earliest is not None and _created(status) < earliest:
                 break
-            if _same_text(plain_text(str(status.get("content") or "")), message.text):
+            if str(status["id"]) in exclude or _parent(status) != parent:
+                continue
+            if comparable_content(str(status.get("content") or "")) in wanted:
                 return Sent(remote_id=str(status["id"]), url=status.get("url"))
         return None
 
@@ -173,6 +173,70 @@ class Mastodon:
         await asyncio.to_thread(self._client.session.close)
 
     # -- internals ---------------------------------------------------------------------------
+
+    async def _learn(self, *, quiet: bool = False) -> None:
+        """Read the instance: v2, then v1 where v2 is missing (404); the defaults if neither says."""
+        try:
+            found = instance_from(await self._call(_none_if_missing(self._client.instance_v2)),
+                                  "/api/v2/instance")
+            if found is None or not found.read:  # v2 missing, or silent on the limit
+                older = instance_from(await self._call(_none_if_missing(self._client.instance_v1)),
+                                      "/api/v1/instance")
+                found = older if found is None or (older is not None and older.read) else found
+        except ChannelError:
+            if quiet:
+                return  # the send that follows says what is wrong
+            raise
+        self.server = found or Instance(endpoint="none")
+        self._raw_urls = not self.server.stock
+        self.max_chars = self.server.max_chars or DEFAULT_MAX_CHARS
+        log.info("mastodon_limit", channel=self.name, max_chars=self.max_chars,
+                 announced=self.server.read, endpoint=self.server.endpoint or "none",
+                 version=self.server.version, idempotency=self.server.stock,
+                 urls="raw" if self._raw_urls else self.server.url_length)
+
+    async def _post(self, text: str, message: Message, key: str, reply_to: Reply | None) -> Sent:
+        status = await self._call(
+            self._client.status_post,
+            text,
+            in_reply_to_id=reply_to.parent if reply_to else None,
+            visibility=self._visibility,
+            language=message.language or self.language,
+            idempotency_key=key,
+        )
+        return Sent(remote_id=str(status["id"]), url=status.get("url"))
+
+    def _refit(self, message: Message, limit: int) -> str | None:
+        """Learn from a refusal as too long, and the message shortened to what the server
+        will take; None when it cannot be made shorter.
+
+        From then on URLs count their raw length (the servers that refuse what
+        Mastodon's rule lets through count them so) and the named limit is the limit.
+        """
+        if limit > 0:
+            self.max_chars = limit
+        self._raw_urls = True
+        return self._shortened(message)
+
+    def _shortened(self, message: Message) -> str | None:
+        """The message as a refusal as too long makes it now (the same on every retry)."""
+        allowed = self.max_chars or DEFAULT_MAX_CHARS
+
+        def raw(text: str) -> int:
+            return measure(text, self.server.url_length, raw_urls=True)
+
+        counted = raw(message.text)
+        # Over what the server allows by the difference, or else a tenth shorter.
+        target = allowed if counted > allowed else counted - max(1, counted // 10)
+        body, link = message.text, message.link
+        if link and body.endswith(textfit.SEPARATOR + link):
+            body = body[: -len(textfit.SEPARATOR + link)]
+        elif body == link:
+            return None
+        else:
+            link = None  # the text does not end with the site link: it is cut as it is
+        shorter = textfit.fit(body, link, target, raw)
+        return shorter if shorter and shorter != message.text else None
 
     async def _whoami_id(self) -> str:
         await self.whoami()
@@ -186,11 +250,28 @@ class Mastodon:
                 f"{', '.join(VISIBILITIES)}; fix it in statusd.yaml"
             )
 
+    def _keeping_session(self) -> requests.Session:
+        """Mastodon.py's session, keeping a snippet of every answer that is an error or not
+        JSON (Mastodon.py drops such bodies, and they say what went wrong)."""
+        self._answers = threading.local()
+        session = requests.Session()
+        session.hooks["response"].append(self._keep_answer)
+        return session
+
+    def _keep_answer(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        json_body = "json" in response.headers.get("Content-Type", "")
+        keep = not response.ok or not json_body
+        self._answers.body = http.snippet(response.text, [self._token]) if keep else ""
+
+    def _answered(self) -> str:
+        return str(getattr(self._answers, "body", "") or "")
+
     async def _call(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(self._blocking, call, *args, **kwargs)
 
     def _blocking(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Runs in a thread: the call, its failure raised as a TransientError or PermanentError."""
+        self._answers.body = ""
         try:
             return call(*args, **kwargs)
         except MastodonRatelimitError as err:
@@ -215,38 +296,16 @@ class Mastodon:
     def _network_reason(self, err: MastodonNetworkError) -> str:
         cause = err.__context__  # Mastodon.py wraps the requests error without `from`
         if isinstance(cause, requests.Timeout):
-            return f"no answer from {self._host} within {self._timeout:g} s"
-        found = _ERRNO.search(str(cause))
-        return f"cannot reach {self._host}: {found.group(1) if found else type(cause).__name__}"
+            return http.no_answer(self._host, self._timeout)
+        return http.unreachable(self._host, cause if cause is not None else err)
 
     def _classified(self, err: MastodonAPIError) -> ChannelError:
-        if len(err.args) < 4 or not isinstance(err.args[1], int):
-            # A 2xx answer that is not JSON (a proxy's page): the post may or may not exist.
-            return self._error(TransientError, f"{self._host} answered something that is not "
-                                               f"Mastodon's API: {str(err)[:200]}")
-        code, detail = err.args[1], err.args[3] or err.args[2]
-        said = f"{self._host} answered HTTP {code}: {detail}"
-        if code == 401:
-            return self._error(PermanentError, f"{said}; the access token is invalid or revoked: "
-                               f"create a new one (Preferences > Development, scopes read:accounts "
-                               f"and write:statuses) and set it in {self._token_where}")
-        if code == 403:
-            return self._error(PermanentError, f"{said}; the access token lacks a scope: create "
-                               f"one with read:accounts and write:statuses")
-        if code == 404:
-            return self._error(PermanentError, f"{said}; the status (or the one replied to) "
-                               f"does not exist, or {self._host} is not a Mastodon server")
-        if code == 429:
-            return self._error(TransientError, said, retry_after=self._reset_wait())
-        if code == 408 or code >= 500:
-            return self._error(TransientError, said)
-        return self._error(PermanentError, said)
+        return classify(err, Context(self._host, self._token, self._token_where,
+                                     self._answered(), self._reset_wait()))
 
     def _error(self, kind: type[ChannelError], reason: str, **extra: Any) -> ChannelError:
         """The error with the token blanked out, should any answer have echoed it."""
-        if len(self._token) >= 8:  # a shorter one would blank parts of ordinary words
-            reason = reason.replace(self._token, "[token]")
-        return kind(reason, **extra)
+        return kind(http.redact(reason, [self._token]), **extra)
 
 
 def _none_if_missing(call: Callable[..., Any]) -> Callable[..., Any]:
@@ -261,16 +320,20 @@ def _none_if_missing(call: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
-def _max_characters(instance: Mapping[str, Any] | None) -> int | None:
-    try:
-        value = instance["configuration"]["statuses"]["max_characters"]  # type: ignore[index]
-    except (KeyError, TypeError):
+def _second(since: datetime | None) -> datetime | None:
+    if since is None:
         return None
-    return value if isinstance(value, int) and value > 0 else None
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)  # Mastodon's times are UTC
+    return since.replace(microsecond=0)
+
+
+def _parent(status: Mapping[str, Any]) -> str | None:
+    parent = status.get("in_reply_to_id")
+    return None if parent is None else str(parent)
 
 
 def _created(status: Mapping[str, Any]) -> datetime:
     value = status.get("created_at")
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from statusd.channels import http
 from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
 from statusd.config.types import ChannelConfig, DeliveryConfig
 
@@ -84,20 +85,15 @@ class Webhook:
 
     async def _request(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> Any:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        try:
+            self._session = http.session(self._timeout.total or 0)
+        async with http.mapped(_where(url), self._timeout.total or 0):
             async with self._session.request(method, url, data=body, headers=headers) as response:
                 text = await response.text(errors="replace")
-                _raise_for(response.status, response.headers, text)
-                try:
-                    return json.loads(text) if text else None
-                except ValueError:
-                    return None
-        except TimeoutError as err:
-            raise TransientError(f"no answer from {_where(url)} within {self._timeout.total:g} s") from err
-        except aiohttp.ClientError as err:
-            reason = type(err).__name__ if isinstance(err, aiohttp.InvalidURL) else str(err)
-            raise TransientError(f"cannot reach {_where(url)}: {reason}") from err
+        _raise_for(response.status, response.headers, http.snippet(text, [self._secret]))
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            return None
 
 
 def _payload(message: Message, key: str, reply_to: Reply | None) -> dict[str, Any]:
@@ -119,7 +115,7 @@ def _payload(message: Message, key: str, reply_to: Reply | None) -> dict[str, An
 def _raise_for(status: int, headers: Mapping[str, str], text: str) -> None:
     if status < 300:
         return
-    reason = f"HTTP {status}: {text.strip()[:200]}"
+    reason = f"HTTP {status}: {text}"  # a sanitised snippet of the body
     if status == 429 or status == 408 or status >= 500:
         raise TransientError(reason, retry_after=retry_after(headers))
     raise PermanentError(reason)

@@ -27,6 +27,7 @@ import tweepy  # type: ignore[import-untyped]
 from aiohttp.abc import AbstractResolver, ResolveResult
 from tweepy.asynchronous import AsyncClient  # type: ignore[import-untyped]
 
+from statusd.channels import http
 from statusd.channels.base import (
     ChannelError,
     DuplicateError,
@@ -43,6 +44,8 @@ MAX_CHARS = 280
 URL_WEIGHT = 23
 FIND_LIMIT = 20
 STATUS_URL = "https://x.com/i/web/status/{id}"  # needs no user name, so no extra API call
+SNOWFLAKE_EPOCH_MS = 1_288_834_974_657  # X's ids: milliseconds since this, shifted left 22 bits
+SNOWFLAKE_SLACK = 2.0  # seconds: X's clock and ours may differ a little
 # X refuses posts holding these (twitter-text's invalid characters); they are never visible.
 _INVALID = dict.fromkeys(map(ord, "\ufffe\ufeff\uffff"))
 # tweepy logs each request's headers, OAuth Authorization included, at DEBUG.
@@ -163,7 +166,8 @@ class X:
     async def whoami(self) -> str:
         data = (await self._call(self._client.get_me, user_auth=True)).get("data") or {}
         if not data.get("id") or not data.get("username"):
-            raise TransientError(f"X did not say which account these keys belong to: {data}")
+            raise TransientError("X did not say which account these keys belong to: "
+                                 f"{http.snippet(str(data))}")
         self._user_id = str(data["id"])
         return f"@{data['username']} ({data.get('name', '')})"
 
@@ -175,7 +179,7 @@ class X:
                                   in_reply_to_tweet_id=reply_to.parent if reply_to else None)
         tweet_id = str((answer.get("data") or {}).get("id") or "")
         if not tweet_id:
-            raise TransientError(f"X answered without a post id: {str(answer)[:200]}")
+            raise TransientError(f"X answered without a post id: {http.snippet(str(answer))}")
         return Sent(remote_id=tweet_id, url=STATUS_URL.format(id=tweet_id))
 
     async def delete(self, remote_id: str) -> None:
@@ -183,15 +187,24 @@ class X:
 
     async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
                    reply_to: Reply | None = None, exclude: frozenset[str] = frozenset()) -> Sent | None:
-        # X's recent timeline is short and t.co rewrites links; `since` is not
-        # asked of the API (start_time needs a wider token scope on some plans).
+        """The account's newest post with this text, made at or after `since`, not in `exclude`.
+
+        X's recent timeline is short and t.co rewrites links. `since` is not asked
+        of the API (start_time needs a wider token scope on some plans): a post's
+        id is a snowflake that carries its creation time, which is compared instead.
+        """
         user_id = self._user_id or await self._me()
         answer = await self._call(self._client.get_users_tweets, user_id,
                                   max_results=FIND_LIMIT, user_auth=True)
         wanted = comparable(message.text)
+        earliest = None if since is None else since.timestamp() - SNOWFLAKE_SLACK
         for tweet in answer.get("data") or []:
+            tweet_id = str(tweet.get("id") or "")
+            made = snowflake_time(tweet_id)
+            if tweet_id in exclude or (earliest is not None and made is not None and made < earliest):
+                continue
             if comparable(str(tweet.get("text", ""))) == wanted:
-                return Sent(remote_id=str(tweet["id"]), url=STATUS_URL.format(id=tweet["id"]))
+                return Sent(remote_id=tweet_id, url=STATUS_URL.format(id=tweet_id))
         return None
 
     async def close(self) -> None:
@@ -229,6 +242,13 @@ def comparable(text: str) -> str:
     """A post's text reduced to what survives X's rewriting: URLs (t.co), escapes, spacing."""
     text = unicodedata.normalize("NFC", html.unescape(text)).translate(_INVALID)
     return " ".join(_URL.sub(" ", text).split())
+
+
+def snowflake_time(tweet_id: str) -> float | None:
+    """When a post was made (epoch seconds), from its snowflake id; None for another id."""
+    if not tweet_id.isascii() or not tweet_id.isdigit() or len(tweet_id) > 20:
+        return None
+    return ((int(tweet_id) >> 22) + SNOWFLAKE_EPOCH_MS) / 1000.0
 
 
 def _user_id_from_token(token: str) -> str | None:
@@ -273,18 +293,13 @@ class _TolerantResponse(aiohttp.ClientResponse):
         except (aiohttp.ContentTypeError, ValueError):
             if self.status < 300:
                 raise
-            text = (await self.text(errors="replace")).strip()
-            return {"detail": " ".join(re.sub(r"<[^>]*>", " ", text).split())[:200]}
+            return {"detail": http.snippet(await self.text(errors="replace"))}
 
 
 def _session(connect_to: str, ca_file: str, timeout: float) -> aiohttp.ClientSession:
     resolver = _ConnectTo(*_host_port(connect_to)) if connect_to else None
     connector = aiohttp.TCPConnector(resolver=resolver, ssl=_tls(ca_file))
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=timeout),
-        response_class=_TolerantResponse,
-    )
+    return http.session(timeout, connector=connector, response_class=_TolerantResponse)
 
 
 def _host_port(connect_to: str) -> tuple[str, int]:
@@ -316,16 +331,13 @@ _FAILURES = (tweepy.HTTPException, asyncio.TimeoutError, aiohttp.ClientError, OS
 def _classify(err: BaseException, where: str, timeout: float) -> ChannelError:
     if isinstance(err, tweepy.HTTPException):
         return _http_error(err)
-    if isinstance(err, asyncio.TimeoutError):
-        return TransientError(f"no answer from {where} within {timeout:g} s")
-    if isinstance(err, aiohttp.ClientError | OSError):
-        return TransientError(f"cannot reach {where}: {type(err).__name__}: {err}")
-    return TransientError(f"{where} answered something that is not JSON")
+    return http.transport_error(err, where, timeout) or TransientError(
+        f"{where} answered something that is not JSON")
 
 
 def _http_error(err: tweepy.HTTPException) -> ChannelError:
     status = err.response.status
-    detail = " ".join(str(err).split())
+    detail = http.snippet(str(err))
     if isinstance(err, tweepy.TooManyRequests):
         wait = rate_limit_wait(err.response.headers)
         return TransientError(f"X rate limit: {detail}", retry_after=wait)

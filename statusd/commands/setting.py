@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from statusd import paths
 from statusd.announcer import render
+from statusd.channels import Channel, ChannelError
 from statusd.commands import common, load_config
 from statusd.compose import Composer
 from statusd.config.load import Config
@@ -71,6 +74,9 @@ def preview(args: argparse.Namespace) -> int:
     from statusd.outbox.senders import build_channels
 
     channels = build_channels(config)
+    for line in asyncio.run(_learn_limits(channels, config.delivery.timeout)):
+        print(line)
+    print()
     composer = Composer(config)
     for event in events:
         for planned in render(config, composer, channels, event):
@@ -81,6 +87,27 @@ def preview(args: argparse.Namespace) -> int:
     for name, reason in config.inactive.items():
         print(f"── {name}: {reason}")
     return 0
+
+
+async def _learn_limits(channels: Mapping[str, Channel], seconds: float) -> list[str]:
+    """Ask each server that sets its own limit (a Mastodon instance) for it, as the daemon
+    does; one line per channel saying which limit the preview uses and where it came from."""
+
+    async def learn(name: str, channel: Channel) -> str:
+        describe = getattr(channel, "describe_limit", None)
+        if describe is None:  # the platform's published limit, the same for every account
+            limit = f"{channel.max_chars} characters" if channel.max_chars else "no length limit"
+            return f"── {name}: {limit} (the platform's published limit)"
+        try:
+            await asyncio.wait_for(channel.open(), seconds)
+        except (TimeoutError, ChannelError) as err:
+            return (f"── {name}: {channel.max_chars} characters, a default: the server was not read "
+                    f"({err or 'no answer within the timeout'})")
+        finally:
+            await channel.close()
+        return f"── {name}: {describe()}"
+
+    return list(await asyncio.gather(*(learn(n, c) for n, c in channels.items())))
 
 
 def _wanted(config: Config) -> Wanted:

@@ -5,6 +5,11 @@ Mastodon does for an hour), counts a status as Mastodon does (grapheme clusters,
 URL 23) against `max_characters`, renders `content` as HTML, sends X-RateLimit-* headers
 (the reset as an ISO-8601 time) on every answer, and fails on demand.
 
+A `shape` (tests/fakes/mastodon_shapes.py) makes it a server that is not Mastodon:
+one that ignores Idempotency-Key, counts URLs raw, has no v2 instance endpoint,
+answers a bad token with 400 and HTML, rewrites typed entities, refuses with its
+own words. `delay` makes it stall: the status exists at once, the answer comes late.
+
 In a test:
 
     async with MastodonServer(token="t0k") as server:
@@ -13,11 +18,11 @@ In a test:
 
 As its own process (prints its base URL as the first line of stdout; stops on SIGTERM):
 
-    python -m tests.fakes.mastodon --port 0 --token T --max-characters 500 [--delay 0.15]
+    python -m tests.fakes.mastodon --port 0 --token T --max-characters 500 [--delay 0.15] [--shape go]
 
 `GET /_fake/posts` answers the live posts as JSON, `GET /_fake/state` the counts, and
 `POST /_fake/control {"mode": ..., "delay": ..., "status": ..., "max_characters": ...,
-"forget_keys": true}` switches a running process.
+"forget_keys": true, "shape": "go"}` switches a running process.
 """
 
 from __future__ import annotations
@@ -39,8 +44,9 @@ from aiohttp.typedefs import Handler
 from mastodon._url_regex import url_regex  # Mastodon.py's port of Mastodon's URL pattern
 
 from tests.fakes.common import Fake, drop, options, serve
+from tests.fakes.mastodon_shapes import SHAPES, Shape
 
-__all__ = ["MODES", "MastodonServer", "mastodon_length", "to_html"]
+__all__ = ["MODES", "SHAPES", "MastodonServer", "Shape", "mastodon_length", "to_html"]
 
 RESPONSES = Path(__file__).resolve().parent / "responses" / "mastodon"
 MODES = (
@@ -68,10 +74,11 @@ _HTML = "<html><head><title>{code}</title></head><body><center><h1>{code}</h1></
 _VISIBILITIES = ("public", "unlisted", "private", "direct")
 
 
-def mastodon_length(text: str) -> int:
-    """A status's length as Mastodon's validator counts it: grapheme clusters, URLs as 23."""
-    countable = url_regex.sub(lambda m: m.group(2) + "x" * 23, text)
-    return len(regex.findall(r"\X", countable))
+def mastodon_length(text: str, *, raw_urls: bool = False, graphemes: bool = True) -> int:
+    """A status's length as Mastodon's validator counts it: grapheme clusters, URLs as 23
+    (or, as other servers count, code points and URLs at their raw length)."""
+    countable = text if raw_urls else url_regex.sub(lambda m: m.group(2) + "x" * 23, text)
+    return len(regex.findall(r"\X", countable)) if graphemes else len(countable)
 
 
 def to_html(text: str) -> str:
@@ -126,12 +133,14 @@ class MastodonServer(Fake):
     MODES = MODES
     KIND = "server"
 
-    def __init__(self, *, token: str = "fake-token", max_characters: int | None = 500,
+    def __init__(self, *, token: str = "fake-token", max_characters: int | None = -1,
                  mode: str = "ok", status: int = 503, retry_after: int = 30,
                  idempotency_ttl: float = 3600.0, host: str = "127.0.0.1", port: int = 0,
-                 delay: float = 0.0, log: Path | None = None) -> None:
+                 delay: float = 0.0, log: Path | None = None, shape: Shape | str = "mastodon") -> None:
         self.token = token
-        self.max_characters = max_characters  # None: /api/v2/instance omits the limit
+        self.shape = SHAPES[shape] if isinstance(shape, str) else shape
+        # None: the instance omits the limit; -1 (the default): the shape's own.
+        self.max_characters = self.shape.default_max if max_characters == -1 else max_characters
         self.status = status
         self.retry_after = retry_after
         self.idempotency_ttl = idempotency_ttl
@@ -160,7 +169,7 @@ class MastodonServer(Fake):
     def stats(self) -> dict[str, Any]:
         return {"mode": self._mode, "posts": len(self.posts), "attempts": len(self.attempts),
                 "deleted": list(self.deleted), "repeats": self.repeats,
-                "max_characters": self.max_characters}
+                "max_characters": self.max_characters, "shape": self.shape.name}
 
     async def start(self) -> None:
         await super().start()
@@ -176,6 +185,8 @@ class MastodonServer(Fake):
         app.router.add_post("/_fake/control", self._fake_control)
         for path in ("/api/v2/instance", "/api/v2/instance/"):
             app.router.add_get(path, self._instance)
+        for path in ("/api/v1/instance", "/api/v1/instance/"):
+            app.router.add_get(path, self._instance_v1)
         app.router.add_get("/api/v1/accounts/verify_credentials", self._verify_credentials)
         app.router.add_get("/api/v1/accounts/{id}/statuses", self._account_statuses)
         app.router.add_post("/api/v1/statuses", self._delayed(self._post_status))
@@ -218,7 +229,11 @@ class MastodonServer(Fake):
     # -- endpoints ------------------------------------------------------------------------------
 
     async def _instance(self, request: web.Request) -> web.Response:
+        if not self.shape.v2_instance:
+            return _error(404)
         body = _load("instance_v2.json")
+        body["version"], body["source_url"] = self.shape.version, self.shape.source_url
+        body["configuration"]["statuses"]["characters_reserved_per_url"] = self.shape.url_length
         body["domain"] = f"{self.host}:{self.port}"
         if self.max_characters is None:
             del body["configuration"]["statuses"]["max_characters"]
@@ -226,14 +241,17 @@ class MastodonServer(Fake):
             body["configuration"]["statuses"]["max_characters"] = self.max_characters
         return web.json_response(body)
 
+    async def _instance_v1(self, request: web.Request) -> web.Response:
+        return web.json_response(self.shape.v1_instance(f"{self.host}:{self.port}", self.max_characters))
+
     async def _verify_credentials(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
-            return _error(401)
+            return self.shape.unauthorized()
         return web.json_response({**self.account, "statuses_count": len(self.posts)})
 
     async def _account_statuses(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") and not self._authorized(request):
-            return _error(401)
+            return self.shape.unauthorized()
         if request.match_info["id"] != self.account["id"]:
             return _error(404)
         limit = min(int(request.query.get("limit", "20")), 40)
@@ -244,10 +262,10 @@ class MastodonServer(Fake):
 
     async def _post_status(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
-            return _error(401)
+            return self.shape.unauthorized()
         form = await _form(request)
         key = request.headers.get("Idempotency-Key")
-        remembered = self._keys.get(key) if key else None
+        remembered = self._keys.get(key) if key and self.shape.honours_idempotency else None
         if remembered and time.time() - remembered[1] < self.idempotency_ttl:
             self.repeats += 1
             return web.json_response(_public(self.statuses[remembered[0]]))
@@ -264,9 +282,10 @@ class MastodonServer(Fake):
         text = form.get("status", "")
         if not text.strip():
             return _error(422)
-        if self.max_characters is not None and mastodon_length(text) > self.max_characters:
-            limit = self.max_characters
-            return _error(422, f"Validation failed: Text character limit of {limit} exceeded")
+        counted = mastodon_length(self.shape.stored(text), raw_urls=self.shape.raw_urls,
+                                  graphemes=self.shape.graphemes)
+        if self.max_characters is not None and counted > self.max_characters:
+            return self.shape.refusal(self.max_characters)
         if form.get("visibility", "public") not in _VISIBILITIES:
             return _error(422, "Validation failed: Visibility is not included in the list")
         parent = form.get("in_reply_to_id")
@@ -287,9 +306,9 @@ class MastodonServer(Fake):
             "language": form.get("language") or None,
             "uri": f"{self.account['uri']}/statuses/{status_id}",
             "url": f"{self.account['url']}/{status_id}",
-            "content": to_html(form["status"]),
+            "content": to_html(self.shape.stored(form["status"])),
             "account": {k: v for k, v in self.account.items() if k != "source"},
-            "text": form["status"],  # kept for /_fake/posts; only DELETE answers it
+            "text": self.shape.stored(form["status"]),  # for /_fake/posts; only DELETE answers it
             "idempotency_key": key,
         }
         self.statuses[status_id] = status
@@ -298,7 +317,7 @@ class MastodonServer(Fake):
 
     async def _delete_status(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
-            return _error(401)
+            return self.shape.unauthorized()
         status_id = request.match_info["id"]
         if status_id not in self.statuses or status_id in self.deleted:
             return _error(404)
@@ -319,6 +338,10 @@ class MastodonServer(Fake):
             self.max_characters = change["max_characters"]
         if change.get("forget_keys"):
             self.forget_keys()
+        if "shape" in change:
+            if change["shape"] not in SHAPES:
+                raise ValueError(f"unknown shape {change['shape']!r}; expected one of: {', '.join(SHAPES)}")
+            self.shape = SHAPES[change["shape"]]
 
 
 def _public(status: dict[str, Any]) -> dict[str, Any]:
@@ -352,7 +375,9 @@ def _reason(code: int) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = options("mastodon", "A fake Mastodon server.", MODES)
     parser.add_argument("--token", required=True, help="the access token it accepts")
-    parser.add_argument("--max-characters", type=int, default=500)
+    parser.add_argument("--max-characters", type=int, default=-1, help="-1: the shape's own")
+    parser.add_argument("--shape", default="mastodon", choices=sorted(SHAPES),
+                        help="which kind of Mastodon-API server to be")
     parser.add_argument("--idempotency-ttl", type=float, default=3600.0,
                         help="seconds an Idempotency-Key is remembered (Mastodon: an hour)")
     return parser
@@ -363,7 +388,7 @@ def main(argv: list[str] | None = None) -> None:
     asyncio.run(serve(MastodonServer(
         token=args.token, max_characters=args.max_characters, mode=args.mode,
         idempotency_ttl=args.idempotency_ttl, host=args.host, port=args.port,
-        delay=args.delay, log=args.log)))
+        delay=args.delay, log=args.log, shape=args.shape)))
 
 
 if __name__ == "__main__":

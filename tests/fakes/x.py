@@ -63,12 +63,14 @@ MODES = (
     "unauthorized",     # 401 whatever the keys
     "readonly",         # 403: the app has Read permission only
 )
-TWEET_BASE = 1_456_012_973_835_788_293
+TWEET_BASE = 1_456_012_973_835_788_293  # the recorded responses' ids are of this size
+SNOWFLAKE_EPOCH_MS = 1_288_834_974_657
 WINDOW = 900  # X's rate-limit windows are 15 minutes
 POSTS_PER_WINDOW = 100
 _HTML_502 = ("<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n"
              "<center><h1>502 Bad Gateway</h1></center>\n</body>\n</html>\n")
-_URL = regex.compile(r"https?://[\w.-]+\S*", regex.IGNORECASE)
+# A link for X needs a domain with a letter TLD: twitter-text leaves IP-address URLs as text.
+_URL = regex.compile(r"https?://(?:[\w-]+\.)+[^\W\d_]{2,}(?::\d+)?(?:[/?#]\S*)?", regex.IGNORECASE)
 _MODIFIER = regex.compile(r"[\p{Emoji_Modifier}\ufe0f\u20e3\U000e0020-\U000e007f]")
 _PICTOGRAPHIC = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
 
@@ -82,6 +84,12 @@ ACCOUNT: dict[str, str] = _load("me.json")["data"]
 
 
 # -- how X counts ------------------------------------------------------------------------------
+
+def snowflake(sequence: int, now: float | None = None) -> str:
+    """A post id as X makes them: milliseconds since X's epoch, shifted 22 bits, and a sequence."""
+    moment = time.time() if now is None else now
+    return str(((int(moment * 1000) - SNOWFLAKE_EPOCH_MS) << 22) | (sequence & 0x3FFFFF))
+
 
 def x_length(text: str) -> int:
     """A post's length as X counts it (twitter-text config v3), written apart from statusd's."""
@@ -378,7 +386,7 @@ class XServer(Fake):
             return _problem("not_permitted.json")
         if any(t["text"] == text for t in self.posts):
             return _problem("duplicate.json")
-        tweet_id = str(TWEET_BASE + len(self.tweets))
+        tweet_id = snowflake(len(self.tweets))
         self.tweets[tweet_id] = {"id": tweet_id, "text": text, "in_reply_to": parent,
                                  "created_at": time.time()}
         self._log_post(self.tweets[tweet_id]["created_at"], request.path, tweet_id)

@@ -1,0 +1,87 @@
+"""What the HTTP channels share: one aiohttp session shape, one way a failed request is told.
+
+Every channel that speaks HTTP itself (webhook, Facebook, X through tweepy's aiohttp
+session, Bluesky) turns a timeout or a connection failure into the same TransientError
+sentence, and quotes at most a short, tag-free, secret-free snippet of an answer's body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+
+from statusd.channels.base import TransientError
+
+SNIPPET = 200  # the most of an answer's body an error ever quotes
+_TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]*>", re.DOTALL | re.IGNORECASE)
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+# A bearer-like run: long enough that blanking it never eats an ordinary word.
+_SHORTEST_SECRET = 8
+
+
+def session(timeout: float, *, connector: aiohttp.BaseConnector | None = None,
+            response_class: type[aiohttp.ClientResponse] | None = None) -> aiohttp.ClientSession:
+    """A session whose every request ends within `timeout` seconds, identifying as statusd."""
+    extra: dict[str, Any] = {"response_class": response_class} if response_class else {}
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        headers={"User-Agent": "statusd"},
+        **extra,
+    )
+
+
+def no_answer(where: str, timeout: float) -> str:
+    """The sentence for a request that got no answer in time."""
+    return f"no answer from {where} within {timeout:g} s"
+
+
+def unreachable(where: str, err: BaseException) -> str:
+    """The sentence for a connection that failed, naming the cause without the request's URL."""
+    found = _ERRNO.search(str(err))
+    if found:
+        return f"cannot reach {where}: {found.group(1).strip().rstrip(' (')}"
+    if isinstance(err, aiohttp.InvalidURL):
+        return f"cannot reach {where}: the address is not a valid URL"
+    # ClientConnectorError and friends name the host and port, never the path or query.
+    detail = str(err) if isinstance(err, aiohttp.ClientConnectorError) else ""
+    return f"cannot reach {where}: {type(err).__name__}{f': {detail}' if detail else ''}"
+
+
+def transport_error(err: BaseException, where: str, timeout: float) -> TransientError | None:
+    """The TransientError a timeout or connection failure means; None for anything else."""
+    if isinstance(err, asyncio.TimeoutError | TimeoutError):
+        return TransientError(no_answer(where, timeout))
+    if isinstance(err, aiohttp.ClientError | OSError):
+        return TransientError(unreachable(where, err))
+    return None
+
+
+@asynccontextmanager
+async def mapped(where: str, seconds: float) -> AsyncIterator[None]:
+    """Run a request: a timeout or connection failure leaves as TransientError, `from` it."""
+    try:
+        yield
+    except (TimeoutError, aiohttp.ClientError, OSError) as err:
+        error = transport_error(err, where, seconds)
+        assert error is not None  # every caught type maps
+        raise error from err
+
+
+def snippet(text: str, secrets: Iterable[str] = ()) -> str:
+    """At most SNIPPET characters of an answer's body: tags out, spacing folded, secrets blanked."""
+    plain = " ".join(_TAGS.sub(" ", text[: SNIPPET * 20]).split())
+    return redact(plain, secrets)[:SNIPPET]
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret long enough to be one replaced by "[secret]"."""
+    for secret in secrets:
+        if len(secret) >= _SHORTEST_SECRET:
+            text = text.replace(secret, "[secret]")
+    return text
