@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from statusd.channels import channel_class
 from statusd.channels.base import Message, PermanentError, Reply, TransientError
 from statusd.channels.bluesky import Bluesky, graphemes, link_facets
+from statusd.channels.bluesky_keys import tid, tid_time
 from statusd.compose import Composer
 from statusd.config.load import load
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
@@ -32,6 +34,7 @@ HANDLE = "library.bib.test"
 PASSWORD = "abcd-efgh-ijkl-mnop"
 KEY = "delivery-0001"
 LINK = "https://bib.test/#main"
+CREATED = datetime(2026, 3, 14, 9, 26, 53, 589793, tzinfo=UTC)
 
 MakeChannel = Callable[..., Bluesky]
 
@@ -122,7 +125,7 @@ class TestConfig:
                                {"app_password": Secret("env", ENV)})
         channel = Bluesky(config, DeliveryConfig())
         assert channel._service == "https://bsky.social"
-        assert (channel.max_chars, channel.honours_idempotency) == (300, False)
+        assert (channel.max_chars, channel.honours_idempotency) == (300, True)
 
 
 class TestMeasure:
@@ -319,14 +322,14 @@ class TestErrors:
             await channel.send(message(), idempotency_key=KEY, reply_to=None)
         assert caught.value.retry_after == pytest.approx(42, abs=1.5)
 
-    async def test_duplicate_text_is_posted_again(
+    async def test_same_text_twice_is_two_posts(
         self, channel: Bluesky, fake: FakeBluesky
     ) -> None:
-        # Bluesky has no duplicate check and no idempotency key: find() is the outbox's guard.
-        first = await channel.send(message(), idempotency_key=KEY, reply_to=None)
-        second = await channel.send(message(), idempotency_key=KEY, reply_to=None)
+        # Routine wording repeats: two deliveries are two records, whatever their text.
+        first = await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        second = await channel.send(message(), idempotency_key="delivery-0002", reply_to=None,
+                                    created=CREATED)
         assert first != second and len(fake.posts) == 2
-        assert Bluesky.honours_idempotency is False
 
     @pytest.mark.parametrize(
         ("text", "reason"),
@@ -416,31 +419,86 @@ class TestWhoami:
 
 
 class TestFind:
-    """After a crash mid-send, find returns the post if it was made, else None."""
+    """After a crash mid-send, find looks up the delivery's own record key, never the text."""
 
     async def test_post_made_before_the_crash(
         self, make_channel: MakeChannel, fake: FakeBluesky
     ) -> None:
-        sent = await make_channel(fake.url).send(message(), idempotency_key=KEY, reply_to=None)
+        sent = await make_channel(fake.url).send(message(), idempotency_key=KEY, reply_to=None,
+                                                 created=CREATED)
         fake.post("something else posted later")
         restarted = make_channel(fake.url)
-        assert await restarted.find(message(), idempotency_key=KEY) == sent
-        assert len(fake.posts) == 2
+        assert await restarted.find(message(), idempotency_key=KEY, since=CREATED) == sent
+        assert fake.calls[-1] == "com.atproto.repo.getRecord"
+        assert "com.atproto.repo.listRecords" not in fake.calls
 
-    async def test_post_not_made(self, channel: Bluesky, fake: FakeBluesky) -> None:
-        fake.post("another message")
+    async def test_same_text_under_another_key_is_not_this_post(
+        self, channel: Bluesky, fake: FakeBluesky
+    ) -> None:
+        fake.post(message().text)
+        assert await channel.find(message(), idempotency_key=KEY, since=CREATED) is None
+
+    async def test_claimed_post_is_excluded(self, channel: Bluesky, fake: FakeBluesky) -> None:
+        sent = await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        found = await channel.find(message(), idempotency_key=KEY, since=CREATED,
+                                   exclude=frozenset({sent.remote_id}))
+        assert found is None
+
+    async def test_without_creation_time_nothing_is_claimed(
+        self, channel: Bluesky, fake: FakeBluesky
+    ) -> None:
+        await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
         assert await channel.find(message(), idempotency_key=KEY) is None
 
     async def test_deleted_post_is_not_found(self, channel: Bluesky, fake: FakeBluesky) -> None:
-        sent = await channel.send(message(), idempotency_key=KEY, reply_to=None)
+        sent = await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
         await channel.delete(sent.remote_id)
-        assert await channel.find(message(), idempotency_key=KEY) is None
+        assert await channel.find(message(), idempotency_key=KEY, since=CREATED) is None
 
     async def test_lookup_failure_is_transient(self, channel: Bluesky, fake: FakeBluesky) -> None:
         await channel.open()
         fake.mode = "error500"
         with pytest.raises(TransientError):
-            await channel.find(message(), idempotency_key=KEY)
+            await channel.find(message(), idempotency_key=KEY, since=CREATED)
+
+
+class TestRecordKeys:
+    """Each delivery names its own record (a TID), so a retry can never post twice."""
+
+    def test_tid_shape_and_time(self) -> None:
+        rkey = tid(CREATED, KEY)
+        assert re.fullmatch(r"[234567a-j][234567a-z]{12}", rkey)
+        assert tid_time(rkey) == CREATED
+        assert tid(CREATED, KEY) == rkey != tid(CREATED, "delivery-0002")
+
+    def test_tid_matches_the_spec_example(self) -> None:
+        # atcute's TID.create(1724171495793000, 512) is "3l25zusnsfck2"; our clock id is hashed.
+        made = datetime(2024, 8, 20, 16, 31, 35, 793000, tzinfo=UTC)
+        assert tid(made, KEY)[:11] == "3l25zusnsfc"
+
+    async def test_rkey_is_sent(self, channel: Bluesky, fake: FakeBluesky) -> None:
+        sent = await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        assert sent.remote_id.split("|")[0].endswith("/" + tid(CREATED, KEY))
+        assert [p.rkey for p in fake.posts] == [tid(CREATED, KEY)]
+
+    async def test_repeat_learns_the_record_exists(
+        self, channel: Bluesky, fake: FakeBluesky
+    ) -> None:
+        first = await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        again = await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        assert again == first and len(fake.posts) == 1
+
+    async def test_other_text_under_the_key_is_refused(
+        self, channel: Bluesky, fake: FakeBluesky
+    ) -> None:
+        fake.post("not ours", rkey=tid(CREATED, KEY))
+        with pytest.raises(PermanentError, match="another post under record key"):
+            await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+
+    async def test_delete_uses_the_key(self, channel: Bluesky, fake: FakeBluesky) -> None:
+        sent = await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        await channel.delete(sent.remote_id)
+        assert fake.deleted == [sent.remote_id.split("|")[0]] and fake.posts == []
 
 
 def sky_measure() -> Callable[[str], int]:

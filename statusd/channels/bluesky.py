@@ -1,4 +1,10 @@
-"""Bluesky channel: AT Protocol XRPC over aiohttp, one session reused and refreshed."""
+"""Bluesky channel: AT Protocol XRPC over aiohttp, one session reused, refreshed and kept.
+
+Each post's record key is chosen here (a TID from the delivery's creation time, see
+bluesky_keys), so a retry creates that record or learns it exists: the real PDS answers
+500 InternalServerError for a create on an existing key (its MST refuses the second
+value); any server error on a create is therefore followed by getRecord on the key.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -16,6 +23,7 @@ import regex
 import structlog
 
 from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.bluesky_keys import Kept, SessionFile, tid
 from statusd.channels.webhook import retry_after as _retry_after_header
 from statusd.config.types import ChannelConfig, DeliveryConfig
 
@@ -69,7 +77,8 @@ class Bluesky:
     """Posts to one Bluesky account with an app password, over one reused session."""
 
     kind: ClassVar[str] = "bluesky"
-    honours_idempotency: ClassVar[bool] = False
+    # The record key is the delivery's own: repeating a create can never make a second post.
+    honours_idempotency: ClassVar[bool] = True
     options: ClassVar[Mapping[str, str]] = {
         "service": "url", "handle": "text!", "app_password": "secret!", "timeout": "duration",
     }
@@ -87,8 +96,15 @@ class Bluesky:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._http: aiohttp.ClientSession | None = None
         self._auth: dict[str, str] | None = None  # accessJwt, refreshJwt, did, handle
-        # One session for the channel's life: createSession is limited to 30 per 5 minutes.
+        # One session for the channel's life, kept across restarts: createSession is limited.
         self._lock = asyncio.Lock()
+        self._file: SessionFile | None = None
+        self._loaded = False
+        self._create_after = 0.0
+
+    def keep_sessions(self, directory: Path) -> None:
+        """Keep the session in `directory` (the state directory), so a restart reuses it."""
+        self._file = SessionFile(directory / "sessions" / f"bluesky-{self.name}.json")
 
     def measure(self, text: str) -> int:
         # Two limits, one number: 300 graphemes, and 3000 UTF-8 bytes (which combining marks
@@ -119,9 +135,16 @@ class Bluesky:
             record["reply"] = {
                 "root": _strong_ref(reply_to.root), "parent": _strong_ref(reply_to.parent),
             }
+        rkey = tid(created or datetime.now(UTC), idempotency_key)
         auth = await self._session()
-        body = {"repo": auth["did"], "collection": POST, "record": record}
-        data = await self._xrpc("POST", "com.atproto.repo.createRecord", body)
+        body = {"repo": auth["did"], "collection": POST, "rkey": rkey, "record": record}
+        try:
+            data = await self._xrpc("POST", "com.atproto.repo.createRecord", body)
+        except (TransientError, PermanentError) as err:
+            if isinstance(err.__cause__, _Failed) and _may_exist(err.__cause__):
+                if (found := await self._get(rkey, message.text)) is not None:
+                    return found  # an earlier attempt made it: the PDS refused the second value
+            raise
         uri, cid = data.get("uri"), data.get("cid")
         if not isinstance(uri, str) or not isinstance(cid, str):
             raise TransientError(f"{self._where()} answered createRecord without uri and cid")
@@ -134,14 +157,31 @@ class Bluesky:
 
     async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
                    reply_to: Reply | None = None, exclude: frozenset[str] = frozenset()) -> Sent | None:
+        """The record under this delivery's own key (never a match on text); None if not made.
+
+        `since` is the delivery's creation time, from which its key is derived;
+        without it the key cannot be known and nothing is claimed.
+        """
+        if since is None:
+            return None
+        found = await self._get(tid(since, idempotency_key), message.text)
+        return None if found is None or found.remote_id in exclude else found
+
+    async def _get(self, rkey: str, text: str) -> Sent | None:
+        """getRecord on `rkey`: the post, None if there is none; a different text is a key collision."""
         auth = await self._session()
-        params = {"repo": auth["did"], "collection": POST, "limit": "25"}
-        data = await self._xrpc("GET", "com.atproto.repo.listRecords", params=params)
-        for item in data.get("records") or []:
-            value = item.get("value") if isinstance(item, dict) else None
-            if isinstance(value, dict) and value.get("text") == message.text and _after(value, since):
-                return self._sent(str(item.get("uri")), str(item.get("cid")))
-        return None
+        params = {"repo": auth["did"], "collection": POST, "rkey": rkey}
+        try:
+            data = await self._xrpc("GET", "com.atproto.repo.getRecord", params=params)
+        except PermanentError as err:
+            if isinstance(err.__cause__, _Failed) and err.__cause__.error == "RecordNotFound":
+                return None
+            raise
+        value = data.get("value")
+        if not isinstance(value, dict) or value.get("text") != text:
+            raise PermanentError(f"{self._where()} holds another post under record key {rkey}; "
+                                 "this delivery cannot be told apart from it")
+        return self._sent(str(data.get("uri")), str(data.get("cid")))
 
     async def close(self) -> None:
         if self._http is not None:
@@ -151,12 +191,33 @@ class Bluesky:
     # -- session -------------------------------------------------------------------------------
 
     async def _session(self) -> dict[str, str]:
-        """The current session, created on first use."""
+        """The current session: the one kept from an earlier start, else a new one."""
         async with self._lock:
+            if self._auth is None and not self._loaded:
+                await self._load()
             if self._auth is None:
                 await self._create_session()
             assert self._auth is not None
             return self._auth
+
+    async def _load(self) -> None:
+        self._loaded = True
+        kept = await self._file.load(self._service, self._handle) if self._file else None
+        if kept is None:
+            return
+        self._create_after = kept.create_after
+        if kept.access and kept.refresh and kept.did:
+            self._auth = {"accessJwt": kept.access, "refreshJwt": kept.refresh, "did": kept.did,
+                          "handle": kept.shown_handle or self._handle}
+            log.info("bluesky_session_reused", channel=self.name, did=kept.did)
+
+    async def _save(self) -> None:
+        if self._file is None:
+            return
+        auth = self._auth or {}
+        await self._file.save(Kept(
+            self._service, self._handle, auth.get("accessJwt", ""), auth.get("refreshJwt", ""),
+            auth.get("did", ""), auth.get("handle", ""), self._create_after))
 
     async def _renew(self, stale: str) -> None:
         """Refresh after `stale` was refused; create a new session only if refreshing fails."""
@@ -166,19 +227,28 @@ class Bluesky:
             try:
                 data = await self._call("POST", "com.atproto.server.refreshSession",
                                         token=self._auth["refreshJwt"])
-                self._keep(data)
-                log.info("bluesky_session_refreshed", channel=self.name)
             except _Failed as err:
                 if err.status >= 500 or err.status == 429:
                     raise self._classify(err) from err
                 log.info("bluesky_refresh_refused", channel=self.name, error=err.error)
+                self._auth = None
                 await self._create_session()
+                return
+            self._keep(data)
+            await self._save()
+            log.info("bluesky_session_refreshed", channel=self.name)
 
     async def _create_session(self) -> None:
+        if (wait := self._create_after - time.time()) > 0:
+            raise TransientError(f"{self._where()} limits logins; statusd logs in again in "
+                                 f"{wait:.0f} s", retry_after=wait)
         body = {"identifier": self._handle, "password": self._password.read() or ""}
         try:
             data = await self._call("POST", "com.atproto.server.createSession", body, token=None)
         except _Failed as err:
+            if err.status == 429:
+                self._create_after = time.time() + (_retry_after(err.headers) or 300.0)
+                await self._save()
             if err.status in (400, 401, 403):
                 raise PermanentError(
                     f"{self._where()} refused to log in as {self._handle} ({err.error}: "
@@ -187,6 +257,8 @@ class Bluesky:
                 ) from err
             raise self._classify(err) from err
         self._keep(data)
+        self._create_after = 0.0
+        await self._save()
         log.info("bluesky_session_created", channel=self.name, did=data.get("did"))
 
     def _keep(self, data: Any) -> None:
@@ -275,6 +347,11 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return wait
 
 
+def _may_exist(err: _Failed) -> bool:
+    """Whether a refused create may mean the record is there already (not a limit, not our text)."""
+    return err.status >= 500 or err.status == 409 or "exist" in err.text.lower()
+
+
 def _now() -> str:
     """The time as AT Protocol datetimes are usually written: UTC, milliseconds, "Z"."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -293,14 +370,3 @@ def _at_uri(uri: str) -> tuple[str, str, str]:
     if not uri.startswith("at://") or len(parts) != 3 or not all(parts):
         raise PermanentError(f"{uri!r} is not an at:// URI of a record")
     return parts[0], parts[1], parts[2]
-
-
-def _after(record: dict[str, Any], since: datetime | None) -> bool:
-    """Whether a record was made at or after `since` (a minute's grace for clock skew)."""
-    if since is None:
-        return True
-    try:
-        made = datetime.fromisoformat(str(record.get("createdAt")).replace("Z", "+00:00"))
-    except ValueError:
-        return True
-    return made.timestamp() >= since.timestamp() - 60
