@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,9 +25,12 @@ from statusd.config.load import load
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
+from statusd.outbox.store import SENT, Planned, Store
+from statusd.outbox.worker import Worker
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.bluesky import SESSION_LIMIT, FakeBluesky
 from tests.fakes.common import standalone
+from tests.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
 ALERTS = ROOT / "alerts"
@@ -35,6 +40,7 @@ PASSWORD = "abcd-efgh-ijkl-mnop"
 KEY = "delivery-0001"
 LINK = "https://bib.test/#main"
 CREATED = datetime(2026, 3, 14, 9, 26, 53, 589793, tzinfo=UTC)
+NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 
 MakeChannel = Callable[..., Bluesky]
 
@@ -588,3 +594,62 @@ class TestStandaloneProcess:
         ]
         with pytest.raises(TransientError, match="HTTP 500"):
             await channel.send(message(), idempotency_key=KEY, reply_to=None)
+
+
+class TestStalledServer:
+    """A PDS that stalls 30 s and then applies the create: retries make no second post."""
+
+    pytestmark = pytest.mark.faults
+
+    async def test_stalled_creates_make_no_duplicates(
+        self, make_channel: MakeChannel, fake: FakeBluesky, tmp_path: Path
+    ) -> None:
+        store = Store(tmp_path / "statusd.db")
+        channel = make_channel(fake.url)
+        await channel.open()
+        events = [Event(EventKind.STATUS_CHANGED, Target.parse(f"main/s{i}"), Level.CLOSED, Level.OPEN,
+                        {"fr": "x"}, NOW, "alice", f"r{i}") for i in range(3)]
+        same = message()  # three deliveries of one identical text
+        store.record([(e, [Planned("sky", replace(same, event_id=e.id))]) for e in events], {},
+                     deadline=120.0)
+        fake.script("stall", "stall")  # the first two creates hang 30 s, then are applied
+        worker = Worker(store, channel, DeliveryConfig(backoff=0.05, backoff_max=0.2, timeout=0.3))
+        task = asyncio.create_task(worker.run())
+        try:
+            await until(lambda: fake.stalled == 2 and len(fake.posts) == 3, "the retries to post")
+            # The retries made the records; the stalled creates now meet a taken key.
+            await until(lambda: fake.unstalled == 2, "the stalled creates to end", timeout=40.0)
+        finally:
+            worker.stop()
+            await asyncio.wait_for(task, 5.0)
+        assert len(fake.posts) == 3  # one per delivery: zero duplicates, zero losses
+        assert sorted(p.rkey for p in fake.posts) == sorted(
+            tid(datetime.fromtimestamp(_created(store, i), UTC), _key(store, i)) for i in (1, 2, 3))
+        assert all(d.state == SENT for d in map(store.delivery, (1, 2, 3)) if d is not None)
+        store.close()
+
+    async def test_lookup_during_the_stall_misses(
+        self, channel: Bluesky, fake: FakeBluesky
+    ) -> None:
+        await channel.open()
+        fake.stall = 2.0
+        fake.script("stall")
+        with pytest.raises(TransientError, match="no answer"):
+            await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        assert await channel.find(message(), idempotency_key=KEY, since=CREATED) is None
+        await until(lambda: fake.unstalled == 1, "the stalled create to be applied")
+        found = await channel.find(message(), idempotency_key=KEY, since=CREATED)
+        again = await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        assert found == again and len(fake.posts) == 1
+
+
+def _created(store: Store, delivery_id: int) -> float:
+    delivery = store.delivery(delivery_id)
+    assert delivery is not None
+    return delivery.created_at
+
+
+def _key(store: Store, delivery_id: int) -> str:
+    delivery = store.delivery(delivery_id)
+    assert delivery is not None
+    return delivery.idempotency_key

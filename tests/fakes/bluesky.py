@@ -38,7 +38,6 @@ import regex
 from aiohttp import web
 
 from statusd.channels.bluesky_keys import tid_time
-
 from tests.fakes.common import Fake, drop, options, serve
 
 RESPONSES = Path(__file__).resolve().parent / "responses" / "bluesky"
@@ -103,6 +102,7 @@ class FakeBluesky(Fake):
         self.calls: list[str] = []  # NSIDs in arrival order
         self.stall = 30.0  # seconds a create is held in mode "stall"
         self.stalled = 0   # creates held so far
+        self.unstalled = 0  # held creates since applied (or refused) and answered
         self._tokens = _Tokens()
         self._session_times: deque[float] = deque()
         self._setup(mode, delay, log)
@@ -153,7 +153,11 @@ class FakeBluesky(Fake):
             return drop(request)
         if mode == "stall" and nsid == CREATE_RECORD:
             self.stalled += 1
+            await request.read()  # received in full, as the real server would have it
             await asyncio.sleep(self.stall)
+            answer = await self._create_record(request)
+            self.unstalled += 1
+            return answer
         elif mode not in ("ok", "stall"):
             return self._failure(mode)
         handler = _ROUTES.get((request.method, nsid))
