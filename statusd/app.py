@@ -74,9 +74,10 @@ class App:
         """Run until SIGTERM or SIGINT; return the exit code."""
         for name, reason in self.config.inactive.items():
             log.warning("channel_inactive", channel=name, reason=reason)
-        await self.senders.open()
-        # Listen before saying anything: a port in use must stop us before a post goes out.
+        # Listen before logging in or saying anything: a port in use must stop us before a
+        # post goes out, and before a login that a crash loop would repeat.
         await self._listen()
+        await self.senders.open()
         self._remember_sensor_posts()
         self._reconcile()
         self._install_signals()

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from statusd.channels import channel_class
 from statusd.channels.base import Message, PermanentError, Reply, TransientError
@@ -310,6 +311,80 @@ class TestSession:
         with pytest.raises(TransientError, match="RateLimitExceeded") as caught:
             await make_channel(fake.url).open()
         assert caught.value.retry_after == pytest.approx(300, abs=5)
+
+
+class TestKeptSession:
+    """The session is kept in the state directory (0600, no password) and reused after a restart."""
+
+    async def test_restart_reuses_the_session(
+        self, make_channel: MakeChannel, fake: FakeBluesky, tmp_path: Path
+    ) -> None:
+        for _ in range(5):
+            channel = make_channel(fake.url)
+            channel.keep_sessions(tmp_path / "state")
+            await channel.open()
+            await channel.close()
+        assert fake.session_creates == 1
+        kept = tmp_path / "state" / "sessions" / "bluesky-sky.json"
+        assert kept.stat().st_mode & 0o777 == 0o600
+        assert PASSWORD not in kept.read_text()
+
+    async def test_expired_kept_session_is_refreshed(
+        self, make_channel: MakeChannel, fake: FakeBluesky, tmp_path: Path
+    ) -> None:
+        first = make_channel(fake.url)
+        first.keep_sessions(tmp_path)
+        await first.open()
+        fake.expire_access()
+        second = make_channel(fake.url)
+        second.keep_sessions(tmp_path)
+        with capture_logs() as logs:
+            await second.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        assert (fake.session_creates, fake.refreshes, len(fake.posts)) == (1, 1, 1)
+        kept = (tmp_path / "sessions" / "bluesky-sky.json").read_text()
+        assert not any(token in repr(logs) for token in re.findall(r'"(?:access|refresh)": "([^"]+)"', kept))
+
+    async def test_refused_refresh_logs_in_again(
+        self, make_channel: MakeChannel, fake: FakeBluesky, tmp_path: Path
+    ) -> None:
+        first = make_channel(fake.url)
+        first.keep_sessions(tmp_path)
+        await first.open()
+        fake.expire_access()
+        fake.expire_refresh()
+        second = make_channel(fake.url)
+        second.keep_sessions(tmp_path)
+        await second.open()
+        assert fake.session_creates == 2
+
+    async def test_login_limit_holds_across_restarts(
+        self, make_channel: MakeChannel, fake: FakeBluesky, tmp_path: Path
+    ) -> None:
+        fake.script("ratelimit")
+        fake.retry_after = 120
+        first = make_channel(fake.url)
+        first.keep_sessions(tmp_path)
+        with pytest.raises(TransientError, match="RateLimitExceeded") as caught:
+            await first.open()
+        assert caught.value.retry_after == pytest.approx(120, abs=2)
+        restarted = make_channel(fake.url)
+        restarted.keep_sessions(tmp_path)
+        with pytest.raises(TransientError, match="limits logins") as caught:
+            await restarted.open()
+        assert caught.value.retry_after == pytest.approx(120, abs=2)
+        assert fake.calls == ["com.atproto.server.createSession"]
+
+    async def test_another_account_is_not_reused(
+        self, make_channel: MakeChannel, fake: FakeBluesky, tmp_path: Path
+    ) -> None:
+        first = make_channel(fake.url)
+        first.keep_sessions(tmp_path)
+        await first.open()
+        other = make_channel(fake.url, handle="other.bib.test")
+        other.keep_sessions(tmp_path)
+        with pytest.raises(PermanentError, match="refused to log in"):
+            await other.open()
+        assert fake.session_creates == 2
 
 
 class TestErrors:

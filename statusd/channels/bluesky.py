@@ -113,7 +113,8 @@ class Bluesky:
         return max(graphemes(text), -(-len(text.encode()) // per_grapheme))
 
     async def open(self) -> None:
-        await self._session()
+        """Log in, or check the session kept from the last start (refreshing it if it expired)."""
+        await self._xrpc("GET", "com.atproto.server.getSession")
 
     async def whoami(self) -> str:
         await self._session()

@@ -41,6 +41,8 @@ class Senders:
         await asyncio.gather(*(self._open(name) for name in chosen))
 
     async def _open(self, name: str) -> None:
+        if keep := getattr(self.channels[name], "keep_sessions", None):
+            keep(self.store.path.parent)  # a login kept in the state directory survives restarts
         try:
             await asyncio.wait_for(self.channels[name].open(), timeout=self.config.delivery.timeout)
         except (TimeoutError, ChannelError) as err:

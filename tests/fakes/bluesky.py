@@ -344,6 +344,8 @@ class FakeBluesky(Fake):
                 "session_creates": self.session_creates, "refreshes": self.refreshes}
 
     def _apply_own(self, change: dict[str, Any]) -> None:
+        if change.get("expire") == "access":
+            self.expire_access()
         if "stall" in change:
             self.stall = float(change["stall"])
 
