@@ -25,6 +25,8 @@ from statusd.events import AUTOMATIC
 from statusd.intake import Intake
 from statusd.model import Wanted
 from statusd.notify import notify, watchdog
+from statusd.outbox import health
+from statusd.outbox.health import Health
 from statusd.outbox.senders import Senders
 from statusd.outbox.store import Store
 from statusd.paths import store_path
@@ -56,6 +58,7 @@ class App:
         self.config = config
         self.store = Store(store_path(state_dir))
         self.senders = Senders(config, self.store)
+        self.health = Health(state_dir, config.delivery.recheck, config.delivery.timeout)
         self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels)
         self.sensors = Sensors(config, config.rules)
         self.intake = Intake(config, self.sensors, lambda: self.wanted)
@@ -115,6 +118,7 @@ class App:
     def _inputs(self) -> list[Coroutine[Any, Any, None]]:
         """The long-lived loops that bring changes in."""
         return [self._watch(), self._loop(), self._tick_sensors(), self._publish_web(),
+                self.health.watch(lambda: self.senders.channels),
                 *feeds_tasks(self.config, self.config.feeds, self.ingest)]
 
     def _routes(self, app: web.Application) -> None:
@@ -287,28 +291,22 @@ class App:
 
     async def _ready(self, request: web.Request) -> web.StreamResponse:
         """Ready when the status file has been read; with every channel's state for the operator."""
-        pending, retrying, pauses = self.store.waiting(), self.store.retry_depth(), self.store.pauses()
-        channels: dict[str, Any] = {
-            name: _channel_state(name, pending.get(name, 0), retrying.get(name, 0), pauses.get(name))
-            for name in self.senders.channels
-        }
+        channels: dict[str, Any] = self._health()
         channels.update({name: {"state": "off", "reason": reason} for name, reason in self.config.inactive.items()})
         ready = self.wanted is not None
         body = {"ready": ready, "status_file": "ok" if ready else "not read yet", "channels": channels}
         return web.json_response(body, status=200 if ready else 503)
 
+    def _health(self) -> dict[str, dict[str, Any]]:
+        budgets = {n: w.budget for n, w in self.senders.workers.items() if w.budget is not None}
+        return health.report(self.store, list(self.senders.channels), budgets, self.health.checks)
+
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
         for name, count in self.store.retry_depth().items():
             metrics.RETRY_QUEUE.labels(name).set(count)
         metrics.SSE_SUBSCRIBERS.set(len(self.web_state.hub.subscribers))
+        health.update_metrics(self._health(), self.health.checks)
         return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
-
-
-def _channel_state(name: str, pending: int, retrying: int, pause: tuple[float, str] | None) -> dict[str, Any]:
-    if pause is not None:
-        return {"state": "paused", "until": datetime.fromtimestamp(pause[0], UTC).isoformat(),
-                "reason": pause[1], "pending": pending}
-    return {"state": "retrying" if retrying else "ok", "pending": pending}
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

@@ -165,6 +165,18 @@ class FacebookPage:
         except aiohttp.ClientError as err:
             raise TransientError(f"cannot reach the Graph API at {self._graph}: {err}") from err
 
+    async def token_expiry(self) -> dict[str, float | None]:
+        """When the token and its data access expire (debug_token; None: never), for health."""
+        data = await self._call("GET", "debug_token", "check the token",
+                                params={"input_token": self._token})
+        info = data.get("data") if isinstance(data.get("data"), dict) else {}
+        assert isinstance(info, dict)
+        if info.get("is_valid") is False:
+            raise PermanentError(f"Facebook says the token from {self._token_source} is no longer "
+                                 "valid; set a new page access token there")
+        return {key: float(info[key]) if isinstance(info.get(key), int) and info[key] > 0 else None
+                for key in ("expires_at", "data_access_expires_at")}
+
 
 def feed_fields(message: Message) -> dict[str, str]:
     """The form fields of a feed post: the text, and the message's link as an attachment.

@@ -143,6 +143,7 @@ class DeliveryConfig:
     reminder: float = 86400.0
     grace: float = 10.0
     hold: Mapping[str, float] = field(default_factory=dict)
+    recheck: float = 6 * 3600.0  # how often every channel's credentials are checked
 
 
 @dataclass(frozen=True)
