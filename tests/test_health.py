@@ -183,14 +183,18 @@ class TestDaemon:
 
             def failing() -> bool:
                 try:
-                    return readyz()["channels"]["sky"]["state"] == "failing"  # type: ignore[index]
+                    return bool(readyz()["channels"]["sky"]["state"] == "failing")  # type: ignore[index]
                 except OSError:
                     return False
 
             await until(failing, "the channel to show as failing", timeout=15, blocking=True)
-            sky = readyz()["channels"]["sky"]  # type: ignore[index]
+            def scrape() -> str:
+                with urllib.request.urlopen(f"{daemon.url}/metrics", timeout=5) as answer:
+                    return str(answer.read().decode())
+
+            sky = (await asyncio.to_thread(readyz))["channels"]["sky"]  # type: ignore[index]
             assert "refused to log in as library.bib.test" in sky["reason"]
-            text = urllib.request.urlopen(f"{daemon.url}/metrics", timeout=5).read().decode()
+            text = await asyncio.to_thread(scrape)
             assert 'state="failing"' in text and 'statusd_budget_remaining{channel="sky"' in text
             show = (await asyncio.to_thread(daemon.cli, "show")).stdout
             assert "channel sky: failing: Bluesky at" in show
