@@ -9,8 +9,6 @@ value); any server error on a create is therefore followed by getRecord on the k
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -19,58 +17,22 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
-import regex
 import structlog
 
 from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
 from statusd.channels.bluesky_keys import Kept, SessionFile, tid
-from statusd.channels.webhook import retry_after as _retry_after_header
+from statusd.channels.bluesky_text import graphemes, link_facets
+from statusd.channels.bluesky_xrpc import Failed, answer, at_uri, retry_after, strong_ref
 from statusd.config.types import ChannelConfig, DeliveryConfig
+
+__all__ = ["Bluesky", "graphemes", "link_facets"]
 
 log = structlog.get_logger()
 
 DEFAULT_SERVICE = "https://bsky.social"
 POST = "app.bsky.feed.post"
-LINK = "app.bsky.richtext.facet#link"
 # Errors that mean "this access token no longer works": refresh, then try once more.
 _TOKEN_ERRORS = {"ExpiredToken", "InvalidToken", "AuthenticationRequired"}
-_GRAPHEME = regex.compile(r"\X")
-# A URL runs to the next space; trailing punctuation belongs to the sentence.
-_URL = re.compile(r"https?://[^\s<>\"]+")
-_TRAILING = ".,;:!?'\"»”’)]}"
-_NUMBER = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?")
-
-
-class _Failed(Exception):
-    """An XRPC error answer, before it is classified for the outbox."""
-
-    def __init__(self, status: int, error: str, text: str, headers: Mapping[str, str]) -> None:
-        super().__init__(f"HTTP {status} {error}: {text}" if error else f"HTTP {status}: {text}")
-        self.status, self.error, self.text, self.headers = status, error, text, headers
-
-
-def graphemes(text: str) -> int:
-    """User-perceived characters (Unicode extended grapheme clusters), as Bluesky counts."""
-    return len(_GRAPHEME.findall(text))
-
-
-def link_facets(text: str) -> list[dict[str, Any]]:
-    """A link facet for every URL in `text`, with the UTF-8 byte offsets Bluesky expects."""
-    facets = []
-    for match in _URL.finditer(text):
-        url = _trim(match.group())
-        start = len(text[: match.start()].encode())
-        facets.append({
-            "index": {"byteStart": start, "byteEnd": start + len(url.encode())},
-            "features": [{"$type": LINK, "uri": url}],
-        })
-    return facets
-
-
-def _trim(url: str) -> str:
-    while url and url[-1] in _TRAILING and not (url[-1] == ")" and "(" in url):
-        url = url[:-1]
-    return url
 
 
 class Bluesky:
@@ -134,7 +96,7 @@ class Bluesky:
             record["facets"] = facets
         if reply_to is not None:
             record["reply"] = {
-                "root": _strong_ref(reply_to.root), "parent": _strong_ref(reply_to.parent),
+                "root": strong_ref(reply_to.root), "parent": strong_ref(reply_to.parent),
             }
         rkey = tid(created or datetime.now(UTC), idempotency_key)
         auth = await self._session()
@@ -142,7 +104,7 @@ class Bluesky:
         try:
             data = await self._xrpc("POST", "com.atproto.repo.createRecord", body)
         except (TransientError, PermanentError) as err:
-            if isinstance(err.__cause__, _Failed) and _may_exist(err.__cause__):
+            if isinstance(err.__cause__, Failed) and _may_exist(err.__cause__):
                 if (found := await self._get(rkey, message.text)) is not None:
                     return found  # an earlier attempt made it: the PDS refused the second value
             raise
@@ -152,7 +114,7 @@ class Bluesky:
         return self._sent(uri, cid)
 
     async def delete(self, remote_id: str) -> None:
-        repo, collection, rkey = _at_uri(_strong_ref(remote_id)["uri"])
+        repo, collection, rkey = at_uri(strong_ref(remote_id)["uri"])
         body = {"repo": repo, "collection": collection, "rkey": rkey}
         await self._xrpc("POST", "com.atproto.repo.deleteRecord", body)
 
@@ -175,7 +137,7 @@ class Bluesky:
         try:
             data = await self._xrpc("GET", "com.atproto.repo.getRecord", params=params)
         except PermanentError as err:
-            if isinstance(err.__cause__, _Failed) and err.__cause__.error == "RecordNotFound":
+            if isinstance(err.__cause__, Failed) and err.__cause__.error == "RecordNotFound":
                 return None
             raise
         value = data.get("value")
@@ -228,7 +190,7 @@ class Bluesky:
             try:
                 data = await self._call("POST", "com.atproto.server.refreshSession",
                                         token=self._auth["refreshJwt"])
-            except _Failed as err:
+            except Failed as err:
                 if err.status >= 500 or err.status == 429:
                     raise self._classify(err) from err
                 log.info("bluesky_refresh_refused", channel=self.name, error=err.error)
@@ -246,9 +208,9 @@ class Bluesky:
         body = {"identifier": self._handle, "password": self._password.read() or ""}
         try:
             data = await self._call("POST", "com.atproto.server.createSession", body, token=None)
-        except _Failed as err:
+        except Failed as err:
             if err.status == 429:
-                self._create_after = time.time() + (_retry_after(err.headers) or 300.0)
+                self._create_after = time.time() + (retry_after(err.headers) or 300.0)
                 await self._save()
             if err.status in (400, 401, 403):
                 raise PermanentError(
@@ -278,7 +240,7 @@ class Bluesky:
             token = (await self._session())["accessJwt"]
             try:
                 return await self._call(method, nsid, body, token=token, params=params)
-            except _Failed as err:
+            except Failed as err:
                 if attempt == 1 and err.status in (400, 401) and err.error in _TOKEN_ERRORS:
                     await self._renew(token)
                     continue
@@ -287,7 +249,7 @@ class Bluesky:
 
     async def _call(self, method: str, nsid: str, body: Any = None, *, token: str | None,
                     params: Mapping[str, str] | None = None) -> Any:
-        """One XRPC request; the parsed JSON answer, or _Failed."""
+        """One XRPC request; the parsed JSON answer, or Failed."""
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=self._timeout)
         headers = {"User-Agent": "statusd", "Accept": "application/json"}
@@ -298,24 +260,24 @@ class Bluesky:
                 method, f"{self._service}/xrpc/{nsid}", json=body, params=params, headers=headers
             ) as response:
                 text = await response.text(errors="replace")
-                return _answer(response.status, response.headers, text)
+                return answer(response.status, response.headers, text)
         except TimeoutError as err:
             waited = f"{self._timeout.total:g} s"
             raise TransientError(f"no answer from {self._where()} within {waited}") from err
         except aiohttp.ClientError as err:
             raise TransientError(f"cannot reach {self._where()}: {err}") from err
 
-    def _classify(self, err: _Failed) -> TransientError | PermanentError:
+    def _classify(self, err: Failed) -> TransientError | PermanentError:
         reason = f"{self._where()}: {err}"
         # A 2xx that cannot be read may still have posted: the outbox looks before retrying.
         if err.status < 300 or err.status in (408, 429) or err.status >= 500:
-            return TransientError(reason, retry_after=_retry_after(err.headers))
+            return TransientError(reason, retry_after=retry_after(err.headers))
         if err.error in _TOKEN_ERRORS:
             return PermanentError(f"{reason}; the session was refused again after renewing it")
         return PermanentError(reason)
 
     def _sent(self, uri: str, cid: str) -> Sent:
-        _, _, rkey = _at_uri(uri)
+        _, _, rkey = at_uri(uri)
         who = self._auth["handle"] if self._auth else self._handle
         return Sent(remote_id=f"{uri}|{cid}", url=f"https://bsky.app/profile/{who}/post/{rkey}")
 
@@ -324,31 +286,7 @@ class Bluesky:
         return f"Bluesky at {parts.scheme}://{parts.netloc}"
 
 
-def _answer(status: int, headers: Mapping[str, str], text: str) -> Any:
-    """The JSON object of a success; _Failed for an error, with or without a JSON body."""
-    try:
-        data = json.loads(text) if text else {}
-    except ValueError:
-        data = None
-    if status < 300 and isinstance(data, dict):
-        return data
-    if status < 300:
-        raise _Failed(status, "", f"the answer is not a JSON object: {text.strip()[:120]}", headers)
-    if isinstance(data, dict):
-        raise _Failed(status, str(data.get("error") or ""), str(data.get("message") or ""), headers)
-    raise _Failed(status, "", text.strip()[:200], headers)
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from Retry-After, else until RateLimit-Reset (epoch seconds)."""
-    wait = _retry_after_header(headers)
-    reset = (headers.get("RateLimit-Reset") or "").strip()
-    if wait is None and _NUMBER.fullmatch(reset):
-        wait = max(0.0, float(reset) - time.time())
-    return wait
-
-
-def _may_exist(err: _Failed) -> bool:
+def _may_exist(err: Failed) -> bool:
     """Whether a refused create may mean the record is there already (not a limit, not our text)."""
     return err.status >= 500 or err.status == 409 or "exist" in err.text.lower()
 
@@ -356,18 +294,3 @@ def _may_exist(err: _Failed) -> bool:
 def _now() -> str:
     """The time as AT Protocol datetimes are usually written: UTC, milliseconds, "Z"."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _strong_ref(remote_id: str) -> dict[str, str]:
-    uri, _, cid = remote_id.partition("|")
-    if not uri.startswith("at://") or not cid:
-        raise PermanentError(f"{remote_id!r} is not a Bluesky post id (expected 'at://...|cid')")
-    return {"uri": uri, "cid": cid}
-
-
-def _at_uri(uri: str) -> tuple[str, str, str]:
-    """at://REPO/COLLECTION/RKEY → (repo, collection, rkey)."""
-    parts = uri.removeprefix("at://").split("/")
-    if not uri.startswith("at://") or len(parts) != 3 or not all(parts):
-        raise PermanentError(f"{uri!r} is not an at:// URI of a record")
-    return parts[0], parts[1], parts[2]
