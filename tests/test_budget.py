@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 
 from statusd.channels.base import Message
 from statusd.channels.bluesky import Bluesky
+from statusd.channels.facebook import FacebookPage
 from statusd.config.load import load
 from statusd.config.types import BudgetConfig, ChannelConfig
 from statusd.errors import ConfigError
@@ -23,6 +24,7 @@ from statusd.outbox.store import PENDING, SENT, Planned, Store
 from statusd.outbox.worker import Worker
 from tests.conftest import WriteConfig
 from tests.fakes.bluesky import FakeBluesky
+from tests.fakes.facebook import FakeGraph
 
 pytestmark = pytest.mark.e2e
 
@@ -161,3 +163,28 @@ class TestShortBudget:
         reopened = Store(tmp_path / "state.db")
         assert budget_for(channel_config("x")).remaining(reopened).day == 12
         assert states(reopened, 5) == [SENT] * 5
+
+
+class TestFacebookUsage:
+    """Facebook's usage headers are its budget: past 80 % automatic posts drop, staff posts go."""
+
+    async def test_high_usage_drops_automatics(
+        self, write_config: WriteConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        async with FakeGraph(token="page-token", page_id="104857600123456", usage_share=85) as graph:
+            monkeypatch.setenv("FB_TOKEN", "page-token")
+            config = load(write_config(
+                "  fb: {type: facebook, language: fr, page_id: '104857600123456',"
+                f" token: {{env: FB_TOKEN}}, graph_url: '{graph.graph_url}', timeout: 2s}}"))
+            channel = FacebookPage(config.channels["fb"], config.delivery)
+            store = Store(tmp_path / "state.db")
+            seats, closure = event(1), event(2, EventKind.STATUS_CHANGED, Level.CLOSED)
+            store.record([(seats, [planned(seats, "fb", "Places libres : 12")]),
+                          (closure, [planned(closure, "fb", "Fermée : incendie.")])], {}, deadline=60.0)
+            budget = budget_for(config.channels["fb"], channel)
+            await channel.whoami()  # the health check's call: the usage is known from here on
+            assert budget.remaining(store).usage == 85.0
+            await run_until_idle(Worker(store, channel, config.delivery, budget))
+            await channel.close()
+            assert [p.message for p in graph.live_posts()] == ["Fermée : incendie."]
+        assert states(store, 2) == [DROPPED, SENT]

@@ -157,6 +157,7 @@ class FacebookPage:
                 params=params, headers=headers,
             ) as response:
                 text = await response.text(errors="replace")
+                self._note_usage(response.headers)
                 return answer(response.status, response.headers, text, action,
                               token_from=self._token_source)
         except TimeoutError as err:
@@ -176,6 +177,12 @@ class FacebookPage:
                                  "valid; set a new page access token there")
         return {key: float(info[key]) if isinstance(info.get(key), int) and info[key] > 0 else None
                 for key in ("expires_at", "data_access_expires_at")}
+
+    def _note_usage(self, headers: Mapping[str, str]) -> None:
+        """Keep the highest share (percent) in the usage headers: the posting budget reads it."""
+        shares = [v for name in USAGE_HEADERS for v in _shares(_json(headers.get(name) or ""))]
+        if shares:
+            self.usage_percent = max(shares)
 
 
 def feed_fields(message: Message) -> dict[str, str]:
@@ -265,6 +272,19 @@ def _regain_minutes(value: Any) -> Iterator[float]:
         for item in value.values():
             if isinstance(item, (list, dict)):
                 yield from _regain_minutes(item)
+
+
+def _shares(value: Any) -> Iterator[float]:
+    """Every call_count, total_time and total_cputime (percent of the allowance) in a usage header."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _shares(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("call_count", "total_time", "total_cputime") and isinstance(item, (int, float)):
+                yield float(item)
+            elif isinstance(item, (list, dict)):
+                yield from _shares(item)
 
 
 def _minutes(value: Any) -> float | None:

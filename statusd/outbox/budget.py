@@ -13,6 +13,7 @@ until the oldest post counted leaves the period.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import structlog
@@ -28,13 +29,15 @@ DROPPED = "dropped"
 DAY = 86400.0
 # Published limits: X free tier 17 posts / 24 h; stock Mastodon 300 statuses / 3 h;
 # Bluesky 5,000 write points / h and 35,000 / day, a create costing 3 points.
-# Facebook publishes none per post: its usage headers tell (the throttle pauses the channel).
+# Facebook publishes none per post: its usage headers tell how much of the allowance is used
+# (the channel keeps the highest share as `usage_percent`); automatics stop at 80 %.
 DEFAULTS: dict[str, BudgetConfig] = {
     "x": BudgetConfig(per_day=17),
     "mastodon": BudgetConfig(per_window=300, window=3 * 3600.0),
     "bluesky": BudgetConfig(per_day=35000, per_window=5000, window=3600.0, cost=3),
 }
 _AUTOMATIC = frozenset(kind.value for kind in AUTOMATIC)
+USAGE_RESERVE = 20.0  # percent of a usage-measured allowance kept for staff posts
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Remaining:
     frees_at: float | None  # when the next post leaves the tighter period, if it is spent
     reserve: int
     waiting_staff: int      # staff posts waiting to be sent
+    usage: float | None = None  # percent of the platform's allowance used (Facebook's headers)
 
     @property
     def posts(self) -> int | None:
@@ -64,14 +68,16 @@ class Remaining:
 class Budget:
     """One channel's budget, counted from the store."""
 
-    def __init__(self, channel: str, limits: BudgetConfig) -> None:
+    def __init__(self, channel: str, limits: BudgetConfig, usage: Callable[[], float | None] | None = None) -> None:
         self.channel = channel
         self.limits = limits
+        self.usage = usage
         self._warned_short = 0
 
     @property
     def limited(self) -> bool:
-        return self.limits.per_day is not None or self.limits.per_window is not None
+        counted = self.limits.per_day is not None or self.limits.per_window is not None
+        return counted or self.usage is not None
 
     def remaining(self, store: Store, now: float | None = None) -> Remaining:
         now = time.time() if now is None else now
@@ -84,7 +90,7 @@ class Budget:
                 oldest = _oldest_sent(store, self.channel, now - period)
                 frees_at = max(frees_at or 0.0, (oldest or now) + period)
         return Remaining(day, window, lim.window, frees_at, _reserve(lim),
-                         _waiting_staff(store, self.channel))
+                         _waiting_staff(store, self.channel), self.usage() if self.usage else None)
 
     def admit(self, store: Store, delivery: Delivery, now: float | None = None) -> bool:
         """Whether `delivery` may be sent now; if not, it is recorded as dropped or postponed."""
@@ -93,21 +99,27 @@ class Budget:
         now = time.time() if now is None else now
         left = self.remaining(store, now)
         posts = left.posts
-        assert posts is not None
         automatic = delivery.message.kind in _AUTOMATIC
+        if automatic and left.usage is not None and left.usage >= 100 - USAGE_RESERVE:
+            return self._drop(store, delivery, f"dropped: {self.channel} has used {left.usage:g} % of "
+                              "its allowance; the rest is kept for staff changes and emergencies")
+        if posts is None:
+            return True
         if automatic and posts <= left.reserve:
-            reason = (f"dropped: {self.channel} has {max(posts, 0)} posts left in its budget, "
-                      f"kept for staff changes and emergencies")
-            drop(store, delivery.id, reason)
-            metrics.DELIVERIES.labels(self.channel, DROPPED).inc()
-            log.warning("delivery_dropped", channel=self.channel, delivery=delivery.id, reason=reason)
-            return False
+            return self._drop(store, delivery, f"dropped: {self.channel} has {max(posts, 0)} posts left "
+                              "in its budget, kept for staff changes and emergencies")
         self._warn_if_short(left, now)
         if posts > 0:
             return True
         until = left.frees_at or now + 60.0
         store.postpone(delivery.id, until, f"posting budget spent; next post possible at {_clock(until)}")
         log.warning("budget_spent", channel=self.channel, delivery=delivery.id, until=round(until))
+        return False
+
+    def _drop(self, store: Store, delivery: Delivery, reason: str) -> bool:
+        drop(store, delivery.id, reason)
+        metrics.DELIVERIES.labels(self.channel, DROPPED).inc()
+        log.warning("delivery_dropped", channel=self.channel, delivery=delivery.id, reason=reason)
         return False
 
     def _warn_if_short(self, left: Remaining, now: float) -> None:
@@ -118,10 +130,19 @@ class Budget:
         self._warned_short = left.short_by
 
 
-def budget_for(config: ChannelConfig) -> Budget:
-    """The channel's budget: the platform's defaults, with what the account configures on top."""
+def budget_for(config: ChannelConfig, channel: object = None) -> Budget:
+    """The channel's budget: the platform's defaults, with what the account configures on top.
+
+    A channel that measures its allowance (Facebook's usage headers, `usage_percent`)
+    is budgeted by that share too.
+    """
     limits = replace(DEFAULTS.get(config.type, BudgetConfig()), **dict(config.budget))
-    return Budget(config.name, limits)
+    usage = None
+    if channel is not None and config.type == "facebook":
+        def usage() -> float | None:
+            share = getattr(channel, "usage_percent", None)
+            return float(share) if isinstance(share, (int, float)) else None
+    return Budget(config.name, limits, usage)
 
 
 def drop(store: Store, delivery_id: int, reason: str) -> None:

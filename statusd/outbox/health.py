@@ -131,6 +131,8 @@ def update_metrics(health: Mapping[str, Mapping[str, Any]], checks: Mapping[str,
         for period, left in (entry.get("budget") or {}).items():
             if period in ("24h", "window") and left is not None:
                 BUDGET.labels(name, period).set(left)
+            if period == "usage_percent" and left is not None:
+                BUDGET.labels(name, "allowance_percent").set(100 - left)
     for name, check in checks.items():
         for token, at in check.expires.items():
             EXPIRY.labels(name, token).set(at - now)
@@ -158,6 +160,8 @@ def _budget(budget: Budget, store: Store, now: float) -> dict[str, Any]:
     left = budget.remaining(store, now)
     entry: dict[str, Any] = {"24h": left.day, "window": left.window,
                              "window_seconds": left.window_seconds, "reserved_for_staff": left.reserve}
+    if left.usage is not None:
+        entry["usage_percent"] = left.usage
     if left.frees_at:
         entry["frees_at"] = _iso(left.frees_at)
     if left.short_by:

@@ -28,7 +28,7 @@ class Senders:
         self.config = config
         self.store = store
         self.channels = build_channels(config)
-        self.workers = {name: Worker(store, ch, config.delivery, budget_for(config.channels[name]))
+        self.workers = {name: Worker(store, ch, config.delivery, budget_for(config.channels[name], ch))
                         for name, ch in self.channels.items()}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
@@ -99,7 +99,7 @@ class Senders:
         for name in added:
             self.channels[name] = channel_class(config.channels[name].type)(config.channels[name], config.delivery)
             self.workers[name] = Worker(self.store, self.channels[name], config.delivery,
-                                        budget_for(config.channels[name]))
+                                        budget_for(config.channels[name], self.channels[name]))
         await self.open(added)
         for name in added:
             self._spawn(name)

@@ -123,6 +123,7 @@ class FakeGraph(Fake):
     duplicate_window: float = 3600.0
     token_expires_at: int = 0  # debug_token's expires_at (0: never, as for a long-lived page token)
     data_access_expires_at: int = 0
+    usage_share: int | None = None  # the percentage the usage headers report (default: one per request)
     posts: list[StoredPost] = field(default_factory=list)
     comments: list[StoredPost] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
@@ -314,6 +315,8 @@ class FakeGraph(Fake):
     def _usage(self, throttled: bool) -> dict[str, str]:
         """The usage headers Graph puts on every answer (percentages; minutes to regain access)."""
         share = 100 if throttled else min(99, len(self.requests))
+        if self.usage_share is not None and not throttled:
+            share = self.usage_share
         headers = {}
         for name in USAGE_HEADERS:
             usage: dict[str, Any] = {"call_count": share, "total_cputime": share // 4,
