@@ -166,6 +166,34 @@ class TestCredentialCheck:
         assert health.read_checks(tmp_path)["sky"].ok is True
         assert fake.session_creates == 1
 
+    async def test_a_restart_does_not_ask_again(
+        self, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch, fake: FakeBluesky,
+        tmp_path: Path,
+    ) -> None:
+        config = sky_config(write_config, monkeypatch, fake.url)
+        for _ in range(3):  # three starts within the re-check interval
+            channel = Bluesky(config.channels["sky"], config.delivery)
+            task = asyncio.create_task(Health(tmp_path, 3600, 2.0).watch(lambda: {"sky": channel}))  # noqa: B023
+            await until(lambda: (tmp_path / "health.json").exists(), "the first check kept")
+            await asyncio.sleep(0.3)  # time enough for a check, were one made
+            task.cancel()
+            await channel.close()
+        assert fake.calls.count("com.atproto.server.getSession") == 1
+
+    async def test_a_refused_check_is_repeated_at_start(
+        self, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch, fake: FakeBluesky,
+        tmp_path: Path,
+    ) -> None:
+        refused = sky_config(write_config, monkeypatch, fake.url, "revoked-pass")
+        for config in (refused, sky_config(write_config, monkeypatch, fake.url)):
+            channel = Bluesky(config.channels["sky"], config.delivery)
+            watcher = Health(tmp_path, 3600, 2.0)
+            task = asyncio.create_task(watcher.watch(lambda: {"sky": channel}))  # noqa: B023
+            await until(lambda: "sky" in watcher.checks, "a check")  # noqa: B023
+            task.cancel()
+            await channel.close()
+        assert health.read_checks(tmp_path)["sky"].ok is True
+
 
 class TestDaemon:
     """The running daemon shows a refused channel as failing in /readyz, /metrics and show."""

@@ -33,6 +33,8 @@ log = structlog.get_logger()
 
 CHECK_FILE = "health.json"
 WARN_AHEAD = 7 * 86400.0  # warn a week before a token expires
+RECHECK_FAILED = 900.0    # a refused or unanswered check is repeated after 15 minutes
+RECHECK_POLL = 60.0
 
 HEALTH = Gauge("statusd_channel_health", "1 for each channel's current state and reason.",
                ["channel", "state", "reason"], registry=REGISTRY)
@@ -63,14 +65,33 @@ class Health:
         self.checks: dict[str, Check] = {}
 
     async def watch(self, channels: Callable[[], Mapping[str, Channel]]) -> None:
-        """Check every channel now and then every `every` seconds, for the daemon's life."""
+        """Check each channel when its last check is `every` seconds old, for the daemon's life.
+
+        Checks kept from the last run count: a restart loop must not ask the platforms
+        at every start (X allows 25 look-ups of the account a day). A refused or
+        unanswered check is repeated sooner, and once at every start.
+        """
+        if self.path is not None:
+            kept = await asyncio.to_thread(read_checks, self.path.parent)
+            self.checks = {name: check for name, check in kept.items() if check.ok is True}
         while True:
             current = dict(channels())
-            results = await asyncio.gather(*(self.check(ch) for ch in current.values()))
-            self.checks = dict(zip(current, results, strict=True))
-            if self.path is not None:
-                await asyncio.to_thread(_write, self.path, self.checks)
-            await asyncio.sleep(self.every)
+            due = {name: ch for name, ch in current.items() if self._due(name) <= time.time()}
+            if due:
+                results = await asyncio.gather(*(self.check(ch) for ch in due.values()))
+                merged = {**self.checks, **dict(zip(due, results, strict=True))}
+                self.checks = {name: check for name, check in merged.items() if name in current}
+                if self.path is not None:
+                    await asyncio.to_thread(_write, self.path, self.checks)
+            # Wake at least every minute: channels added by a reload are checked soon.
+            soonest = min((self._due(name) for name in current), default=time.time() + RECHECK_POLL)
+            await asyncio.sleep(min(RECHECK_POLL, max(1.0, soonest - time.time())))
+
+    def _due(self, name: str) -> float:
+        check = self.checks.get(name)
+        if check is None:
+            return 0.0
+        return check.at + (self.every if check.ok else min(self.every, RECHECK_FAILED))
 
     async def check(self, channel: Channel, now: float | None = None) -> Check:
         """Ask the platform whether the credentials still work, and when they expire."""
@@ -107,6 +128,8 @@ def report(store: Store, names: list[str], budgets: Mapping[str, Budget],
         if last is not None and last[0] == FAILED:
             entry.update(state="failing", reason=last[1])
         check = checks.get(name)
+        if check is not None and last is not None and last[0] == SENT and last[2] > check.at:
+            check = None  # a post went through since: the credentials work again
         if check is not None and check.ok is not True:
             entry["checked_at"] = _iso(check.at)  # when the credentials were refused, or unanswered
             if check.ok is False:
@@ -147,13 +170,13 @@ def read_checks(state_dir: Path) -> dict[str, Check]:
         return {}
 
 
-def _last_outcome(store: Store, channel: str) -> tuple[str, str] | None:
-    """The state and reason of the channel's last finished post (sent or failed)."""
+def _last_outcome(store: Store, channel: str) -> tuple[str, str, float] | None:
+    """The state, reason and time of the channel's last finished post (sent or failed)."""
     row = store._db.execute(
-        "SELECT state, last_error FROM deliveries WHERE channel = ? AND action = ?"
+        "SELECT state, last_error, updated_at FROM deliveries WHERE channel = ? AND action = ?"
         " AND state IN (?, ?) ORDER BY updated_at DESC, id DESC LIMIT 1",
         (channel, POST, SENT, FAILED)).fetchone()
-    return (str(row[0]), str(row[1] or "")) if row else None
+    return (str(row[0]), str(row[1] or ""), float(row[2])) if row else None
 
 
 def _budget(budget: Budget, store: Store, now: float) -> dict[str, Any]:
