@@ -1,9 +1,18 @@
 """Bluesky channel: AT Protocol XRPC over aiohttp, one session reused, refreshed and kept.
 
-Each post's record key is chosen here (a TID from the delivery's creation time, see
-bluesky_keys), so a retry creates that record or learns it exists: the real PDS answers
-500 InternalServerError for a create on an existing key (its MST refuses the second
-value); any server error on a create is therefore followed by getRecord on the key.
+What the servers do, and where it was seen:
+- Record keys (the real @atproto/pds, tests/test_bluesky_pds.py): createRecord takes the
+  `rkey` we choose, a TID checked by the post lexicon; a second create on a taken key
+  answers 500 InternalServerError (its MST refuses a second value at a key). So each
+  delivery's key is derived from its creation time and idempotency key (bluesky_keys),
+  any server error on a create is followed by getRecord on that key, and a retry after
+  a crash, a timeout or a stall either makes the record or finds it. Nothing is ever
+  matched on text: routine wording repeats.
+- A stalled PDS (SIGSTOP, then SIGCONT) still applies the creates queued meanwhile, after
+  the client gave up; a look-up during the stall misses them. The key makes that harmless.
+- Sessions: createSession is limited (30 per 5 minutes, 300 a day per handle on
+  bsky.social), so the session is kept in the state directory and refreshed with
+  refreshSession; an expired access token answers 400 ExpiredToken (some proxies 401).
 """
 
 from __future__ import annotations
