@@ -94,8 +94,8 @@ class Budget:
 
     def admit(self, store: Store, delivery: Delivery, now: float | None = None) -> bool:
         """Whether `delivery` may be sent now; if not, it is recorded as dropped or postponed."""
-        if not self.limited or delivery.message is None:
-            return True
+        if not self.limited or delivery.message is None or delivery.attempts > 0:
+            return True  # an earlier attempt may have posted it: never drop what may be said
         now = time.time() if now is None else now
         left = self.remaining(store, now)
         posts = left.posts
