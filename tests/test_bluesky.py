@@ -374,6 +374,17 @@ class TestKeptSession:
         assert caught.value.retry_after == pytest.approx(120, abs=2)
         assert fake.calls == ["com.atproto.server.createSession"]
 
+    async def test_unwritable_state_costs_no_post(
+        self, make_channel: MakeChannel, fake: FakeBluesky, tmp_path: Path
+    ) -> None:
+        (tmp_path / "sessions").write_text("a file where the directory should be")
+        channel = make_channel(fake.url)
+        channel.keep_sessions(tmp_path)
+        with capture_logs() as logs:
+            await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        assert len(fake.posts) == 1
+        assert [e["event"] for e in logs if e["event"] == "session_not_kept"] == ["session_not_kept"]
+
     async def test_another_account_is_not_reused(
         self, make_channel: MakeChannel, fake: FakeBluesky, tmp_path: Path
     ) -> None:

@@ -85,3 +85,18 @@ class TestRestartLoop:
         kept = tmp_path / "state" / "sessions" / "bluesky-sky.json"
         assert kept.stat().st_mode & 0o777 == 0o600
         assert PASSWORD not in kept.read_text() and PASSWORD not in daemon.logs()
+
+
+class TestCheckLive:
+    """`statusd check --live` reuses the daemon's kept login instead of making its own."""
+
+    def test_three_checks_one_login(self, write_config: WriteConfig, tmp_path: Path) -> None:
+        with standalone("bluesky", "--handle", HANDLE, "--password", PASSWORD) as printed:
+            url = printed[0]
+            channels = (f"  sky: {{type: bluesky, language: fr, service: '{url}', handle: {HANDLE},"
+                        " app_password: {env: SKY_PASSWORD}, timeout: 2s}")
+            daemon = Daemon(write_config(channels), tmp_path / "state", env={"SKY_PASSWORD": PASSWORD})
+            outputs = [daemon.cli("check", "--live").stdout for _ in range(3)]
+            counts = stats(url)
+        assert all(f"posts as @{HANDLE}" in out for out in outputs), outputs
+        assert counts["session_creates"] == 1

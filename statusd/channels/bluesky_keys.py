@@ -24,6 +24,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import structlog
+
+log = structlog.get_logger()
+
 _ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -74,7 +78,11 @@ class SessionFile:
         return kept
 
     async def save(self, kept: Kept) -> None:
-        await asyncio.to_thread(self._write, kept)
+        """Write the session; a file that cannot be written costs a login later, never a post."""
+        try:
+            await asyncio.to_thread(self._write, kept)
+        except OSError as err:
+            log.warning("session_not_kept", file=str(self.path), reason=err.strerror or str(err))
 
     def _read(self) -> Kept | None:
         try:
