@@ -297,7 +297,7 @@ class TestSession:
         fake.password = "another-app-password"
         fake.expire_access()
         fake.expire_refresh()
-        with pytest.raises(PermanentError, match="refused to log in as library.bib.test") as caught:
+        with pytest.raises(PermanentError, match=r"refused to log in as library\.bib\.test") as caught:
             await channel.send(message(), idempotency_key=KEY, reply_to=None)
         assert PASSWORD not in str(caught.value)
         assert ENV in str(caught.value)
@@ -502,11 +502,11 @@ class TestWhoami:
         assert await channel.whoami() == f"@{HANDLE} ({fake.did})"
 
     async def test_wrong_handle(self, make_channel: MakeChannel, fake: FakeBluesky) -> None:
-        with pytest.raises(PermanentError, match="refused to log in as nobody.bib.test"):
+        with pytest.raises(PermanentError, match=r"refused to log in as nobody\.bib\.test"):
             await make_channel(fake.url, handle="nobody.bib.test").whoami()
 
     async def test_unreachable(self, make_channel: MakeChannel) -> None:
-        with pytest.raises(TransientError, match="cannot reach Bluesky at http://127.0.0.1"):
+        with pytest.raises(TransientError, match=r"cannot reach Bluesky at http://127\.0\.0\.1"):
             await make_channel(f"http://127.0.0.1:{refusing_port()}").whoami()
 
 
