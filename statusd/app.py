@@ -25,6 +25,8 @@ from statusd.events import AUTOMATIC
 from statusd.intake import Intake
 from statusd.model import Wanted
 from statusd.notify import notify, watchdog
+from statusd.outbox import health
+from statusd.outbox.health import Health
 from statusd.outbox.senders import Senders
 from statusd.outbox.store import Store
 from statusd.paths import store_path
@@ -56,14 +58,16 @@ class App:
         self.config = config
         self.store = Store(store_path(state_dir))
         self.senders = Senders(config, self.store)
+        self.health = Health(state_dir, config.delivery.recheck, config.delivery.timeout)
         self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels)
         self.sensors = Sensors(config, config.rules)
         self.intake = Intake(config, self.sensors, lambda: self.wanted)
         self.web_state = WebState(config)
         self.publisher = Publisher(self.web_state, self.store, lambda: self.wanted, self.sensors.view)
         self.web = WebServer(self.web_state, config.host, port, extra=self._routes)
-        self.ops = Ops(OpsView(self.store, self.web_state, lambda: list(self.senders.channels),
-                               lambda: self.config.inactive, lambda: self.wanted is not None),
+        self.ops = Ops(OpsView(self.store, self.web_state, self._health, lambda: self.config.inactive,
+                               lambda: self.wanted is not None,
+                               lambda report: health.update_metrics(report, self.health.checks)),
                        config.ops_host, config.ops_port if ops_port is None else ops_port)
         metrics.know_feeds(config.feeds.feeds)
         self.wanted: Wanted | None = None
@@ -78,9 +82,10 @@ class App:
         """Run until SIGTERM or SIGINT; return the exit code."""
         for name, reason in self.config.inactive.items():
             log.warning("channel_inactive", channel=name, reason=reason)
-        await self.senders.open()
-        # Listen before saying anything: a port in use must stop us before a post goes out.
+        # Listen before logging in or saying anything: a port in use must stop us before a
+        # post goes out, and before a login that a crash loop would repeat.
         await self._listen()
+        await self.senders.open()
         self._remember_sensor_posts()
         self._reconcile()
         self._install_signals()
@@ -124,6 +129,7 @@ class App:
         feeds = feeds_tasks(self.config, self.config.feeds, self.ingest)
         return [("status-watch", self._watch()), ("reconcile", self._loop()),
                 ("sensor-tick", self._tick_sensors()), ("web-publish", self.publisher.run()),
+                ("health", self.health.watch(lambda: self.senders.channels)),
                 *((f"feed-{i}", coro) for i, coro in enumerate(feeds)),
                 *self.web.loops(), ("watchdog", watchdog())]
 
@@ -273,3 +279,8 @@ class App:
             self._announce(self.sensors.tick(now, self.intake.closed))
             metrics.SENSORS_STALE.set(len(self.sensors.stale(now)))
             self.publisher.dirty()
+
+    def _health(self) -> dict[str, dict[str, Any]]:
+        """Each channel's health for /readyz, /metrics and the operator: failures, pauses, budgets."""
+        budgets = {n: w.budget for n, w in self.senders.workers.items() if w.budget is not None}
+        return health.report(self.store, list(self.senders.channels), budgets, self.health.checks)

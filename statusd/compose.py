@@ -32,6 +32,7 @@ log = structlog.get_logger()
 
 Measure = Callable[[str], int]
 LABELS_FILE = "labels.yaml"
+_LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 # Words the date formatting needs besides the level labels.
 WORDS = ("today", "tomorrow", "day_at_time")
 VARIABLES = ("site", "service", "level", "level_code", "previous", "previous_code", "message",
@@ -217,11 +218,13 @@ class Composer:
             name = path.relative_to(self._dir).as_posix()
             match = re.fullmatch(r"(?:[\w-]+/)?(?P<kind>\w+)\.(?P<lang>[\w-]+)\.j2", name)
             languages = self._config.languages
-            if not match or match["kind"] not in kinds or match["lang"] not in languages:
+            # A template for a language this config does not use (the shipped fr, en, sv
+            # when only some are named) is fine: it waits for the language to be added.
+            if not match or match["kind"] not in kinds or not _LANGUAGE_TAG.fullmatch(match["lang"]):
                 problems.append(Problem(str(path), None, "", (
                     "is never used: templates are named KIND.LANGUAGE.j2, optionally in a folder "
                     f"named after a channel or channel type, with KIND one of {', '.join(kinds)} "
-                    f"and LANGUAGE one of {', '.join(languages)}")))
+                    f"and LANGUAGE a language tag such as {', '.join(languages)}")))
             try:
                 self._env.get_template(name)
             except TemplateSyntaxError as err:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,18 +15,23 @@ import aiohttp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from statusd.channels import channel_class
 from statusd.channels.base import Message, PermanentError, Reply, TransientError
 from statusd.channels.bluesky import Bluesky, graphemes, link_facets
+from statusd.channels.bluesky_keys import tid, tid_time
 from statusd.compose import Composer
 from statusd.config.load import load
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
+from statusd.outbox.store import SENT, Planned, Store
+from statusd.outbox.worker import Worker
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.bluesky import SESSION_LIMIT, FakeBluesky
 from tests.fakes.common import standalone
+from tests.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
 ALERTS = ROOT / "alerts"
@@ -32,6 +40,8 @@ HANDLE = "library.bib.test"
 PASSWORD = "abcd-efgh-ijkl-mnop"
 KEY = "delivery-0001"
 LINK = "https://bib.test/#main"
+CREATED = datetime(2026, 3, 14, 9, 26, 53, 589793, tzinfo=UTC)
+NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 
 MakeChannel = Callable[..., Bluesky]
 
@@ -122,7 +132,7 @@ class TestConfig:
                                {"app_password": Secret("env", ENV)})
         channel = Bluesky(config, DeliveryConfig())
         assert channel._service == "https://bsky.social"
-        assert (channel.max_chars, channel.honours_idempotency) == (300, False)
+        assert (channel.max_chars, channel.honours_idempotency) == (300, True)
 
 
 class TestMeasure:
@@ -287,7 +297,7 @@ class TestSession:
         fake.password = "another-app-password"
         fake.expire_access()
         fake.expire_refresh()
-        with pytest.raises(PermanentError, match="refused to log in as library.bib.test") as caught:
+        with pytest.raises(PermanentError, match=r"refused to log in as library\.bib\.test") as caught:
             await channel.send(message(), idempotency_key=KEY, reply_to=None)
         assert PASSWORD not in str(caught.value)
         assert ENV in str(caught.value)
@@ -301,6 +311,91 @@ class TestSession:
         with pytest.raises(TransientError, match="RateLimitExceeded") as caught:
             await make_channel(fake.url).open()
         assert caught.value.retry_after == pytest.approx(300, abs=5)
+
+
+class TestKeptSession:
+    """The session is kept in the state directory (0600, no password) and reused after a restart."""
+
+    async def test_restart_reuses_the_session(
+        self, make_channel: MakeChannel, fake: FakeBluesky, tmp_path: Path
+    ) -> None:
+        for _ in range(5):
+            channel = make_channel(fake.url)
+            channel.keep_sessions(tmp_path / "state")
+            await channel.open()
+            await channel.close()
+        assert fake.session_creates == 1
+        kept = tmp_path / "state" / "sessions" / "bluesky-sky.json"
+        assert kept.stat().st_mode & 0o777 == 0o600
+        assert PASSWORD not in kept.read_text()
+
+    async def test_expired_kept_session_is_refreshed(
+        self, make_channel: MakeChannel, fake: FakeBluesky, tmp_path: Path
+    ) -> None:
+        first = make_channel(fake.url)
+        first.keep_sessions(tmp_path)
+        await first.open()
+        fake.expire_access()
+        second = make_channel(fake.url)
+        second.keep_sessions(tmp_path)
+        with capture_logs() as logs:
+            await second.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        assert (fake.session_creates, fake.refreshes, len(fake.posts)) == (1, 1, 1)
+        kept = (tmp_path / "sessions" / "bluesky-sky.json").read_text()
+        assert not any(token in repr(logs) for token in re.findall(r'"(?:access|refresh)": "([^"]+)"', kept))
+
+    async def test_refused_refresh_logs_in_again(
+        self, make_channel: MakeChannel, fake: FakeBluesky, tmp_path: Path
+    ) -> None:
+        first = make_channel(fake.url)
+        first.keep_sessions(tmp_path)
+        await first.open()
+        fake.expire_access()
+        fake.expire_refresh()
+        second = make_channel(fake.url)
+        second.keep_sessions(tmp_path)
+        await second.open()
+        assert fake.session_creates == 2
+
+    async def test_login_limit_holds_across_restarts(
+        self, make_channel: MakeChannel, fake: FakeBluesky, tmp_path: Path
+    ) -> None:
+        fake.script("ratelimit")
+        fake.retry_after = 120
+        first = make_channel(fake.url)
+        first.keep_sessions(tmp_path)
+        with pytest.raises(TransientError, match="RateLimitExceeded") as caught:
+            await first.open()
+        assert caught.value.retry_after == pytest.approx(120, abs=2)
+        restarted = make_channel(fake.url)
+        restarted.keep_sessions(tmp_path)
+        with pytest.raises(TransientError, match="limits logins") as caught:
+            await restarted.open()
+        assert caught.value.retry_after == pytest.approx(120, abs=2)
+        assert fake.calls == ["com.atproto.server.createSession"]
+
+    async def test_unwritable_state_costs_no_post(
+        self, make_channel: MakeChannel, fake: FakeBluesky, tmp_path: Path
+    ) -> None:
+        (tmp_path / "sessions").write_text("a file where the directory should be")
+        channel = make_channel(fake.url)
+        channel.keep_sessions(tmp_path)
+        with capture_logs() as logs:
+            await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        assert len(fake.posts) == 1
+        assert [e["event"] for e in logs if e["event"] == "session_not_kept"] == ["session_not_kept"]
+
+    async def test_another_account_is_not_reused(
+        self, make_channel: MakeChannel, fake: FakeBluesky, tmp_path: Path
+    ) -> None:
+        first = make_channel(fake.url)
+        first.keep_sessions(tmp_path)
+        await first.open()
+        other = make_channel(fake.url, handle="other.bib.test")
+        other.keep_sessions(tmp_path)
+        with pytest.raises(PermanentError, match="refused to log in"):
+            await other.open()
+        assert fake.session_creates == 2
 
 
 class TestErrors:
@@ -319,14 +414,14 @@ class TestErrors:
             await channel.send(message(), idempotency_key=KEY, reply_to=None)
         assert caught.value.retry_after == pytest.approx(42, abs=1.5)
 
-    async def test_duplicate_text_is_posted_again(
+    async def test_same_text_twice_is_two_posts(
         self, channel: Bluesky, fake: FakeBluesky
     ) -> None:
-        # Bluesky has no duplicate check and no idempotency key: find() is the outbox's guard.
-        first = await channel.send(message(), idempotency_key=KEY, reply_to=None)
-        second = await channel.send(message(), idempotency_key=KEY, reply_to=None)
+        # Routine wording repeats: two deliveries are two records, whatever their text.
+        first = await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        second = await channel.send(message(), idempotency_key="delivery-0002", reply_to=None,
+                                    created=CREATED)
         assert first != second and len(fake.posts) == 2
-        assert Bluesky.honours_idempotency is False
 
     @pytest.mark.parametrize(
         ("text", "reason"),
@@ -407,40 +502,95 @@ class TestWhoami:
         assert await channel.whoami() == f"@{HANDLE} ({fake.did})"
 
     async def test_wrong_handle(self, make_channel: MakeChannel, fake: FakeBluesky) -> None:
-        with pytest.raises(PermanentError, match="refused to log in as nobody.bib.test"):
+        with pytest.raises(PermanentError, match=r"refused to log in as nobody\.bib\.test"):
             await make_channel(fake.url, handle="nobody.bib.test").whoami()
 
     async def test_unreachable(self, make_channel: MakeChannel) -> None:
-        with pytest.raises(TransientError, match="cannot reach Bluesky at http://127.0.0.1"):
+        with pytest.raises(TransientError, match=r"cannot reach Bluesky at http://127\.0\.0\.1"):
             await make_channel(f"http://127.0.0.1:{refusing_port()}").whoami()
 
 
 class TestFind:
-    """After a crash mid-send, find returns the post if it was made, else None."""
+    """After a crash mid-send, find looks up the delivery's own record key, never the text."""
 
     async def test_post_made_before_the_crash(
         self, make_channel: MakeChannel, fake: FakeBluesky
     ) -> None:
-        sent = await make_channel(fake.url).send(message(), idempotency_key=KEY, reply_to=None)
+        sent = await make_channel(fake.url).send(message(), idempotency_key=KEY, reply_to=None,
+                                                 created=CREATED)
         fake.post("something else posted later")
         restarted = make_channel(fake.url)
-        assert await restarted.find(message(), idempotency_key=KEY) == sent
-        assert len(fake.posts) == 2
+        assert await restarted.find(message(), idempotency_key=KEY, since=CREATED) == sent
+        assert fake.calls[-1] == "com.atproto.repo.getRecord"
+        assert "com.atproto.repo.listRecords" not in fake.calls
 
-    async def test_post_not_made(self, channel: Bluesky, fake: FakeBluesky) -> None:
-        fake.post("another message")
+    async def test_same_text_under_another_key_is_not_this_post(
+        self, channel: Bluesky, fake: FakeBluesky
+    ) -> None:
+        fake.post(message().text)
+        assert await channel.find(message(), idempotency_key=KEY, since=CREATED) is None
+
+    async def test_claimed_post_is_excluded(self, channel: Bluesky, fake: FakeBluesky) -> None:
+        sent = await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        found = await channel.find(message(), idempotency_key=KEY, since=CREATED,
+                                   exclude=frozenset({sent.remote_id}))
+        assert found is None
+
+    async def test_without_creation_time_nothing_is_claimed(
+        self, channel: Bluesky, fake: FakeBluesky
+    ) -> None:
+        await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
         assert await channel.find(message(), idempotency_key=KEY) is None
 
     async def test_deleted_post_is_not_found(self, channel: Bluesky, fake: FakeBluesky) -> None:
-        sent = await channel.send(message(), idempotency_key=KEY, reply_to=None)
+        sent = await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
         await channel.delete(sent.remote_id)
-        assert await channel.find(message(), idempotency_key=KEY) is None
+        assert await channel.find(message(), idempotency_key=KEY, since=CREATED) is None
 
     async def test_lookup_failure_is_transient(self, channel: Bluesky, fake: FakeBluesky) -> None:
         await channel.open()
         fake.mode = "error500"
         with pytest.raises(TransientError):
-            await channel.find(message(), idempotency_key=KEY)
+            await channel.find(message(), idempotency_key=KEY, since=CREATED)
+
+
+class TestRecordKeys:
+    """Each delivery names its own record (a TID), so a retry can never post twice."""
+
+    def test_tid_shape_and_time(self) -> None:
+        rkey = tid(CREATED, KEY)
+        assert re.fullmatch(r"[234567a-j][234567a-z]{12}", rkey)
+        assert tid_time(rkey) == CREATED
+        assert tid(CREATED, KEY) == rkey != tid(CREATED, "delivery-0002")
+
+    def test_tid_matches_the_spec_example(self) -> None:
+        # atcute's TID.create(1724171495793000, 512) is "3l25zusnsfck2"; our clock id is hashed.
+        made = datetime(2024, 8, 20, 16, 31, 35, 793000, tzinfo=UTC)
+        assert tid(made, KEY)[:11] == "3l25zusnsfc"
+
+    async def test_rkey_is_sent(self, channel: Bluesky, fake: FakeBluesky) -> None:
+        sent = await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        assert sent.remote_id.split("|")[0].endswith("/" + tid(CREATED, KEY))
+        assert [p.rkey for p in fake.posts] == [tid(CREATED, KEY)]
+
+    async def test_repeat_learns_the_record_exists(
+        self, channel: Bluesky, fake: FakeBluesky
+    ) -> None:
+        first = await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        again = await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        assert again == first and len(fake.posts) == 1
+
+    async def test_other_text_under_the_key_is_refused(
+        self, channel: Bluesky, fake: FakeBluesky
+    ) -> None:
+        fake.post("not ours", rkey=tid(CREATED, KEY))
+        with pytest.raises(PermanentError, match="another post under record key"):
+            await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+
+    async def test_delete_uses_the_key(self, channel: Bluesky, fake: FakeBluesky) -> None:
+        sent = await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        await channel.delete(sent.remote_id)
+        assert fake.deleted == [sent.remote_id.split("|")[0]] and fake.posts == []
 
 
 def sky_measure() -> Callable[[str], int]:
@@ -530,3 +680,62 @@ class TestStandaloneProcess:
         ]
         with pytest.raises(TransientError, match="HTTP 500"):
             await channel.send(message(), idempotency_key=KEY, reply_to=None)
+
+
+class TestStalledServer:
+    """A PDS that stalls 30 s and then applies the create: retries make no second post."""
+
+    pytestmark = pytest.mark.faults
+
+    async def test_stalled_creates_make_no_duplicates(
+        self, make_channel: MakeChannel, fake: FakeBluesky, tmp_path: Path
+    ) -> None:
+        store = Store(tmp_path / "statusd.db")
+        channel = make_channel(fake.url)
+        await channel.open()
+        events = [Event(EventKind.STATUS_CHANGED, Target.parse(f"main/s{i}"), Level.CLOSED, Level.OPEN,
+                        {"fr": "x"}, NOW, "alice", f"r{i}") for i in range(3)]
+        same = message()  # three deliveries of one identical text
+        store.record([(e, [Planned("sky", replace(same, event_id=e.id))]) for e in events], {},
+                     deadline=120.0)
+        fake.script("stall", "stall")  # the first two creates hang 30 s, then are applied
+        worker = Worker(store, channel, DeliveryConfig(backoff=0.05, backoff_max=0.2, timeout=0.3))
+        task = asyncio.create_task(worker.run())
+        try:
+            await until(lambda: fake.stalled == 2 and len(fake.posts) == 3, "the retries to post")
+            # The retries made the records; the stalled creates now meet a taken key.
+            await until(lambda: fake.unstalled == 2, "the stalled creates to end", timeout=40.0)
+        finally:
+            worker.stop()
+            await asyncio.wait_for(task, 5.0)
+        assert len(fake.posts) == 3  # one per delivery: zero duplicates, zero losses
+        assert sorted(p.rkey for p in fake.posts) == sorted(
+            tid(datetime.fromtimestamp(_created(store, i), UTC), _key(store, i)) for i in (1, 2, 3))
+        assert all(d.state == SENT for d in map(store.delivery, (1, 2, 3)) if d is not None)
+        store.close()
+
+    async def test_lookup_during_the_stall_misses(
+        self, channel: Bluesky, fake: FakeBluesky
+    ) -> None:
+        await channel.open()
+        fake.stall = 2.0
+        fake.script("stall")
+        with pytest.raises(TransientError, match="no answer"):
+            await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        assert await channel.find(message(), idempotency_key=KEY, since=CREATED) is None
+        await until(lambda: fake.unstalled == 1, "the stalled create to be applied")
+        found = await channel.find(message(), idempotency_key=KEY, since=CREATED)
+        again = await channel.send(message(), idempotency_key=KEY, reply_to=None, created=CREATED)
+        assert found == again and len(fake.posts) == 1
+
+
+def _created(store: Store, delivery_id: int) -> float:
+    delivery = store.delivery(delivery_id)
+    assert delivery is not None
+    return delivery.created_at
+
+
+def _key(store: Store, delivery_id: int) -> str:
+    delivery = store.delivery(delivery_id)
+    assert delivery is not None
+    return delivery.idempotency_key

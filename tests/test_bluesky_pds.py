@@ -6,16 +6,27 @@ runs with a PLC directory in memory; if it cannot run, these tests fail and say 
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import urllib.error
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from statusd.channels.base import Message, PermanentError, Reply
 from statusd.channels.bluesky import Bluesky, graphemes
+from statusd.channels.bluesky_keys import tid
 from statusd.config.load import load
+from statusd.config.types import DeliveryConfig
+from statusd.events import Event, EventKind
+from statusd.model import Level, Target
+from statusd.outbox.store import SENT, Planned, Store
+from statusd.outbox.worker import Worker
 from tests.pds.server import Pds, running_pds, xrpc
+from tests.waiting import until
 
 ENV = "TEST_PDS_APP_PASSWORD"
 LINK = "https://bib.test/#main"
@@ -36,7 +47,7 @@ channels:
     service: {url}
     handle: {handle}
     app_password: {{env: {env}}}
-    timeout: 10s
+    timeout: {timeout}
 """
 
 MakeChannel = Callable[..., Bluesky]
@@ -55,10 +66,11 @@ async def make_channel(
 ) -> AsyncIterator[MakeChannel]:
     made: list[Bluesky] = []
 
-    def make(password: str | None = None) -> Bluesky:
+    def make(password: str | None = None, timeout: str = "10s") -> Bluesky:
         monkeypatch.setenv(ENV, password or pds.app_password)
         path = tmp_path / "statusd.yaml"
-        path.write_text(CONFIG.format(url=pds.url, handle=pds.handle, env=ENV), encoding="utf-8")
+        path.write_text(CONFIG.format(url=pds.url, handle=pds.handle, env=ENV, timeout=timeout),
+                        encoding="utf-8")
         config = load(path)
         channel = Bluesky(config.channels["sky"], config.delivery)
         made.append(channel)
@@ -81,6 +93,19 @@ def record(pds: Pds, remote_id: str) -> dict[str, object]:
     query = f"?repo={repo}&collection={collection}&rkey={rkey}"
     answer: dict[str, object] = xrpc(pds.url, "com.atproto.repo.getRecord", params=query)
     return answer
+
+
+def listed(pds: Pds) -> list[dict[str, object]]:
+    """Every post in the account's repository, read from the PDS without statusd."""
+    records: list[dict[str, object]] = []
+    cursor = ""
+    while True:
+        page = xrpc(pds.url, "com.atproto.repo.listRecords",
+                    params=f"?repo={pds.did}&collection={POST}&limit=100{cursor}")
+        records.extend(page["records"])
+        if len(page["records"]) < 100 or "cursor" not in page:
+            return records
+        cursor = f"&cursor={page['cursor']}"
 
 
 class TestRealPds:
@@ -128,13 +153,24 @@ class TestRealPds:
 
     async def test_find_after_a_crash(self, make_channel: MakeChannel, pds: Pds) -> None:
         text = f"Wi-Fi rétabli à {pds.url}"
-        sent = await make_channel().send(message(text), idempotency_key=KEY, reply_to=None)
-        listed = xrpc(pds.url, "com.atproto.repo.listRecords",
-                      params=f"?repo={pds.did}&collection={POST}&limit=25")
-        assert listed["records"][0]["uri"] == sent.remote_id.split("|")[0]
+        made = datetime.now(UTC)
+        sent = await make_channel().send(message(text), idempotency_key=KEY, reply_to=None,
+                                         created=made)
+        assert sent.remote_id.split("|")[0].endswith("/" + tid(made, KEY))
         restarted = make_channel()
-        assert await restarted.find(message(text), idempotency_key=KEY) == sent
-        assert await restarted.find(message("jamais envoyé"), idempotency_key=KEY) is None
+        assert await restarted.find(message(text), idempotency_key=KEY, since=made) == sent
+        assert await restarted.find(message(text), idempotency_key="other", since=made) is None
+
+    async def test_repeated_create_learns_it_exists(self, make_channel: MakeChannel, pds: Pds) -> None:
+        made = datetime.now(UTC)
+        channel = make_channel()
+        first = await channel.send(message("deux fois"), idempotency_key=KEY, reply_to=None,
+                                   created=made)
+        again = await channel.send(message("deux fois"), idempotency_key=KEY, reply_to=None,
+                                   created=made)
+        assert again == first
+        assert [r["uri"] for r in listed(pds) if r["uri"] == first.remote_id.split("|")[0]] == [
+            first.remote_id.split("|")[0]]
 
     async def test_wrong_app_password(self, make_channel: MakeChannel) -> None:
         with pytest.raises(PermanentError, match="AuthenticationRequired") as caught:
@@ -174,3 +210,45 @@ class TestCountingAgreesWithTheServer:
         else:
             assert fits, (f"accepted though measure()={channel.measure(text)} "
                           f"({graphemes(text)} graphemes, {len(text.encode())} bytes)")
+
+
+class TestStoppedServer:
+    """The real PDS stopped (SIGSTOP) during a burst and resumed: no duplicate, no loss."""
+
+    pytestmark = pytest.mark.faults
+
+    async def test_burst_across_a_stop(self, make_channel: MakeChannel, pds: Pds,
+                                       tmp_path: Path) -> None:
+        store = Store(tmp_path / "statusd.db")
+        channel = make_channel(timeout="1s")
+        await channel.open()
+        now = datetime.now(UTC)
+        events = [Event(EventKind.STATUS_CHANGED, Target.parse(f"main/burst{i}"), Level.CLOSED,
+                        Level.OPEN, {"fr": "x"}, now, "alice", f"stop{i}") for i in range(12)]
+        texts = [f"Burst {now:%H%M%S} n°{i % 4}" for i in range(12)]  # each text three times
+        store.record([(e, [Planned("sky", Message(t, "fr", None, e.id, "status_changed",
+                                                  str(e.target), "closed"))])
+                      for e, t in zip(events, texts, strict=True)], {}, deadline=300.0)
+        worker = Worker(store, channel, DeliveryConfig(backoff=0.2, backoff_max=1.0, timeout=1.0))
+        task = asyncio.create_task(worker.run())
+        try:
+            await until(lambda: _sent(store) >= 3, "three posts before the stop", timeout=30.0)
+            os.kill(pds.pid, signal.SIGSTOP)
+            await asyncio.sleep(4.0)  # several attempts time out meanwhile
+            os.kill(pds.pid, signal.SIGCONT)
+            await until(lambda: _sent(store) == 12, "every post after the resume", timeout=60.0)
+        finally:
+            os.kill(pds.pid, signal.SIGCONT)
+            worker.stop()
+            await asyncio.wait_for(task, 15.0)
+        await asyncio.sleep(1.0)  # requests queued during the stop have all been answered
+        served = [r for r in listed(pds) if str(r["value"]["text"]).startswith(f"Burst {now:%H%M%S}")]  # type: ignore[index]
+        assert len(served) == 12  # zero duplicates, zero losses
+        uris = {str(r["uri"]) for r in served}
+        ids = {d.remote_id.split("|")[0] for d in map(store.delivery, range(1, 13)) if d and d.remote_id}
+        assert ids == uris
+        store.close()
+
+
+def _sent(store: Store) -> int:
+    return sum(1 for i in range(1, 13) if (d := store.delivery(i)) is not None and d.state == SENT)

@@ -1,75 +1,55 @@
-"""Bluesky channel: AT Protocol XRPC over aiohttp, one session reused and refreshed."""
+"""Bluesky channel: AT Protocol XRPC over aiohttp, one session reused, refreshed and kept.
+
+What the servers do, and where it was seen:
+- Record keys (the real @atproto/pds, tests/test_bluesky_pds.py): createRecord takes the
+  `rkey` we choose, a TID checked by the post lexicon; a second create on a taken key
+  answers 500 InternalServerError (its MST refuses a second value at a key). So each
+  delivery's key is derived from its creation time and idempotency key (bluesky_keys),
+  any server error on a create is followed by getRecord on that key, and a retry after
+  a crash, a timeout or a stall either makes the record or finds it. Nothing is ever
+  matched on text: routine wording repeats.
+- A stalled PDS (SIGSTOP, then SIGCONT) still applies the creates queued meanwhile, after
+  the client gave up; a look-up during the stall misses them. The key makes that harmless.
+- Sessions: createSession is limited (30 per 5 minutes, 300 a day per handle on
+  bsky.social), so the session is kept in the state directory and refreshed with
+  refreshSession; an expired access token answers 400 ExpiredToken (some proxies 401).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
-import regex
 import structlog
 
 from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
-from statusd.channels.webhook import retry_after as _retry_after_header
+from statusd.channels.bluesky_keys import Kept, SessionFile, tid
+from statusd.channels.bluesky_text import graphemes, link_facets
+from statusd.channels.bluesky_xrpc import Failed, answer, at_uri, retry_after, strong_ref
 from statusd.config.types import ChannelConfig, DeliveryConfig
+
+__all__ = ["Bluesky", "graphemes", "link_facets"]
 
 log = structlog.get_logger()
 
 DEFAULT_SERVICE = "https://bsky.social"
 POST = "app.bsky.feed.post"
-LINK = "app.bsky.richtext.facet#link"
 # Errors that mean "this access token no longer works": refresh, then try once more.
 _TOKEN_ERRORS = {"ExpiredToken", "InvalidToken", "AuthenticationRequired"}
-_GRAPHEME = regex.compile(r"\X")
-# A URL runs to the next space; trailing punctuation belongs to the sentence.
-_URL = re.compile(r"https?://[^\s<>\"]+")
-_TRAILING = ".,;:!?'\"»”’)]}"
-_NUMBER = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?")
-
-
-class _Failed(Exception):
-    """An XRPC error answer, before it is classified for the outbox."""
-
-    def __init__(self, status: int, error: str, text: str, headers: Mapping[str, str]) -> None:
-        super().__init__(f"HTTP {status} {error}: {text}" if error else f"HTTP {status}: {text}")
-        self.status, self.error, self.text, self.headers = status, error, text, headers
-
-
-def graphemes(text: str) -> int:
-    """User-perceived characters (Unicode extended grapheme clusters), as Bluesky counts."""
-    return len(_GRAPHEME.findall(text))
-
-
-def link_facets(text: str) -> list[dict[str, Any]]:
-    """A link facet for every URL in `text`, with the UTF-8 byte offsets Bluesky expects."""
-    facets = []
-    for match in _URL.finditer(text):
-        url = _trim(match.group())
-        start = len(text[: match.start()].encode())
-        facets.append({
-            "index": {"byteStart": start, "byteEnd": start + len(url.encode())},
-            "features": [{"$type": LINK, "uri": url}],
-        })
-    return facets
-
-
-def _trim(url: str) -> str:
-    while url and url[-1] in _TRAILING and not (url[-1] == ")" and "(" in url):
-        url = url[:-1]
-    return url
 
 
 class Bluesky:
     """Posts to one Bluesky account with an app password, over one reused session."""
 
     kind: ClassVar[str] = "bluesky"
-    honours_idempotency: ClassVar[bool] = False
+    # The record key is the delivery's own: repeating a create can never make a second post.
+    honours_idempotency: ClassVar[bool] = True
     options: ClassVar[Mapping[str, str]] = {
         "service": "url", "handle": "text!", "app_password": "secret!", "timeout": "duration",
     }
@@ -87,8 +67,15 @@ class Bluesky:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._http: aiohttp.ClientSession | None = None
         self._auth: dict[str, str] | None = None  # accessJwt, refreshJwt, did, handle
-        # One session for the channel's life: createSession is limited to 30 per 5 minutes.
+        # One session for the channel's life, kept across restarts: createSession is limited.
         self._lock = asyncio.Lock()
+        self._file: SessionFile | None = None
+        self._loaded = False
+        self._create_after = 0.0
+
+    def keep_sessions(self, directory: Path) -> None:
+        """Keep the session in `directory` (the state directory), so a restart reuses it."""
+        self._file = SessionFile(directory / "sessions" / f"bluesky-{self.name}.json")
 
     def measure(self, text: str) -> int:
         # Two limits, one number: 300 graphemes, and 3000 UTF-8 bytes (which combining marks
@@ -97,7 +84,8 @@ class Bluesky:
         return max(graphemes(text), -(-len(text.encode()) // per_grapheme))
 
     async def open(self) -> None:
-        await self._session()
+        """Log in, or check the session kept from the last start (refreshing it if it expired)."""
+        await self._xrpc("GET", "com.atproto.server.getSession")
 
     async def whoami(self) -> str:
         await self._session()
@@ -117,31 +105,55 @@ class Bluesky:
             record["facets"] = facets
         if reply_to is not None:
             record["reply"] = {
-                "root": _strong_ref(reply_to.root), "parent": _strong_ref(reply_to.parent),
+                "root": strong_ref(reply_to.root), "parent": strong_ref(reply_to.parent),
             }
+        rkey = tid(created or datetime.now(UTC), idempotency_key)
         auth = await self._session()
-        body = {"repo": auth["did"], "collection": POST, "record": record}
-        data = await self._xrpc("POST", "com.atproto.repo.createRecord", body)
+        body = {"repo": auth["did"], "collection": POST, "rkey": rkey, "record": record}
+        try:
+            data = await self._xrpc("POST", "com.atproto.repo.createRecord", body)
+        except (TransientError, PermanentError) as err:
+            if isinstance(err.__cause__, Failed) and _may_exist(err.__cause__):
+                if (found := await self._get(rkey, message.text)) is not None:
+                    return found  # an earlier attempt made it: the PDS refused the second value
+            raise
         uri, cid = data.get("uri"), data.get("cid")
         if not isinstance(uri, str) or not isinstance(cid, str):
             raise TransientError(f"{self._where()} answered createRecord without uri and cid")
         return self._sent(uri, cid)
 
     async def delete(self, remote_id: str) -> None:
-        repo, collection, rkey = _at_uri(_strong_ref(remote_id)["uri"])
+        repo, collection, rkey = at_uri(strong_ref(remote_id)["uri"])
         body = {"repo": repo, "collection": collection, "rkey": rkey}
         await self._xrpc("POST", "com.atproto.repo.deleteRecord", body)
 
     async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
                    reply_to: Reply | None = None, exclude: frozenset[str] = frozenset()) -> Sent | None:
+        """The record under this delivery's own key (never a match on text); None if not made.
+
+        `since` is the delivery's creation time, from which its key is derived;
+        without it the key cannot be known and nothing is claimed.
+        """
+        if since is None:
+            return None
+        found = await self._get(tid(since, idempotency_key), message.text)
+        return None if found is None or found.remote_id in exclude else found
+
+    async def _get(self, rkey: str, text: str) -> Sent | None:
+        """getRecord on `rkey`: the post, None if there is none; a different text is a key collision."""
         auth = await self._session()
-        params = {"repo": auth["did"], "collection": POST, "limit": "25"}
-        data = await self._xrpc("GET", "com.atproto.repo.listRecords", params=params)
-        for item in data.get("records") or []:
-            value = item.get("value") if isinstance(item, dict) else None
-            if isinstance(value, dict) and value.get("text") == message.text and _after(value, since):
-                return self._sent(str(item.get("uri")), str(item.get("cid")))
-        return None
+        params = {"repo": auth["did"], "collection": POST, "rkey": rkey}
+        try:
+            data = await self._xrpc("GET", "com.atproto.repo.getRecord", params=params)
+        except PermanentError as err:
+            if isinstance(err.__cause__, Failed) and err.__cause__.error == "RecordNotFound":
+                return None
+            raise
+        value = data.get("value")
+        if not isinstance(value, dict) or value.get("text") != text:
+            raise PermanentError(f"{self._where()} holds another post under record key {rkey}; "
+                                 "this delivery cannot be told apart from it")
+        return self._sent(str(data.get("uri")), str(data.get("cid")))
 
     async def close(self) -> None:
         if self._http is not None:
@@ -151,12 +163,33 @@ class Bluesky:
     # -- session -------------------------------------------------------------------------------
 
     async def _session(self) -> dict[str, str]:
-        """The current session, created on first use."""
+        """The current session: the one kept from an earlier start, else a new one."""
         async with self._lock:
+            if self._auth is None and not self._loaded:
+                await self._load()
             if self._auth is None:
                 await self._create_session()
             assert self._auth is not None
             return self._auth
+
+    async def _load(self) -> None:
+        self._loaded = True
+        kept = await self._file.load(self._service, self._handle) if self._file else None
+        if kept is None:
+            return
+        self._create_after = kept.create_after
+        if kept.access and kept.refresh and kept.did:
+            self._auth = {"accessJwt": kept.access, "refreshJwt": kept.refresh, "did": kept.did,
+                          "handle": kept.shown_handle or self._handle}
+            log.info("bluesky_session_reused", channel=self.name, did=kept.did)
+
+    async def _save(self) -> None:
+        if self._file is None:
+            return
+        auth = self._auth or {}
+        await self._file.save(Kept(
+            self._service, self._handle, auth.get("accessJwt", ""), auth.get("refreshJwt", ""),
+            auth.get("did", ""), auth.get("handle", ""), self._create_after))
 
     async def _renew(self, stale: str) -> None:
         """Refresh after `stale` was refused; create a new session only if refreshing fails."""
@@ -166,19 +199,28 @@ class Bluesky:
             try:
                 data = await self._call("POST", "com.atproto.server.refreshSession",
                                         token=self._auth["refreshJwt"])
-                self._keep(data)
-                log.info("bluesky_session_refreshed", channel=self.name)
-            except _Failed as err:
+            except Failed as err:
                 if err.status >= 500 or err.status == 429:
                     raise self._classify(err) from err
                 log.info("bluesky_refresh_refused", channel=self.name, error=err.error)
+                self._auth = None
                 await self._create_session()
+                return
+            self._keep(data)
+            await self._save()
+            log.info("bluesky_session_refreshed", channel=self.name)
 
     async def _create_session(self) -> None:
+        if (wait := self._create_after - time.time()) > 0:
+            raise TransientError(f"{self._where()} limits logins; statusd logs in again in "
+                                 f"{wait:.0f} s", retry_after=wait)
         body = {"identifier": self._handle, "password": self._password.read() or ""}
         try:
             data = await self._call("POST", "com.atproto.server.createSession", body, token=None)
-        except _Failed as err:
+        except Failed as err:
+            if err.status == 429:
+                self._create_after = time.time() + (retry_after(err.headers) or 300.0)
+                await self._save()
             if err.status in (400, 401, 403):
                 raise PermanentError(
                     f"{self._where()} refused to log in as {self._handle} ({err.error}: "
@@ -187,6 +229,8 @@ class Bluesky:
                 ) from err
             raise self._classify(err) from err
         self._keep(data)
+        self._create_after = 0.0
+        await self._save()
         log.info("bluesky_session_created", channel=self.name, did=data.get("did"))
 
     def _keep(self, data: Any) -> None:
@@ -205,7 +249,7 @@ class Bluesky:
             token = (await self._session())["accessJwt"]
             try:
                 return await self._call(method, nsid, body, token=token, params=params)
-            except _Failed as err:
+            except Failed as err:
                 if attempt == 1 and err.status in (400, 401) and err.error in _TOKEN_ERRORS:
                     await self._renew(token)
                     continue
@@ -214,7 +258,7 @@ class Bluesky:
 
     async def _call(self, method: str, nsid: str, body: Any = None, *, token: str | None,
                     params: Mapping[str, str] | None = None) -> Any:
-        """One XRPC request; the parsed JSON answer, or _Failed."""
+        """One XRPC request; the parsed JSON answer, or Failed."""
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=self._timeout)
         headers = {"User-Agent": "statusd", "Accept": "application/json"}
@@ -225,24 +269,24 @@ class Bluesky:
                 method, f"{self._service}/xrpc/{nsid}", json=body, params=params, headers=headers
             ) as response:
                 text = await response.text(errors="replace")
-                return _answer(response.status, response.headers, text)
+                return answer(response.status, response.headers, text)
         except TimeoutError as err:
             waited = f"{self._timeout.total:g} s"
             raise TransientError(f"no answer from {self._where()} within {waited}") from err
         except aiohttp.ClientError as err:
             raise TransientError(f"cannot reach {self._where()}: {err}") from err
 
-    def _classify(self, err: _Failed) -> TransientError | PermanentError:
+    def _classify(self, err: Failed) -> TransientError | PermanentError:
         reason = f"{self._where()}: {err}"
         # A 2xx that cannot be read may still have posted: the outbox looks before retrying.
         if err.status < 300 or err.status in (408, 429) or err.status >= 500:
-            return TransientError(reason, retry_after=_retry_after(err.headers))
+            return TransientError(reason, retry_after=retry_after(err.headers))
         if err.error in _TOKEN_ERRORS:
             return PermanentError(f"{reason}; the session was refused again after renewing it")
         return PermanentError(reason)
 
     def _sent(self, uri: str, cid: str) -> Sent:
-        _, _, rkey = _at_uri(uri)
+        _, _, rkey = at_uri(uri)
         who = self._auth["handle"] if self._auth else self._handle
         return Sent(remote_id=f"{uri}|{cid}", url=f"https://bsky.app/profile/{who}/post/{rkey}")
 
@@ -251,56 +295,11 @@ class Bluesky:
         return f"Bluesky at {parts.scheme}://{parts.netloc}"
 
 
-def _answer(status: int, headers: Mapping[str, str], text: str) -> Any:
-    """The JSON object of a success; _Failed for an error, with or without a JSON body."""
-    try:
-        data = json.loads(text) if text else {}
-    except ValueError:
-        data = None
-    if status < 300 and isinstance(data, dict):
-        return data
-    if status < 300:
-        raise _Failed(status, "", f"the answer is not a JSON object: {text.strip()[:120]}", headers)
-    if isinstance(data, dict):
-        raise _Failed(status, str(data.get("error") or ""), str(data.get("message") or ""), headers)
-    raise _Failed(status, "", text.strip()[:200], headers)
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from Retry-After, else until RateLimit-Reset (epoch seconds)."""
-    wait = _retry_after_header(headers)
-    reset = (headers.get("RateLimit-Reset") or "").strip()
-    if wait is None and _NUMBER.fullmatch(reset):
-        wait = max(0.0, float(reset) - time.time())
-    return wait
+def _may_exist(err: Failed) -> bool:
+    """Whether a refused create may mean the record is there already (not a limit, not our text)."""
+    return err.status >= 500 or err.status == 409 or "exist" in err.text.lower()
 
 
 def _now() -> str:
     """The time as AT Protocol datetimes are usually written: UTC, milliseconds, "Z"."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _strong_ref(remote_id: str) -> dict[str, str]:
-    uri, _, cid = remote_id.partition("|")
-    if not uri.startswith("at://") or not cid:
-        raise PermanentError(f"{remote_id!r} is not a Bluesky post id (expected 'at://...|cid')")
-    return {"uri": uri, "cid": cid}
-
-
-def _at_uri(uri: str) -> tuple[str, str, str]:
-    """at://REPO/COLLECTION/RKEY → (repo, collection, rkey)."""
-    parts = uri.removeprefix("at://").split("/")
-    if not uri.startswith("at://") or len(parts) != 3 or not all(parts):
-        raise PermanentError(f"{uri!r} is not an at:// URI of a record")
-    return parts[0], parts[1], parts[2]
-
-
-def _after(record: dict[str, Any], since: datetime | None) -> bool:
-    """Whether a record was made at or after `since` (a minute's grace for clock skew)."""
-    if since is None:
-        return True
-    try:
-        made = datetime.fromisoformat(str(record.get("createdAt")).replace("Z", "+00:00"))
-    except ValueError:
-        return True
-    return made.timestamp() >= since.timestamp() - 60

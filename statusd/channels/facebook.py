@@ -160,12 +160,31 @@ class FacebookPage:
                 params=params, headers=headers,
             ) as response:
                 text = await response.text(errors="replace")
+                self._note_usage(response.headers)
         try:
             return answer(response.status, response.headers, text, action,
                           token_from=self._token_source)
         except ChannelError as err:
             raise type(err)(http.redact(str(err), [self._token]),
                             **_retry(err)) from None
+
+    async def token_expiry(self) -> dict[str, float | None]:
+        """When the token and its data access expire (debug_token; None: never), for health."""
+        data = await self._call("GET", "debug_token", "check the token",
+                                params={"input_token": self._token})
+        info = data.get("data") if isinstance(data.get("data"), dict) else {}
+        assert isinstance(info, dict)
+        if info.get("is_valid") is False:
+            raise PermanentError(f"Facebook says the token from {self._token_source} is no longer "
+                                 "valid; set a new page access token there")
+        return {key: float(info[key]) if isinstance(info.get(key), int) and info[key] > 0 else None
+                for key in ("expires_at", "data_access_expires_at")}
+
+    def _note_usage(self, headers: Mapping[str, str]) -> None:
+        """Keep the highest share (percent) in the usage headers: the posting budget reads it."""
+        shares = [v for name in USAGE_HEADERS for v in _shares(_json(headers.get(name) or ""))]
+        if shares:
+            self.usage_percent = max(shares)
 
 
 def feed_fields(message: Message) -> dict[str, str]:
@@ -255,6 +274,19 @@ def _regain_minutes(value: Any) -> Iterator[float]:
         for item in value.values():
             if isinstance(item, (list, dict)):
                 yield from _regain_minutes(item)
+
+
+def _shares(value: Any) -> Iterator[float]:
+    """Every call_count, total_time and total_cputime (percent of the allowance) in a usage header."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _shares(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("call_count", "total_time", "total_cputime") and isinstance(item, (int, float)):
+                yield float(item)
+            elif isinstance(item, (list, dict)):
+                yield from _shares(item)
 
 
 def _minutes(value: Any) -> float | None:

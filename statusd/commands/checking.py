@@ -28,11 +28,11 @@ def check(args: argparse.Namespace) -> int:
         print(f"statusd check: {len(problems)} problem(s):")
         for problem in problems:
             print(f"  {problem}")
-    live_ok = asyncio.run(_live(args.config)) if args.live else True
+    live_ok = asyncio.run(_live(args.config, getattr(args, "state_dir", None))) if args.live else True
     return 0 if not problems and live_ok else 1
 
 
-async def _live(config_flag: str | None) -> bool:
+async def _live(config_flag: str | None, state_flag: str | None = None) -> bool:
     """Ask every platform who each channel posts as; never prints a secret."""
     from statusd.outbox.senders import build_channels
 
@@ -41,6 +41,9 @@ async def _live(config_flag: str | None) -> bool:
     except ConfigError:
         return False
     channels = build_channels(config)
+    for channel in channels.values():
+        if keep := getattr(channel, "keep_sessions", None):
+            keep(paths.state_dir(state_flag, config))  # the daemon's login, not a new one per check
     results = await asyncio.gather(*(_whoami(ch) for ch in channels.values()))
     for name, (ok, text) in zip(channels, results):
         print(f"  {name:<16} {'posts as' if ok else 'CANNOT POST:'} {text}")

@@ -1,16 +1,23 @@
-"""`statusd show` and `statusd history`: what is in force, and what was said."""
+"""`statusd show` and `statusd history`: what is in force, and what was said.
+
+Every time is printed in one zone, named in a heading and after each time:
+the first site's zone unless --tz names another.
+"""
 
 from __future__ import annotations
 
 import argparse
 import time
 from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from statusd import paths
 from statusd.commands import common, load_config
 from statusd.config.load import Config
-from statusd.errors import ConfigError
+from statusd.errors import ConfigError, UserError
 from statusd.events import Event
+from statusd.outbox import health
+from statusd.outbox.budget import budget_for
 from statusd.outbox.store import FAILED, PENDING, SENDING, SENT, Delivery, Store
 from statusd.sources.status import file as status_file
 from statusd.web.snapshot import snapshot
@@ -20,10 +27,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     show = sub.add_parser("show", help="the status in force and the last updates' deliveries")
     common(show)
     show.add_argument("-n", type=int, default=5, help="how many recent updates (default 5)")
+    show.add_argument("--tz", help="print times in this zone (default: the first site's)")
     show.set_defaults(handler=show_status)
     history = sub.add_parser("history", help="the last updates, who made them, and their deliveries")
     common(history)
     history.add_argument("-n", type=int, default=20, help="how many updates (default 20)")
+    history.add_argument("--tz", help="print times in this zone (default: the first site's)")
     history.set_defaults(handler=show_history)
 
 
@@ -32,17 +41,33 @@ def _open_store(args: argparse.Namespace, config: Config) -> Store | None:
     return Store(path, readonly=True) if path.exists() else None
 
 
+def _zone(args: argparse.Namespace, config: Config) -> tzinfo:
+    """--tz, else the first site's zone (UTC without sites)."""
+    name = getattr(args, "tz", None)
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise UserError(f"--tz {name!r} is not a time zone; use a name such as Europe/Paris or UTC") from err
+    return next((site.tz for site in config.sites.values()), UTC)
+
+
+def _zone_name(tz: tzinfo) -> str:
+    return str(getattr(tz, "key", None) or tz.tzname(None) or "UTC")
+
+
 def show_status(args: argparse.Namespace) -> int:
     config = load_config(args)
+    tz = _zone(args, config)
     store = _open_store(args, config)
     try:
         wanted = status_file.read(config.status_file, config)
     except ConfigError as err:
         print(f"status.yaml is broken; the daemon keeps the last good status:\n  {err.problems[0]}\n")
         wanted = {}
+    print(f"Times in {_zone_name(tz)}\n")
     view = snapshot(config, wanted, store.announced() if store else {}, datetime.now(UTC))
     for site_id, site in view["sites"].items():
-        tz = config.sites[site_id].tz
         print(_status_line(site_id, site, tz))
         for service_id, service in site["services"].items():
             if service["level"] != "open" or service["message"] or service["planned"]:
@@ -51,28 +76,63 @@ def show_status(args: argparse.Namespace) -> int:
         print(f"channel {name}: {reason}")
     for line in _sensor_lines(config):
         print(line)
-    for name, (until, reason) in (store.pauses() if store else {}).items():
-        print(f"channel {name}: paused until {datetime.fromtimestamp(until):%H:%M:%S} ({reason})")
     if store:
+        for line in _channel_lines(args, config, store, tz):
+            print(line)
         print("\nLast updates")
-        _print_updates(store, args.n)
+        _print_updates(store, args.n, tz)
         store.close()
     return 0
 
 
+def _channel_lines(args: argparse.Namespace, config: Config, store: Store, tz: tzinfo) -> list[str]:
+    """Each channel's health (pause, failure, credential warnings) and remaining budget."""
+    checks = health.read_checks(paths.state_dir(args.state_dir, config))
+    budgets = {name: budget_for(channel) for name, channel in config.channels.items()}
+    lines = []
+    pauses = store.pauses()
+    for name, entry in health.report(store, list(config.channels), budgets, checks).items():
+        if name in pauses:
+            until, reason = pauses[name]
+            lines.append(f"channel {name}: paused until {_when(until, tz)} ({reason})")
+        elif entry["state"] == "failing":
+            lines.append(f"channel {name}: failing: {entry.get('reason')}")
+        lines.extend(f"channel {name}: warning: {text}" for text in entry.get("warnings", []))
+        if budget := entry.get("budget"):
+            lines.append(f"channel {name}: {_budget_text(budget, tz)}")
+    return lines
+
+
+def _budget_text(budget: dict[str, object], tz: tzinfo) -> str:
+    parts = []
+    if budget.get("24h") is not None:
+        parts.append(f"{budget['24h']} posts left in 24 h")
+    if budget.get("window") is not None:
+        window = float(str(budget["window_seconds"])) / 3600
+        parts.append(f"{budget['window']} in {window:g} h")
+    text = "budget " + ", ".join(parts) + f" ({budget['reserved_for_staff']} kept for staff)"
+    if budget.get("frees_at"):
+        text += f"; spent until {_local(budget['frees_at'], tz)}"
+    if budget.get("short"):
+        text += f"; {budget['short']}"
+    return text
+
+
 def show_history(args: argparse.Namespace) -> int:
     config = load_config(args)
+    tz = _zone(args, config)
     store = _open_store(args, config)
     if store is None:
         print("Nothing has been announced yet.")
         return 0
-    _print_updates(store, args.n)
+    print(f"Times in {_zone_name(tz)}")
+    _print_updates(store, args.n, tz)
     store.close()
     return 0
 
 
 def _status_line(name: str, data: dict[str, object], tz: tzinfo) -> str:
-    """One target's level and times, in the site's own time zone."""
+    """One target's level and times, in the zone chosen for the whole listing."""
     line = f"{name:<14} {data['level']:<10}"
     if data.get("since"):
         line += f" since {_local(data['since'], tz)}"
@@ -90,33 +150,33 @@ def _status_line(name: str, data: dict[str, object], tz: tzinfo) -> str:
     return line
 
 
-def _print_updates(store: Store, limit: int) -> None:
+def _print_updates(store: Store, limit: int, tz: tzinfo) -> None:
     updates = store.recent(limit)
     if not updates:
         print("  none yet")
     for event, created, deliveries in updates:
         stored = store.event(event.id)
-        line = _update_line(event, created)
+        line = _update_line(event, created, tz)
         if stored and stored.retracted_at:
             line += f"  — taken back by {stored.retracted_by}"
         print(line)
         for delivery in deliveries:
             action = "" if delivery.action == "post" else f" ({delivery.action})"
-            print(f"    {delivery.channel + action:<14} {_delivery_state(delivery)}")
+            print(f"    {delivery.channel + action:<14} {_delivery_state(delivery, tz)}")
 
 
-def _update_line(event: Event, created: float) -> str:
-    when = datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M:%S")
+def _update_line(event: Event, created: float, tz: tzinfo) -> str:
+    when = _when(created, tz, seconds=True)
     what = f"{event.target} → {event.level.value} ({event.kind.value}, {event.reason})"
     return f"{when}  {what}  by {event.author}  [{event.id}]"
 
 
-def _delivery_state(d: Delivery) -> str:
+def _delivery_state(d: Delivery, tz: tzinfo) -> str:
     if d.state == SENT:
         return f"sent      id {d.remote_id}" + (f" {d.remote_url}" if d.remote_url else "")
     if d.state in (PENDING, SENDING):
         wait = d.next_attempt - time.time()
-        when = "now" if wait <= 0 else datetime.fromtimestamp(d.next_attempt).strftime("%H:%M:%S")
+        when = "now" if wait <= 0 else _when(d.next_attempt, tz, seconds=True)
         last = f" (last: {d.last_error})" if d.last_error else ""
         return f"{d.state:<9} attempt {d.attempts + 1} {when}{last}"
     if d.state == FAILED:
@@ -125,7 +185,13 @@ def _delivery_state(d: Delivery) -> str:
 
 
 def _local(iso: object, tz: tzinfo) -> str:
-    return datetime.fromisoformat(str(iso)).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    """An ISO time in the listing's zone, with the zone's abbreviation (CET, CEST, UTC)."""
+    return datetime.fromisoformat(str(iso)).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _when(epoch: float, tz: tzinfo, seconds: bool = False) -> str:
+    """Epoch seconds in the listing's zone, with the zone's abbreviation."""
+    return datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
 
 
 def _sensor_lines(config: Config) -> list[str]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from statusd.config.reader import Section, parse_url
-from statusd.config.types import ChannelConfig, Secret, Site
+from statusd.config.types import BUDGET_KEYS, ChannelConfig, Secret, Site
 
 
 def parse_channels(
@@ -53,7 +53,7 @@ def _channel(
         return None
     cls = registry[kind]()
     options_spec: Mapping[str, str] = cls.options
-    section.allow("type", "language", "sites", "events", *options_spec)
+    section.allow("type", "language", "sites", "events", "budget", *options_spec)
     language = section.string("language", languages[0]) or languages[0]
     if language not in languages:
         section.error("language", f"{language!r} is not one of the configured languages {list(languages)}")
@@ -66,7 +66,23 @@ def _channel(
         events=_choice_list(section, "events", None),
         options=options,
         secrets=secrets,
+        budget=_budget(section.sub("budget")) if section.get("budget") is not None else {},
     )
+
+
+def _budget(section: Section) -> dict[str, Any]:
+    """budget: {per_day: N, per_window: N, window: 3h, cost: N, reserve: N}, each optional."""
+    if not section.is_mapping():
+        return {}
+    section.allow(*BUDGET_KEYS)
+    given = {key: section.get(key) for key in BUDGET_KEYS if section.get(key) is not None}
+    budget: dict[str, Any] = {k: section.integer(k, minimum=1) for k in given
+                              if k not in ("window", "reserve")}
+    if "reserve" in given:
+        budget["reserve"] = section.integer("reserve", minimum=0)
+    if "window" in given:
+        budget["window"] = section.duration("window", 3600.0)
+    return budget
 
 
 def _choice_list(section: Section, key: str, choices: tuple[str, ...] | None) -> tuple[str, ...] | None:

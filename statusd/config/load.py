@@ -192,7 +192,7 @@ def _ops(section: Section) -> tuple[str, int]:
 def _delivery(section: Section) -> DeliveryConfig:
     if section.node is None or not section.is_mapping():
         return DeliveryConfig()
-    section.allow("deadline", "backoff", "backoff_max", "timeout", "reminder", "grace", "hold")
+    section.allow("deadline", "backoff", "backoff_max", "timeout", "reminder", "grace", "hold", "recheck")
     default = DeliveryConfig()
     return DeliveryConfig(
         deadline=section.duration("deadline", default.deadline),
@@ -202,6 +202,7 @@ def _delivery(section: Section) -> DeliveryConfig:
         reminder=section.duration("reminder", default.reminder),
         grace=section.duration("grace", default.grace),
         hold=_hold(section.sub("hold")),
+        recheck=section.duration("recheck", default.recheck),
     )
 
 

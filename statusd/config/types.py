@@ -83,6 +83,24 @@ class Site:
 
 
 @dataclass(frozen=True)
+class BudgetConfig:
+    """A channel's posting budget: points per 24 h and per window, what a post costs.
+
+    None means no limit for that period; `reserve` is how many posts are kept
+    for staff changes and emergencies (None: a fifth of the tighter period).
+    """
+
+    per_day: int | None = None
+    per_window: int | None = None
+    window: float = 3600.0
+    cost: int = 1
+    reserve: int | None = None
+
+
+BUDGET_KEYS = ("per_day", "per_window", "window", "cost", "reserve")
+
+
+@dataclass(frozen=True)
 class ChannelConfig:
     """One configured channel: its type, language, scope and type-specific options."""
 
@@ -93,6 +111,8 @@ class ChannelConfig:
     events: tuple[str, ...] | None
     options: Mapping[str, Any]
     secrets: Mapping[str, Secret]
+    # The account's own posting budget, overriding the platform's defaults key by key.
+    budget: Mapping[str, Any] = field(default_factory=dict)
 
     def carries(self, site: str, kind: str) -> bool:
         """Whether this channel speaks for `site` and carries events of `kind`.
@@ -126,6 +146,7 @@ class DeliveryConfig:
     reminder: float = 86400.0
     grace: float = 10.0
     hold: Mapping[str, float] = field(default_factory=dict)
+    recheck: float = 6 * 3600.0  # how often every channel's credentials are checked
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import structlog
 
 from statusd.channels import Channel, ChannelError, channel_class
 from statusd.config.load import Config
+from statusd.outbox.budget import budget_for
 from statusd.outbox.store import Store
 from statusd.outbox.worker import Worker
 
@@ -27,7 +28,8 @@ class Senders:
         self.config = config
         self.store = store
         self.channels = build_channels(config)
-        self.workers = {name: Worker(store, ch, config.delivery) for name, ch in self.channels.items()}
+        self.workers = {name: Worker(store, ch, config.delivery, budget_for(config.channels[name], ch))
+                        for name, ch in self.channels.items()}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
 
@@ -41,6 +43,8 @@ class Senders:
         await asyncio.gather(*(self._open(name) for name in chosen))
 
     async def _open(self, name: str) -> None:
+        if keep := getattr(self.channels[name], "keep_sessions", None):
+            keep(self.store.path.parent)  # a login kept in the state directory survives restarts
         try:
             await asyncio.wait_for(self.channels[name].open(), timeout=self.config.delivery.timeout)
         except (TimeoutError, ChannelError) as err:
@@ -94,7 +98,8 @@ class Senders:
         added = [n for n in config.channels if n not in self.channels]
         for name in added:
             self.channels[name] = channel_class(config.channels[name].type)(config.channels[name], config.delivery)
-            self.workers[name] = Worker(self.store, self.channels[name], config.delivery)
+            self.workers[name] = Worker(self.store, self.channels[name], config.delivery,
+                                        budget_for(config.channels[name], self.channels[name]))
         await self.open(added)
         for name in added:
             self._spawn(name)

@@ -12,6 +12,7 @@ import structlog
 from statusd import metrics
 from statusd.channels.base import Channel, DuplicateError, PermanentError, Reply, Sent, TransientError
 from statusd.config.types import DeliveryConfig
+from statusd.outbox.budget import Budget
 from statusd.outbox.retry import backoff
 from statusd.outbox.store import DELETE, SENDING, SENT, WAITING, Delivery, Store
 from statusd.outbox.threads import Wait, reply_for
@@ -26,10 +27,12 @@ STORE_RETRY = 2.0
 class Worker:
     """Delivers one channel's messages from the store, one at a time, oldest due first."""
 
-    def __init__(self, store: Store, channel: Channel, policy: DeliveryConfig) -> None:
+    def __init__(self, store: Store, channel: Channel, policy: DeliveryConfig,
+                 budget: Budget | None = None) -> None:
         self.store = store
         self.channel = channel
         self.policy = policy
+        self.budget = budget
         self.wakeup = asyncio.Event()
         self.busy = False
         self.paused_until = 0.0
@@ -100,6 +103,8 @@ class Worker:
         if isinstance(reply, Wait):
             self.store.postpone(delivery.id, reply.until, "waiting for the thread's earlier post")
             return
+        if self.budget is not None and not self.budget.admit(self.store, delivery):
+            return  # dropped (automatic) or postponed (staff) by the posting budget
         if self._outcome_unknown(delivery):
             found = await self._look_up(delivery, reply, log_)
             if found is None:

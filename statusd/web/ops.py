@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -35,9 +34,10 @@ class OpsView:
 
     store: Store
     web_state: WebState
-    channels: Callable[[], list[str]]
+    channels: Callable[[], dict[str, dict[str, Any]]]  # each channel's health (outbox.health.report)
     inactive: Callable[[], Mapping[str, str]]
     ready: Callable[[], bool]
+    on_metrics: Callable[[dict[str, dict[str, Any]]], None] = lambda health: None
 
 
 class Ops:
@@ -70,12 +70,7 @@ class Ops:
 
     async def ready(self, request: web.Request) -> web.StreamResponse:
         """Ready when the status file has been read; with every channel's state for the operator."""
-        store = self.view.store
-        pending, retrying, pauses = store.waiting(), store.retry_depth(), store.pauses()
-        channels: dict[str, Any] = {
-            name: channel_state(pending.get(name, 0), retrying.get(name, 0), pauses.get(name))
-            for name in self.view.channels()
-        }
+        channels: dict[str, Any] = {name: _redacted(state) for name, state in self.view.channels().items()}
         channels.update({name: {"state": "off", "reason": "secret missing"} for name in self.view.inactive()})
         ready = self.view.ready()
         body = {"ready": ready, "status_file": "ok" if ready else "not read yet", "channels": channels}
@@ -85,16 +80,14 @@ class Ops:
         for name, count in self.view.store.retry_depth().items():
             metrics.RETRY_QUEUE.labels(name).set(count)
         metrics.SSE_SUBSCRIBERS.set(len(self.view.web_state.hub.subscribers))
+        self.view.on_metrics(self.view.channels())
         return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
 
     async def health(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"status": "ok"})
 
 
-def channel_state(pending: int, retrying: int, pause: tuple[float, str] | None) -> dict[str, Any]:
-    """One channel's line in /readyz."""
-    if pause is not None:
-        # Redacted again: a reason stored by an older version may quote a platform's answer raw.
-        return {"state": "paused", "until": datetime.fromtimestamp(pause[0], UTC).isoformat(),
-                "reason": redact(pause[1]), "pending": pending}
-    return {"state": "retrying" if retrying else "ok", "pending": pending}
+def _redacted(state: dict[str, Any]) -> dict[str, Any]:
+    # Redacted again: a reason stored by an older version may quote a platform's answer raw.
+    return {key: redact(value) if key == "reason" and isinstance(value, str) else value
+            for key, value in state.items()}

@@ -14,6 +14,11 @@ answers the stored posts; `POST /_fake/control {"mode": ..., "delay": ...}` swit
 
 Stricter than the real server in two ways, to catch a wrong client: a link facet must span
 exactly the bytes of its URL, and a reply must name a post it holds (uri and cid).
+
+A create that names its `rkey` gets that key (a TID, checked as the real server checks it);
+one on a key that is taken answers 500 InternalServerError, as @atproto/pds does (its MST
+refuses a second value at a key). Mode "stall" holds a create for `stall` seconds, then
+applies it (unless its key was taken meanwhile): a look-up during the stall misses it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any
 import regex
 from aiohttp import web
 
+from statusd.channels.bluesky_keys import tid_time
 from tests.fakes.common import Fake, drop, options, serve
 
 RESPONSES = Path(__file__).resolve().parent / "responses" / "bluesky"
@@ -45,6 +51,7 @@ MODES = (
     "html",       # 502 with an HTML page, as a proxy in front of the PDS answers
     "garbage",    # 200 with a body that is not JSON
     "hang",       # no answer until the mode is switched or the fake stops
+    "stall",      # a create is held `stall` seconds, then applied and answered (too late)
 )
 SESSION_LIMIT = 30  # createSession calls per SESSION_WINDOW seconds, as on bsky.social
 SESSION_WINDOW = 300
@@ -93,6 +100,9 @@ class FakeBluesky(Fake):
         self.session_creates = 0
         self.refreshes = 0
         self.calls: list[str] = []  # NSIDs in arrival order
+        self.stall = 30.0  # seconds a create is held in mode "stall"
+        self.stalled = 0   # creates held so far
+        self.unstalled = 0  # held creates since applied (or refused) and answered
         self._tokens = _Tokens()
         self._session_times: deque[float] = deque()
         self._setup(mode, delay, log)
@@ -120,16 +130,17 @@ class FakeBluesky(Fake):
         """Every refresh token issued so far now answers ExpiredToken."""
         self._tokens.refresh = dict.fromkeys(self._tokens.refresh, True)
 
-    def post(self, text: str, **extra: Any) -> StoredPost:
+    def post(self, text: str, rkey: str | None = None, **extra: Any) -> StoredPost:
         """Store a post as if made earlier (another client, or a send before a crash)."""
         record = {"$type": POST, "text": text, "createdAt": _now(), **extra}
-        return self._store(record)
+        return self._store(record, rkey)
 
     # -- dispatch ------------------------------------------------------------------------------
 
     def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/_fake/posts", self._posts)
+        app.router.add_get("/_fake/control", self._fake_state)
         app.router.add_post("/_fake/control", self._fake_control)
         app.router.add_route("*", "/xrpc/{nsid}", self._handle)
         return app
@@ -140,7 +151,14 @@ class FakeBluesky(Fake):
         mode = await self._next_mode()
         if mode is None:
             return drop(request)
-        if mode != "ok":
+        if mode == "stall" and nsid == CREATE_RECORD:
+            self.stalled += 1
+            await request.read()  # received in full, as the real server would have it
+            await asyncio.sleep(self.stall)
+            answer = await self._create_record(request)
+            self.unstalled += 1
+            return answer
+        elif mode not in ("ok", "stall"):
             return self._failure(mode)
         handler = _ROUTES.get((request.method, nsid))
         if handler is None:
@@ -234,7 +252,12 @@ class FakeBluesky(Fake):
             return _invalid("this fake stores app.bsky.feed.post records only")
         if problem := self._check_post(record):
             return problem
-        stored = self._store(record)
+        rkey = body.get("rkey")
+        if rkey is not None and (not isinstance(rkey, str) or tid_time(rkey) is None):
+            return _invalid(f"Invalid record key for {POST}: must be a valid TID")
+        if rkey is not None and any(p.rkey == rkey for p in self.stored):
+            return _json(*recorded("internal_error"))  # "There is already a value at key"
+        stored = self._store(record, rkey)
         self._log_post(time.time(), request.path, stored.uri)
         status, answer = recorded("create_record")
         answer.update(uri=stored.uri, cid=stored.cid)
@@ -267,8 +290,8 @@ class FakeBluesky(Fake):
                 return f"(fake) reply.{part} {ref!r} is not a post this server holds"
         return None
 
-    def _store(self, record: dict[str, Any]) -> StoredPost:
-        rkey = f"3n{int(time.time() * 1000):x}{len(self.stored):04x}"
+    def _store(self, record: dict[str, Any], rkey: str | None = None) -> StoredPost:
+        rkey = rkey or f"3n{int(time.time() * 1000):x}{len(self.stored):04x}"
         digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode() + rkey.encode())
         stored = StoredPost(f"at://{self.did}/{POST}/{rkey}", "bafyrei" + digest.hexdigest()[:52],
                             rkey, record)
@@ -318,7 +341,13 @@ class FakeBluesky(Fake):
 
     def stats(self) -> dict[str, Any]:
         return {"mode": self.mode, "posts": len(self.posts),
-                "session_creates": self.session_creates}
+                "session_creates": self.session_creates, "refreshes": self.refreshes}
+
+    def _apply_own(self, change: dict[str, Any]) -> None:
+        if change.get("expire") == "access":
+            self.expire_access()
+        if "stall" in change:
+            self.stall = float(change["stall"])
 
 
 _ROUTES = {

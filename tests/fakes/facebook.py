@@ -121,6 +121,9 @@ class FakeGraph(Fake):
     # Minutes until access comes back, per usage header, when throttling.
     regain: dict[str, float] = field(default_factory=lambda: {"X-Business-Use-Case-Usage": 2})
     duplicate_window: float = 3600.0
+    token_expires_at: int = 0  # debug_token's expires_at (0: never, as for a long-lived page token)
+    data_access_expires_at: int = 0
+    usage_share: int | None = None  # the percentage the usage headers report (default: one per request)
     posts: list[StoredPost] = field(default_factory=list)
     comments: list[StoredPost] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
@@ -192,6 +195,8 @@ class FakeGraph(Fake):
         method = request.method
         if method == "GET" and parts == ["me"]:
             return self._ok(_fields({"id": who.id, "name": who.name}, request.query))
+        if method == "GET" and parts == ["debug_token"]:
+            return self._debug_token(request.query.get("input_token"))
         if len(parts) == 2 and parts[1] == "feed" and parts[0] == self.page_id:
             if method == "GET":
                 return self._feed(request)
@@ -217,6 +222,15 @@ class FakeGraph(Fake):
         if self.user_token is not None and token == self.user_token:
             return _Identity("100004567890123", "Jane Librarian", False)
         return self._error("invalid_token")
+
+    def _debug_token(self, token: str | None) -> web.Response:
+        """The token's metadata as Graph answers it: expires_at 0 means it never expires."""
+        valid = token in (self.token, self.user_token)
+        return self._ok({"data": {
+            "app_id": "1234567890", "type": "PAGE", "application": "statusd", "is_valid": valid,
+            "expires_at": self.token_expires_at, "data_access_expires_at": self.data_access_expires_at,
+            "scopes": ["pages_manage_posts", "pages_read_engagement"], "profile_id": self.page_id,
+        }})
 
     def _feed(self, request: web.Request) -> web.Response:
         limit = int(request.query.get("limit", "25") or 25)
@@ -301,6 +315,8 @@ class FakeGraph(Fake):
     def _usage(self, throttled: bool) -> dict[str, str]:
         """The usage headers Graph puts on every answer (percentages; minutes to regain access)."""
         share = 100 if throttled else min(99, len(self.requests))
+        if self.usage_share is not None and not throttled:
+            share = self.usage_share
         headers = {}
         for name in USAGE_HEADERS:
             usage: dict[str, Any] = {"call_count": share, "total_cputime": share // 4,

@@ -147,7 +147,8 @@ class Fleet:
             f"  x: {{type: x, language: en, connect_to: '{p['x'].connect_to}', ca_file: '{tls.ca_file}',"
             " consumer_key: {env: X_CONSUMER_KEY}, consumer_secret: {env: X_CONSUMER_SECRET},"
             " access_token: {env: X_ACCESS_TOKEN}, access_token_secret: {env: X_ACCESS_SECRET},"
-            f" timeout: {timeout}, events: {_STAFF_EVENTS}}}",
+            # The fake X keeps no daily cap: lift the free tier's 17 posts a day for the burst.
+            f" timeout: {timeout}, budget: {{per_day: 100000}}, events: {_STAFF_EVENTS}}}",
             f"  facebook: {{type: facebook, language: fr, graph_url: '{p['facebook'].url}/v21.0',"
             f" page_id: '{self.facebook.page_id}', token: {{env: FB_TOKEN}}, timeout: {timeout},"
             f" events: {_STAFF_EVENTS}}}",

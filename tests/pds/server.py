@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class Pds:
     did: str
     password: str       # the account password (what createAccount set)
     app_password: str   # what statusd is configured with
+    pid: int = 0        # the Node process serving both (a test may SIGSTOP it)
 
 
 def install() -> None:
@@ -75,7 +76,7 @@ def running_pds(data_dir: Path, handle: str = "library.test") -> Iterator[Pds]:
                                stdout=subprocess.PIPE, stderr=log, text=True, env=env)
     try:
         urls = _urls(process, log)
-        yield _account(urls["pds"], urls["plc"], handle)
+        yield replace(_account(urls["pds"], urls["plc"], handle), pid=process.pid)
     finally:
         process.terminate()
         try:

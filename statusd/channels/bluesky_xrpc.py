@@ -1,0 +1,61 @@
+"""XRPC answers for the Bluesky channel: errors, rate-limit waits, record references."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from statusd.channels.base import PermanentError
+from statusd.channels.webhook import retry_after as _retry_after_header
+
+_NUMBER = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?")
+
+
+class Failed(Exception):
+    """An XRPC error answer, before it is classified for the outbox."""
+
+    def __init__(self, status: int, error: str, text: str, headers: Mapping[str, str]) -> None:
+        super().__init__(f"HTTP {status} {error}: {text}" if error else f"HTTP {status}: {text}")
+        self.status, self.error, self.text, self.headers = status, error, text, headers
+
+
+def answer(status: int, headers: Mapping[str, str], text: str) -> Any:
+    """The JSON object of a success; Failed for an error, with or without a JSON body."""
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        data = None
+    if status < 300 and isinstance(data, dict):
+        return data
+    if status < 300:
+        raise Failed(status, "", f"the answer is not a JSON object: {text.strip()[:120]}", headers)
+    if isinstance(data, dict):
+        raise Failed(status, str(data.get("error") or ""), str(data.get("message") or ""), headers)
+    raise Failed(status, "", text.strip()[:200], headers)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from Retry-After, else until RateLimit-Reset (epoch seconds)."""
+    wait = _retry_after_header(headers)
+    reset = (headers.get("RateLimit-Reset") or "").strip()
+    if wait is None and _NUMBER.fullmatch(reset):
+        wait = max(0.0, float(reset) - time.time())
+    return wait
+
+
+def strong_ref(remote_id: str) -> dict[str, str]:
+    uri, _, cid = remote_id.partition("|")
+    if not uri.startswith("at://") or not cid:
+        raise PermanentError(f"{remote_id!r} is not a Bluesky post id (expected 'at://...|cid')")
+    return {"uri": uri, "cid": cid}
+
+
+def at_uri(uri: str) -> tuple[str, str, str]:
+    """at://REPO/COLLECTION/RKEY → (repo, collection, rkey)."""
+    parts = uri.removeprefix("at://").split("/")
+    if not uri.startswith("at://") or len(parts) != 3 or not all(parts):
+        raise PermanentError(f"{uri!r} is not an at:// URI of a record")
+    return parts[0], parts[1], parts[2]
