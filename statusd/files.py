@@ -59,7 +59,9 @@ def remove_leftovers(path: Path) -> int:
     """Remove temporary files a killed writer of `path` left behind; return how many.
 
     Call it only while no writer can be running (under the file's exclusive lock).
+    A symlinked `path` is cleaned beside the file it points to, where writes happen.
     """
+    path = Path(os.path.realpath(path))
     removed = 0
     for leftover in path.parent.glob(leftover_pattern(path)):
         try:

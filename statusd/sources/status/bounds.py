@@ -16,7 +16,7 @@ import stat
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, MarkedYAMLFutureWarning
@@ -87,7 +87,7 @@ def _kind(mode: int) -> str:
     return "not a plain file"
 
 
-def _refuse(path: Path, text: str) -> Any:
+def _refuse(path: Path, text: str) -> NoReturn:
     raise ConfigError([Problem(str(path), None, "", text)])
 
 

@@ -34,7 +34,7 @@ from statusd.errors import ConfigError, UserError
 from statusd.model import StatusEntry, Target
 from statusd.sources.status import bounds
 from statusd.sources.status import file as status_file
-from statusd.sources.status.lock import locked
+from statusd.sources.status.lock import COMMAND_WAIT, locked
 
 __all__ = ["HEADER", "locked", "set_entry"]
 
@@ -47,11 +47,13 @@ _INDENT = re.compile(r"^( +)[^ #\n]", re.MULTILINE)
 TRIES = 5
 
 
-def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry, lock: bool = True) -> None:
+def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry, lock: bool = True,
+              wait: float = COMMAND_WAIT) -> None:
     """Write `entry` for `target` into the status file, keeping everything else as it is.
 
     Raises UserError (and changes nothing) when the file is broken, when the result
-    would not be accepted by the daemon, or when the file cannot be written.
+    would not be accepted by the daemon, or when the file cannot be written;
+    LockBusy when another writer holds the lock for over `wait` seconds.
     `lock=False` when the caller already holds `locked(path)`.
     """
     real = Path(os.path.realpath(path))  # write through a symlink, never over it
@@ -59,7 +61,7 @@ def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry, lo
     if site is None or (target.service is not None and target.service not in site.services):
         raise UserError(f"unknown target {str(target)!r} in {config.path}; nothing was changed")
     fields = _fields(entry, config, site.tz)
-    with locked(real) if lock else nullcontext():
+    with locked(real, timeout=wait) if lock else nullcontext():
         files.remove_leftovers(real)  # from a killed writer: under the lock nobody is writing
         for _ in range(TRIES):
             text = _read(path)

@@ -59,7 +59,9 @@ def _wall(local: datetime) -> datetime:
 def _around_gap(plain: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """The last valid minute before a DST gap and the first after it."""
     base = plain.replace(second=0, microsecond=0, fold=0)
-    exists = lambda m: _wall(m.replace(tzinfo=tz)) == m  # noqa: E731
+    def exists(moment: datetime) -> bool:
+        return _wall(moment.replace(tzinfo=tz)) == moment
+
     step = timedelta(minutes=1)
     before, after = base - step, base + step
     for _ in range(24 * 60):  # a gap is at most a few hours long
