@@ -72,11 +72,8 @@ def notes(config: Config, target: Target, entry: StatusEntry) -> list[str]:
 def _target(config: Config, text: str) -> tuple[Site, str | None]:
     raw = _text(text.strip(), "target")
     if raw.endswith("/") or raw.startswith("/") or raw.count("/") > 1:
-        site = raw.strip("/").split("/")[0]
-        raise UserError(
-            f"{snippet(raw)} is not a target; write a site ({site or 'main'}) or a service of it "
-            f"({site or 'main'}/wifi)"
-        )
+        head = raw.strip("/").split("/")[0] or "main"
+        raise UserError(f"{snippet(raw)} is not a target; write a site ({head}) or a service of it ({head}/wifi)")
     wanted = Target.parse(raw)
     site = config.sites.get(wanted.site)
     if site is None:
