@@ -39,7 +39,7 @@ def _hex(path: Path) -> None:
 
 
 def _hex_key(path: Path) -> None:
-    path.write_text("0x" + "f" * 5000 + ": {level: closed}\n")
+    path.write_text("? 0x" + "f" * 5000 + "\n: {level: closed}\n")
 
 
 def _fifo(path: Path) -> None:
@@ -79,8 +79,8 @@ def _keys(path: Path) -> None:
 
 
 def _aliases(path: Path) -> None:
-    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 10) + "]" for n in range(1, 9)]
+    lines = ["a0: &a0 [" + ", ".join(["x"] * 30) + "]"]
+    lines += [f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 30) + "]" for n in range(1, 6)]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -151,7 +151,7 @@ class TestRestartOntoPoison:
             try:
                 assert await asyncio.to_thread(slowest_health, daemon) < 0.1, name
                 assert status_json(daemon)["sites"]["main"]["level"] == "closed", name
-                await until(lambda: "status_file_unusable_at_start" in daemon.logs()[offset:], name)
+                await until(lambda d=daemon, o=offset: "status_file_unusable_at_start" in d.logs()[o:], name)
                 await asyncio.sleep(0.3)
                 assert len(hook.received) == 1, (name, hook.received[1:])
             finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import json
 import os
 import signal
 import subprocess
@@ -155,7 +154,8 @@ class TestHeldLock:
         daemon = start(write_config, tmp_path, hook, PADDING + "main:\n  level: open\n")
         status = tmp_path / "status.yaml"
         try:
-            proc = await asyncio.to_thread(stopped_set, daemon, status, "main", "closed", "-m", "en:Closed: a burst pipe.")
+            args = ("main", "closed", "-m", "en:Closed: a burst pipe.")
+            proc = await asyncio.to_thread(stopped_set, daemon, status, *args)
             try:
                 async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
                     times = await probe(session, daemon, hook)
@@ -225,6 +225,10 @@ class TestHandEdits:
         assert check.returncode == 0, check.stderr
 
 
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.glob(".status.yaml.*.tmp"))
+
+
 class TestLeftovers:
     """Temporary files of killed writers do not pile up."""
 
@@ -235,9 +239,9 @@ class TestLeftovers:
             (tmp_path / name).write_text("main:\n  level: clos")
         daemon = start(write_config, tmp_path, hook, "main:\n  level: open\n")
         try:
-            assert sorted(p.name for p in tmp_path.glob(".status.yaml.*.tmp")) == []
+            assert leftovers(tmp_path) == []
             (tmp_path / ".status.yaml.k1.tmp").write_text("half")
             await asyncio.to_thread(daemon.cli, "set", "main/wifi", "limited", "-m", "en:Slow.")
-            assert sorted(p.name for p in tmp_path.glob(".status.yaml.*.tmp")) == []
+            assert leftovers(tmp_path) == []
         finally:
             daemon.kill()

@@ -23,7 +23,7 @@ from ruamel.yaml.error import MarkedYAMLError, MarkedYAMLFutureWarning
 
 from statusd.config.reader import key_line
 from statusd.errors import ConfigError, Problem
-from statusd.sources.status.text import bad_char
+from statusd.sources.status.text import bad_char, field
 
 MAX_BYTES = 256 * 1024
 # site → services → service → message → language: a status file is never deeper.
@@ -134,7 +134,7 @@ def check_tree(root: Any, name: str) -> None:
                 if key_problem:
                     problems.append(Problem(name, at, where, f"a key {key_problem}"))
                     continue
-                stack.append((value, depth + 1, at, f"{where}.{key}" if where else str(key)))
+                stack.append((value, depth + 1, at, f"{where}.{field(key)}" if where else field(key)))
         elif isinstance(node, list):
             stack.extend((item, depth + 1, line, f"{where}[{i}]") for i, item in enumerate(node))
         else:

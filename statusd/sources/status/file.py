@@ -19,7 +19,7 @@ from statusd.config.types import Site
 from statusd.errors import ConfigError, Problem
 from statusd.model import LEVELS, Level, StatusEntry, Target, Wanted
 from statusd.sources.status import bounds
-from statusd.sources.status.text import describe, problem, snippet
+from statusd.sources.status.text import describe, field, problem, snippet
 from statusd.sources.status.times import LOCAL_FORM, ambiguous, show, to_local
 
 __all__ = ["ENTRY_KEYS", "LOCAL_FORM", "ambiguous", "check", "parse", "read", "show", "suggest", "to_local"]
@@ -73,7 +73,7 @@ def _check(node: Any, name: str, config: Config) -> Wanted:
             if site is None:
                 known = ", ".join(config.sites)
                 guess = _guess(site_id, config.sites)
-                root.error(site_id, f"unknown site {snippet(site_id)}{guess}; known sites: {known}")
+                _error(root, site_id, f"unknown site {snippet(site_id)}{guess}; known sites: {known}")
             elif _is_entry(root, site_id, section):
                 _site(section, site, config, wanted)
     problems.check()
@@ -92,7 +92,7 @@ def _guess(word: str, choices: Iterable[str]) -> str:
 
 
 def _site(section: Section, site: Site, config: Config, wanted: dict[Target, StatusEntry]) -> None:
-    section.allow(*SITE_KEYS)
+    _allow(section, SITE_KEYS)
     entry = _entry(section, site.tz, config)
     if entry is not None:
         wanted[Target(site.id)] = entry
@@ -107,9 +107,9 @@ def _site(section: Section, site: Site, config: Config, wanted: dict[Target, Sta
         return
     for service_id, sub in services.items():
         if service_id not in site.services:
-            services.error(service_id, _unknown_service(service_id, site))
+            _error(services, service_id, _unknown_service(service_id, site))
         elif _is_entry(services, service_id, sub):
-            sub.allow(*ENTRY_KEYS)
+            _allow(sub, ENTRY_KEYS)
             entry = _entry(sub, site.tz, config)
             if entry is not None:
                 wanted[Target(site.id, service_id)] = entry
@@ -117,10 +117,24 @@ def _site(section: Section, site: Site, config: Config, wanted: dict[Target, Sta
 
 def _unknown_service(service_id: str, site: Site) -> str:
     if not site.services:
-        return f"unknown service {service_id!r}; site {site.id} has no services in statusd.yaml"
+        return f"unknown service {snippet(service_id)}; site {site.id} has no services in statusd.yaml"
     known = ", ".join(site.services)
     guess = _guess(service_id, site.services)
-    return f"unknown service {service_id!r}{guess}; services of {site.id}: {known}"
+    return f"unknown service {snippet(service_id)}{guess}; services of {site.id}: {known}"
+
+
+def _error(section: Section, key: Any, text: str) -> None:
+    """A problem at a key the user wrote: named by a short, printable form of it."""
+    name = field(key)
+    section.problems.add(section.line(key), f"{section.path}.{name}" if section.path else name, text)
+
+
+def _allow(section: Section, keys: tuple[str, ...]) -> None:
+    """Report every key that is not one of `keys` (typos must not pass silently)."""
+    if isinstance(section.node, Mapping):
+        for key in section.node:
+            if key not in keys:
+                _error(section, key, f"unknown key; expected one of: {', '.join(keys)}")
 
 
 def _is_entry(parent: Section, key: str, section: Section) -> bool:
@@ -198,7 +212,7 @@ def _message(section: Section, config: Config) -> dict[str, str]:
     known = ", ".join(config.languages)
     for lang, text in value.items():
         if lang not in config.languages:
-            texts.error(str(lang), f"unknown language {snippet(str(lang))}; configured languages: {known}")
+            _error(texts, lang, f"unknown language {snippet(str(lang))}; configured languages: {known}")
         elif not isinstance(text, str) or not text.strip():
             texts.error(str(lang), f"should be a non-empty text, got {describe(text)}")
         elif problem(text):

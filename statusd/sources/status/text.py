@@ -14,7 +14,7 @@ from typing import Any
 MAX_MESSAGE = 2000
 # Line breaks and tabs are fine in a message; other control characters are paste accidents or attacks.
 ALLOWED_CONTROLS = frozenset("\n\t")
-SNIPPET = 24
+SNIPPET = 20
 
 
 def bad_char(text: str) -> str | None:
@@ -46,6 +46,12 @@ def snippet(text: str) -> str:
     """A short, printable quote of the user's own input for an error message."""
     clean = "".join(c if c.isprintable() else "?" for c in text[: SNIPPET + 1])
     return repr(clean[:SNIPPET] + "…" if len(clean) > SNIPPET else clean)
+
+
+def field(key: object) -> str:
+    """A key as the field of a problem: printable and short, since it is the user's input too."""
+    text = "".join(c if c.isprintable() else "?" for c in str(key)[: SNIPPET + 1])
+    return text if len(text) <= SNIPPET else text[:SNIPPET] + "…"
 
 
 def describe(value: Any) -> str:

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from statusd.sources.status.text import describe
+from statusd.sources.status.text import describe, snippet
 
 LOCAL_FORM = "YYYY-MM-DD HH:MM"
 # A window that keeps time arithmetic (reminders, UTC conversion) from overflowing.
@@ -86,5 +86,5 @@ def _from_text(text: str) -> datetime:
     except (ValueError, OverflowError):
         raise ValueError(
             f'should be a time such as "{LOCAL_FORM}" (the site\'s local time) '
-            f"or ISO 8601 with an offset, got {text!r}"
+            f"or ISO 8601 with an offset, got {snippet(text)}"
         ) from None
