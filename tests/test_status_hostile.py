@@ -129,6 +129,25 @@ class TestTheFileItself:
         assert "not UTF-8 (byte 30)" in str(caught.value) and SECRET not in str(caught.value)
 
 
+class TestSizeLimit:
+    """The size limit is the config's `status_max_bytes`, for the reader and for `statusd set` alike."""
+
+    def test_configured_limit(self, tmp_path: Path) -> None:
+        (tmp_path / "statusd.yaml").write_text((DATA / "statusd.yaml").read_text() + "status_max_bytes: 2048\n")
+        config = config_module.load(tmp_path / "statusd.yaml")
+        assert config.status_max_bytes == 2048
+        (tmp_path / "status.yaml").write_text("main: {level: open}\n" + "# x\n" * 1000)
+        with pytest.raises(ConfigError, match="is 4,020 bytes; a status file is at most 2,048"):
+            status_file.read(tmp_path / "status.yaml", config)
+        (tmp_path / "status.yaml").write_text("main: {level: open}\n" + "# x\n" * 400)
+        with pytest.raises(UserError, match="would grow past 2,048 bytes"):
+            set_entry(tmp_path / "status.yaml", config, Target("main"),
+                      StatusEntry(Level.CLOSED, {"fr": "x" * 1500}, by="bob", at=AT))
+
+    def test_default_limit(self) -> None:
+        assert CONFIG.status_max_bytes == 256 * 1024
+
+
 class TestTimes:
     """A local time the clocks skip is refused with the nearest valid times; a repeated one takes the first."""
 

@@ -64,11 +64,14 @@ def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry, lo
     with locked(real, timeout=wait) if lock else nullcontext():
         files.remove_leftovers(real)  # from a killed writer: under the lock nobody is writing
         for _ in range(TRIES):
-            text = _read(path)
+            text = _read(path, config.status_max_bytes)
             new_text = _change(real, text, target, fields)
             _verify(real, new_text, config, target, entry)
+            if len(new_text.encode("utf-8")) > config.status_max_bytes:
+                raise UserError(f"{real} would grow past {config.status_max_bytes:,} bytes (status_max_bytes), "
+                                "which the daemon refuses; remove old entries or comments; nothing was changed")
             # A hand edit takes no lock: replace only what was read, else start again from the edit.
-            if _read(path) == text:
+            if _read(path, config.status_max_bytes) == text:
                 _write_atomic(real, new_text)
                 break
             log.info("status_file_changed_meanwhile", file=str(real), target=str(target))
@@ -84,12 +87,12 @@ def _change(path: Path, text: str | None, target: Target, fields: dict[str, Any]
     return _dump(doc, text)
 
 
-def _read(path: Path) -> str | None:
+def _read(path: Path, limit: int) -> str | None:
     """The file's text as the daemon would read it (bounded, a plain file); None if there is none."""
     if not os.path.lexists(path):
         return None
     try:
-        return bounds.read_text(path)
+        return bounds.read_text(path, limit)
     except ConfigError as err:
         raise UserError(f"{err.problems[0]}; nothing was changed") from None
 

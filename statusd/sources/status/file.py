@@ -34,7 +34,7 @@ def read(path: Path, config: Config) -> Wanted:
 
     Blocking (the file may be large or slow): the daemon calls it in a thread.
     """
-    return parse(bounds.read_text(path), str(path), config)
+    return parse(bounds.read_text(path, config.status_max_bytes), str(path), config)
 
 
 def parse(text: str, name: str, config: Config) -> Wanted:

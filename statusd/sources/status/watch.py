@@ -144,12 +144,12 @@ class StatusWatch:
     def _read_whole(self, accepted: str | None) -> tuple[str, Wanted]:
         """In a thread: the text once two reads `SETTLE` apart agree, and what it asks for."""
         self._seen = _signature(self.path)
-        text = bounds.read_text(self.path)
+        text = bounds.read_text(self.path, self.config.status_max_bytes)
         for _ in range(SETTLE_TRIES):
             if text == accepted:
                 break  # the text in force: nothing half-written can look like it
             time.sleep(SETTLE)
-            again = bounds.read_text(self.path)
+            again = bounds.read_text(self.path, self.config.status_max_bytes)
             if again == text:
                 break
             text = again
