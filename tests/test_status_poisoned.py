@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from statusd.commands import EX_USAGE
 from tests.conftest import WriteConfig
 from tests.daemon import Daemon
 from tests.fakes.webhook import WebhookReceiver
@@ -199,3 +200,43 @@ class TestHostileFilesWhileRunning:
             time.sleep(0.02)
         assert slowest_health(daemon, probes=2) < 0.1
         assert status_json(daemon)["sites"]["main"]["level"] == "closed"
+
+
+ARGV_TEXT = st.text(max_size=40).filter(lambda t: _encodable(t))
+
+
+def _encodable(text: str) -> bool:
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+class TestHostileSetArguments:
+    """`statusd set` with arbitrary message text (controls, undecodable bytes): one sentence or a good write."""
+
+    async def test_arbitrary_messages(self, write_config: WriteConfig, tmp_path: Path, hook: WebhookReceiver) -> None:
+        config = config_for(write_config, hook)
+        daemon = Daemon(config, tmp_path / "state", env={"HOOK_SECRET": SECRET}).start()
+        try:
+            await asyncio.to_thread(self._hostile_sets, daemon, tmp_path / "status.yaml")
+            assert await asyncio.to_thread(slowest_health, daemon) < 0.1
+            assert "Traceback" not in daemon.logs()
+        finally:
+            daemon.kill()
+
+    @staticmethod
+    @settings(max_examples=8, suppress_health_check=list(HealthCheck))
+    @given(text=ARGV_TEXT)
+    def _hostile_sets(daemon: Daemon, status: Path, text: str) -> None:
+        before = status.read_text()
+        done = daemon.cli("set", "main", "closed", "-m", text, check=False)
+        if done.returncode == 0:
+            after = status.read_text()
+            assert after != before or "level: closed" in before
+        else:
+            assert done.returncode == EX_USAGE, done.stderr  # the desk's mistake, not a crash
+            assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+            assert status.read_text() == before
+        assert slowest_health(daemon, probes=2) < 0.1

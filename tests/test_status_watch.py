@@ -245,3 +245,33 @@ class TestLeftovers:
             assert leftovers(tmp_path) == []
         finally:
             daemon.kill()
+
+
+class TestPushedText:
+    """A building system's reason that is not valid text never reaches status.yaml; the status still counts."""
+
+    async def test_a_surrogate_in_a_fire_panel_reason(
+        self, write_config: WriteConfig, tmp_path: Path, hook: WebhookReceiver
+    ) -> None:
+        daemon = start(write_config, tmp_path, hook, "main:\n  level: open\n")
+        status = tmp_path / "status.yaml"
+        body = b'{"kind": "status", "site": "main", "level": "emergency", "reason": "Fire \\ud800 alarm\\u001b[2J"}'
+        try:
+            async with aiohttp.ClientSession() as session, session.post(
+                f"{daemon.url}/api/v1/readings", data=body,
+                headers={"Authorization": f"Bearer {PANEL}", "Content-Type": "application/json"},
+            ) as answer:
+                assert answer.status < 500
+                accepted = answer.status == 202
+            if accepted:
+                await hook.wait_for(1)
+                assert hook.received[0]["level"] == "emergency"
+                await until(lambda: "by: feed:panel" in status.read_text(), "the push written")
+            text = status.read_text()
+            assert "\\ud800" not in text and "\\e" not in text and "\x1b" not in text
+            # The file is still one the daemon reads: a restart comes up on it.
+            daemon.kill()
+            daemon = Daemon(daemon.config, daemon.state_dir, env=daemon.env).start()
+            assert "status_file_unusable_at_start" not in daemon.logs()
+        finally:
+            daemon.kill()
