@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -24,7 +25,7 @@ from statusd.sources.readings import StatusReading
 from statusd.sources.status import bounds
 from statusd.sources.status import file as status_file
 from statusd.sources.status.edit import set_entry
-from statusd.sources.status.lock import LockBusy, locked
+from statusd.sources.status.lock import LockBusy, held, locked
 from statusd.sources.status.text import bad_char
 
 pytestmark = pytest.mark.unit
@@ -284,3 +285,33 @@ class TestProperties:
             return
         assert bad_char(text) is None
         assert status_file.read(path, CONFIG)[Target("main")].message == {"fr": text}
+
+
+class TestLockForTheLoop:
+    """The daemon's lock never blocks the loop, and a lock file that cannot be made does not stop it."""
+
+    async def test_busy_then_free(self, tmp_path: Path) -> None:
+        fd = os.open(tmp_path / ".status.yaml.lock", os.O_RDONLY | os.O_CREAT, 0o666)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.get_running_loop().create_task(tick())
+        try:
+            async with held(tmp_path / "status.yaml", wait=0.3) as got:
+                assert got is False
+            assert ticks >= 10  # the loop ran all along
+        finally:
+            ticker.cancel()
+            os.close(fd)
+        async with held(tmp_path / "status.yaml", wait=0.3) as got:
+            assert got is True
+
+    async def test_unmakeable_lock_file(self, tmp_path: Path) -> None:
+        async with held(tmp_path / "missing" / "status.yaml", wait=0.1) as got:
+            assert got is False

@@ -77,9 +77,14 @@ async def held(path: Path, exclusive: bool = False, wait: float = 2.0) -> AsyncI
     """Hold the lock for the event loop, never blocking it; yield False when it stayed busy.
 
     The caller decides what to do without it (the daemon's reader reads
-    anyway: the file is only ever replaced whole).
+    anyway: the file is only ever replaced whole). A lock file that cannot be
+    made (a read-only directory) counts as busy: the daemon must not stop for it.
     """
-    fd = _open(path)
+    try:
+        fd = _open(path)
+    except UserError:
+        yield False
+        return
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait

@@ -119,7 +119,8 @@ class StatusWatch:
         async with held(self.path, exclusive=False, wait=READ_WAIT) as got:
             if not got:
                 log.warning("status_lock_busy", file=str(self.path), waited=READ_WAIT,
-                            note="read without the lock; a stopped `statusd set` or `undo`?")
+                            note="read without the lock; a stopped `statusd set` or `undo`, "
+                            "or a lock file that cannot be made?")
             written = {t: e for t, (e, done, _) in self._pending.items() if done}
             await self._read()
             self._settle_pending(written)
