@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
 import json
 import os
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from statusd import files
 from statusd.config import load as config_module
@@ -27,6 +29,7 @@ from statusd.sources.status import file as status_file
 from statusd.sources.status.edit import set_entry
 from statusd.sources.status.lock import LockBusy, held, locked
 from statusd.sources.status.text import bad_char
+from statusd.sources.status.watch import StatusWatch
 
 pytestmark = pytest.mark.unit
 
@@ -163,6 +166,17 @@ class TestTimes:
         assert entry.starts is not None and entry.starts.utcoffset() is not None
         assert entry.starts.utcoffset().total_seconds() == 7200  # type: ignore[union-attr]
         assert status_file.ambiguous(entry.starts)
+
+    async def test_the_daemon_says_which_was_taken(self, tmp_path: Path) -> None:
+        path = tmp_path / "status.yaml"
+        path.write_text("main:\n  level: closed\n  message: Travaux\n  from: '2027-10-31 02:30'\n")
+        config = dataclasses.replace(CONFIG, status_file=path)
+        watch = StatusWatch(config, lambda wanted: 300.0, dict)
+        with capture_logs() as logs:
+            await watch.load()
+        (said,) = [e for e in logs if e["event"] == "status_time_ambiguous"]
+        assert (said["target"], said["field"], said["taken"]) == ("main", "from", "2027-10-31T02:30:00+02:00")
+        assert watch.wanted is not None and watch.wanted[Target("main")].level is Level.CLOSED
 
 
 class TestAtomicWrites:

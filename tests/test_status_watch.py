@@ -203,7 +203,10 @@ class TestHandEdits:
         finally:
             daemon.kill()
 
-    def test_an_edit_made_while_set_holds_the_lock_survives(self, write_config: WriteConfig, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("save", ["rename", "in place, in two pieces"])
+    def test_an_edit_made_while_set_holds_the_lock_survives(
+        self, write_config: WriteConfig, tmp_path: Path, save: str
+    ) -> None:
         config = write_config(status=PADDING + "main:\n  level: open\n")
         status = tmp_path / "status.yaml"
         base = [sys.executable, "-m", "statusd", "--config", str(config), "--state-dir", str(tmp_path / "state")]
@@ -215,9 +218,12 @@ class TestHandEdits:
             time.sleep(0.0005)
         time.sleep(0.01)
         edited = status.read_text() + "annexe:\n  level: closed\n  message: {en: Closed by hand.}\n"
-        temp = tmp_path / "edit.tmp"
-        temp.write_text(edited)
-        os.replace(temp, status)  # as most editors save
+        if save == "rename":
+            temp = tmp_path / "edit.tmp"
+            temp.write_text(edited)
+            os.replace(temp, status)  # as most editors save
+        else:
+            write_in_two_pieces(status, edited, 0.05)
         assert proc.wait(30) == 0, proc.stderr.read() if proc.stderr else ""
         final = status.read_text()
         assert "Closed by hand." in final and "Slow today." in final

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import replace
@@ -45,6 +46,7 @@ _FIX = "fix it or run `statusd check`; nothing was changed"
 _INDENT = re.compile(r"^( +)[^ #\n]", re.MULTILINE)
 # How often a change is made again on top of a hand edit that landed meanwhile.
 TRIES = 5
+SETTLE = 0.1
 
 
 def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry, lock: bool = True,
@@ -75,6 +77,7 @@ def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry, lo
                 _write_atomic(real, new_text)
                 break
             log.info("status_file_changed_meanwhile", file=str(real), target=str(target))
+            time.sleep(SETTLE)  # an editor may still be writing: let it finish before reading again
         else:
             raise UserError(f"{real} kept changing while {target} was being set (an editor saving "
                             "again and again?); nothing was changed, try again")

@@ -140,6 +140,8 @@ class StatusWatch:
         except Exception as err:  # whatever the file holds, the daemon stays up
             self._invalid([Problem(str(self.path), None, "", f"cannot be read ({type(err).__name__})")])
             return
+        if text != self._accepted:
+            _say_ambiguous(wanted)
         self._from_file, self._accepted = wanted, text
 
     def _read_whole(self, accepted: str | None) -> tuple[str, Wanted]:
@@ -244,6 +246,15 @@ class StatusWatch:
                 removed = await asyncio.to_thread(files.remove_leftovers, self.path)
                 if removed:
                     log.info("status_leftovers_removed", file=str(self.path), count=removed)
+
+
+def _say_ambiguous(wanted: Wanted) -> None:
+    """A local time that happens twice is taken as the first; say so where the sysadmin looks."""
+    for target, entry in wanted.items():
+        for key, moment in (("from", entry.starts), ("until", entry.until)):
+            if moment is not None and status_file.ambiguous(moment):
+                log.warning("status_time_ambiguous", target=str(target), field=key, taken=moment.isoformat(),
+                            note="this local time happens twice; write it with its offset for the other one")
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:
