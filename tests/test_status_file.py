@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -267,7 +267,7 @@ class TestNeverCrashes:
 
 def _exists(moment: datetime) -> bool:
     """Not in a DST gap of the sites' zone: such times are refused."""
-    return moment.replace(tzinfo=PARIS).astimezone(timezone.utc).astimezone(PARIS).replace(tzinfo=None) == moment
+    return moment.replace(tzinfo=PARIS).astimezone(UTC).astimezone(PARIS).replace(tzinfo=None) == moment
 
 
 VALID_TIMES = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2998, 12, 31)).map(

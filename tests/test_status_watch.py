@@ -165,7 +165,9 @@ class TestHeldLock:
             assert await asyncio.to_thread(proc.wait, 30) == 0
             # The command finishes and the daemon announces its change too.
             await until(lambda: any(m["level"] == "closed" for m in hook.received), "the set announced", timeout=10)
-            assert "level: closed" in status.read_text() and "by: feed:panel" in status.read_text()
+            # And the panel's push, which waited for the lock, is written beside it.
+            await until(lambda: "by: feed:panel" in status.read_text(), "the push written", timeout=10)
+            assert "en: 'Closed: a burst pipe.'" in status.read_text()
         finally:
             daemon.kill()
 

@@ -125,6 +125,8 @@ class StatusWatch:
             await self._read()
             self._settle_pending(written)
             self.next_wake = self._step(self.wanted)
+        if any(not done for _, done, _ in self._pending.values()):
+            self._to_write.set()  # the file changed (a colleague's command finished?): try the write again now
 
     # -- reading -----------------------------------------------------------
 
