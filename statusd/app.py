@@ -6,14 +6,12 @@ import asyncio
 import signal
 import sqlite3
 from collections.abc import Coroutine, Sequence
-from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 from aiohttp import web
-from watchfiles import awatch
 
 from statusd import metrics, tasks
 from statusd.announcer import Announcer
@@ -23,7 +21,7 @@ from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.events import AUTOMATIC
 from statusd.intake import Intake
-from statusd.model import Wanted
+from statusd.model import StatusEntry, Target, Wanted
 from statusd.notify import notify, watchdog
 from statusd.outbox import health
 from statusd.outbox.health import Health
@@ -34,8 +32,7 @@ from statusd.sensors.state import Sensors
 from statusd.sources.feeds.config import feeds_tasks
 from statusd.sources.feeds.http import add_routes
 from statusd.sources.readings import Reading
-from statusd.sources.status import edit as status_edit
-from statusd.sources.status import file as status_file
+from statusd.sources.status.watch import StatusWatch
 from statusd.web.ops import Ops, OpsView
 from statusd.web.publish import Publisher
 from statusd.web.server import WebServer, WebState
@@ -46,7 +43,6 @@ __all__ = ["App"]
 log = structlog.get_logger()
 
 MAX_SLEEP = 300.0
-STAT_EVERY = 5.0
 STORE_RETRY = 2.0
 SENSOR_TICK = 30.0
 
@@ -61,7 +57,8 @@ class App:
         self.health = Health(state_dir, config.delivery.recheck, config.delivery.timeout)
         self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels)
         self.sensors = Sensors(config, config.rules)
-        self.intake = Intake(config, self.sensors, lambda: self.wanted)
+        self.status = StatusWatch(config, self._step, self._last_announced)
+        self.intake = Intake(config, self.sensors, lambda: self.wanted, self.status.submit)
         self.web_state = WebState(config)
         self.publisher = Publisher(self.web_state, self.store, lambda: self.wanted, self.sensors.view)
         self.web = WebServer(self.web_state, config.host, port, extra=self._routes)
@@ -70,25 +67,29 @@ class App:
                                lambda report: health.update_metrics(report, self.health.checks)),
                        config.ops_host, config.ops_port if ops_port is None else ops_port)
         metrics.know_feeds(config.feeds.feeds)
-        self.wanted: Wanted | None = None
-        self._changed = asyncio.Event()
         self._stop = asyncio.Event()
         self._signals = 0
         self._reloading: asyncio.Task[None] | None = None
-        self._next_wake: float = MAX_SLEEP
-        self._seen: tuple[int, int, int] | None = None
+
+    @property
+    def wanted(self) -> Wanted | None:
+        """The status in force (None until status.yaml, or the store's last good state, is read)."""
+        return self.status.wanted
 
     async def run(self) -> int:
         """Run until SIGTERM or SIGINT; return the exit code."""
         for name, reason in self.config.inactive.items():
             log.warning("channel_inactive", channel=name, reason=reason)
+        self._install_signals()
+        # The first read (whole, so it takes a moment) before the first request: status.json is right at once.
+        await self.status.load()
+        self.publisher.refresh(datetime.now(UTC))
         # Listen before logging in or saying anything: a port in use must stop us before a
         # post goes out, and before a login that a crash loop would repeat.
         await self._listen()
         await self.senders.open()
         self._remember_sensor_posts()
-        self._reconcile()
-        self._install_signals()
+        await self.status.reconcile()
         # Ready only now: config, store and web server are up.
         notify("READY=1")
         log.info("daemon_started", channels=sorted(self.senders.channels), port=self.web.port,
@@ -127,7 +128,7 @@ class App:
     def _loops(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
         """Every long-lived loop: the inputs that bring changes in, the web side's, the watchdog."""
         feeds = feeds_tasks(self.config, self.config.feeds, self.ingest)
-        return [("status-watch", self._watch()), ("reconcile", self._loop()),
+        return [*((f"status-{i}", coro) for i, coro in enumerate(self.status.tasks())),
                 ("sensor-tick", self._tick_sensors()), ("web-publish", self.publisher.run()),
                 ("health", self.health.watch(lambda: self.senders.channels)),
                 *((f"feed-{i}", coro) for i, coro in enumerate(feeds)),
@@ -167,90 +168,46 @@ class App:
             notify("READY=1")
             return
         replaced = await self.senders.replace(config)
-        self.config = self.web_state.config = config
+        self.config = self.web_state.config = self.status.config = config
         self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels)
-        self._changed.set()
+        self.status.changed()
         notify("READY=1")
         log.info("config_reloaded", channels=sorted(self.senders.channels), replaced=replaced,
                  note="listen address, feeds and rules take effect at the next restart")
 
-    # -- status file -------------------------------------------------------
+    # -- status --------------------------------------------------------------
 
-    async def _watch(self) -> None:
-        """React to every change of status.yaml, including replace-by-rename and delete."""
-        path = self.config.status_file.resolve()
-        # A low debounce: the default 1.6 s would make a flip feel slow.
-        async for changes in awatch(path.parent, debounce=100, step=50, recursive=False):
-            if any(Path(p).name == path.name for _, p in changes):
-                self._changed.set()
-
-    async def _loop(self) -> None:
-        """Reconcile on every change, and when a planned time comes.
-
-        The file watcher reports changes at once; a look at the file's stat
-        every few seconds is the safety net for a change it could not see
-        (one made while it was starting, or on a network file system).
-        """
-        loop = asyncio.get_running_loop()
-        due = loop.time() + self._next_wake
-        while True:
-            try:
-                await asyncio.wait_for(self._changed.wait(), timeout=min(max(due - loop.time(), 0.0), STAT_EVERY))
-            except TimeoutError:
-                if loop.time() < due and self._signature() == self._seen:
-                    continue
-            self._changed.clear()
-            self._reconcile()
-            due = loop.time() + self._next_wake
-
-    def _signature(self) -> tuple[int, int, int] | None:
+    def _last_announced(self) -> Wanted:
+        """What the store says was last announced, as entries: the last good status."""
+        wanted: dict[Target, StatusEntry] = {}
         try:
-            stat = self.config.status_file.stat()
-        except OSError:
-            return None
-        return stat.st_ino, stat.st_size, stat.st_mtime_ns
+            for key, said in self.store.announced().items():
+                stored = self.store.event(said.event_id) if said.event_id else None
+                if stored is not None:
+                    e = stored.event
+                    wanted[Target.parse(key)] = StatusEntry(e.level, e.message, e.starts, e.until)
+        except sqlite3.Error as err:
+            log.error("store_unavailable", reason=str(err), store=str(self.store.path))
+        return wanted
 
-    def _reconcile(self) -> None:
-        """Read status.yaml and compare it with the store, under the file's shared lock.
-
-        `statusd undo` changes both under the exclusive lock: reading them
-        together means the daemon never sees one without the other.
-        """
-        with ExitStack() as stack:
-            try:
-                stack.enter_context(status_edit.locked(self.config.status_file, exclusive=False))
-            except UserError as err:  # the lock file cannot be made: read without it
-                log.warning("status_lock_unavailable", reason=str(err))
-            self._load_status()
-            self._step()
-
-    def _load_status(self) -> None:
-        self._seen = self._signature()
-        try:
-            self.wanted = status_file.read(self.config.status_file, self.config)
-        except ConfigError as err:
-            metrics.STATUS_FILE_ERRORS.inc()
-            log.error(
-                "status_file_invalid", file=str(self.config.status_file),
-                problems=[str(p) for p in err.problems], kept="last good status",
-            )
-
-    def _step(self) -> None:
-        """Reconcile, record, wake the workers and refresh the public picture."""
+    def _step(self, wanted: Wanted | None) -> float:
+        """Reconcile, record, wake the workers and refresh the public picture; seconds to the next look."""
         now = datetime.now(UTC)
-        if self.wanted is not None:
+        next_wake = MAX_SLEEP
+        if wanted is not None:
             try:
-                plan = self.announcer.step(self.wanted, now)
+                plan = self.announcer.step(wanted, now)
             except sqlite3.Error as err:
                 # Disk full, or locked by another program: keep running, try again soon.
                 log.error("store_unavailable", reason=str(err), store=str(self.store.path), retry_in=STORE_RETRY)
-                self._next_wake = STORE_RETRY
+                next_wake = STORE_RETRY
             else:
                 # Look again at least every few minutes, in case the clock jumped.
                 wake = (plan.wake_at - now).total_seconds() + 0.05 if plan.wake_at else MAX_SLEEP
-                self._next_wake = min(max(wake, 0.0), MAX_SLEEP)
+                next_wake = min(max(wake, 0.0), MAX_SLEEP)
                 self.senders.poke()
         self.publisher.refresh(now)
+        return next_wake
 
     # -- sensors -----------------------------------------------------------
 

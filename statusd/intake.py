@@ -10,14 +10,13 @@ import structlog
 
 from statusd import metrics
 from statusd.config.load import Config
-from statusd.errors import UserError
 from statusd.events import Event
 from statusd.model import Level, StatusEntry, Target, Wanted
 from statusd.rules import effective
 from statusd.sensors.gates import GateCounter
 from statusd.sensors.state import Sensors
 from statusd.sources.readings import GateReading, Reading, StatusReading
-from statusd.sources.status import edit as status_edit
+from statusd.sources.status.text import MAX_MESSAGE, problem
 
 log = structlog.get_logger()
 
@@ -27,11 +26,14 @@ FEED_AUTHOR = "feed:"
 class Intake:
     """Takes batches of readings from every feed and returns the events they lead to."""
 
-    def __init__(self, config: Config, sensors: Sensors, wanted: Callable[[], Wanted | None]) -> None:
+    def __init__(self, config: Config, sensors: Sensors, wanted: Callable[[], Wanted | None],
+                 submit: Callable[[Target, StatusEntry], None]) -> None:
         self.config = config
         self.sensors = sensors
         self.gates = GateCounter()
         self._wanted = wanted
+        # Puts a status in force at once; the file is written after, off the loop.
+        self._submit = submit
 
     def closed(self, site: str) -> bool:
         """Whether staff (or a building system) have the site closed: no automatic posts then."""
@@ -62,18 +64,28 @@ class Intake:
                      reason="staff set this status; only they reopen it")
             return
         entry = StatusEntry(level=_site_level(reading), message=self._message(reading), by=author, at=reading.at)
-        try:
-            status_edit.set_entry(self.config.status_file, self.config, target, entry)
-        except UserError as err:
-            log.error("feed_status_refused", site=reading.site, source=reading.source, reason=str(err))
+        self._submit(target, entry)
+
+    def _reason(self, reading: StatusReading) -> str | None:
+        """The building system's reason, if it can be published; the status counts either way."""
+        if not reading.reason:
+            return None
+        refused = problem(reading.reason)
+        if refused:
+            # A fire alarm must not wait for its wording: the level goes out without the reason.
+            log.error("feed_reason_refused", site=reading.site, source=reading.source,
+                      reason=f"the reason {refused}", kept="the status, without the reason")
+            return None
+        return reading.reason
 
     def _message(self, reading: StatusReading) -> dict[str, str]:
-        if not reading.reason:
+        reason = self._reason(reading)
+        if reason is None:
             return {}
         if reading.zone is None:
-            return {self.config.default_language: reading.reason}
+            return {self.config.default_language: reason}
         zone = self.config.sites[reading.site].zones[reading.zone]
-        return {lang: f"{name}: {reading.reason}" for lang, name in zone.name.items()}
+        return {lang: f"{name}: {reason}"[:MAX_MESSAGE] for lang, name in zone.name.items()}
 
 
 def _site_level(reading: StatusReading) -> Level:

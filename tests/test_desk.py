@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,7 @@ from statusd.errors import UserError
 from statusd.model import LEVELS, Level, StatusEntry, Target
 from statusd.sources.status import edit as status_edit
 from statusd.sources.status import file as status_file
-from statusd.sources.status.entry import build
+from statusd.sources.status.entry import build, notes
 
 DATA = Path(__file__).parent / "data" / "status"
 CONFIG = config_module.load(DATA / "statusd.yaml")
@@ -52,6 +52,8 @@ class TestAccepts:
         [
             ({"messages": ("Fermé : incendie",)}, "message", {"fr": "Fermé : incendie"}),
             ({"messages": ("Note: closed",)}, "message", {"fr": "Note: closed"}),
+            ({"messages": ("bar: closed tonight",)}, "message", {"fr": "bar: closed tonight"}),
+            ({"messages": ("de:Geschlossen",)}, "message", {"fr": "de:Geschlossen"}),
             ({"messages": ("  sv: Stängt  ",)}, "message", {"sv": "Stängt"}),
             ({"messages": ("Ouvert à 10:00",)}, "message", {"fr": "Ouvert à 10:00"}),
             ({"level": "Closed"}, "level", Level.CLOSED),
@@ -80,9 +82,17 @@ class TestAccepts:
         if isinstance(expected, datetime):
             assert getattr(entry, field).tzinfo == PARIS
 
-    @pytest.mark.parametrize(("text", "target"), [("main/wifi", Target("main", "wifi")), (" annexe ", Target("annexe")), ("main/", Target("main"))])
+    @pytest.mark.parametrize(("text", "target"), [("main/wifi", Target("main", "wifi")), (" annexe ", Target("annexe"))])
     def test_targets(self, text: str, target: Target) -> None:
         assert run(target=text)[0] == target
+
+    def test_an_ambiguous_time_takes_the_first_and_says_so(self) -> None:
+        target, entry = run(starts="2027-10-31 02:30", until="2027-11-01 10:00")
+        assert entry.starts is not None and entry.starts.utcoffset() == timedelta(hours=2)
+        (note,) = notes(CONFIG, target, entry)
+        assert note.startswith("--from 2027-10-31 02:30 happens twice at main (Europe/Paris, the clocks go back); "
+                               "the first one was taken (CEST, UTC+0200)")
+        assert "2027-10-31 02:30+01:00" in note
 
     def test_stamps(self) -> None:
         _, entry = build(CONFIG, "main", "open", (), None, None, "bob", NOW)
@@ -99,17 +109,23 @@ class TestRefuses:
             ({"target": "bibliotheque"}, "unknown site 'bibliotheque'; the known sites are main, annexe"),
             ({"target": ""}, "unknown site ''; the known sites are main, annexe"),
             ({"target": "main/wfi"}, "unknown service 'wfi' of main (did you mean 'wifi'?); its services are wifi, printing"),
-            ({"target": "main/wifi/x"}, "unknown service 'wifi/x' of main"),
+            ({"target": "main/wifi/x"}, "'main/wifi/x' is not a target; write a site (main) or a service of it (main/wifi)"),
+            ({"target": "main/"}, "'main/' is not a target; write a site (main) or a service of it (main/wifi)"),
+            ({"target": "/wifi"}, "'/wifi' is not a target"),
             ({"target": "annexe/wifi"}, "site annexe has no services; set the site itself with `annexe`"),
             ({"level": "clossed"}, "unknown level 'clossed' (did you mean 'closed'?); use one of open, limited, closed, emergency"),
             ({"level": "shut"}, "unknown level 'shut'; use one of open, limited, closed, emergency"),
-            ({"messages": ("de:Geschlossen",)}, "unknown language 'de' in -m 'de:Geschlossen'; write lang:text with one of fr, en, sv (a text without lang: is in fr)"),
             ({"messages": ("fr:",)}, "the message 'fr:' is empty; write what the public should read"),
             ({"messages": ("   ",)}, "the message '   ' is empty"),
             ({"messages": ("fr:Fermé", "Fermé aussi")}, "two messages in 'fr'; give one -m per language"),
             ({"messages": ("en:a", "en:b")}, "two messages in 'en'"),
-            ({"messages": ("fr:Fer\x1bmé",)}, "the message holds an invisible control character ('\\x1b')"),
-            ({"messages": ("fr:Ferm\udce9",)}, "the message holds an invisible control character"),
+            ({"messages": ("fr:Fer\x1bmé",)}, "the message holds an invisible control character (U+001B at position 4)"),
+            ({"messages": ("fr:Ferm\x85é",)}, "the message holds an invisible control character (U+0085"),
+            ({"messages": ("fr:Fermé\rBEGIN:VEVENT",)}, "the message holds an invisible control character (U+000D"),
+            ({"messages": ("fr:Ferm\udce9",)}, "the message holds half of a character (U+DCE9"),
+            ({"messages": ("fr:" + "x" * 2001,)}, "the fr message is 2,001 characters long; keep a message under 2,000"),
+            ({"target": "ma\x1bin"}, "the target holds an invisible control character"),
+            ({"starts": "2027-03-28 02:30", "until": "2027-03-29 10:00"}, '--from \'2027-03-28 02:30\' 2027-03-28 02:30 does not exist in Europe/Paris (the clocks skip it); the nearest valid times are "2027-03-28 01:59" and "2027-03-28 03:00"'),
             ({"messages": ()}, 'a closed status needs a message saying why, e.g. -m "fr:…"'),
             ({"level": "emergency", "messages": ()}, "an emergency status needs a message"),
             ({"until": "tomorrow"}, "--until 'tomorrow' is not a time I can read; write \"YYYY-MM-DD HH:MM\" (or HH:MM for today) in the site's time (Europe/Paris)"),

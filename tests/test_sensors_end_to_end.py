@@ -116,8 +116,8 @@ class TestHttpFeed:
             assert post(daemon, alarm, token=PANEL)[0] == 202
             await hook.wait_for(1)
             assert (hook.received[0]["kind"], hook.received[0]["level"]) == ("status_changed", "emergency")
-            status_yaml = (tmp_path / "status.yaml").read_text()
-            assert "by: feed:panel" in status_yaml
+            # Announced first, written to the file just after, off the event loop.
+            await until(lambda: "by: feed:panel" in (tmp_path / "status.yaml").read_text(), "written to status.yaml")
             assert site(daemon)["zones"] == {}  # no seat figures while closed
             await asyncio.to_thread(daemon.cli, "set", "main", "open")
             await hook.wait_for(2)

@@ -274,7 +274,7 @@ class TestAtomic:
         try:
             for number in range(200):
                 level = (Level.CLOSED, Level.LIMITED)[number % 2]
-                entry = StatusEntry(level, {"fr": f"Message {number} " + "x" * (number * 37 % 3000)}, by="bob", at=AT)
+                entry = StatusEntry(level, {"fr": f"Message {number} " + "x" * (number * 37 % 1900)}, by="bob", at=AT)
                 set_entry(path, CONFIG, Target("main", ("wifi", "printing")[number % 2]), entry)
         finally:
             stop.set()

@@ -56,6 +56,8 @@ def set_status(args: argparse.Namespace) -> int:
     config = load_config(args)
     target, entry = _entry(args, config)
     status_edit.set_entry(config.status_file, config, target, entry)
+    for note in desk.notes(config, target, entry):
+        print(f"note: {note}")
     print(f"{target}: {entry.level.value}{_window(entry)} — written to {config.status_file}; "
           f"the daemon announces it on {len(config.channels)} channel(s).")
     return 0

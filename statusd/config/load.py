@@ -46,6 +46,8 @@ class Config:
     inactive: Mapping[str, str] = field(default_factory=dict)
     web: WebConfig = field(default_factory=WebConfig)
     feeds: FeedsConfig = field(default_factory=lambda: _empty_feeds())
+    # status.yaml is refused above this size (bytes): it is read whole, and anyone in the desk group writes it.
+    status_max_bytes: int = 256 * 1024
     rules: RulesConfig = field(default_factory=lambda: _default_rules())
     # The operator's listener (/readyz, /metrics): loopback unless the config says otherwise.
     ops_host: str = "127.0.0.1"
@@ -77,7 +79,7 @@ def load(path: Path) -> Config:
         root.problems.add(1, "", "the file is empty; see the shipped statusd.yaml for an example")
     elif root.is_mapping():
         root.allow("public_url", "listen", "languages", "sites", "channels", "delivery",
-                   "status_file", "alerts", "state_dir", "web", "feeds", "rules", "ops")
+                   "status_file", "status_max_bytes", "alerts", "state_dir", "web", "feeds", "rules", "ops")
     _check_text(root.node, "", None, root.problems)
     config = _build(root, path, {kind: (lambda k=kind: channel_class(k)) for kind in CHANNELS})
     root.problems.check()
@@ -144,6 +146,7 @@ def _build(root: Section, path: Path, registry: Mapping[str, Any]) -> Config | N
         rules=parse_rules(root.sub("rules"), sites),
         ops_host=ops_host,
         ops_port=ops_port,
+        status_max_bytes=root.integer("status_max_bytes", 256 * 1024, minimum=1024) or 256 * 1024,
     )
 
 

@@ -4,16 +4,17 @@ The daemon may read the file at any instant and a colleague may run `statusd set
 at the same time, so: one writer at a time (flock on a lock file beside it), the
 result is checked exactly as the daemon will read it, and it replaces the old
 file in one rename, so a reader sees the old or the new file, never half of one.
+A hand edit does not take the lock: the file is read again just before it is
+replaced, and when it changed meanwhile the change is made again on top of it.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+import time
+from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime, timezone
 from io import StringIO
@@ -28,66 +29,75 @@ from ruamel.yaml.error import CommentMark, MarkedYAMLError
 from ruamel.yaml.timestamp import TimeStamp
 from ruamel.yaml.tokens import CommentToken
 
+from statusd import files
 from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.model import StatusEntry, Target
+from statusd.sources.status import bounds
 from statusd.sources.status import file as status_file
+from statusd.sources.status.lock import COMMAND_WAIT, locked
+
+__all__ = ["HEADER", "locked", "set_entry"]
 
 log = structlog.get_logger()
 
 HEADER = "Live status of each site and service. Flip it with `statusd set`, or edit it by hand."
 _FIX = "fix it or run `statusd check`; nothing was changed"
 _INDENT = re.compile(r"^( +)[^ #\n]", re.MULTILINE)
+# How often a change is made again on top of a hand edit that landed meanwhile.
+TRIES = 5
+SETTLE = 0.1
 
 
-def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry, lock: bool = True) -> None:
+def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry, lock: bool = True,
+              wait: float = COMMAND_WAIT) -> None:
     """Write `entry` for `target` into the status file, keeping everything else as it is.
 
     Raises UserError (and changes nothing) when the file is broken, when the result
-    would not be accepted by the daemon, or when the file cannot be written.
+    would not be accepted by the daemon, or when the file cannot be written;
+    LockBusy when another writer holds the lock for over `wait` seconds.
     `lock=False` when the caller already holds `locked(path)`.
     """
     real = Path(os.path.realpath(path))  # write through a symlink, never over it
     site = config.sites.get(target.site)
     if site is None or (target.service is not None and target.service not in site.services):
         raise UserError(f"unknown target {str(target)!r} in {config.path}; nothing was changed")
-    tz = site.tz
-    with locked(real) if lock else nullcontext():
-        text = _read(real)
-        doc = _load(real, text)
-        _apply(doc, target, _fields(entry, config, tz))
-        new_text = _dump(doc, text)
-        _verify(real, new_text, config, target, entry)
-        _write_atomic(real, new_text)
+    fields = _fields(entry, config, site.tz)
+    with locked(real, timeout=wait) if lock else nullcontext():
+        files.remove_leftovers(real)  # from a killed writer: under the lock nobody is writing
+        for _ in range(TRIES):
+            text = _read(path, config.status_max_bytes)
+            new_text = _change(real, text, target, fields)
+            _verify(real, new_text, config, target, entry)
+            if len(new_text.encode("utf-8")) > config.status_max_bytes:
+                raise UserError(f"{real} would grow past {config.status_max_bytes:,} bytes (status_max_bytes), "
+                                "which the daemon refuses; remove old entries or comments; nothing was changed")
+            # A hand edit takes no lock: replace only what was read, else start again from the edit.
+            if _read(path, config.status_max_bytes) == text:
+                _write_atomic(real, new_text)
+                break
+            log.info("status_file_changed_meanwhile", file=str(real), target=str(target))
+            time.sleep(SETTLE)  # an editor may still be writing: let it finish before reading again
+        else:
+            raise UserError(f"{real} kept changing while {target} was being set (an editor saving "
+                            "again and again?); nothing was changed, try again")
     log.info("status_entry_written", target=str(target), to=entry.level.value, file=str(real))
 
 
-@contextmanager
-def locked(path: Path, exclusive: bool = True) -> Iterator[None]:
-    """Hold the status file's lock: exclusive to change it, shared to read it with the store."""
-    path = Path(os.path.realpath(path))
-    lock = path.with_name(f".{path.name}.lock")
-    try:
-        # Read-only is enough for flock, and works when a colleague created the lock file.
-        fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o666)
-    except OSError as err:
-        raise UserError(f"cannot lock {path} ({err.strerror or err}); nothing was changed") from err
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+def _change(path: Path, text: str | None, target: Target, fields: dict[str, Any]) -> str:
+    doc = _load(path, text)
+    _apply(doc, target, fields)
+    return _dump(doc, text)
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+def _read(path: Path, limit: int) -> str | None:
+    """The file's text as the daemon would read it (bounded, a plain file); None if there is none."""
+    if not os.path.lexists(path):
         return None
-    except IsADirectoryError:
-        raise UserError(f"{path} is a directory, not a file; nothing was changed") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"cannot read {path} ({err}); nothing was changed") from err
+    try:
+        return bounds.read_text(path, limit)
+    except ConfigError as err:
+        raise UserError(f"{err.problems[0]}; nothing was changed") from None
 
 
 def _yaml(text: str | None) -> YAML:
@@ -111,9 +121,10 @@ def _load(path: Path, text: str | None) -> CommentedMap:
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        raise UserError(f"{path}{where} is broken ({err.problem or err.context}); {_FIX}") from err
-    except Exception as err:  # ruamel raises a few unmarked errors
-        raise UserError(f"{path} is broken ({err}); {_FIX}") from err
+        raise UserError(f"{path}{where} is broken ({bounds.clip(err.problem or err.context or '')}); "
+                        f"{_FIX}") from err
+    except Exception as err:  # ruamel raises a few unmarked errors; their text quotes the file
+        raise UserError(f"{path} is broken ({type(err).__name__}); {_FIX}") from err
     if doc is None:
         raise UserError(
             f"{path} holds no status (a truncated write?); restore it, or delete it to start afresh"
@@ -269,39 +280,9 @@ def _write_atomic(path: Path, text: str) -> None:
         before = path.stat()
     except FileNotFoundError:
         before = None
+    mode = before.st_mode & 0o7777 if before else 0o644
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        files.write_atomic(path, text.encode("utf-8"), mode, before.st_gid if before else None)
     except OSError as err:
         reason = err.strerror or err
-        raise UserError(f"cannot write beside {path} ({reason}); nothing was changed") from err
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            os.fchmod(out.fileno(), before.st_mode & 0o7777 if before else 0o644)
-            if before is not None:
-                _keep_group(out.fileno(), before.st_gid)
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            reason = err.strerror or err
-            raise UserError(f"cannot write {path} ({reason}); nothing was changed") from err
-        raise
-    _fsync_dir(path.parent)
-
-
-def _keep_group(fd: int, gid: int) -> None:
-    try:
-        os.fchown(fd, -1, gid)
-    except OSError:
-        pass  # not a member of that group: the file keeps ours, which still works
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)  # makes the rename itself survive a power cut
-    finally:
-        os.close(fd)
+        raise UserError(f"cannot write {path} ({reason}); nothing was changed") from err

@@ -7,7 +7,6 @@ what to type instead, and nothing is written until everything is right.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -16,13 +15,12 @@ from statusd.config.load import Config
 from statusd.config.types import Site
 from statusd.errors import UserError
 from statusd.model import LEVELS, Level, StatusEntry, Target
-from statusd.sources.status.file import LOCAL_FORM, show, suggest, to_local
+from statusd.sources.status.file import LOCAL_FORM, ambiguous, show, suggest, to_local
+from statusd.sources.status.text import bad_char, snippet, too_long
 
 CLOSURES = (Level.CLOSED, Level.EMERGENCY)
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 _CLOCK = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
-# Line breaks and tabs are fine in a message; other control characters are paste accidents.
-_ALLOWED_CONTROLS = {"\n", "\t"}
 
 
 def build(
@@ -57,19 +55,37 @@ def build(
     return Target(site.id, service), entry
 
 
+def notes(config: Config, target: Target, entry: StatusEntry) -> list[str]:
+    """What staff should know about an accepted entry: a time that happens twice, and which was taken."""
+    site = config.sites[target.site]
+    found = []
+    for flag, moment in (("--from", entry.starts), ("--until", entry.until)):
+        if moment is not None and ambiguous(moment):
+            found.append(
+                f"{flag} {show(moment)} happens twice at {site.id} ({site.timezone}, the clocks go back); "
+                f"the first one was taken ({moment:%Z}, UTC{moment:%z}); for the second write "
+                f'"{moment.replace(fold=1).isoformat(sep=" ", timespec="minutes")}"'
+            )
+    return found
+
+
 def _target(config: Config, text: str) -> tuple[Site, str | None]:
-    wanted = Target.parse(text.strip())
+    raw = _text(text.strip(), "target")
+    if raw.endswith("/") or raw.startswith("/") or raw.count("/") > 1:
+        head = raw.strip("/").split("/")[0] or "main"
+        raise UserError(f"{snippet(raw)} is not a target; write a site ({head}) or a service of it ({head}/wifi)")
+    wanted = Target.parse(raw)
     site = config.sites.get(wanted.site)
     if site is None:
         raise UserError(
-            f"unknown site {wanted.site!r}{_guess(wanted.site, config.sites)}; "
+            f"unknown site {snippet(wanted.site)}{_guess(wanted.site, config.sites)}; "
             f"the known sites are {', '.join(config.sites)}"
         )
     if wanted.service is not None and wanted.service not in site.services:
         if not site.services:
             raise UserError(f"site {site.id} has no services; set the site itself with `{site.id}`")
         raise UserError(
-            f"unknown service {wanted.service!r} of {site.id}"
+            f"unknown service {snippet(wanted.service)} of {site.id}"
             f"{_guess(wanted.service, site.services)}; "
             f"its services are {', '.join(site.services)}"
         )
@@ -80,7 +96,7 @@ def _level(text: str) -> Level:
     word = text.strip().lower()  # typed at a prompt: case does not matter here
     if word in LEVELS:
         return Level(word)
-    raise UserError(f"unknown level {text!r}{_guess(word, LEVELS)}; use one of {', '.join(LEVELS)}")
+    raise UserError(f"unknown level {snippet(text)}{_guess(word, LEVELS)}; use one of {', '.join(LEVELS)}")
 
 
 def _messages(config: Config, raw: Sequence[str]) -> dict[str, str]:
@@ -88,35 +104,32 @@ def _messages(config: Config, raw: Sequence[str]) -> dict[str, str]:
     for item in raw:
         lang, text = _split(config, item)
         if not text:
-            raise UserError(f"the message {item!r} is empty; write what the public should read")
+            raise UserError(f"the message {snippet(item)} is empty; write what the public should read")
         if lang in messages:
             raise UserError(f"two messages in {lang!r}; give one -m per language")
+        long = too_long(text)
+        if long:
+            raise UserError(f"the {lang} message {long}")
         messages[lang] = _text(text, "message")
     return messages
 
 
 def _split(config: Config, item: str) -> tuple[str, str]:
-    """("fr", "Fermé") from "fr:Fermé"; a text without a language is in the default one."""
+    """("fr", "Fermé") from "fr:Fermé"; a text without a language is in the default one.
+
+    Only a configured language code is a prefix: "bar: closed tonight" is a text.
+    """
     head, colon, rest = item.partition(":")
     code = head.strip()
-    if not colon or not _LANG.match(code):
+    if not colon or not _LANG.match(code) or code not in config.languages:
         return config.default_language, item.strip()
-    if code not in config.languages:
-        raise UserError(
-            f"unknown language {code!r} in -m {item!r}; write lang:text with one of "
-            f"{', '.join(config.languages)} (a text without lang: is in {config.default_language})"
-        )
     return code, rest.strip()
 
 
 def _text(text: str, what: str) -> str:
-    for char in text:
-        category = unicodedata.category(char)
-        if category == "Cs" or (category == "Cc" and char not in _ALLOWED_CONTROLS):
-            raise UserError(
-                f"the {what} holds an invisible control character ({char!r}); retype it "
-                "or check the terminal's encoding"
-            )
+    bad = bad_char(text)
+    if bad:
+        raise UserError(f"the {what} {bad}")
     return text
 
 
@@ -125,12 +138,13 @@ def _when(text: str | None, flag: str, tz: ZoneInfo, now: datetime) -> datetime 
         return None
     raw = text.strip()
     clock = _CLOCK.match(raw)
-    if clock:
-        return _today_or_tomorrow(int(clock[1]), int(clock[2]), flag, text, now)
     try:
+        if clock:
+            return _today_or_tomorrow(int(clock[1]), int(clock[2]), flag, text, now)
         return to_local(raw, tz)
     except ValueError as err:
-        reason = str(err) if str(err).startswith("year") else "is not a time I can read"
+        known = str(err).startswith("year") or "does not exist" in str(err)
+        reason = str(err) if known else "is not a time I can read"
         raise UserError(
             f'{flag} {text!r} {reason}; write "{LOCAL_FORM}" (or HH:MM for today) '
             f"in the site's time ({tz.key})"
@@ -143,9 +157,11 @@ def _today_or_tomorrow(hour: int, minute: int, flag: str, text: str, now: dateti
             f"{flag} {text!r} is not a time of day; write HH:MM between 00:00 and 23:59"
         )
     clock = time(hour, minute)
-    moment = datetime.combine(now.date(), clock, tzinfo=now.tzinfo)
+    tz = now.tzinfo
+    assert isinstance(tz, ZoneInfo)
+    moment = to_local(datetime.combine(now.date(), clock), tz)  # refuses a time the clocks skip
     if moment <= now:
-        moment = datetime.combine(now.date() + timedelta(days=1), clock, tzinfo=now.tzinfo)
+        moment = to_local(datetime.combine(now.date() + timedelta(days=1), clock), tz)
     return moment
 
 

@@ -8,39 +8,39 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from statusd.config import reader
 from statusd.config.load import Config
-from statusd.config.reader import Problems, Section, kind_of
+from statusd.config.reader import Problems, Section
 from statusd.config.types import Site
 from statusd.errors import ConfigError, Problem
 from statusd.model import LEVELS, Level, StatusEntry, Target, Wanted
+from statusd.sources.status import bounds
+from statusd.sources.status.text import describe, field, problem, snippet
+from statusd.sources.status.times import LOCAL_FORM, ambiguous, show, to_local
+
+__all__ = ["ENTRY_KEYS", "LOCAL_FORM", "ambiguous", "check", "parse", "read", "show", "suggest", "to_local"]
 
 ENTRY_KEYS: tuple[str, ...] = ("level", "message", "from", "until", "by", "at")
 SITE_KEYS: tuple[str, ...] = (*ENTRY_KEYS, "services")
-LOCAL_FORM = "YYYY-MM-DD HH:MM"
-# A window that keeps time arithmetic (reminders, UTC conversion) from overflowing.
-FIRST_YEAR, LAST_YEAR = 1970, 2999
 _EMPTY = "is empty; a truncated write? the last good status stays in force"
 
 
 def read(path: Path, config: Config) -> Wanted:
-    """Read and check `path`; raise ConfigError listing every problem."""
-    try:
-        node = reader.load(path)
-    except ConfigError as err:
-        raise ConfigError([_hint(p) for p in err.problems]) from err
-    return check(node, str(path), config)
+    """Read and check `path`; raise ConfigError listing every problem.
+
+    Blocking (the file may be large or slow): the daemon calls it in a thread.
+    """
+    return parse(bounds.read_text(path, config.status_max_bytes), str(path), config)
 
 
 def parse(text: str, name: str, config: Config) -> Wanted:
     """Check status text; `name` is the file name used in problems."""
     try:
-        node = reader.loads(text, name)
+        node = bounds.parse_yaml(text, name)
     except ConfigError as err:
         raise ConfigError([_hint(p) for p in err.problems]) from err
     return check(node, name, config)
@@ -48,53 +48,36 @@ def parse(text: str, name: str, config: Config) -> Wanted:
 
 def check(node: Any, name: str, config: Config) -> Wanted:
     """Check an already loaded document (ruamel round-trip nodes keep their lines)."""
+    try:
+        return _check(node, name, config)
+    except ConfigError:
+        raise
+    except Exception as err:  # a value no check foresaw must not take the daemon down
+        refused = Problem(name, None, "", f"could not be checked ({type(err).__name__}); the last good status stays")
+        raise ConfigError([refused]) from err
+
+
+def _check(node: Any, name: str, config: Config) -> Wanted:
     problems = Problems(name)
     wanted: dict[Target, StatusEntry] = {}
     root = Section(node, "", problems)
     if node is None:
         problems.add(1, "", _EMPTY)
     elif not isinstance(node, Mapping):
+        # Never the value itself: a file that is not a status file may be anything (a secret).
         problems.add(root.line() or 1, "", "should be a mapping of site to status "
-                     f"(main: {{level: closed}}), got {kind_of(node)}")
+                     f"(main: {{level: closed}}), got {_kind(node)}")
     else:
         for site_id, section in root.items():
             site = config.sites.get(site_id)
             if site is None:
                 known = ", ".join(config.sites)
                 guess = _guess(site_id, config.sites)
-                root.error(site_id, f"unknown site {site_id!r}{guess}; known sites: {known}")
+                _error(root, site_id, f"unknown site {snippet(site_id)}{guess}; known sites: {known}")
             elif _is_entry(root, site_id, section):
                 _site(section, site, config, wanted)
     problems.check()
     return wanted
-
-
-def to_local(value: Any, tz: ZoneInfo) -> datetime:
-    """An aware datetime in `tz` from a text, a datetime or a date (naive = local time).
-
-    Raises ValueError saying what form is expected.
-    """
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        moment = _from_text(value.strip())
-    else:
-        raise ValueError(f'should be a time such as "{LOCAL_FORM}", got {kind_of(value)}')
-    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
-        raise ValueError(
-            f"year {moment.year} is out of range; use a year between {FIRST_YEAR} and {LAST_YEAR}"
-        )
-    # Rebuild as a plain datetime: YAML hands out its own datetime subclass.
-    plain = datetime(moment.year, moment.month, moment.day, moment.hour, moment.minute,
-                     moment.second, moment.microsecond, moment.tzinfo, fold=moment.fold)
-    return plain.replace(tzinfo=tz) if plain.tzinfo is None else plain.astimezone(tz)
-
-
-def show(moment: datetime) -> str:
-    """A time as staff write it: "YYYY-MM-DD HH:MM", seconds only when there are some."""
-    return moment.strftime("%Y-%m-%d %H:%M:%S" if moment.second else "%Y-%m-%d %H:%M")
 
 
 def suggest(word: str, choices: Iterable[str]) -> str | None:
@@ -108,18 +91,8 @@ def _guess(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {near!r}?)" if near else ""
 
 
-def _from_text(text: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text)
-    except (ValueError, OverflowError):
-        raise ValueError(
-            f'should be a time such as "{LOCAL_FORM}" (the site\'s local time) '
-            f"or ISO 8601 with an offset, got {text!r}"
-        ) from None
-
-
 def _site(section: Section, site: Site, config: Config, wanted: dict[Target, StatusEntry]) -> None:
-    section.allow(*SITE_KEYS)
+    _allow(section, SITE_KEYS)
     entry = _entry(section, site.tz, config)
     if entry is not None:
         wanted[Target(site.id)] = entry
@@ -129,14 +102,14 @@ def _site(section: Section, site: Site, config: Config, wanted: dict[Target, Sta
             section.error("services", "is empty; list services under it or remove the line")
         return
     if not isinstance(services.node, Mapping):
-        got = kind_of(services.node)
+        got = describe(services.node)
         section.error("services", f"should be a mapping of service to status, got {got}")
         return
     for service_id, sub in services.items():
         if service_id not in site.services:
-            services.error(service_id, _unknown_service(service_id, site))
+            _error(services, service_id, _unknown_service(service_id, site))
         elif _is_entry(services, service_id, sub):
-            sub.allow(*ENTRY_KEYS)
+            _allow(sub, ENTRY_KEYS)
             entry = _entry(sub, site.tz, config)
             if entry is not None:
                 wanted[Target(site.id, service_id)] = entry
@@ -144,10 +117,24 @@ def _site(section: Section, site: Site, config: Config, wanted: dict[Target, Sta
 
 def _unknown_service(service_id: str, site: Site) -> str:
     if not site.services:
-        return f"unknown service {service_id!r}; site {site.id} has no services in statusd.yaml"
+        return f"unknown service {snippet(service_id)}; site {site.id} has no services in statusd.yaml"
     known = ", ".join(site.services)
     guess = _guess(service_id, site.services)
-    return f"unknown service {service_id!r}{guess}; services of {site.id}: {known}"
+    return f"unknown service {snippet(service_id)}{guess}; services of {site.id}: {known}"
+
+
+def _error(section: Section, key: Any, text: str) -> None:
+    """A problem at a key the user wrote: named by a short, printable form of it."""
+    name = field(key)
+    section.problems.add(section.line(key), f"{section.path}.{name}" if section.path else name, text)
+
+
+def _allow(section: Section, keys: tuple[str, ...]) -> None:
+    """Report every key that is not one of `keys` (typos must not pass silently)."""
+    if isinstance(section.node, Mapping):
+        for key in section.node:
+            if key not in keys:
+                _error(section, key, f"unknown key; expected one of: {', '.join(keys)}")
 
 
 def _is_entry(parent: Section, key: str, section: Section) -> bool:
@@ -155,7 +142,7 @@ def _is_entry(parent: Section, key: str, section: Section) -> bool:
         parent.error(key, "has nothing under it; indent its keys below it, such as `level: closed`")
         return False
     if not isinstance(section.node, Mapping):
-        got = kind_of(section.node)
+        got = describe(section.node)
         parent.error(key, f"should be a mapping such as {{level: closed, message: ...}}, got {got}")
         return False
     return True
@@ -166,12 +153,27 @@ def _entry(section: Section, tz: ZoneInfo, config: Config) -> StatusEntry | None
     level = _level(section)
     message = _message(section, config)
     starts, until, at = (_time(section, key, tz) for key in ("from", "until", "at"))
-    by = section.string("by")
+    by = _by(section)
     if starts is not None and until is not None and starts >= until:
         section.error("from", f"should be before until ({show(until)}), got {show(starts)}")
     if len(section.problems.found) > before:
         return None
     return StatusEntry(level=level, message=message, starts=starts, until=until, by=by, at=at)
+
+
+def _by(section: Section) -> str | None:
+    value = section.get("by")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+        section.error("by", f"should be a non-empty text, got {describe(value)}")
+        return None
+    return value
+
+
+def _kind(node: Any) -> str:
+    """What a node is, without quoting it."""
+    return describe(node) if node is None or isinstance(node, (Mapping, list, bool)) else "a single value"
 
 
 def _level(section: Section) -> Level:
@@ -180,14 +182,14 @@ def _level(section: Section) -> Level:
     value = section.get("level")
     choices = ", ".join(LEVELS)
     if not isinstance(value, str):
-        section.error("level", f"should be one of {choices}, got {kind_of(value)}")
+        section.error("level", f"should be one of {choices}, got {describe(value)}")
     elif value in LEVELS:
         return Level(value)
     elif value.strip().lower() in LEVELS:
         section.error("level", f"use lower case {value.strip().lower()!r}")
     else:
         guess = _guess(value, LEVELS)
-        section.error("level", f"unknown level {value!r}{guess}; use one of {choices}")
+        section.error("level", f"unknown level {snippet(value)}{guess}; use one of {choices}")
     return Level.OPEN
 
 
@@ -198,9 +200,11 @@ def _message(section: Section, config: Config) -> dict[str, str]:
     if isinstance(value, str):
         if not value.strip():
             section.error("message", "is empty; write a text or remove the line")
+        elif problem(value):
+            section.error("message", str(problem(value)))
         return {config.default_language: str(value)}
     if not isinstance(value, Mapping):
-        got = kind_of(value)
+        got = describe(value)
         section.error("message", f"should be a text or a mapping of language to text, got {got}")
         return {}
     texts = section.sub("message")
@@ -208,9 +212,11 @@ def _message(section: Section, config: Config) -> dict[str, str]:
     known = ", ".join(config.languages)
     for lang, text in value.items():
         if lang not in config.languages:
-            texts.error(str(lang), f"unknown language {lang!r}; configured languages: {known}")
+            _error(texts, lang, f"unknown language {snippet(str(lang))}; configured languages: {known}")
         elif not isinstance(text, str) or not text.strip():
-            texts.error(str(lang), f"should be a non-empty text, got {kind_of(text)}")
+            texts.error(str(lang), f"should be a non-empty text, got {describe(text)}")
+        elif problem(text):
+            texts.error(str(lang), str(problem(text)))
         else:
             message[str(lang)] = str(text)
     return message

@@ -1,0 +1,267 @@
+"""The wanted status for the daemon: status.yaml watched and read whole, off the event loop,
+and building-system changes put in force at once and written to the file after.
+
+Nothing here blocks the loop: the lock is only tried without blocking (and
+read without it after a bound, since the file is only ever replaced whole),
+reading, parsing and writing run in threads. A hand edit counts only once the
+file is stable: two reads `SETTLE` apart agree (or the text is the one already
+in force), so an editor writing in pieces is never announced half-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import structlog
+from watchfiles import awatch
+
+from statusd import files, metrics
+from statusd.config.load import Config
+from statusd.errors import ConfigError, Problem, UserError
+from statusd.model import StatusEntry, Target, Wanted
+from statusd.sources.status import bounds
+from statusd.sources.status import file as status_file
+from statusd.sources.status.edit import set_entry
+from statusd.sources.status.lock import LockBusy, held
+
+__all__ = ["StatusWatch"]
+
+log = structlog.get_logger()
+
+STAT_EVERY = 5.0
+SETTLE = 0.1
+SETTLE_TRIES = 30
+# The reader waits this long for a colleague's command, then reads without the lock.
+READ_WAIT = 2.0
+# The writer's thread waits at most this long for the lock, then tries again later.
+WRITE_WAIT = 1.0
+WRITE_RETRY = 5.0
+LOGGED_PROBLEMS = 10
+
+Step = Callable[[Wanted | None], float]
+
+
+class Unsettled(Exception):
+    """The file kept changing: an editor is still writing it."""
+
+
+class StatusWatch:
+    """Keeps `wanted` equal to status.yaml (plus pushes not yet written) and calls `step` on each change.
+
+    `step(wanted)` reconciles and returns the seconds until the next planned
+    change; `fallback()` is the last good state from the store, used when the
+    file is unusable at start.
+    """
+
+    def __init__(self, config: Config, step: Step, fallback: Callable[[], Wanted]) -> None:
+        self.config = config
+        self._step = step
+        self._fallback = fallback
+        self._from_file: Wanted | None = None
+        self._accepted: str | None = None
+        self._seen: tuple[int, int, int] | None = None
+        # target → (entry, written, what the file said when it arrived)
+        self._pending: dict[Target, tuple[StatusEntry, bool, StatusEntry | None]] = {}
+        self._changed = asyncio.Event()
+        self._to_write = asyncio.Event()
+        self.next_wake = 300.0
+
+    @property
+    def path(self) -> Path:
+        return self.config.status_file
+
+    @property
+    def read_ok(self) -> bool:
+        """Whether the file itself has been read and accepted at least once."""
+        return self._accepted is not None
+
+    @property
+    def wanted(self) -> Wanted | None:
+        """The status in force: the file (or the last good state), with pushes not yet in it."""
+        if self._from_file is None:
+            return None
+        merged = dict(self._from_file)
+        merged.update({target: entry for target, (entry, _, _) in self._pending.items()})
+        return merged
+
+    def changed(self) -> None:
+        """Reconcile soon (after a reload, say)."""
+        self._changed.set()
+
+    def tasks(self) -> list[Coroutine[Any, Any, None]]:
+        """The long-lived loops: the watcher, the reconciler and the writer."""
+        return [self._watch(), self._loop(), self._write()]
+
+    async def load(self) -> None:
+        """Read the file once, saying nothing yet; a poisoned file means the store's last good state, loudly."""
+        await self._remove_leftovers()
+        await self._read()
+        if self._from_file is None:
+            self._from_file = self._fallback()
+            metrics.STATUS_FILE_ERRORS.inc()
+            log.error("status_file_unusable_at_start", file=str(self.path), targets=len(self._from_file),
+                      kept="last good status from the store", fix="correct status.yaml; it is read again on change")
+
+    def submit(self, target: Target, entry: StatusEntry) -> None:
+        """A building system's change: in force and announced now, written to status.yaml after."""
+        base = (self._from_file or {}).get(target)
+        self._pending[target] = (entry, False, base)
+        self.next_wake = self._step(self.wanted)
+        self._changed.set()  # the reconciler's timer follows the new plan
+        self._to_write.set()
+
+    async def reconcile(self) -> None:
+        """Read the file whole and reconcile, under the shared lock when it can be had."""
+        async with held(self.path, exclusive=False, wait=READ_WAIT) as got:
+            if not got:
+                log.warning("status_lock_busy", file=str(self.path), waited=READ_WAIT,
+                            note="read without the lock; a stopped `statusd set` or `undo`, "
+                            "or a lock file that cannot be made?")
+            written = {t: e for t, (e, done, _) in self._pending.items() if done}
+            await self._read()
+            self._settle_pending(written)
+            self.next_wake = self._step(self.wanted)
+        if any(not done for _, done, _ in self._pending.values()):
+            self._to_write.set()  # the file changed (a colleague's command finished?): try the write again now
+
+    # -- reading -----------------------------------------------------------
+
+    async def _read(self) -> None:
+        try:
+            text, wanted = await asyncio.to_thread(self._read_whole, self._accepted)
+        except Unsettled:
+            log.info("status_file_unsettled", file=str(self.path), note="still being written; read again on change")
+            return
+        except ConfigError as err:
+            self._invalid(err.problems)
+            return
+        except Exception as err:  # whatever the file holds, the daemon stays up
+            self._invalid([Problem(str(self.path), None, "", f"cannot be read ({type(err).__name__})")])
+            return
+        if text != self._accepted:
+            _say_ambiguous(wanted)
+        self._from_file, self._accepted = wanted, text
+
+    def _read_whole(self, accepted: str | None) -> tuple[str, Wanted]:
+        """In a thread: the text once two reads `SETTLE` apart agree, and what it asks for."""
+        self._seen = _signature(self.path)
+        text = bounds.read_text(self.path, self.config.status_max_bytes)
+        for _ in range(SETTLE_TRIES):
+            if text == accepted:
+                break  # the text in force: nothing half-written can look like it
+            time.sleep(SETTLE)
+            again = bounds.read_text(self.path, self.config.status_max_bytes)
+            if again == text:
+                break
+            text = again
+        else:
+            raise Unsettled
+        return text, status_file.parse(text, str(self.path), self.config)
+
+    def _invalid(self, problems: list[Problem]) -> None:
+        metrics.STATUS_FILE_ERRORS.inc()
+        shown = [str(p) for p in problems[:LOGGED_PROBLEMS]]
+        if len(problems) > LOGGED_PROBLEMS:
+            shown.append(f"… and {len(problems) - LOGGED_PROBLEMS} more")
+        log.error("status_file_invalid", file=str(self.path), problems=shown, kept="last good status")
+
+    def _settle_pending(self, written: dict[Target, StatusEntry]) -> None:
+        """Forget pushes the file now holds, and those a person changed the file over."""
+        now = self._from_file or {}
+        for target, (entry, done, base) in list(self._pending.items()):
+            if target in written and written[target] is entry:
+                del self._pending[target]  # read after our write: the file has it
+            elif not done and now.get(target) != base and self._accepted is not None:
+                del self._pending[target]
+                log.warning("status_push_superseded", target=str(target), note="status.yaml was changed for it")
+
+    # -- loops -------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """React to every change of status.yaml, including replace-by-rename and delete."""
+        path = self.path.resolve()
+        # A low debounce: the default 1.6 s would make a flip feel slow.
+        async for changes in awatch(path.parent, debounce=100, step=50, recursive=False):
+            if any(Path(p).name == path.name for _, p in changes):
+                self._changed.set()
+
+    async def _loop(self) -> None:
+        """Reconcile on every change, and when a planned time comes.
+
+        The file watcher reports changes at once; a look at the file's stat
+        every few seconds is the safety net for a change it could not see
+        (one made while it was starting, or on a network file system).
+        """
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.next_wake
+        while True:
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=min(max(due - loop.time(), 0.0), STAT_EVERY))
+            except TimeoutError:
+                if loop.time() < due and await asyncio.to_thread(_signature, self.path) == self._seen:
+                    continue
+            self._changed.clear()
+            await self.reconcile()
+            due = loop.time() + self.next_wake
+
+    async def _write(self) -> None:
+        """The one writer of pushed changes: each written to the file in a thread, retried until it is."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await self._to_write.wait()
+                self._to_write.clear()
+                if not await self._write_pending():
+                    loop.call_later(WRITE_RETRY, self._to_write.set)
+        except asyncio.CancelledError:
+            await self._write_pending()  # at shutdown: bounded by WRITE_WAIT per entry
+            raise
+
+    async def _write_pending(self) -> bool:
+        """Write every unwritten push; False when one must be tried again later."""
+        ok = True
+        for target, (entry, done, base) in list(self._pending.items()):
+            if done:
+                continue
+            try:
+                await asyncio.to_thread(set_entry, self.path, self.config, target, entry, wait=WRITE_WAIT)
+            except LockBusy:
+                log.warning("status_push_waiting", target=str(target), reason="status.yaml is locked")
+                return False
+            except UserError as err:
+                log.error("status_push_not_written", target=str(target), reason=str(err),
+                          kept="in force until status.yaml is changed for it")
+                ok = False
+                continue
+            if self._pending.get(target, (None,))[0] is entry:
+                self._pending[target] = (entry, True, base)
+        return ok
+
+    async def _remove_leftovers(self) -> None:
+        """Temporary files of killed writers: removed under the exclusive lock, when nobody writes."""
+        async with held(self.path, exclusive=True, wait=0.5) as got:
+            if got:
+                removed = await asyncio.to_thread(files.remove_leftovers, self.path)
+                if removed:
+                    log.info("status_leftovers_removed", file=str(self.path), count=removed)
+
+
+def _say_ambiguous(wanted: Wanted) -> None:
+    """A local time that happens twice is taken as the first; say so where the sysadmin looks."""
+    for target, entry in wanted.items():
+        for key, moment in (("from", entry.starts), ("until", entry.until)):
+            if moment is not None and status_file.ambiguous(moment):
+                log.warning("status_time_ambiguous", target=str(target), field=key, taken=moment.isoformat(),
+                            note="this local time happens twice; write it with its offset for the other one")
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
