@@ -39,7 +39,7 @@ def ready(daemon: Daemon) -> None:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"{daemon.url}/readyz", timeout=2).read()
+            urllib.request.urlopen(f"{daemon.ops_url}/readyz", timeout=2).read()
             return
         except OSError:
             time.sleep(0.05)

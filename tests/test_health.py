@@ -205,7 +205,7 @@ class TestDaemon:
                         env={"SKY_PASSWORD": "revoked-pass"}).start()
         try:
             def readyz() -> dict[str, object]:
-                with urllib.request.urlopen(f"{daemon.url}/readyz", timeout=5) as answer:
+                with urllib.request.urlopen(f"{daemon.ops_url}/readyz", timeout=5) as answer:
                     body: dict[str, object] = json.loads(answer.read())
                 return body
 
@@ -217,7 +217,7 @@ class TestDaemon:
 
             await until(failing, "the channel to show as failing", timeout=15, blocking=True)
             def scrape() -> str:
-                with urllib.request.urlopen(f"{daemon.url}/metrics", timeout=5) as answer:
+                with urllib.request.urlopen(f"{daemon.ops_url}/metrics", timeout=5) as answer:
                     return str(answer.read().decode())
 
             sky = (await asyncio.to_thread(readyz))["channels"]["sky"]  # type: ignore[index]

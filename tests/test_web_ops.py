@@ -20,7 +20,10 @@ pytestmark = pytest.mark.e2e
 async def ops(config: Config, tmp_path: Path) -> AsyncIterator[Ops]:
     store = Store(tmp_path / "statusd.db")
     inactive = {"mastodon": "off until file /etc/credstore/statusd.mastodon-token is set"}
-    view = OpsView(store, WebState(config), lambda: ["console"], lambda: inactive, lambda: True)
+    from statusd.outbox import health
+
+    view = OpsView(store, WebState(config), lambda: health.report(store, ["console"], {}, {}),
+                   lambda: inactive, lambda: True)
     served = Ops(view, "127.0.0.1", 0)
     await served.start()
     yield served
