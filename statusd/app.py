@@ -15,10 +15,9 @@ import structlog
 from aiohttp import web
 from watchfiles import awatch
 
-from statusd import metrics
+from statusd import loading, metrics
 from statusd.announcer import Announcer
 from statusd.compose import Composer
-from statusd.config import load as config_module
 from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.events import AUTOMATIC
@@ -147,7 +146,7 @@ class App:
         """Re-read config and templates; keep SSE clients, unchanged channels and every delivery."""
         notify("RELOADING=1")
         try:
-            config = config_module.load(self.config.path)
+            config = loading.load(self.config.path)
         except ConfigError as err:
             log.error("config_reload_failed", problems=[str(p) for p in err.problems], kept="running config")
             notify("READY=1")

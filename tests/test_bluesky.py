@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from statusd.channels import channel_class
+from statusd.channels import CHANNELS
 from statusd.channels.base import Message, PermanentError, Reply, TransientError
 from statusd.channels.bluesky import Bluesky, graphemes, link_facets
 from statusd.compose import Composer
-from statusd.config.load import load
+from statusd.loading import load
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
@@ -106,8 +106,8 @@ class TestConfig:
         monkeypatch.setenv(ENV, PASSWORD)
         config = load(write_config(tmp_path, "http://127.0.0.1:9"))
         sky = config.channels["sky"]
-        assert (sky.type, sky.options["handle"], sky.options["timeout"]) == ("bluesky", HANDLE, 0.3)
-        assert channel_class("bluesky") is Bluesky
+        assert (sky.type, sky.options.handle, sky.options.timeout) == ("bluesky", HANDLE, 0.3)
+        assert CHANNELS["bluesky"] is Bluesky
 
     def test_unset_password_makes_it_inactive(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -118,8 +118,8 @@ class TestConfig:
         assert config.inactive["sky"] == f"off until environment variable {ENV} is set"
 
     def test_service_defaults_to_bsky_social(self) -> None:
-        config = ChannelConfig("sky", "bluesky", "fr", None, None, {"handle": HANDLE},
-                               {"app_password": Secret("env", ENV)})
+        config = ChannelConfig("sky", "bluesky", "fr", None, None,
+                               Bluesky.Options(HANDLE, Secret("env", ENV)), {"app_password": Secret("env", ENV)})
         channel = Bluesky(config, DeliveryConfig())
         assert channel._service == "https://bsky.social"
         assert (channel.max_chars, channel.honours_idempotency) == (300, False)
@@ -444,8 +444,8 @@ class TestFind:
 
 
 def sky_measure() -> Callable[[str], int]:
-    config = ChannelConfig("sky", "bluesky", "fr", None, None, {"handle": HANDLE},
-                           {"app_password": Secret("env", ENV)})
+    config = ChannelConfig("sky", "bluesky", "fr", None, None,
+                           Bluesky.Options(HANDLE, Secret("env", ENV)), {"app_password": Secret("env", ENV)})
     return Bluesky(config, DeliveryConfig()).measure
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from statusd.channels.base import Message, PermanentError, Reply
 from statusd.channels.bluesky import Bluesky, graphemes
-from statusd.config.load import load
+from statusd.loading import load
 from tests.pds.server import Pds, running_pds, xrpc
 
 ENV = "TEST_PDS_APP_PASSWORD"

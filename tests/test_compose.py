@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from statusd.compose import Composer, TemplateProblem
-from statusd.config.load import Config, load
+from statusd.config.load import Config
+from statusd.loading import load
 from statusd.config.types import ChannelConfig
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from statusd.config import load as config_module
+from statusd import loading
 from statusd.errors import UserError
 from statusd.model import LEVELS, Level, StatusEntry, Target
 from statusd.sources.status import edit as status_edit
@@ -19,7 +19,7 @@ from statusd.sources.status import file as status_file
 from statusd.sources.status.entry import build
 
 DATA = Path(__file__).parent / "data" / "status"
-CONFIG = config_module.load(DATA / "statusd.yaml")
+CONFIG = loading.load(DATA / "statusd.yaml")
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 24, 20, 30, tzinfo=timezone.utc)  # 21:30 in Paris
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from statusd.commands import parser
-from statusd.config.load import Config, load
+from statusd.config.load import Config
+from statusd.loading import load
 from statusd.errors import UserError
 from statusd.events import EventKind
 from statusd.sensors.replay import Post, play

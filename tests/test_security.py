@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from statusd.compose import Composer, TemplateProblem
-from statusd.config import load as config_module
+from statusd import loading
 from statusd.config.load import Config
 from statusd.config.types import Secret
 from statusd.events import Event, EventKind
@@ -486,7 +486,7 @@ def sandboxed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str]
     def with_template(text: str) -> Config:
         (alerts / "console").mkdir(exist_ok=True)
         (alerts / "console" / "status_changed.fr.j2").write_text(text, encoding="utf-8")
-        return config_module.load(config)
+        return loading.load(config)
 
     return with_template
 

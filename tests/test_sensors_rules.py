@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from statusd.config.load import Config, load
+from statusd.config.load import Config
+from statusd.loading import load
 from statusd.config.reader import Problems, Section, loads
 from statusd.errors import ConfigError
 from statusd.sensors import default_rules, parse_rules

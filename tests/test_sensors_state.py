@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from statusd.config.load import Config, load
+from statusd.config.load import Config
+from statusd.loading import load
 from statusd.config.reader import Problems, Section, loads
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target

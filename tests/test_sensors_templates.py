@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from statusd.compose import Composer
-from statusd.config.load import Config, load
+from statusd.config.load import Config
+from statusd.loading import load
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
 from statusd.sensors.queue import round_wait

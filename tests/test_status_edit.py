@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from statusd.config import load as config_module
+from statusd import loading
 from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.model import Level, StatusEntry, Target
@@ -23,7 +23,7 @@ from statusd.sources.status import file as status_file
 from statusd.sources.status.edit import set_entry
 
 DATA = Path(__file__).parent / "data" / "status"
-CONFIG = config_module.load(DATA / "statusd.yaml")
+CONFIG = loading.load(DATA / "statusd.yaml")
 PARIS = ZoneInfo("Europe/Paris")
 AT = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)  # 09:00 in Paris
 OPEN = StatusEntry(Level.OPEN, by="bob", at=AT)
@@ -296,11 +296,11 @@ def many_services(tmp_path: Path) -> Config:
         "channels:\n  console: {type: console}\n",
         encoding="utf-8",
     )
-    return config_module.load(path)
+    return loading.load(path)
 
 
 def write_service(config_path: str, status_path: str, service: str, rounds: int) -> None:
-    config = config_module.load(Path(config_path))
+    config = loading.load(Path(config_path))
     for number in range(rounds):
         entry = StatusEntry(Level.LIMITED, {"fr": f"{service} round {number}"}, by=service, at=AT)
         set_entry(Path(status_path), config, Target("main", service), entry)

@@ -12,14 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from statusd.config import load as config_module
+from statusd import loading
 from statusd.errors import ConfigError
 from statusd.model import LEVELS, Level, StatusEntry, Target
 from statusd.sources.status import file as status_file
 
 DATA = Path(__file__).parent / "data" / "status"
 PARIS = ZoneInfo("Europe/Paris")
-CONFIG = config_module.load(DATA / "statusd.yaml")
+CONFIG = loading.load(DATA / "statusd.yaml")
 
 
 def paris(*args: int) -> datetime:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from statusd.config import load as config_module
+from statusd import loading
 from statusd.model import Target
 from statusd.web.export import Exporter, write_atomic
 from statusd.web.server import WebServer
@@ -26,7 +26,7 @@ SAME_AS = {"status.json": "/status.json", "feed.en.atom": "/feed.atom?lang=en",
 def export_state(write_config: WriteConfig, tmp_path: Path) -> WebState:
     path = write_config()
     path.write_text(path.read_text() + "web:\n  export_dir: public\n")
-    return WebState(config_module.load(path), hub=Hub())
+    return WebState(loading.load(path), hub=Hub())
 
 
 class TestExport:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
+
+from statusd.config.types import ChannelConfig, DeliveryConfig
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,21 @@ class Channel(Protocol):
     """One configured account or endpoint that messages are delivered to."""
 
     kind: ClassVar[str]
+    # The channel's frozen options dataclass, filled and checked at load (statusd.config.options).
+    @property
+    def Options(self) -> type[Any]:
+        """The nested frozen dataclass of the type's options."""
+        ...
     # Whether the platform recognises a repeated idempotency key, so a send
     # whose outcome is unknown after a crash can simply be repeated.
     honours_idempotency: ClassVar[bool]
     name: str
     language: str
     max_chars: int | None
+
+    def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
+        """Read the channel's checked options; connect later, in `open`."""
+        ...
 
     def measure(self, text: str) -> int:
         """Length of `text` as this platform counts it."""

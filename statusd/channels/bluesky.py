@@ -7,6 +7,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -17,7 +18,8 @@ import structlog
 
 from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
 from statusd.channels.webhook import retry_after as _retry_after_header
-from statusd.config.types import ChannelConfig, DeliveryConfig
+from statusd.config.options import Duration, Url
+from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 
 log = structlog.get_logger()
 
@@ -70,9 +72,15 @@ class Bluesky:
 
     kind: ClassVar[str] = "bluesky"
     honours_idempotency: ClassVar[bool] = False
-    options: ClassVar[Mapping[str, str]] = {
-        "service": "url", "handle": "text!", "app_password": "secret!", "timeout": "duration",
-    }
+
+    @dataclass(frozen=True)
+    class Options:
+        """The PDS, the account's handle and app password, and an optional timeout."""
+
+        handle: str
+        app_password: Secret
+        service: Url | None = None
+        timeout: Duration | None = None
     max_graphemes: ClassVar[int] = 300
     max_bytes: ClassVar[int] = 3000
 
@@ -80,10 +88,11 @@ class Bluesky:
         self.name = config.name
         self.language = config.language
         self.max_chars: int | None = self.max_graphemes
-        self._service = (config.options.get("service") or DEFAULT_SERVICE).rstrip("/")
-        self._handle: str = config.options["handle"].lstrip("@")
-        self._password = config.secrets["app_password"]
-        timeout = config.options.get("timeout") or delivery.timeout
+        options: Bluesky.Options = config.options
+        self._service = (options.service or DEFAULT_SERVICE).rstrip("/")
+        self._handle: str = options.handle.lstrip("@")
+        self._password = options.app_password
+        timeout = options.timeout or delivery.timeout
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._http: aiohttp.ClientSession | None = None
         self._auth: dict[str, str] | None = None  # accessJwt, refreshJwt, did, handle

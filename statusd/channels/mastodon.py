@@ -8,8 +8,9 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import requests
@@ -34,7 +35,8 @@ from statusd.channels.base import (
     Sent,
     TransientError,
 )
-from statusd.config.types import ChannelConfig, DeliveryConfig
+from statusd.config.options import Duration, Url
+from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 
 log = structlog.get_logger()
 
@@ -87,20 +89,27 @@ class Mastodon:
     kind: ClassVar[str] = "mastodon"
     # Mastodon keeps an Idempotency-Key about an hour; past that, find() looks the post up.
     honours_idempotency: ClassVar[bool] = True
-    options: ClassVar[Mapping[str, str]] = {
-        "instance": "url!", "token": "secret!", "visibility": "text", "timeout": "duration",
-    }
+
+    @dataclass(frozen=True)
+    class Options:
+        """The instance, the account's token, who sees the posts, and an optional timeout."""
+
+        instance: Url
+        token: Secret
+        visibility: Literal["public", "unlisted", "private", "direct"] = "public"
+        timeout: Duration | None = None
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         self.name = config.name
         self.language = config.language
         self.max_chars: int | None = DEFAULT_MAX_CHARS
-        instance: str = config.options["instance"].rstrip("/")
+        options: Mastodon.Options = config.options
+        instance: str = options.instance.rstrip("/")
         self._host = urlsplit(instance).netloc or instance
-        self._token_where = config.secrets["token"].describe()
-        self._token = config.secrets["token"].read() or ""
-        self._visibility: str = config.options.get("visibility") or "public"
-        self._timeout: float = config.options.get("timeout") or delivery.timeout
+        self._token_where = options.token.describe()
+        self._token = options.token.read() or ""
+        self._visibility: str = options.visibility
+        self._timeout: float = options.timeout or delivery.timeout
         self._account_id: str | None = None
         # No request is made here: Mastodon.py only checks the version when asked to.
         self._client = Client(

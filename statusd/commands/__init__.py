@@ -13,8 +13,8 @@ import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
-from statusd import logs, paths
-from statusd.config import load as config_module
+from statusd import loading, logs, paths
+from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 
 EX_USAGE = 2
@@ -67,8 +67,8 @@ def _refused(args: argparse.Namespace) -> int:
     return EX_CONFIG if args.command == "run" else EX_USAGE
 
 
-def load_config(args: argparse.Namespace) -> config_module.Config:
-    return config_module.load(paths.config_path(args.config))
+def load_config(args: argparse.Namespace) -> Config:
+    return loading.load(paths.config_path(args.config))
 
 
 def common(command: argparse.ArgumentParser) -> None:

@@ -6,13 +6,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from statusd.config import reader
+from statusd.config.options import Configurable
 from statusd.config.reader import Problems, Section, parse_url
 from statusd.config.types import (
     HOLD_KINDS,
-    SAMPLE_SECRETS,
     ChannelConfig,
     DeliveryConfig,
     Site,
@@ -62,23 +62,25 @@ def _default_rules() -> RulesConfig:
     return parse_rules(Section(None, "rules", Problems("")), {})
 
 
-def load(path: Path) -> Config:
-    """Load and check `path`; raise ConfigError listing every problem."""
-    from statusd.channels import CHANNELS, channel_class
+def load(path: Path, channels: Mapping[str, type[Configurable]]) -> Config:
+    """Load and check `path`; raise ConfigError listing every problem.
 
+    `channels` is the registry of channel types (statusd.channels.CHANNELS):
+    each type's `Options` dataclass says what its section may hold.
+    """
     root = Section(reader.load(path), "", Problems(str(path)))
     if root.node is None:
         root.problems.add(1, "", "the file is empty; see the shipped statusd.yaml for an example")
     elif root.is_mapping():
         root.allow("public_url", "listen", "languages", "sites", "channels", "delivery",
                    "status_file", "alerts", "state_dir", "web", "feeds", "rules")
-    config = _build(root, path, {kind: (lambda k=kind: channel_class(k)) for kind in CHANNELS})
+    config = _build(root, path, channels)
     root.problems.check()
     assert config is not None
     return config
 
 
-def _build(root: Section, path: Path, registry: Mapping[str, Any]) -> Config | None:
+def _build(root: Section, path: Path, registry: Mapping[str, type[Configurable]]) -> Config | None:
     # Imported here: these modules build the dataclasses defined above.
     from statusd.config.channels import parse_channels
     from statusd.config.sites import parse_sites
@@ -170,13 +172,3 @@ def _web(section: Section, base: Path) -> WebConfig:
         when_open = False
     export = section.string("export_dir")
     return WebConfig(banner_when_open=when_open, export_dir=base / export if export else None)
-
-
-def check_secret_values(config: Config) -> list[str]:
-    """Secrets that are set but still hold a sample value (named by where they come from)."""
-    return [
-        f"channel {channel.name}: {secret.describe()} holds a sample value; set the real secret"
-        for channel in config.channels.values()
-        for secret in channel.secrets.values()
-        if (secret.read() or "").lower() in SAMPLE_SECRETS
-    ]

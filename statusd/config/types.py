@@ -88,7 +88,8 @@ class ChannelConfig:
     language: str
     sites: tuple[str, ...] | None
     events: tuple[str, ...] | None
-    options: Mapping[str, Any]
+    # The channel type's own frozen `Options` dataclass, checked at load.
+    options: Any
     secrets: Mapping[str, Secret]
 
     def carries(self, site: str, kind: str) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import structlog
 
-from statusd.channels import Channel, ChannelError, channel_class
+from statusd.channels import Channel, ChannelError, build_channel
 from statusd.config.load import Config
 from statusd.outbox.store import Store
 from statusd.outbox.worker import Worker
@@ -17,7 +17,7 @@ log = structlog.get_logger()
 
 def build_channels(config: Config) -> dict[str, Channel]:
     """One client per configured, active channel."""
-    return {name: channel_class(c.type)(c, config.delivery) for name, c in config.channels.items()}
+    return {name: build_channel(c, config.delivery) for name, c in config.channels.items()}
 
 
 class Senders:
@@ -93,7 +93,7 @@ class Senders:
         self.config = config
         added = [n for n in config.channels if n not in self.channels]
         for name in added:
-            self.channels[name] = channel_class(config.channels[name].type)(config.channels[name], config.delivery)
+            self.channels[name] = build_channel(config.channels[name], config.delivery)
             self.workers[name] = Worker(self.store, self.channels[name], config.delivery)
         await self.open(added)
         for name in added:

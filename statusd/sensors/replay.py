@@ -13,7 +13,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from statusd.channels import channel_class
+from statusd.channels import build_channel
 from statusd.compose import Composer, TemplateProblem
 from statusd.config.load import Config
 from statusd.errors import UserError
@@ -145,7 +145,7 @@ class _Renderer:
         self._config = config
         self._composer = Composer(config)
         self._channels = {
-            name: channel_class(c.type)(c, config.delivery) for name, c in config.channels.items()
+            name: build_channel(c, config.delivery) for name, c in config.channels.items()
         }
 
     def __call__(self, event: Event) -> Post:

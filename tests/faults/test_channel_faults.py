@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from statusd.config import load as config_module
+from statusd import loading
 from tests.daemon import Daemon
 from tests.faults.audit import Outbox, audit, read_outbox
 from tests.faults.driver import TRACEBACK, Desk, Readings, excerpt
@@ -54,7 +54,7 @@ class TestRandomChannelFaults:
         faulty = [name for name in [*HOOKS, "mastodon", "x", "facebook", "bluesky"] if name != "healthy"]
         fleet = await fleet_factory(rng, HOOKS, channel_timeout=TIMEOUT)
         path = fault_config(fleet.channels(timeout=f"{TIMEOUT:g}s"), deadline=DEADLINE)
-        config = config_module.load(path)
+        config = loading.load(path)
         daemon = Daemon(path, tmp_path / "state", env=ENV)
         desk, readings = Desk(config, rng), Readings(rng)
         await asyncio.to_thread(daemon.start)

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from statusd.config.channels import parse_secret as _secret
 from statusd.config.load import Config
 from statusd.config.reader import Section
+from statusd.config.reader import parse_secret as _secret
 from statusd.config.types import Secret, Site
 from statusd.sources.feeds.payload import FIELDS, KINDS
 from statusd.sources.readings import Reading
@@ -309,13 +309,9 @@ def _required_secret(section: Section, key: str) -> Secret | None:
 
 
 def _optional_secret(section: Section, key: str) -> Secret | None:
-    value = section.get(key)
-    if value is None:
+    if section.get(key) is None:
         return None
-    if not isinstance(value, Mapping):  # a scalar has no line of its own: report it at the key
-        section.error(key, f"secrets are never written in statusd.yaml; use {_SECRET_FORMS}")
-        return None
-    return _secret(section.sub(key))
+    return _secret(section, key)
 
 
 def describe(feeds: FeedsConfig) -> dict[str, dict[str, Any]]:
