@@ -89,7 +89,7 @@ def _inproc(path: Path, runs: int, work: Path) -> dict:  # type: ignore[type-arg
 
 
 def _time_inproc(path: Path, runs: int, out: Path) -> None:
-    from statusd.config.load import load as load_config
+    from statusd.loading import load as load_config
     from statusd.sensors import replay as replaying
     from statusd.sensors.rules_config import RulesConfig
 
