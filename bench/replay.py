@@ -89,9 +89,9 @@ def _inproc(path: Path, runs: int, work: Path) -> dict:  # type: ignore[type-arg
 
 
 def _time_inproc(path: Path, runs: int, out: Path) -> None:
+    from statusd.config.rules import RulesConfig
     from statusd.loading import load as load_config
     from statusd.sensors import replay as replaying
-    from statusd.sensors.rules_config import RulesConfig
 
     config = load_config(CONFIG)
     # As the command does: the parsed `rules:` section when the config has one, else the defaults.

@@ -28,8 +28,8 @@ from statusd.outbox.senders import Senders
 from statusd.outbox.store import Store
 from statusd.paths import store_path
 from statusd.sensors.state import Sensors
-from statusd.sources.feeds.config import feeds_tasks
 from statusd.sources.feeds.http import add_routes
+from statusd.sources.feeds.start import feeds_tasks
 from statusd.sources.readings import Reading
 from statusd.sources.status import edit as status_edit
 from statusd.sources.status import file as status_file

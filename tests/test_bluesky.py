@@ -17,9 +17,9 @@ from statusd.channels import CHANNELS
 from statusd.channels.base import Message, PermanentError, Reply, TransientError
 from statusd.channels.bluesky import Bluesky, graphemes, link_facets
 from statusd.compose import Composer
-from statusd.loading import load
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.events import Event, EventKind
+from statusd.loading import load
 from statusd.model import Level, Target
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.bluesky import SESSION_LIMIT, FakeBluesky

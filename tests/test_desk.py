@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,7 @@ from statusd.sources.status.entry import build
 DATA = Path(__file__).parent / "data" / "status"
 CONFIG = loading.load(DATA / "statusd.yaml")
 PARIS = ZoneInfo("Europe/Paris")
-NOW = datetime(2026, 11, 24, 20, 30, tzinfo=timezone.utc)  # 21:30 in Paris
+NOW = datetime(2026, 11, 24, 20, 30, tzinfo=UTC)  # 21:30 in Paris
 
 
 def paris(*args: int) -> datetime:
@@ -152,7 +152,7 @@ TIME_ARGS = st.one_of(
     st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)).map(lambda d: d.isoformat(" ")),
     st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
 )
-NOWS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(timezone.utc))
+NOWS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
 
 USERS = st.one_of(
     st.sampled_from(["", " ", "alice", " bob ", "jean-luc.d", "ölle"]),

@@ -30,10 +30,10 @@ from statusd.channels.facebook import (
 )
 from statusd.compose import Composer
 from statusd.config.load import Config
-from statusd.loading import load
 from statusd.config.options import PathSegment
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.events import STAFF_KINDS, Event
+from statusd.loading import load
 from statusd.model import Level, Target
 from statusd.textfit import SEPARATOR
 from tests.conftest import ALERTS, BASE, CONSOLE

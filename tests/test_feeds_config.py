@@ -7,10 +7,7 @@ from pathlib import Path
 import pytest
 
 from statusd.config import reader
-from statusd.config.load import Config
-from statusd.config.reader import Problems, Section
-from statusd.config.types import Secret
-from statusd.sources.feeds.config import (
+from statusd.config.feeds import (
     DEFAULT_ALLOW,
     FeedsConfig,
     FileFeedConfig,
@@ -18,9 +15,12 @@ from statusd.sources.feeds.config import (
     MqttFeedConfig,
     PollFeedConfig,
     describe,
-    feeds_tasks,
     parse_feeds,
 )
+from statusd.config.load import Config
+from statusd.config.reader import Problems, Section
+from statusd.config.types import Secret
+from statusd.sources.feeds.start import feeds_tasks
 from tests.conftest import dedent
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from statusd.config.feeds import Decoding, FileFeedConfig
 from statusd.config.load import Config
-from statusd.sources.feeds.config import Decoding, FileFeedConfig
 from statusd.sources.feeds.file import FileFeed, Follower
 from statusd.sources.readings import GateReading, Reading, SeatReading
 

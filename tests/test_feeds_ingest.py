@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+from statusd.config.feeds import Decoding, FeedsConfig, HttpFeedConfig
 from statusd.config.load import Config
 from statusd.config.types import Secret
-from statusd.sources.feeds.config import Decoding, FeedsConfig, HttpFeedConfig
 from statusd.sources.feeds.http import MAX_BODY, IngestHandler, add_routes
 from statusd.sources.readings import GateReading, Reading, SeatReading
 from tests.conftest import REPO

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+from statusd.config.feeds import Decoding, MqttFeedConfig
 from statusd.config.load import Config
-from statusd.sources.feeds.config import Decoding, MqttFeedConfig
 from statusd.sources.feeds.mqtt import MqttFeed
 from statusd.sources.feeds.vendors import Receiver
 from statusd.sources.readings import Reading, SeatReading

@@ -14,9 +14,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
+from statusd.config.feeds import Decoding, PollFeedConfig
 from statusd.config.load import Config
 from statusd.config.types import Secret
-from statusd.sources.feeds.config import Decoding, PollFeedConfig
 from statusd.sources.feeds.payload import PayloadError
 from statusd.sources.feeds.poll import PollFeed
 from statusd.sources.feeds.vendors import Decoder, Receiver, lookup

@@ -22,8 +22,8 @@ from statusd.channels.mastodon import Mastodon, measure, plain_text
 from statusd.compose import Composer
 from statusd.config.load import Config
 from statusd.errors import ConfigError
-from statusd.loading import load
 from statusd.events import STAFF_KINDS, Event, EventKind
+from statusd.loading import load
 from statusd.model import Level, Target
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,7 +18,7 @@ from statusd.model import Level, Target
 from statusd.outbox.store import FAILED, PENDING, SENDING, SENT, SUPERSEDED, Announced, Planned, Store
 from statusd.outbox.worker import Worker
 
-NOW = datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 POLICY = DeliveryConfig(deadline=5.0, backoff=0.01, backoff_max=0.05, timeout=1.0)
 
 

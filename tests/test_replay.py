@@ -12,9 +12,9 @@ import pytest
 
 from statusd.commands import parser
 from statusd.config.load import Config
-from statusd.loading import load
 from statusd.errors import UserError
 from statusd.events import EventKind
+from statusd.loading import load
 from statusd.sensors.replay import Post, play
 from statusd.sensors.replay import load as load_readings
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from statusd.config.load import Config
 from statusd.events import EventKind
@@ -10,7 +10,7 @@ from statusd.model import Level, StatusEntry, Target
 from statusd.outbox.store import Announced
 from statusd.rules import HAND_EDIT, SCHEDULE, reconcile
 
-NOW = datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 MAIN = Target("main")
 
 

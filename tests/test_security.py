@@ -31,14 +31,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from statusd.compose import Composer, TemplateProblem
 from statusd import loading
+from statusd.compose import Composer, TemplateProblem
+from statusd.config.feeds import Decoding, FeedsConfig, HttpFeedConfig
 from statusd.config.load import Config
 from statusd.config.types import Secret
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
 from statusd.sources.feeds import http as ingest
-from statusd.sources.feeds.config import Decoding, FeedsConfig, HttpFeedConfig
 from statusd.sources.readings import Reading
 from tests.conftest import ALERTS, BASE, CONSOLE
 from tests.daemon import Daemon, free_port

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from statusd.config.rules import DEFAULT_SITE, Smoothing
 from statusd.sensors.queue import AdmissionRate, Step, littles_law, round_wait, wording
-from statusd.sensors.rules_config import DEFAULT_SITE, Smoothing
 from statusd.sensors.series import QueueSeries
 from statusd.sources.readings import QueueReading
 

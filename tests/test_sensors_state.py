@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from statusd.config.load import Config
-from statusd.loading import load
 from statusd.config.reader import Problems, Section, loads
+from statusd.config.rules import RulesConfig
 from statusd.events import Event, EventKind
+from statusd.loading import load
 from statusd.model import Level, Target
 from statusd.sensors import Sensors, parse_rules
-from statusd.sensors.rules_config import RulesConfig
 from statusd.sources.readings import QueueReading, Reading, SeatReading
 
 ALERTS = Path(__file__).resolve().parent.parent / "alerts"

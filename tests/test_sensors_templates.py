@@ -11,8 +11,8 @@ import pytest
 
 from statusd.compose import Composer
 from statusd.config.load import Config
-from statusd.loading import load
 from statusd.events import Event, EventKind
+from statusd.loading import load
 from statusd.model import Level, Target
 from statusd.sensors.queue import round_wait
 from statusd.sensors.replay import carries

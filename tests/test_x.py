@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
 from statusd.channels.x import X, comparable, rate_limit_wait, weighted_length
 from statusd.compose import Composer
-from statusd.errors import ConfigError
-from statusd.loading import load
 from statusd.config.types import ChannelConfig
+from statusd.errors import ConfigError
 from statusd.events import Event, EventKind
+from statusd.loading import load
 from statusd.model import Level, Target
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone

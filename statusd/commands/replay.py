@@ -9,7 +9,7 @@ from typing import TextIO
 
 from statusd.commands import common, load_config
 from statusd.config.load import Config
-from statusd.sensors.rules_config import RulesConfig
+from statusd.config.rules import RulesConfig
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -6,11 +6,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from statusd.config import reader
+from statusd.config.channels import parse_channels
+from statusd.config.feeds import FeedsConfig, parse_feeds
 from statusd.config.options import Configurable
 from statusd.config.reader import Problems, Section, parse_url
+from statusd.config.rules import RulesConfig, default_rules, parse_rules
+from statusd.config.sites import parse_sites
 from statusd.config.types import (
     HOLD_KINDS,
     ChannelConfig,
@@ -21,9 +24,6 @@ from statusd.config.types import (
 
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
-if TYPE_CHECKING:
-    from statusd.sensors.rules_config import RulesConfig
-    from statusd.sources.feeds.config import FeedsConfig
 
 @dataclass(frozen=True)
 class Config:
@@ -42,24 +42,12 @@ class Config:
     state_dir: Path | None = None
     inactive: Mapping[str, str] = field(default_factory=dict)
     web: WebConfig = field(default_factory=WebConfig)
-    feeds: FeedsConfig = field(default_factory=lambda: _empty_feeds())
-    rules: RulesConfig = field(default_factory=lambda: _default_rules())
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    rules: RulesConfig = field(default_factory=lambda: default_rules({}))
 
     @property
     def default_language(self) -> str:
         return self.languages[0]
-
-
-def _empty_feeds() -> FeedsConfig:
-    from statusd.sources.feeds.config import parse_feeds
-
-    return parse_feeds(Section(None, "feeds", Problems("")), {})
-
-
-def _default_rules() -> RulesConfig:
-    from statusd.sensors.rules_config import parse_rules
-
-    return parse_rules(Section(None, "rules", Problems("")), {})
 
 
 def load(path: Path, channels: Mapping[str, type[Configurable]]) -> Config:
@@ -81,12 +69,6 @@ def load(path: Path, channels: Mapping[str, type[Configurable]]) -> Config:
 
 
 def _build(root: Section, path: Path, registry: Mapping[str, type[Configurable]]) -> Config | None:
-    # Imported here: these modules build the dataclasses defined above.
-    from statusd.config.channels import parse_channels
-    from statusd.config.sites import parse_sites
-    from statusd.sensors.rules_config import parse_rules
-    from statusd.sources.feeds.config import parse_feeds
-
     base = path.parent
     languages = _languages(root)
     public_url = parse_url(root, "public_url", required=True) or "http://127.0.0.1:8080"

@@ -16,11 +16,11 @@ from typing import Any
 from statusd.channels import build_channel
 from statusd.compose import Composer, TemplateProblem
 from statusd.config.load import Config
+from statusd.config.rules import RulesConfig, default_rules
 from statusd.errors import UserError
 from statusd.events import Event, EventKind
 from statusd.model import Level
 from statusd.sensors.gates import GateCounter
-from statusd.sensors.rules_config import RulesConfig, default_rules
 from statusd.sensors.state import Sensors
 from statusd.sources.feeds.payload import PayloadError, readings_from_json
 from statusd.sources.readings import GateReading, Reading, StatusReading

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from statusd.config.rules import Smoothing, Watch
 from statusd.sensors.queue import AdmissionRate, littles_law, round_wait
-from statusd.sensors.rules_config import Smoothing, Watch
 from statusd.sensors.smoothing import Smoother
 from statusd.sources.readings import QueueReading, SeatReading
 

@@ -16,11 +16,11 @@ from typing import Any
 import structlog
 
 from statusd.config.load import Config
+from statusd.config.rules import RulesConfig
 from statusd.config.types import Site
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
 from statusd.sensors import hours, view
-from statusd.sensors.rules_config import RulesConfig
 from statusd.sensors.series import QUEUE, ZONE, QueueSeries, Series, ZoneSeries
 from statusd.sources.readings import GateReading, QueueReading, Reading, SeatReading
 

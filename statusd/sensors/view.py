@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from statusd.config.load import Config
+from statusd.config.rules import SiteRules
 from statusd.sensors import hours
 from statusd.sensors.queue import round_wait, wording
-from statusd.sensors.rules_config import SiteRules
 from statusd.sensors.series import QUEUE, ZONE, QueueSeries, Series
 
 

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 import structlog
 from aiohttp import web
 
+from statusd.config.feeds import FeedsConfig, HttpFeedConfig
 from statusd.config.load import Config
-from statusd.sources.feeds.config import FeedsConfig, HttpFeedConfig
 from statusd.sources.feeds.openapi import openapi
 from statusd.sources.feeds.payload import PayloadError, parse_json
 from statusd.sources.feeds.vendors import KIND_OF, Decoder

@@ -42,8 +42,8 @@ from typing import Any
 
 import structlog
 
+from statusd.config.feeds import Decoding
 from statusd.config.load import Config
-from statusd.sources.feeds.config import Decoding
 from statusd.sources.feeds.payload import PayloadError, parse_json, readings_from_json
 from statusd.sources.readings import (
     GateReading,

@@ -15,18 +15,25 @@ may only close a site (`status`) when it is allowed to in so many words.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from statusd.config.load import Config
 from statusd.config.reader import Section
 from statusd.config.reader import parse_secret as _secret
 from statusd.config.types import Secret, Site
-from statusd.sources.feeds.payload import FIELDS, KINDS
-from statusd.sources.readings import Reading
 
+# The kinds of reading a feed may send, and the fields each has: the one list, for the
+# config's checks, the payload parser, HTTP ingest and every long-lived feed.
+KINDS = ("seats", "queue", "gates", "status")
+_READING_COMMON = ("kind", "site", "at", "sensor")
+FIELDS: Mapping[str, tuple[str, ...]] = {
+    "seats": (*_READING_COMMON, "zone", "occupied", "capacity", "percent"),
+    "queue": (*_READING_COMMON, "queue", "length", "wait_minutes", "throughput_per_hour"),
+    "gates": (*_READING_COMMON, "zone", "in", "out"),
+    "status": (*_READING_COMMON, "zone", "level", "reason"),
+}
 FEED_TYPES = ("http", "mqtt", "poll", "file")
 DECODINGS = ("statusd", "axis-live-sum", "xovis-line-count", "mapping")
 VENDOR_FORMATS = ("axis-live-sum", "xovis-line-count")
@@ -332,22 +339,3 @@ def _where(feed: FeedConfig) -> str:
     if isinstance(feed, PollFeedConfig):
         return feed.url.split("?")[0]
     return str(feed.path)
-
-
-def feeds_tasks(config: Config, feeds: FeedsConfig,
-                intake: Callable[[list[Reading]], None]) -> list[Coroutine[Any, Any, None]]:
-    """The long-lived loops of the MQTT, poll and file feeds (HTTP feeds live in the web server)."""
-    # Imported here: those modules import this one for their config types.
-    from statusd.sources.feeds.file import FileFeed
-    from statusd.sources.feeds.mqtt import MqttFeed
-    from statusd.sources.feeds.poll import PollFeed
-
-    tasks: list[Coroutine[Any, Any, None]] = []
-    for feed in feeds.feeds.values():
-        if isinstance(feed, MqttFeedConfig):
-            tasks.append(MqttFeed(feed, config).run(intake))
-        elif isinstance(feed, PollFeedConfig):
-            tasks.append(PollFeed(feed, config).run(intake))
-        elif isinstance(feed, FileFeedConfig):
-            tasks.append(FileFeed(feed, config).run(intake))
-    return tasks
