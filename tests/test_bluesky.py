@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from statusd.channels import CHANNELS
-from statusd.channels.base import Message, PermanentError, Reply, TransientError
+from statusd.channels.base import PermanentError, Reply, TransientError
 from statusd.channels.bluesky import Bluesky, graphemes, link_facets
 from statusd.compose import Composer
+from statusd.compose.message import Message
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.events import Event, EventKind
 from statusd.loading import load

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from statusd.channels.base import Message, PermanentError, Reply
+from statusd.channels.base import PermanentError, Reply
 from statusd.channels.bluesky import Bluesky, graphemes
+from statusd.compose.message import Message
 from statusd.loading import load
 from tests.pds.server import Pds, running_pds, xrpc
 

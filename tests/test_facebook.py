@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from statusd.channels import CHANNELS
-from statusd.channels.base import DuplicateError, Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import DuplicateError, PermanentError, Reply, Sent, TransientError
 from statusd.channels.facebook import (
     DEFAULT_WAIT,
     MAX_CHARS,
@@ -29,6 +29,7 @@ from statusd.channels.facebook import (
     usage_retry_after,
 )
 from statusd.compose import Composer
+from statusd.compose.message import Message
 from statusd.config.load import Config
 from statusd.config.options import PathSegment
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret

@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.mastodon import Mastodon, measure, plain_text
 from statusd.compose import Composer
+from statusd.compose.message import Message
 from statusd.config.load import Config
 from statusd.errors import ConfigError
 from statusd.events import STAFF_KINDS, Event, EventKind

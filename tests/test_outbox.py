@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from statusd.channels.base import DuplicateError, Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import DuplicateError, PermanentError, Reply, Sent, TransientError
+from statusd.compose.message import Message
 from statusd.config.types import DeliveryConfig
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target

@@ -15,8 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.webhook import Webhook, retry_after
+from statusd.compose.message import Message
 from statusd.config.load import Config
 from statusd.loading import load
 from tests.fakes.common import standalone

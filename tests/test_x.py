@@ -16,9 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.x import X, comparable, rate_limit_wait, weighted_length
 from statusd.compose import Composer
+from statusd.compose.message import Message
 from statusd.config.types import ChannelConfig
 from statusd.errors import ConfigError
 from statusd.events import Event, EventKind

@@ -6,20 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
+from statusd.compose.message import Message
 from statusd.config.types import ChannelConfig, DeliveryConfig
-
-
-@dataclass(frozen=True)
-class Message:
-    """An event rendered for one channel: the exact text it will post."""
-
-    text: str
-    language: str
-    link: str | None
-    event_id: str
-    kind: str
-    target: str
-    level: str
 
 
 @dataclass(frozen=True)

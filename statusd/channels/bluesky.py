@@ -16,8 +16,9 @@ import aiohttp
 import regex
 import structlog
 
-from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.webhook import retry_after as _retry_after_header
+from statusd.compose.message import Message
 from statusd.config.options import Duration, Url
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 

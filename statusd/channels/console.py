@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, TextIO
 
-from statusd.channels.base import Message, Reply, Sent
+from statusd.channels.base import Reply, Sent
+from statusd.compose.message import Message
 from statusd.config.types import ChannelConfig, DeliveryConfig
 
 

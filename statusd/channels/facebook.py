@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from statusd.channels.base import ChannelError, DuplicateError, Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import ChannelError, DuplicateError, PermanentError, Reply, Sent, TransientError
+from statusd.compose.message import Message
 from statusd.config.options import Duration, PathSegment, Url
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.textfit import SEPARATOR

@@ -27,14 +27,8 @@ from mastodon import (
 )
 from mastodon._url_regex import url_regex  # Mastodon.py's port of the server's URL pattern
 
-from statusd.channels.base import (
-    ChannelError,
-    Message,
-    PermanentError,
-    Reply,
-    Sent,
-    TransientError,
-)
+from statusd.channels.base import ChannelError, PermanentError, Reply, Sent, TransientError
+from statusd.compose.message import Message
 from statusd.config.options import Duration, Url
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 

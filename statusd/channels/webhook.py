@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import PermanentError, Reply, Sent, TransientError
+from statusd.compose.message import Message
 from statusd.config.options import Duration, Url
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 

@@ -28,15 +28,8 @@ import tweepy  # type: ignore[import-untyped]
 from aiohttp.abc import AbstractResolver, ResolveResult
 from tweepy.asynchronous import AsyncClient  # type: ignore[import-untyped]
 
-from statusd.channels.base import (
-    ChannelError,
-    DuplicateError,
-    Message,
-    PermanentError,
-    Reply,
-    Sent,
-    TransientError,
-)
+from statusd.channels.base import ChannelError, DuplicateError, PermanentError, Reply, Sent, TransientError
+from statusd.compose.message import Message
 from statusd.config.options import CaFile, Duration, HostPort
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 

@@ -7,7 +7,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from statusd.channels.base import Message
+from statusd.compose.message import Message
 from statusd.events import Event
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
