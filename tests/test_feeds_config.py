@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from statusd.config import reader
+from statusd.config.feed_section import parse_feeds
 from statusd.config.feeds import (
     DEFAULT_ALLOW,
     FeedsConfig,
@@ -14,13 +15,11 @@ from statusd.config.feeds import (
     HttpFeedConfig,
     MqttFeedConfig,
     PollFeedConfig,
-    describe,
-    parse_feeds,
 )
 from statusd.config.load import Config
 from statusd.config.reader import Problems, Section
 from statusd.config.types import Secret
-from statusd.sources.feeds.start import feeds_tasks
+from statusd.sources.feeds.start import describe, feeds_tasks
 from tests.conftest import dedent
 
 

@@ -15,8 +15,8 @@ from statusd.channels.base import DuplicateError, PermanentError, Reply, Sent, T
 from statusd.compose.message import Message
 from statusd.config.types import DeliveryConfig
 from statusd.events import Event, EventKind
-from statusd.model import Level, Target
-from statusd.outbox.store import FAILED, PENDING, SENDING, SENT, SUPERSEDED, Announced, Planned, Store
+from statusd.model import Announced, Level, Target
+from statusd.outbox.store import FAILED, PENDING, SENDING, SENT, SUPERSEDED, Planned, Store
 from statusd.outbox.worker import Worker
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ from statusd.config.load import Config
 from statusd.errors import UserError
 from statusd.events import EventKind
 from statusd.loading import load
-from statusd.sensors.replay import Post, play
-from statusd.sensors.replay import load as load_readings
+from statusd.replay import Post, play
+from statusd.replay import load as load_readings
 
 REPO = Path(__file__).resolve().parent.parent
 LARGE = REPO / "examples" / "day-large-library.jsonl"

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from statusd.config.load import Config
 from statusd.events import EventKind
-from statusd.model import Level, StatusEntry, Target
-from statusd.outbox.store import Announced
+from statusd.model import Announced, Level, StatusEntry, Target
 from statusd.rules import HAND_EDIT, SCHEDULE, reconcile
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)

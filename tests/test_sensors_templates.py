@@ -14,8 +14,8 @@ from statusd.config.load import Config
 from statusd.events import Event, EventKind
 from statusd.loading import load
 from statusd.model import Level, Target
+from statusd.replay import carries
 from statusd.sensors.queue import round_wait
-from statusd.sensors.replay import carries
 
 ALERTS = Path(__file__).resolve().parent.parent / "alerts"
 PARIS = ZoneInfo("Europe/Paris")

@@ -13,8 +13,7 @@ import pytest
 
 from statusd.config.load import Config
 from statusd.events import Event, EventKind
-from statusd.model import Level, StatusEntry, Target
-from statusd.outbox.store import Announced
+from statusd.model import Announced, Level, StatusEntry, Target
 from statusd.web.server import WebServer
 from statusd.web.sse import Hub
 from statusd.web.state import WebState

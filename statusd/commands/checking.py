@@ -7,7 +7,7 @@ import asyncio
 
 from statusd import loading, paths
 from statusd.channels import Channel, ChannelError
-from statusd.commands import common
+from statusd.commands.shared import common
 from statusd.errors import ConfigError, Problem
 
 

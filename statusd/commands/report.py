@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, tzinfo
 
 from statusd import paths
-from statusd.commands import common, load_config
+from statusd.commands.shared import common, load_config
 from statusd.config.load import Config
 from statusd.errors import ConfigError
 from statusd.events import Event

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from statusd.config import reader
 from statusd.config.channels import parse_channels
-from statusd.config.feeds import FeedsConfig, parse_feeds
+from statusd.config.feed_section import parse_feeds
+from statusd.config.feeds import FeedsConfig
 from statusd.config.options import Configurable
 from statusd.config.reader import Problems, Section, parse_url
 from statusd.config.rules import RulesConfig, default_rules, parse_rules

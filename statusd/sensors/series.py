@@ -135,3 +135,25 @@ class QueueSeries(Series):
             "estimate": self.estimate,
             "wait": step.as_dict() if step else None,
         }
+
+
+def summary(series: Series, changed: bool) -> dict[str, Any]:
+    """One zone or queue as an event lists it: band, the band last told, figures."""
+    return {
+        "id": series.id,
+        "band": series.band,
+        "previous_band": series.told(),
+        "changed": changed,
+        **series.figures(),
+    }
+
+
+def outage(series: Series) -> dict[str, Any]:
+    """A silent sensor as a sensor_lost/restored event tells it."""
+    assert series.updated_at is not None
+    return {
+        series.family: series.id,
+        "last_seen": series.updated_at.isoformat(),
+        "stale_after": series.watch.stale_after,
+        "band": series.band,
+    }
