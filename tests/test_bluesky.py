@@ -26,6 +26,8 @@ from tests.fakes import blackhole, refusing_port
 from tests.fakes.bluesky import SESSION_LIMIT, FakeBluesky
 from tests.fakes.common import standalone
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 ALERTS = ROOT / "alerts"
 ENV = "TEST_BSKY_APP_PASSWORD"

@@ -18,6 +18,8 @@ from statusd.compose.message import Message
 from statusd.loading import load
 from tests.pds.server import Pds, running_pds, xrpc
 
+pytestmark = pytest.mark.e2e
+
 ENV = "TEST_PDS_APP_PASSWORD"
 LINK = "https://bib.test/#main"
 KEY = "delivery-0001"

@@ -13,6 +13,8 @@ from statusd.config import wording
 from tests.browser.conftest import browser, daemon, shots, visit  # noqa: F401  (fixtures, used by name)
 from tests.daemon import Daemon
 
+pytestmark = pytest.mark.browser
+
 LEVEL = "#site-main > .status [data-field=level]"
 MESSAGE = "#site-main > [data-field=message]"
 ALERTS = Path(__file__).resolve().parent.parent / "alerts"

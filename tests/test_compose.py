@@ -19,6 +19,8 @@ from statusd.events import Event, EventKind
 from statusd.loading import load
 from statusd.model import Level, Target
 
+pytestmark = pytest.mark.unit
+
 ALERTS = Path(__file__).resolve().parent.parent / "alerts"
 PARIS = ZoneInfo("Europe/Paris")
 STOCKHOLM = ZoneInfo("Europe/Stockholm")

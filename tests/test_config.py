@@ -11,6 +11,8 @@ from statusd import loading
 from statusd.config import load as config_module
 from statusd.errors import ConfigError
 
+pytestmark = pytest.mark.unit
+
 GOOD = """\
 public_url: http://127.0.0.1:8080
 languages: [fr, en]

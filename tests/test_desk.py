@@ -18,14 +18,16 @@ from statusd.sources.status import edit as status_edit
 from statusd.sources.status import file as status_file
 from statusd.sources.status.entry import build
 
+pytestmark = pytest.mark.unit
+
 DATA = Path(__file__).parent / "data" / "status"
 CONFIG = loading.load(DATA / "statusd.yaml")
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 24, 20, 30, tzinfo=UTC)  # 21:30 in Paris
 
 
-def paris(*args: int) -> datetime:
-    return datetime(*args, tzinfo=PARIS)  # type: ignore[misc]
+def paris(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=PARIS)
 
 
 def run(

@@ -42,6 +42,8 @@ from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone
 from tests.fakes.facebook import RESPONSES, FakeGraph
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 ENV = "TEST_FACEBOOK_TOKEN"
 TOKEN = "EAAB-page-token-for-tests-0123456789"

@@ -22,6 +22,8 @@ from statusd.config.types import Secret
 from statusd.sources.feeds.start import describe, feeds_tasks
 from tests.conftest import dedent
 
+pytestmark = pytest.mark.unit
+
 
 def parse(text: str, config: Config) -> tuple[FeedsConfig, list[str]]:
     root = reader.loads(dedent(text), "statusd.yaml")

@@ -13,6 +13,8 @@ from statusd.config.types import Site, Zone
 from statusd.sensors.gates import GateCounter, is_open
 from statusd.sources.readings import GateReading
 
+pytestmark = pytest.mark.unit
+
 PARIS = ZoneInfo("Europe/Paris")
 WEEKDAYS = {day: ((time(9), time(20)),) for day in range(6)}  # Monday to Saturday 9-20, Sunday closed
 

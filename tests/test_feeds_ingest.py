@@ -25,6 +25,8 @@ from statusd.sources.readings import GateReading, Reading, SeatReading
 from tests.conftest import REPO
 from tests.daemon import free_port
 
+pytestmark = pytest.mark.e2e
+
 EXAMPLES = REPO / "examples" / "vendors"
 # The vendor samples were taken on 2 May 2024 at 10:15 in Paris.
 NOW = datetime(2024, 5, 2, 8, 16, tzinfo=UTC)

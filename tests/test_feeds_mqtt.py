@@ -21,6 +21,8 @@ from statusd.sources.feeds.vendors import Receiver
 from statusd.sources.readings import Reading, SeatReading
 from tests.mosquitto import Mosquitto, mosquitto  # noqa: F401 (the fixture)
 
+pytestmark = pytest.mark.e2e
+
 SEATS = {"site": "main", "zone": "floor2", "occupied": 120}
 ALLOW = frozenset({"seats", "queue", "gates"})
 

@@ -23,6 +23,8 @@ from statusd.sources.feeds.vendors import Decoder, Receiver, lookup
 from statusd.sources.readings import GateReading, Reading, SeatReading
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.e2e
+
 EXAMPLES = REPO / "examples" / "vendors"
 NOW = datetime(2024, 5, 2, 8, 16, tzinfo=UTC)  # the samples were taken at 10:15 in Paris
 GATES = Decoding("axis-live-sum", "main", "floor2")

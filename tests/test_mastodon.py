@@ -30,6 +30,8 @@ from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone
 from tests.fakes.mastodon import MastodonServer, mastodon_length, to_html
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 ALERTS = ROOT / "alerts"
 ENV = "TEST_MASTODON_TOKEN"

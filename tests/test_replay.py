@@ -18,6 +18,8 @@ from statusd.loading import load
 from statusd.replay import Post, play
 from statusd.replay import load as load_readings
 
+pytestmark = pytest.mark.unit
+
 REPO = Path(__file__).resolve().parent.parent
 LARGE = REPO / "examples" / "day-large-library.jsonl"
 EXAMS = REPO / "examples" / "day-university-exams.csv"

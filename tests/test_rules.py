@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from statusd.config.load import Config
 from statusd.events import EventKind
 from statusd.model import Announced, Level, StatusEntry, Target
 from statusd.rules import HAND_EDIT, SCHEDULE, reconcile
+
+pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 MAIN = Target("main")

@@ -46,6 +46,8 @@ from tests.security.leaks import Scanner, make_secret
 from tests.security.probe import Picture, delivery_rows, picture, send
 from tests.security.world import World, run_on_terminal, world
 
+pytestmark = pytest.mark.e2e
+
 # -- 1. unauthenticated requests change nothing ------------------------------------------------
 
 FEED_TOKEN = make_secret("feed_token")

@@ -19,6 +19,8 @@ from tests.fakes.webhook import WebhookReceiver
 from tests.mosquitto import Mosquitto, mosquitto  # noqa: F401  (the fixture)
 from tests.waiting import until
 
+pytestmark = pytest.mark.e2e
+
 SECRET = "hook-secret-sensors"
 TOKEN = "counter-token-5d1e"
 PANEL = "fire-panel-token-77aa"

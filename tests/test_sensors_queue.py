@@ -16,6 +16,8 @@ from statusd.sensors.queue import AdmissionRate, Step, littles_law, round_wait
 from statusd.sensors.series import QueueSeries
 from statusd.sources.readings import QueueReading
 
+pytestmark = pytest.mark.unit
+
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 ALERTS = Path(__file__).resolve().parent.parent / "alerts"
 

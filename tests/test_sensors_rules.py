@@ -14,6 +14,8 @@ from statusd.errors import ConfigError
 from statusd.loading import load
 from statusd.sensors import default_rules, parse_rules
 
+pytestmark = pytest.mark.unit
+
 CONFIG = """\
 public_url: https://bib.test
 sites:

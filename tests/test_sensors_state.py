@@ -22,6 +22,8 @@ from statusd.model import Level, Target
 from statusd.sensors import Sensors, parse_rules
 from statusd.sources.readings import QueueReading, Reading, SeatReading
 
+pytestmark = pytest.mark.unit
+
 ALERTS = Path(__file__).resolve().parent.parent / "alerts"
 PARIS = ZoneInfo("Europe/Paris")
 # A Tuesday; main is open 09:00-20:00 on weekdays.

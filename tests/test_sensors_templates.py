@@ -17,6 +17,8 @@ from statusd.model import Level, Target
 from statusd.replay import carries
 from statusd.sensors.queue import round_wait
 
+pytestmark = pytest.mark.unit
+
 ALERTS = Path(__file__).resolve().parent.parent / "alerts"
 PARIS = ZoneInfo("Europe/Paris")
 AT = datetime(2026, 3, 10, 10, 5, tzinfo=PARIS)

@@ -22,6 +22,8 @@ from statusd.model import Level, StatusEntry, Target
 from statusd.sources.status import file as status_file
 from statusd.sources.status.edit import set_entry
 
+pytestmark = pytest.mark.e2e
+
 DATA = Path(__file__).parent / "data" / "status"
 CONFIG = loading.load(DATA / "statusd.yaml")
 PARIS = ZoneInfo("Europe/Paris")

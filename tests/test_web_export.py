@@ -17,6 +17,8 @@ from statusd.web.state import WebState
 from tests.conftest import WriteConfig
 from tests.test_web_support import FLOOD, NOW, entry, event, later
 
+pytestmark = pytest.mark.unit
+
 SAME_AS = {"status.json": "/status.json", "feed.en.atom": "/feed.atom?lang=en",
            "closures.sv.ics": "/closures.ics?lang=sv", "cap.xml": "/cap.xml", "feed.atom": "/feed.atom?lang=fr",
            "static/page.css": "/static/page.css"}
@@ -97,7 +99,11 @@ class TestAtomic:
 
         moves: list[tuple[str, str]] = []
         real = os.replace
-        monkeypatch.setattr(os, "replace", lambda a, b: (moves.append((str(a), str(b))), real(a, b))[1])
+        def replace(a: object, b: object) -> None:
+            moves.append((str(a), str(b)))
+            real(a, b)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(os, "replace", replace)
         write_atomic(tmp_path / "cap.xml", b"<x/>")
         ((source, target),) = moves
         assert Path(source).parent == Path(target).parent == tmp_path

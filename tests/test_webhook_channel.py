@@ -29,6 +29,8 @@ from tests.fakes.webhook import (
     url_for,
 )
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 ENV = "TEST_HOOK_SECRET"
 SECRET = "hook-secret-for-tests"

@@ -15,12 +15,16 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
 from statusd import loading
 from tests.daemon import Daemon
 from tests.faults.audit import Outbox, audit, read_outbox
 from tests.faults.driver import TRACEBACK, Desk, Readings, excerpt
 from tests.faults.fleet import ENV, Fleet, Hook, tag_of
 from tests.faults.summary import Ledger, Row
+
+pytestmark = pytest.mark.faults
 
 HOOKS = {"healthy": Hook("en", proxied=False), "hook-faulty": Hook("fr")}
 # About 40 % of requests to a faulty channel fail, each in one of these ways.

@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
 from statusd import loading
 from statusd.config.load import Config
 from statusd.sources.status import file as status_file
@@ -22,6 +24,8 @@ from tests.faults.audit import Outbox, audit, read_outbox, unannounced
 from tests.faults.driver import TRACEBACK, Desk, Readings, excerpt
 from tests.faults.fleet import ENV, Fleet, Hook
 from tests.faults.summary import Ledger, Row
+
+pytestmark = pytest.mark.faults
 
 TRIALS = 50
 HOOKS = {"hook-fr": Hook("fr"), "hook-en": Hook("en")}

@@ -29,6 +29,8 @@ from tests.faults.driver import TRACEBACK, Desk, excerpt, log_events
 from tests.faults.fleet import ENV, HOOK_SECRET, tag_of
 from tests.faults.summary import Ledger, Row
 
+pytestmark = pytest.mark.faults
+
 FAULT_WINDOW = 8.0  # SQLite waits 5 s for a lock before it gives up
 RECOVERY = 10.0
 LOCKER = """
