@@ -41,7 +41,7 @@ from statusd.model import Level, Target
 from statusd.sources.feeds import http as ingest
 from statusd.sources.readings import Reading
 from tests.conftest import ALERTS, BASE, CONSOLE
-from tests.daemon import Daemon, free_port
+from tests.daemon import Daemon
 from tests.security.leaks import Scanner, make_secret
 from tests.security.probe import Picture, delivery_rows, picture, send
 from tests.security.world import World, run_on_terminal, world
@@ -354,7 +354,7 @@ def _exercise(w: World) -> Exposure:
                       **{f"message {ch}": msg for ch, _, _, msg in deliveries}}
     areas["published"] = _published(w)
     console = run_on_terminal(["--config", str(w.config), "--state-dir", str(w.directory / "console-state"),
-                               "run", "--port", str(free_port())], w.env, w.directory, seconds=30,
+                               "run", "--port", "0"], w.env, w.directory, seconds=30,
                               ready=lambda seen: seen.count("delivery_failed") >= 7)
     areas["logs"] = {"daemon log (JSON)": daemon.logs(), "daemon stdout": daemon.out.read_text(errors="replace"),
                      "daemon log (console)": console}
