@@ -27,16 +27,21 @@ FEED_AUTHOR = "feed:"
 class Intake:
     """Takes batches of readings from every feed and returns the events they lead to."""
 
-    def __init__(self, config: Config, sensors: Sensors, wanted: Callable[[], Wanted | None]) -> None:
+    def __init__(self, config: Config, sensors: Sensors, wanted: Callable[[], Wanted | None], *,
+                 clock: Callable[[], datetime] | None = None,
+                 write_status: Callable[[Target, StatusEntry], None] | None = None) -> None:
+        """`clock` and `write_status` are the wall clock and status.yaml unless given (replay's day)."""
         self.config = config
         self.sensors = sensors
         self.gates = GateCounter()
         self._wanted = wanted
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._write = write_status or self._write_file
 
     def closed(self, site: str) -> bool:
         """Whether staff (or a building system) have the site closed: no automatic posts then."""
         entry = (self._wanted() or {}).get(Target(site))
-        now = datetime.now(UTC)
+        now = self._clock()
         return entry is not None and effective(entry, now).level in (Level.CLOSED, Level.EMERGENCY)
 
     def accept(self, readings: Sequence[Reading], now: datetime) -> list[Event]:
@@ -63,9 +68,12 @@ class Intake:
             return
         entry = StatusEntry(level=_site_level(reading), message=self._message(reading), by=author, at=reading.at)
         try:
-            status_edit.set_entry(self.config.status_file, self.config, target, entry)
+            self._write(target, entry)
         except UserError as err:
             log.error("feed_status_refused", site=reading.site, source=reading.source, reason=str(err))
+
+    def _write_file(self, target: Target, entry: StatusEntry) -> None:
+        status_edit.set_entry(self.config.status_file, self.config, target, entry)
 
     def _message(self, reading: StatusReading) -> dict[str, str]:
         if not reading.reason:

@@ -196,7 +196,10 @@ class TestFiles:
         path.write_text("\n".join(rows) + "\n", encoding="utf-8")
         loaded = load_readings(path, shipped)
         assert loaded.problems == []
+        before = shipped.status_file.read_bytes() if shipped.status_file.exists() else None
         assert play(loaded.readings, shipped) == []
+        # The daemon's intake took the closure, into memory: the real status file is untouched.
+        assert (shipped.status_file.read_bytes() if shipped.status_file.exists() else None) == before
 
     def test_unreadable(self, shipped: Config, tmp_path: Path) -> None:
         with pytest.raises(UserError):

@@ -11,10 +11,10 @@ import pytest
 
 from statusd.compose import Composer
 from statusd.config.load import Config
+from statusd.config.types import ChannelConfig
 from statusd.events import Event, EventKind
 from statusd.loading import load
 from statusd.model import Level, Target
-from statusd.replay import carries
 from statusd.sensors.queue import round_wait
 
 pytestmark = pytest.mark.unit
@@ -235,4 +235,5 @@ class TestSensorNotices:
     def test_only_channels_that_ask(
         self, events: tuple[str, ...] | None, kind: EventKind, carried: bool
     ) -> None:
-        assert carries(events, kind) is carried
+        channel = ChannelConfig("c", "console", "fr", None, events, None, {})
+        assert channel.carries("main", kind.value) is carried
