@@ -151,6 +151,18 @@ class TestGenericParser:
 class TestSampleSecretsRefused:
     """The daemon refuses a documentation sample secret exactly as `statusd check` does."""
 
+    def test_a_feed_token_too(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Feeds read secrets through the same parser, so a sample feed token is refused the same way."""
+        monkeypatch.setenv("STATUSD_OPTIONS_FEED", "ChangeMe")
+        path = tmp_path / "statusd.yaml"
+        path.write_text(HEAD + "  c: {type: console}\nfeeds:\n  counters: {type: http, token: {env: STATUSD_OPTIONS_FEED}}\n",
+                        encoding="utf-8")
+        with pytest.raises(ConfigError) as caught:
+            loading.load(path)
+        assert [str(p) for p in caught.value.problems] == [
+            f"{path}:{CHANNEL_LINE + 2}: feeds.counters.token: environment variable STATUSD_OPTIONS_FEED"
+            " holds a sample value; set the real secret"]
+
     @pytest.mark.e2e
     def test_run_and_check_report_the_same_problem(self, tmp_path: Path) -> None:
         path = tmp_path / "statusd.yaml"

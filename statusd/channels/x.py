@@ -144,7 +144,10 @@ class X:
         self.language = config.language
         self.max_chars: int | None = MAX_CHARS
         options: X.Options = config.options
-        keys = {key: secret.read() or "" for key, secret in config.secrets.items()}
+        keys = {"consumer_key": options.consumer_key.read() or "",
+                "consumer_secret": options.consumer_secret.read() or "",
+                "access_token": options.access_token.read() or "",
+                "access_token_secret": options.access_token_secret.read() or ""}
         self._client = AsyncClient(**keys, return_type=dict, wait_on_rate_limit=False)
         self._user_id = _user_id_from_token(keys["access_token"])
         self._timeout = float(options.timeout or delivery.timeout)

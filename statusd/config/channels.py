@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, cast
 
-from statusd.config.options import Configurable, parse_options, refuse_samples
+from statusd.config.options import Configurable, parse_options
 from statusd.config.reader import Section
 from statusd.config.types import ChannelConfig, Site
 from statusd.events import EventKind
@@ -61,7 +61,6 @@ def _channel(
     if language not in languages:
         section.error("language", f"{language!r} is not one of the configured languages {list(languages)}")
     options, secrets = parse_options(section, options_class)
-    refuse_samples(section, secrets)
     if options is None:
         return None
     return ChannelConfig(

@@ -20,11 +20,10 @@ import re
 import ssl
 import types
 import typing
-from collections.abc import Mapping
 from typing import Any, Literal, Protocol, TypeVar
 
 from statusd.config.reader import Section, kind_of, parse_secret, parse_url
-from statusd.config.types import SAMPLE_SECRETS, Secret
+from statusd.config.types import Secret
 
 
 class Url(str):
@@ -82,13 +81,6 @@ def parse_options(section: Section, cls: type[OptionsT]) -> tuple[OptionsT | Non
         if isinstance(value, Secret):
             secrets[field.name] = value
     return (cls(**values) if good else None), secrets
-
-
-def refuse_samples(section: Section, secrets: Mapping[str, Secret]) -> None:
-    """Report every secret that is set but still holds a documentation sample."""
-    for key, secret in secrets.items():
-        if (secret.read() or "").lower() in SAMPLE_SECRETS:
-            section.error(key, f"{secret.describe()} holds a sample value; set the real secret")
 
 
 def _unwrap(hint: Any) -> Any:

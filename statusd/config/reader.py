@@ -12,7 +12,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from statusd.config.types import Secret
+from statusd.config.types import SAMPLE_SECRETS, Secret
 from statusd.errors import ConfigError, Problem
 
 
@@ -222,7 +222,9 @@ def parse_url(section: Section, key: str, required: bool = False) -> str | None:
 def parse_secret(parent: Section, key: str) -> Secret | None:
     """`parent[key]` as {env: NAME}, {credential: NAME} or {file: PATH}; a plain text is refused.
 
-    The one reader of secrets, for channels and feeds alike.
+    The one reader of secrets, for channels and feeds alike. A secret that is set
+    but still holds a documentation sample ("changeme") is a problem at load, so
+    the daemon refuses it exactly as `statusd check` does.
     """
     value = parent.get(key)
     if isinstance(value, str):
@@ -235,6 +237,9 @@ def parse_secret(parent: Section, key: str) -> Secret | None:
     section = parent.sub(key)
     section.allow("env", "credential", "file")
     source, ref = next(iter(value.items()))
-    if source in ("env", "credential", "file") and isinstance(ref, str) and ref:
-        return Secret(str(source), ref)
-    return None
+    if not (source in ("env", "credential", "file") and isinstance(ref, str) and ref):
+        return None
+    secret = Secret(str(source), ref)
+    if (secret.read() or "").lower() in SAMPLE_SECRETS:
+        parent.error(key, f"{secret.describe()} holds a sample value; set the real secret")
+    return secret
