@@ -62,6 +62,7 @@ class TestEveryOptionCheckedAtLoad:
              " ca_file: /nonexistent/ca.pem}", "ca_file", "cannot be read as a PEM CA bundle"),
             ("fb: {type: facebook, page_id: 'my page/../feed', token: T}",
              "page_id", "should be an id of letters, digits"),
+            ("fb: {type: facebook, page_id: '..', token: T}", "page_id", "should be an id of letters, digits"),
             ("sky: {type: bluesky, handle: [a], app_password: T}", "handle", "should be a non-empty text"),
             ("c: {type: console, max_chars: -1}", "max_chars", "should be a whole number of at least 0"),
             ("hook: {type: webhook, url: 'http://127.0.0.1:9/h', token: T}", "token", "unknown key"),

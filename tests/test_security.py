@@ -525,7 +525,7 @@ class TestTemplateSandbox:
         # In a child process with 1 GiB of address space, so a bomb that works cannot take the suite.
         code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))\n"
                 "from pathlib import Path\n"
-                "from statusd import config as c\n"
+                "from statusd import loading as c\n"
                 "from tests.test_security import _render\n"
                 "from statusd.compose import TemplateProblem\n"
                 "try:\n    _render(c.load(Path(sys.argv[1])))\n"

@@ -148,7 +148,7 @@ def _segment(section: Section, key: str) -> Any:
     value = section.get(key)
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)  # a page id written without quotes is a YAML number
-    if not isinstance(value, str) or not _SEGMENT.fullmatch(value):
+    if not isinstance(value, str) or not _SEGMENT.fullmatch(value) or value in (".", ".."):
         section.error(key, f"should be an id of letters, digits, '_', '.' or '-', got {kind_of(value)}")
         return _BAD
     return PathSegment(value)
