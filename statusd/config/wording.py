@@ -60,7 +60,8 @@ class Wording:
         keys = GROUPS[group]
         found = {key: self.word(lang, f"{group}.{key}") for key in keys}
         missing = [key for key, text in found.items() if text is None]
-        if missing:
+        if missing and (self.path, self.mtime, lang, group) not in _LOGGED:
+            _LOGGED.add((self.path, self.mtime, lang, group))  # once per file version, not per page
             log.warning("wording_missing", file=str(self.path), language=lang, group=group, keys=missing,
                         used=fallback)
         return {key: text if text is not None else (self.word(fallback, f"{group}.{key}") or key)
@@ -94,6 +95,7 @@ class Wording:
 
 
 _CACHE: dict[Path, Wording] = {}
+_LOGGED: set[tuple[Path, float | None, str, str]] = set()
 
 
 def load(alerts_dir: Path) -> Wording:
