@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench check lint clean test-deps
+.PHONY: run test test-fast bench check lint clean test-deps
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,13 +27,17 @@ test-deps:
 test: $(STAMP) test-deps
 	$(PY) -m pytest -q
 
+# The unit tier: pure and fast, no daemon, server, broker or browser (markers in pyproject).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "unit and not (e2e or browser or faults)"
+
 bench: $(STAMP)
 	$(PY) bench/run.py
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,dev]'
-	$(VENV)/bin/ruff check statusd
-	$(VENV)/bin/mypy statusd
+	$(VENV)/bin/ruff check statusd tests bench
+	$(VENV)/bin/mypy statusd tests bench
 
 check: $(STAMP)
 	$(VENV)/bin/statusd check

@@ -29,7 +29,7 @@ from typing import Any
 from common import RunningDaemon, machine, write_config
 from wrkout import latency, lua_string, number
 
-from statusd.sources.feeds.config import HttpFeedConfig
+from statusd.config.feeds import HttpFeedConfig
 
 SINGLE_TARGET = 5_000  # readings/s, one reading a request, 64 connections
 BATCH_TARGET = 50_000  # readings/s, 100 readings a request

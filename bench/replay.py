@@ -2,7 +2,7 @@
 
 Two figures per example day, each the median of `runs` runs:
 - the whole `statusd replay` process, Python start-up and printing included (wall time);
-- in a separate Python process, `statusd.sensors.replay.load` and `play` timed alone.
+- in a separate Python process, `statusd.replay.load` and `play` timed alone.
 
     python bench/replay.py --runs 5
     python bench/replay.py inproc --file FILE --runs N --out OUT   (run by the above)
@@ -89,9 +89,9 @@ def _inproc(path: Path, runs: int, work: Path) -> dict:  # type: ignore[type-arg
 
 
 def _time_inproc(path: Path, runs: int, out: Path) -> None:
-    from statusd.config.load import load as load_config
-    from statusd.sensors import replay as replaying
-    from statusd.sensors.rules_config import RulesConfig
+    from statusd import replay as replaying
+    from statusd.config.rules import RulesConfig
+    from statusd.loading import load as load_config
 
     config = load_config(CONFIG)
     # As the command does: the parsed `rules:` section when the config has one, else the defaults.

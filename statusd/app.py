@@ -13,10 +13,9 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from statusd import metrics, tasks
+from statusd import loading, metrics, tasks
 from statusd.announcer import Announcer
 from statusd.compose import Composer
-from statusd.config import load as config_module
 from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.events import AUTOMATIC
@@ -29,8 +28,8 @@ from statusd.outbox.senders import Senders
 from statusd.outbox.store import Store
 from statusd.paths import store_path
 from statusd.sensors.state import Sensors
-from statusd.sources.feeds.config import feeds_tasks
 from statusd.sources.feeds.http import add_routes
+from statusd.sources.feeds.start import feeds_tasks
 from statusd.sources.readings import Reading
 from statusd.sources.status.watch import StatusWatch
 from statusd.web.ops import Ops, OpsView
@@ -162,7 +161,7 @@ class App:
         """Re-read config and templates; keep SSE clients, unchanged channels and every delivery."""
         notify("RELOADING=1")
         try:
-            config = config_module.load(self.config.path)
+            config = loading.load(self.config.path)
         except ConfigError as err:
             log.error("config_reload_failed", problems=[str(p) for p in err.problems], kept="running config")
             notify("READY=1")

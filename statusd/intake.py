@@ -27,18 +27,22 @@ class Intake:
     """Takes batches of readings from every feed and returns the events they lead to."""
 
     def __init__(self, config: Config, sensors: Sensors, wanted: Callable[[], Wanted | None],
-                 submit: Callable[[Target, StatusEntry], None]) -> None:
+                 submit: Callable[[Target, StatusEntry], None], *,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        """`submit` puts a pushed status in force (the daemon writes status.yaml after; replay keeps it
+        in memory); `clock` is the wall clock unless given (replay's day)."""
         self.config = config
         self.sensors = sensors
         self.gates = GateCounter()
         self._wanted = wanted
         # Puts a status in force at once; the file is written after, off the loop.
         self._submit = submit
+        self._clock = clock or (lambda: datetime.now(UTC))
 
     def closed(self, site: str) -> bool:
         """Whether staff (or a building system) have the site closed: no automatic posts then."""
         entry = (self._wanted() or {}).get(Target(site))
-        now = datetime.now(UTC)
+        now = self._clock()
         return entry is not None and effective(entry, now).level in (Level.CLOSED, Level.EMERGENCY)
 
     def accept(self, readings: Sequence[Reading], now: datetime) -> list[Event]:

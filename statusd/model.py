@@ -58,3 +58,14 @@ class StatusEntry:
 
 # What status.yaml asks for: every target it mentions, sites and services.
 Wanted = Mapping[Target, StatusEntry]
+
+
+@dataclass(frozen=True)
+class Announced:
+    """What was last said about a target: its level and a fingerprint of the facts."""
+
+    level: str
+    fingerprint: str
+    stamp: str = ""
+    event_id: str | None = None
+    since: float = 0.0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from statusd.config import load as config_module
+from statusd import loading
 from statusd.config.load import Config
 
 # Speed is measured in benchmarks, never in tests: no per-example deadline, and
@@ -67,7 +67,7 @@ def write_config(tmp_path: Path) -> WriteConfig:
 @pytest.fixture
 def config(write_config: WriteConfig) -> Config:
     """The default test config: sites main and annexe, one console channel in French."""
-    return config_module.load(write_config())
+    return loading.load(write_config())
 
 
 def dedent(text: str) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,12 +15,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Daemon:
     """`statusd run` in a subprocess, with its own config, state directory and port."""
 
@@ -28,8 +22,11 @@ class Daemon:
                  umask: int | None = None) -> None:
         self.config = config
         self.state_dir = state_dir
-        self.port = free_port()
-        self.ops_port = free_port()  # the operator's listener: /readyz and /metrics
+        # 0 until the first start: the daemon binds port 0 itself and logs the port it got
+        # (no bind-close-reuse race). A restart asks for that same port again, as the
+        # pages and banners under test still point there.
+        self.port = 0
+        self.ops_port = 0  # the operator's listener (/readyz, /metrics), learnt the same way
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.umask = umask  # as systemd's UMask= would set it
@@ -37,6 +34,7 @@ class Daemon:
         self.out = config.parent / "daemon.out"
 
     def start(self, timeout: float = 15.0) -> Daemon:
+        seen = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log, self.out.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "statusd", "--config", str(self.config), "--state-dir",
@@ -48,6 +46,11 @@ class Daemon:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log.read_text()}")
+            if not (self.port and self.ops_port):
+                self.port, self.ops_port = _started_ports(self.log, seen) or (self.port, self.ops_port)
+            if not (self.port and self.ops_port):
+                time.sleep(0.05)
+                continue
             try:
                 urllib.request.urlopen(f"{self.url}/healthz", timeout=1).read()
                 return self
@@ -87,3 +90,17 @@ class Daemon:
         if check and result.returncode != 0:
             raise AssertionError(f"statusd {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
         return result
+
+
+def _started_ports(log: Path, offset: int) -> tuple[int, int] | None:
+    """The public and operator ports in the `daemon_started` line written after `offset`, if any yet."""
+    with log.open("rb") as handle:
+        handle.seek(offset)
+        for line in handle.read().decode("utf-8", errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("event") == "daemon_started":
+                return int(entry["port"]), int(entry["ops_port"])
+    return None

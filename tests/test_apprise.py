@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from statusd.channels import channel_class
 from statusd.channels.apprise import AppriseChannel
-from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
-from statusd.config.load import load
+from statusd.channels.base import PermanentError, Reply, Sent, TransientError
+from statusd.compose.message import Message
+from statusd.loading import load
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.errors import ConfigError
 from statusd.textfit import SEPARATOR

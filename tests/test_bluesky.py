@@ -17,14 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from statusd.channels import channel_class
-from statusd.channels.base import Message, PermanentError, Reply, TransientError
+from statusd.channels import CHANNELS
+from statusd.channels.base import PermanentError, Reply, TransientError
 from statusd.channels.bluesky import Bluesky, graphemes, link_facets
 from statusd.channels.bluesky_keys import tid, tid_time
 from statusd.compose import Composer
-from statusd.config.load import load
+from statusd.compose.message import Message
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.events import Event, EventKind
+from statusd.loading import load
 from statusd.model import Level, Target
 from statusd.outbox.store import SENT, Planned, Store
 from statusd.outbox.worker import Worker
@@ -32,6 +33,8 @@ from tests.fakes import blackhole, refusing_port
 from tests.fakes.bluesky import SESSION_LIMIT, FakeBluesky
 from tests.fakes.common import standalone
 from tests.waiting import until
+
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
 ALERTS = ROOT / "alerts"
@@ -116,8 +119,8 @@ class TestConfig:
         monkeypatch.setenv(ENV, PASSWORD)
         config = load(write_config(tmp_path, "http://127.0.0.1:9"))
         sky = config.channels["sky"]
-        assert (sky.type, sky.options["handle"], sky.options["timeout"]) == ("bluesky", HANDLE, 0.3)
-        assert channel_class("bluesky") is Bluesky
+        assert (sky.type, sky.options.handle, sky.options.timeout) == ("bluesky", HANDLE, 0.3)
+        assert CHANNELS["bluesky"] is Bluesky
 
     def test_unset_password_makes_it_inactive(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -128,8 +131,8 @@ class TestConfig:
         assert config.inactive["sky"] == f"off until environment variable {ENV} is set"
 
     def test_service_defaults_to_bsky_social(self) -> None:
-        config = ChannelConfig("sky", "bluesky", "fr", None, None, {"handle": HANDLE},
-                               {"app_password": Secret("env", ENV)})
+        config = ChannelConfig("sky", "bluesky", "fr", None, None,
+                               Bluesky.Options(HANDLE, Secret("env", ENV)), {"app_password": Secret("env", ENV)})
         channel = Bluesky(config, DeliveryConfig())
         assert channel._service == "https://bsky.social"
         assert (channel.max_chars, channel.honours_idempotency) == (300, True)
@@ -594,8 +597,8 @@ class TestRecordKeys:
 
 
 def sky_measure() -> Callable[[str], int]:
-    config = ChannelConfig("sky", "bluesky", "fr", None, None, {"handle": HANDLE},
-                           {"app_password": Secret("env", ENV)})
+    config = ChannelConfig("sky", "bluesky", "fr", None, None,
+                           Bluesky.Options(HANDLE, Secret("env", ENV)), {"app_password": Secret("env", ENV)})
     return Bluesky(config, DeliveryConfig()).measure
 
 

@@ -16,17 +16,20 @@ from pathlib import Path
 
 import pytest
 
-from statusd.channels.base import Message, PermanentError, Reply
+from statusd.channels.base import PermanentError, Reply
 from statusd.channels.bluesky import Bluesky, graphemes
 from statusd.channels.bluesky_keys import tid
-from statusd.config.load import load
+from statusd.compose.message import Message
 from statusd.config.types import DeliveryConfig
 from statusd.events import Event, EventKind
+from statusd.loading import load
 from statusd.model import Level, Target
 from statusd.outbox.store import SENT, Planned, Store
 from statusd.outbox.worker import Worker
 from tests.pds.server import Pds, running_pds, xrpc
 from tests.waiting import until
+
+pytestmark = pytest.mark.e2e
 
 ENV = "TEST_PDS_APP_PASSWORD"
 LINK = "https://bib.test/#main"

@@ -19,6 +19,8 @@ from tests.browser.conftest import (  # noqa: F401  (fixtures, used by name)
 )
 from tests.daemon import Daemon
 
+pytestmark = pytest.mark.browser
+
 # axe is injected as a script tag, which the pages' strict CSP would refuse: these contexts
 # bypass CSP. The banner's styles under a CSP are checked in test_browser_banner.py.
 AXE_CONTEXT = {"bypass_csp": True}

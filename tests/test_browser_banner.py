@@ -7,6 +7,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from playwright.sync_api import Page
 
 from tests.browser.conftest import (  # noqa: F401  (fixtures, used by name)
@@ -21,6 +22,8 @@ from tests.browser.conftest import (  # noqa: F401  (fixtures, used by name)
     visit,
 )
 from tests.daemon import REPO, Daemon
+
+pytestmark = pytest.mark.browser
 
 BANNER_JS = REPO / "statusd" / "web" / "static" / "banner.js"
 CLOSED_FR = "Fermeture exceptionnelle : dégât des eaux au rez-de-chaussée."

@@ -4,16 +4,22 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from statusd.web.words import WORDS
+from statusd.config import wording
 from tests.browser.conftest import browser, daemon, shots, visit  # noqa: F401  (fixtures, used by name)
 from tests.daemon import Daemon
 
+pytestmark = pytest.mark.browser
+
 LEVEL = "#site-main > .status [data-field=level]"
 MESSAGE = "#site-main > [data-field=message]"
+ALERTS = Path(__file__).resolve().parent.parent / "alerts"
+# The page's words as alerts/labels.yaml has them (the daemon under test reads the same file).
+WORDS = {lang: wording.load(ALERTS).group("page", lang, "en") for lang in ("fr", "en", "sv")}
 
 
 class TestLivePage:

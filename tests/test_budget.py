@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from statusd.channels.base import Message
 from statusd.channels.bluesky import Bluesky
 from statusd.channels.facebook import FacebookPage
-from statusd.config.load import load
+from statusd.compose.message import Message
+from statusd.loading import load
 from statusd.config.types import BudgetConfig, ChannelConfig
 from statusd.errors import ConfigError
 from statusd.events import Event, EventKind

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,10 +13,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from statusd.compose import Composer, TemplateProblem
-from statusd.config.load import Config, load
+from statusd.config.load import Config
 from statusd.config.types import ChannelConfig
 from statusd.events import Event, EventKind
+from statusd.loading import load
 from statusd.model import Level, Target
+
+pytestmark = pytest.mark.unit
 
 ALERTS = Path(__file__).resolve().parent.parent / "alerts"
 PARIS = ZoneInfo("Europe/Paris")
@@ -280,16 +283,16 @@ class TestContext:
         self, tmp_path: Path, name: str, expected: str
     ) -> None:
         config = make_config(tmp_path)
-        until = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)  # 10:00 in Stockholm
-        now = datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc)
+        until = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)  # 10:00 in Stockholm
+        now = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
         assert body(config, name, event(target="annex", until=until, at=now)) == expected
 
     @pytest.mark.parametrize(
         ("until", "expected"),
         [
-            (datetime(2026, 11, 24, 17, 0, tzinfo=timezone.utc), "jusqu'à 18:00."),
-            (datetime(2026, 11, 24, 23, 30, tzinfo=timezone.utc), "jusqu'à demain à 00:30."),
-            (datetime(2027, 9, 1, 8, 0, tzinfo=timezone.utc),
+            (datetime(2026, 11, 24, 17, 0, tzinfo=UTC), "jusqu'à 18:00."),
+            (datetime(2026, 11, 24, 23, 30, tzinfo=UTC), "jusqu'à demain à 00:30."),
+            (datetime(2027, 9, 1, 8, 0, tzinfo=UTC),
              "jusqu'à mercredi 1 septembre 2027 à 10:00."),
         ],
     )

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from statusd import loading
 from statusd.config import load as config_module
 from statusd.errors import ConfigError
+
+pytestmark = pytest.mark.unit
 
 GOOD = """\
 public_url: http://127.0.0.1:8080
@@ -26,7 +29,7 @@ channels:
 def load(tmp_path: Path, text: str) -> config_module.Config:
     path = tmp_path / "statusd.yaml"
     path.write_text(text, encoding="utf-8")
-    return config_module.load(path)
+    return loading.load(path)
 
 
 def problems(tmp_path: Path, text: str) -> list[str]:
@@ -122,9 +125,9 @@ class TestSecrets:
 
     def test_sample_secret_value_is_flagged(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("TEST_HOOK_SECRET_CFG", "changeme")
-        config = load(tmp_path, self.HOOK)
-        assert config_module.check_secret_values(config) == [
-            "channel hook: environment variable TEST_HOOK_SECRET_CFG holds a sample value; set the real secret"
+        assert problems(tmp_path, self.HOOK) == [
+            f"{tmp_path / 'statusd.yaml'}:10: channels.hook.secret: environment variable TEST_HOOK_SECRET_CFG"
+            " holds a sample value; set the real secret"
         ]
 
 
@@ -133,7 +136,7 @@ class TestShipped:
 
     def test_shipped_config_loads(self) -> None:
         repo = Path(__file__).resolve().parent.parent
-        config = config_module.load(repo / "statusd.yaml")
+        config = loading.load(repo / "statusd.yaml")
         assert {"main", "annexe"} <= set(config.sites)
         assert config.sites["main"].zones and config.sites["main"].queues
         assert {c.language for c in config.channels.values()} == {"fr", "en", "sv"}
@@ -145,7 +148,7 @@ class TestFullExample:
     def test_loads(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
         repo = Path(__file__).resolve().parent.parent
-        config = config_module.load(repo / "examples" / "statusd.full.yaml")
+        config = loading.load(repo / "examples" / "statusd.full.yaml")
         assert set(config.channels) == {"console"}
         assert set(config.inactive) == {"mastodon-fr", "x-en", "facebook-fr", "bluesky-en", "telegram-fr",
                                         "matrix-en", "staff-mail", "signage"}

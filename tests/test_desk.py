@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -11,21 +11,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from statusd.config import load as config_module
+from statusd import loading
 from statusd.errors import UserError
 from statusd.model import LEVELS, Level, StatusEntry, Target
 from statusd.sources.status import edit as status_edit
 from statusd.sources.status import file as status_file
 from statusd.sources.status.entry import build, notes
 
+pytestmark = pytest.mark.unit
+
 DATA = Path(__file__).parent / "data" / "status"
-CONFIG = config_module.load(DATA / "statusd.yaml")
+CONFIG = loading.load(DATA / "statusd.yaml")
 PARIS = ZoneInfo("Europe/Paris")
-NOW = datetime(2026, 11, 24, 20, 30, tzinfo=timezone.utc)  # 21:30 in Paris
+NOW = datetime(2026, 11, 24, 20, 30, tzinfo=UTC)  # 21:30 in Paris
 
 
-def paris(*args: int) -> datetime:
-    return datetime(*args, tzinfo=PARIS)  # type: ignore[misc]
+def paris(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=PARIS)
 
 
 def run(
@@ -168,7 +170,7 @@ TIME_ARGS = st.one_of(
     st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)).map(lambda d: d.isoformat(" ")),
     st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
 )
-NOWS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(timezone.utc))
+NOWS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
 
 USERS = st.one_of(
     st.sampled_from(["", " ", "alice", " bob ", "jean-luc.d", "ölle"]),

@@ -20,6 +20,8 @@ import pytest
 from tests.conftest import ALERTS, BASE, CONSOLE, REPO
 from tests.daemon import Daemon
 
+pytestmark = pytest.mark.e2e
+
 
 @dataclass
 class Install:

@@ -8,6 +8,7 @@ import signal
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -16,6 +17,8 @@ from tests.conftest import WriteConfig
 from tests.daemon import Daemon
 from tests.fakes.webhook import WebhookReceiver, refusing_port
 from tests.waiting import until
+
+pytestmark = pytest.mark.e2e
 
 SECRET = "hook-secret-7f3a"
 
@@ -53,8 +56,9 @@ async def cli(daemon: Daemon, *args: str) -> str:
     return result.stdout
 
 
-def status_json(daemon: Daemon) -> dict:  # type: ignore[type-arg]
-    return json.loads(urllib.request.urlopen(f"{daemon.url}/status.json", timeout=5).read())
+def status_json(daemon: Daemon) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(_read(f"{daemon.url}/status.json"))
+    return found
 
 
 CLOSE = ("set", "main", "closed", "-m", "fr:Fermeture exceptionnelle : incendie.",
@@ -302,7 +306,10 @@ class TestThreadsAndUndo:
             out = await cli(daemon, "undo")
             assert "main is back to open" in out
             for hook in receivers.values():
-                await until(lambda h=hook: len(h.deleted) == 1, "deletion")
+                def deleted(h: WebhookReceiver = hook) -> bool:
+                    return len(h.deleted) == 1
+
+                await until(deleted, "deletion")
             assert receivers["hook-en"].deleted[0]["retract"] == receivers["hook-en"].arrivals[0].remote_id
             await asyncio.sleep(0.5)
             assert status_json(daemon)["sites"]["main"]["level"] == "open"
@@ -388,14 +395,20 @@ class TestOperatorEndpoints:
             await receivers["hook-fr"].wait_for(1)
             await receivers["hook-sv"].wait_attempts(1)
             await asyncio.sleep(0.3)
-            ready = json.loads(urllib.request.urlopen(f"{daemon.ops_url}/readyz", timeout=5).read())
+            ready = json.loads(await asyncio.to_thread(_read, f"{daemon.ops_url}/readyz"))
             assert ready["ready"] is True
             assert ready["channels"]["hook-fr"] == {"state": "ok", "pending": 0}
             assert ready["channels"]["hook-sv"]["state"] == "retrying"
-            text = urllib.request.urlopen(f"{daemon.ops_url}/metrics", timeout=5).read().decode()
+            text = (await asyncio.to_thread(_read, f"{daemon.ops_url}/metrics")).decode()
             assert 'statusd_deliveries_total{channel="hook-fr",outcome="sent"} 1.0' in text
             assert 'statusd_deliveries_total{channel="hook-sv",outcome="retry"}' in text
             assert 'statusd_retry_queue{channel="hook-sv"} 1.0' in text
             assert "statusd_delivery_latency_seconds_bucket" in text
         finally:
             daemon.kill()
+
+
+def _read(url: str) -> bytes:
+    """GET `url`, in a thread: the webhook receivers answer on the test's own loop."""
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return bytes(answer.read())

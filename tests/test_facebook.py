@@ -17,8 +17,8 @@ from hypothesis import event as event_note
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from statusd.channels import channel_class
-from statusd.channels.base import DuplicateError, Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels import CHANNELS
+from statusd.channels.base import DuplicateError, PermanentError, Reply, Sent, TransientError
 from statusd.channels.facebook import (
     DEFAULT_WAIT,
     MAX_CHARS,
@@ -29,15 +29,20 @@ from statusd.channels.facebook import (
     usage_retry_after,
 )
 from statusd.compose import Composer
-from statusd.config.load import Config, load
+from statusd.compose.message import Message
+from statusd.config.load import Config
+from statusd.config.options import PathSegment
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.events import STAFF_KINDS, Event
+from statusd.loading import load
 from statusd.model import Level, Target
 from statusd.textfit import SEPARATOR, fit
 from tests.conftest import ALERTS, BASE, CONSOLE
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone
 from tests.fakes.facebook import RESPONSES, FakeGraph
+
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = "TEST_FACEBOOK_TOKEN"
@@ -113,7 +118,7 @@ class TestConfig:
     """The channel is registered, built from statusd.yaml, and off while its token is unset."""
 
     def test_registered_under_its_kind(self) -> None:
-        assert channel_class("facebook") is FacebookPage
+        assert CHANNELS["facebook"] is FacebookPage
         assert (FacebookPage.kind, FacebookPage.honours_idempotency) == ("facebook", False)
 
     def test_options_loaded(self, make_channel: MakeChannel) -> None:
@@ -585,7 +590,8 @@ class TestComposedMessagesFit:
                   kind: object, level: Level, target: str) -> None:
         # A long message is the text repeated to just over the limit, so it must be cut.
         repeat = MAX_CHARS // max(len(text), 1) + 1 if long else 1
-        settings_ = ChannelConfig("fb", "facebook", language, None, None, {"page_id": PAGE},
+        settings_ = ChannelConfig("fb", "facebook", language, None, None,
+                                  FacebookPage.Options(PathSegment(PAGE), Secret("env", ENV)),
                                   {"token": Secret("env", ENV)})
         channel = FacebookPage(settings_, DeliveryConfig())  # no network until used
         at = datetime(2026, 11, 24, 9, 0, tzinfo=PARIS)

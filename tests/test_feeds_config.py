@@ -7,21 +7,22 @@ from pathlib import Path
 import pytest
 
 from statusd.config import reader
-from statusd.config.load import Config
-from statusd.config.reader import Problems, Section
-from statusd.config.types import Secret
-from statusd.sources.feeds.config import (
+from statusd.config.feed_section import parse_feeds
+from statusd.config.feeds import (
     DEFAULT_ALLOW,
     FeedsConfig,
     FileFeedConfig,
     HttpFeedConfig,
     MqttFeedConfig,
     PollFeedConfig,
-    describe,
-    feeds_tasks,
-    parse_feeds,
 )
+from statusd.config.load import Config
+from statusd.config.reader import Problems, Section
+from statusd.config.types import Secret
+from statusd.sources.feeds.start import describe, feeds_tasks
 from tests.conftest import dedent
+
+pytestmark = pytest.mark.unit
 
 
 def parse(text: str, config: Config) -> tuple[FeedsConfig, list[str]]:

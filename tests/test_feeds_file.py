@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from statusd.config.feeds import Decoding, FileFeedConfig
 from statusd.config.load import Config
-from statusd.sources.feeds.config import Decoding, FileFeedConfig
 from statusd.sources.feeds.file import FileFeed, Follower
 from statusd.sources.readings import GateReading, Reading, SeatReading
+
+pytestmark = pytest.mark.unit
 
 NOW = datetime(2024, 5, 2, 8, 16, tzinfo=UTC)
 CSV_HEADER = "at,zone,in,out,sensor\n"

@@ -9,9 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from statusd.config.reader import Problems, Section
+from statusd.config.sites import parse_sites
 from statusd.config.types import Site, Zone
-from statusd.sensors.gates import GateCounter, is_open
+from statusd.sensors.gates import GateCounter
+from statusd.sensors.hours import is_open
 from statusd.sources.readings import GateReading
+
+pytestmark = pytest.mark.unit
 
 PARIS = ZoneInfo("Europe/Paris")
 WEEKDAYS = {day: ((time(9), time(20)),) for day in range(6)}  # Monday to Saturday 9-20, Sunday closed
@@ -99,5 +104,14 @@ class TestOpeningHours:
         assert is_open(site(), at(text)) is expected
 
     def test_until_midnight(self) -> None:
-        late = site(hours={3: ((time(9), time(23, 59, 59)),)})
+        late = site(hours={3: ((time(9), time.max),)})
         assert is_open(late, at("Thu 23:59").replace(second=59, microsecond=5))
+
+    def test_24_00_from_the_config_is_open_to_the_last_instant(self) -> None:
+        """"09:00-24:00" in statusd.yaml: the hours and the gate counters read the same end."""
+        section = Section({"main": {"name": "Centrale", "timezone": "Europe/Paris", "hours": {"th": "09:00-24:00"}}},
+                          "sites", Problems("statusd.yaml"))
+        late = parse_sites(section, ("fr",), "http://127.0.0.1:8080")["main"]
+        assert section.problems.found == []
+        assert is_open(late, at("Thu 23:59").replace(second=59, microsecond=999_000))
+        assert not is_open(late, at("Thu 08:59"))

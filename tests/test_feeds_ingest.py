@@ -17,13 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+from statusd.config.feeds import Decoding, FeedsConfig, HttpFeedConfig
 from statusd.config.load import Config
 from statusd.config.types import Secret
-from statusd.sources.feeds.config import Decoding, FeedsConfig, HttpFeedConfig
 from statusd.sources.feeds.http import MAX_BODY, IngestHandler, add_routes
 from statusd.sources.readings import GateReading, Reading, SeatReading
 from tests.conftest import REPO
-from tests.daemon import free_port
+
+pytestmark = pytest.mark.e2e
 
 EXAMPLES = REPO / "examples" / "vendors"
 # The vendor samples were taken on 2 May 2024 at 10:15 in Paris.
@@ -52,7 +53,7 @@ class Server:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.port = free_port()
+        self.port = 0  # bound by _serve, in the serving thread
         self.received: list[list[Reading]] = []
         self.failing = False
         self.loop = asyncio.new_event_loop()
@@ -69,7 +70,8 @@ class Server:
         add_routes(app, self.config, feeds(), self.intake, clock=lambda: NOW)
         runner = web.AppRunner(app, access_log=None)
         self.loop.run_until_complete(runner.setup())
-        self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+        self.port = runner.addresses[0][1]
         self.ready.set()
         self.loop.run_forever()
         self.loop.run_until_complete(runner.cleanup())

@@ -14,12 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+from statusd.config.feeds import Decoding, MqttFeedConfig
 from statusd.config.load import Config
-from statusd.sources.feeds.config import Decoding, MqttFeedConfig
 from statusd.sources.feeds.mqtt import MqttFeed
 from statusd.sources.feeds.vendors import Receiver
 from statusd.sources.readings import Reading, SeatReading
 from tests.mosquitto import Mosquitto, mosquitto  # noqa: F401 (the fixture)
+
+pytestmark = pytest.mark.e2e
 
 SEATS = {"site": "main", "zone": "floor2", "occupied": 120}
 ALLOW = frozenset({"seats", "queue", "gates"})

@@ -19,6 +19,8 @@ from statusd.sources.feeds.payload import (
 )
 from statusd.sources.readings import GateReading, QueueReading, SeatReading, StatusReading
 
+pytestmark = pytest.mark.unit
+
 NOW = datetime(2024, 5, 2, 8, 15, tzinfo=UTC)
 SEATS = {"site": "main", "zone": "floor2", "occupied": 120}
 

@@ -14,14 +14,16 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
+from statusd.config.feeds import Decoding, PollFeedConfig
 from statusd.config.load import Config
 from statusd.config.types import Secret
-from statusd.sources.feeds.config import Decoding, PollFeedConfig
 from statusd.sources.feeds.payload import PayloadError
 from statusd.sources.feeds.poll import PollFeed
 from statusd.sources.feeds.vendors import Decoder, Receiver, lookup
 from statusd.sources.readings import GateReading, Reading, SeatReading
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.e2e
 
 EXAMPLES = REPO / "examples" / "vendors"
 NOW = datetime(2024, 5, 2, 8, 16, tzinfo=UTC)  # the samples were taken at 10:15 in Paris

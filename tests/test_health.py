@@ -14,9 +14,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from statusd import metrics
-from statusd.channels.base import Message
 from statusd.channels.bluesky import Bluesky
 from statusd.channels.facebook import FacebookPage
+from statusd.compose.message import Message
 from statusd.config.load import Config, load
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target

@@ -17,15 +17,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.mastodon import Mastodon, measure, plain_text
 from statusd.compose import Composer
-from statusd.config.load import Config, load
+from statusd.compose.message import Message
+from statusd.config.load import Config
+from statusd.errors import ConfigError
 from statusd.events import STAFF_KINDS, Event, EventKind
+from statusd.loading import load
 from statusd.model import Level, Target
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone
 from tests.fakes.mastodon import MastodonServer, mastodon_length, to_html
+
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
 ALERTS = ROOT / "alerts"
@@ -113,7 +118,7 @@ class TestConfig:
         config = load(write_config(tmp_path, "https://social.bib-lyon.fr", visibility="unlisted",
                                    timeout="4s"))
         options = config.channels["toot"].options
-        assert (options["instance"], options["visibility"], options["timeout"]) == (
+        assert (options.instance, options.visibility, options.timeout) == (
             "https://social.bib-lyon.fr", "unlisted", pytest.approx(4.0))
 
     def test_token_unset_makes_it_inactive(
@@ -146,11 +151,10 @@ class TestOpen:
             await channel.open()
         assert channel.max_chars == 500
 
-    async def test_bad_visibility_is_refused(self, make_channel: MakeChannel,
-                                             server: MastodonServer) -> None:
-        channel = make_channel(server.url, visibility="everyone")
-        with pytest.raises(PermanentError, match="visibility 'everyone' is not one of"):
-            await channel.open()
+    def test_bad_visibility_is_refused_at_load(self, make_channel: MakeChannel,
+                                               server: MastodonServer) -> None:
+        with pytest.raises(ConfigError, match="channels.toot.visibility: should be one of public, unlisted"):
+            make_channel(server.url, visibility="everyone")
 
 
 class TestWhoami:
@@ -193,11 +197,10 @@ class TestSend:
         await send(channel)
         assert server.posts[0]["visibility"] == "unlisted"
 
-    async def test_bad_visibility_sends_nothing(self, make_channel: MakeChannel,
-                                                server: MastodonServer) -> None:
-        channel = make_channel(server.url, visibility="Everyone")
-        with pytest.raises(PermanentError, match=r"fix it in statusd\.yaml"):
-            await send(channel)
+    def test_bad_visibility_sends_nothing(self, make_channel: MakeChannel,
+                                          server: MastodonServer) -> None:
+        with pytest.raises(ConfigError, match="visibility"):
+            make_channel(server.url, visibility="Everyone")
         assert server.attempts == []
 
     async def test_thread_of_three(self, channel: Mastodon, server: MastodonServer) -> None:

@@ -21,10 +21,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from statusd.channels.base import Message, PermanentError, Reply, TransientError
+from statusd.channels.base import PermanentError, Reply, TransientError
 from statusd.channels.mastodon import Mastodon
 from statusd.channels.mastodon_servers import comparable, comparable_content, is_stock, too_long
-from statusd.config.load import load
+from statusd.compose.message import Message
+from statusd.loading import load
 from statusd.textfit import fit
 from tests.fakes import refusing_port
 from tests.fakes.common import standalone

@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from statusd.channels import channel_class
-from statusd.channels.base import Message, PermanentError, Reply, TransientError
+from statusd.channels.base import PermanentError, Reply, TransientError
 from statusd.channels.matrix import KEY_FIELD, Matrix, answer, notice, to_html, txn_id
+from statusd.compose.message import Message
 
 pytestmark = pytest.mark.unit
 

@@ -5,20 +5,24 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
-from statusd.channels.base import DuplicateError, Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import DuplicateError, PermanentError, Reply, Sent, TransientError
+from statusd.channels.console import Console
+from statusd.compose.message import Message
 from statusd.config.types import DeliveryConfig
 from statusd.events import Event, EventKind
-from statusd.model import Level, Target
-from statusd.outbox.store import FAILED, PENDING, SENDING, SENT, SUPERSEDED, Announced, Planned, Store
+from statusd.model import Announced, Level, Target
+from statusd.outbox.store import FAILED, PENDING, SENDING, SENT, SUPERSEDED, Planned, Store
 from statusd.outbox.worker import Worker
 
-NOW = datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc)
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 POLICY = DeliveryConfig(deadline=5.0, backoff=0.01, backoff_max=0.05, timeout=1.0)
 
 
@@ -35,7 +39,8 @@ class Recorder:
 
     kind: ClassVar[str] = "recorder"
     honours_idempotency: ClassVar[bool] = False
-    max_chars = None
+    Options: ClassVar[type[Any]] = Console.Options  # never loaded from a file
+    max_chars: int | None = None
     language = "fr"
 
     def __init__(self, outcomes: list[Exception | None] | None = None, found: Sent | None = None) -> None:
@@ -47,6 +52,12 @@ class Recorder:
 
     def measure(self, text: str) -> int:
         return len(text)
+
+    async def open(self) -> None:
+        return None
+
+    async def whoami(self) -> str:
+        return self.name
 
     async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None, created: Any = None) -> Sent:
         outcome = self.outcomes.pop(0) if self.outcomes else None

@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 
 from statusd.commands import parser
-from statusd.config.load import Config, load
+from statusd.config.load import Config
 from statusd.errors import UserError
 from statusd.events import EventKind
-from statusd.sensors.replay import Post, play
-from statusd.sensors.replay import load as load_readings
+from statusd.loading import load
+from statusd.replay import Post, play
+from statusd.replay import load as load_readings
+
+pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parent.parent
 LARGE = REPO / "examples" / "day-large-library.jsonl"
@@ -193,7 +196,10 @@ class TestFiles:
         path.write_text("\n".join(rows) + "\n", encoding="utf-8")
         loaded = load_readings(path, shipped)
         assert loaded.problems == []
+        before = shipped.status_file.read_bytes() if shipped.status_file.exists() else None
         assert play(loaded.readings, shipped) == []
+        # The daemon's intake took the closure, into memory: the real status file is untouched.
+        assert (shipped.status_file.read_bytes() if shipped.status_file.exists() else None) == before
 
     def test_unreadable(self, shipped: Config, tmp_path: Path) -> None:
         with pytest.raises(UserError):

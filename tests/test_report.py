@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from statusd.channels.base import Message
+from statusd.compose.message import Message
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
 from statusd.outbox.store import Planned, Store

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from statusd.config.load import Config
 from statusd.events import EventKind
-from statusd.model import Level, StatusEntry, Target
-from statusd.outbox.store import Announced
+from statusd.model import Announced, Level, StatusEntry, Target
 from statusd.rules import HAND_EDIT, SCHEDULE, reconcile
 
-NOW = datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc)
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 MAIN = Target("main")
 
 

@@ -31,20 +31,22 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from statusd import loading
 from statusd.compose import Composer, TemplateProblem
-from statusd.config import load as config_module
+from statusd.config.feeds import Decoding, FeedsConfig, HttpFeedConfig
 from statusd.config.load import Config
 from statusd.config.types import Secret
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
 from statusd.sources.feeds import http as ingest
-from statusd.sources.feeds.config import Decoding, FeedsConfig, HttpFeedConfig
 from statusd.sources.readings import Reading
 from tests.conftest import ALERTS, BASE, CONSOLE
-from tests.daemon import Daemon, free_port
+from tests.daemon import Daemon
 from tests.security.leaks import Scanner, make_secret
 from tests.security.probe import Picture, delivery_rows, picture, send
 from tests.security.world import World, run_on_terminal, world
+
+pytestmark = pytest.mark.e2e
 
 # -- 1. unauthenticated requests change nothing ------------------------------------------------
 
@@ -308,7 +310,7 @@ def _crash(w: World, daemon: Daemon) -> Outputs:
     assert w.config is not None
     result = subprocess.run(
         [sys.executable, "-m", "statusd", "--config", str(w.config), "--state-dir", str(w.directory / "crash"),
-         "run", "--port", str(daemon.port), "--ops-port", str(free_port())],
+         "run", "--port", str(daemon.port), "--ops-port", "0"],
         capture_output=True, text=True, env={**os.environ, **w.env}, cwd=w.directory, timeout=60)
     return {"crash (port in use)": f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"}
 
@@ -361,8 +363,8 @@ def _exercise(w: World) -> Exposure:
                       **{f"message {ch}": msg for ch, _, _, msg in deliveries}}
     areas["published"] = _published(w)
     console = run_on_terminal(["--config", str(w.config), "--state-dir", str(w.directory / "console-state"),
-                               "run", "--port", str(free_port()), "--ops-port", str(free_port())],
-                              w.env, w.directory, seconds=30, ready=lambda seen: seen.count("delivery_failed") >= 7)
+                               "run", "--port", "0", "--ops-port", "0"], w.env, w.directory, seconds=30,
+                              ready=lambda seen: seen.count("delivery_failed") >= 7)
     areas["logs"] = {"daemon log (JSON)": daemon.logs(), "daemon stdout": daemon.out.read_text(errors="replace"),
                      "daemon log (console)": console}
     return Exposure(w, areas, deliveries)
@@ -495,7 +497,7 @@ def sandboxed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str]
     def with_template(text: str) -> Config:
         (alerts / "console").mkdir(exist_ok=True)
         (alerts / "console" / "status_changed.fr.j2").write_text(text, encoding="utf-8")
-        return config_module.load(config)
+        return loading.load(config)
 
     return with_template
 
@@ -532,7 +534,7 @@ class TestTemplateSandbox:
         # In a child process with 1 GiB of address space, so a bomb that works cannot take the suite.
         code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))\n"
                 "from pathlib import Path\n"
-                "from statusd.config import load as c\n"
+                "from statusd import loading as c\n"
                 "from tests.test_security import _render\n"
                 "from statusd.compose import TemplateProblem\n"
                 "try:\n    _render(c.load(Path(sys.argv[1])))\n"

@@ -19,6 +19,8 @@ from tests.fakes.webhook import WebhookReceiver
 from tests.mosquitto import Mosquitto, mosquitto  # noqa: F401  (the fixture)
 from tests.waiting import until
 
+pytestmark = pytest.mark.e2e
+
 SECRET = "hook-secret-sensors"
 TOKEN = "counter-token-5d1e"
 PANEL = "fire-panel-token-77aa"
@@ -134,7 +136,8 @@ class TestMqttFeed:
     ) -> None:
         daemon = start(write_config, tmp_path, hook, mosquitto)
         try:
-            await asyncio.sleep(0.5)  # let the daemon subscribe
+            # The daemon logs feed_connected once it has subscribed: publishing before would be lost.
+            await until(lambda: '"event": "feed_connected"' in daemon.logs(), "the daemon subscribed", timeout=10)
             async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
                 await client.publish("library/main/queue", b"not json")  # logged and skipped
                 reading = {"kind": "queue", "site": "main", "queue": "entrance", "length": 80, "wait_minutes": 47}

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
-from statusd.sensors.queue import AdmissionRate, Step, littles_law, round_wait, wording
-from statusd.sensors.rules_config import DEFAULT_SITE, Smoothing
+from statusd.config import wording
+from statusd.config.rules import DEFAULT_SITE, Smoothing
+from statusd.sensors.queue import AdmissionRate, Step, littles_law, round_wait
 from statusd.sensors.series import QueueSeries
 from statusd.sources.readings import QueueReading
 
+pytestmark = pytest.mark.unit
+
 T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
+ALERTS = Path(__file__).resolve().parent.parent / "alerts"
 
 
 def at(minute: float) -> datetime:
@@ -110,10 +116,15 @@ class TestRounding:
     )
     def test_table(self, minutes: float, step: Step, en: str, fr: str, sv: str) -> None:
         assert round_wait(minutes) == step
-        assert (wording(step, "en"), wording(step, "fr"), wording(step, "sv")) == (en, fr, sv)
+        words = wording.load(ALERTS)
+        assert tuple(words.wait(step.kind, step.minutes, lang, "en") for lang in ("en", "fr", "sv")) == (en, fr, sv)
 
-    def test_unknown_language_reads_english(self) -> None:
-        assert wording(Step("about", 45), "de") == "about 45 min"
+    def test_a_language_without_labels_is_reported_not_silent(self) -> None:
+        words = wording.load(ALERTS)
+        with capture_logs() as logs:
+            assert words.wait("about", 45, "de", "fr") == "environ 45 min"
+        assert [e["event"] for e in logs] == ["wording_missing"]
+        assert any(p.field == "de" and "has no wording for" in p.text for p in words.problems(["fr", "de"]))
 
     @given(st.floats(min_value=0, max_value=24 * 60))
     def test_never_promises_less_than_the_wait_by_much(self, minutes: float) -> None:

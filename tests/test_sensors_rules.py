@@ -1,4 +1,4 @@
-"""Tests for statusd.sensors.rules_config and bands: the `rules:` section and hysteresis."""
+"""Tests for statusd.config.rules and bands: the `rules:` section and hysteresis."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from statusd.config.load import Config, load
+from statusd.config.bands import QUEUE_BANDS, SEAT_BANDS, Bands
+from statusd.config.load import Config
 from statusd.config.reader import Problems, Section, loads
+from statusd.config.rules import SCHEMA, RulesConfig
 from statusd.errors import ConfigError
+from statusd.loading import load
 from statusd.sensors import default_rules, parse_rules
-from statusd.sensors.bands import QUEUE_BANDS, SEAT_BANDS, Bands
-from statusd.sensors.rules_config import SCHEMA, RulesConfig
+
+pytestmark = pytest.mark.unit
 
 CONFIG = """\
 public_url: https://bib.test

@@ -13,13 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from statusd.config.load import Config, load
+from statusd.config.load import Config
 from statusd.config.reader import Problems, Section, loads
+from statusd.config.rules import RulesConfig
 from statusd.events import Event, EventKind
+from statusd.loading import load
 from statusd.model import Level, Target
 from statusd.sensors import Sensors, parse_rules
-from statusd.sensors.rules_config import RulesConfig
 from statusd.sources.readings import QueueReading, Reading, SeatReading
+
+pytestmark = pytest.mark.unit
 
 ALERTS = Path(__file__).resolve().parent.parent / "alerts"
 PARIS = ZoneInfo("Europe/Paris")

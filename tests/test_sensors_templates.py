@@ -10,11 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from statusd.compose import Composer
-from statusd.config.load import Config, load
+from statusd.config.load import Config
+from statusd.config.types import ChannelConfig
 from statusd.events import Event, EventKind
+from statusd.loading import load
 from statusd.model import Level, Target
 from statusd.sensors.queue import round_wait
-from statusd.sensors.replay import carries
+
+pytestmark = pytest.mark.unit
 
 ALERTS = Path(__file__).resolve().parent.parent / "alerts"
 PARIS = ZoneInfo("Europe/Paris")
@@ -232,4 +235,5 @@ class TestSensorNotices:
     def test_only_channels_that_ask(
         self, events: tuple[str, ...] | None, kind: EventKind, carried: bool
     ) -> None:
-        assert carries(events, kind) is carried
+        channel = ChannelConfig("c", "console", "fr", None, events, None, {})
+        assert channel.carries("main", kind.value) is carried

@@ -17,6 +17,8 @@ from tests.fakes.mastodon import MastodonServer
 from tests.fakes.x import Credentials, Tls, XServer, make_tls
 from tests.waiting import until
 
+pytestmark = pytest.mark.faults
+
 KEYS = Credentials()
 ENV = {
     "MASTODON_TOKEN": "fake-token",

@@ -9,23 +9,25 @@ import shutil
 import stat
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from statusd.config import load as config_module
+from statusd import loading
 from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.model import Level, StatusEntry, Target
 from statusd.sources.status import file as status_file
 from statusd.sources.status.edit import set_entry
 
+pytestmark = pytest.mark.e2e
+
 DATA = Path(__file__).parent / "data" / "status"
-CONFIG = config_module.load(DATA / "statusd.yaml")
+CONFIG = loading.load(DATA / "statusd.yaml")
 PARIS = ZoneInfo("Europe/Paris")
-AT = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)  # 09:00 in Paris
+AT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # 09:00 in Paris
 OPEN = StatusEntry(Level.OPEN, by="bob", at=AT)
 
 COMMENTED = """\
@@ -143,7 +145,7 @@ class TestWrites:
         [
             (OPEN, "annexe:\n  level: open\n  by: bob\n  at: 2026-11-25T09:00:00+01:00\n"),
             (
-                StatusEntry(Level.CLOSED, {"fr": "Fermé : fêtes"}, datetime(2026, 12, 24, 17, 0, tzinfo=timezone.utc),
+                StatusEntry(Level.CLOSED, {"fr": "Fermé : fêtes"}, datetime(2026, 12, 24, 17, 0, tzinfo=UTC),
                             datetime(2026, 12, 27, 10, 0, 30, tzinfo=PARIS), "bob", AT),
                 "annexe:\n  level: closed\n  message: 'Fermé : fêtes'\n  from: 2026-12-24 18:00\n"
                 "  until: '2026-12-27 10:00:30'\n  by: bob\n  at: 2026-11-25T09:00:00+01:00\n",
@@ -153,7 +155,7 @@ class TestWrites:
                 "annexe:\n  level: emergency\n  message:\n    fr: Fermé\n    en: Closed\n    sv: Stängt\n",
             ),
             (
-                StatusEntry(Level.LIMITED, {"en": "Line 1\nLine 2"}, at=datetime(2026, 7, 1, 8, 0, tzinfo=timezone.utc)),
+                StatusEntry(Level.LIMITED, {"en": "Line 1\nLine 2"}, at=datetime(2026, 7, 1, 8, 0, tzinfo=UTC)),
                 "annexe:\n  level: limited\n  message:\n    en: \"Line 1\\nLine 2\"\n  at: 2026-07-01T10:00:00+02:00\n",
             ),
         ],
@@ -296,11 +298,11 @@ def many_services(tmp_path: Path) -> Config:
         "channels:\n  console: {type: console}\n",
         encoding="utf-8",
     )
-    return config_module.load(path)
+    return loading.load(path)
 
 
 def write_service(config_path: str, status_path: str, service: str, rounds: int) -> None:
-    config = config_module.load(Path(config_path))
+    config = loading.load(Path(config_path))
     for number in range(rounds):
         entry = StatusEntry(Level.LIMITED, {"fr": f"{service} round {number}"}, by=service, at=AT)
         set_entry(Path(status_path), config, Target("main", service), entry)

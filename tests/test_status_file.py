@@ -12,18 +12,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from statusd.config import load as config_module
+from statusd import loading
 from statusd.errors import ConfigError
 from statusd.model import LEVELS, Level, StatusEntry, Target
 from statusd.sources.status import file as status_file
 
+pytestmark = pytest.mark.unit
+
 DATA = Path(__file__).parent / "data" / "status"
 PARIS = ZoneInfo("Europe/Paris")
-CONFIG = config_module.load(DATA / "statusd.yaml")
+CONFIG = loading.load(DATA / "statusd.yaml")
 
 
-def paris(*args: int) -> datetime:
-    return datetime(*args, tzinfo=PARIS)  # type: ignore[misc]
+def paris(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=PARIS)
 
 
 def problems(text: str) -> list[str]:
@@ -223,7 +225,7 @@ VALUES = st.recursive(
 )
 ENTRIES = st.dictionaries(KEYS, VALUES, max_size=6)
 SITES = st.dictionaries(st.sampled_from(["main", "annexe", "mian", "wifi"]), st.one_of(ENTRIES, VALUES), max_size=3)
-NASTY = st.text(alphabet=st.sampled_from(list("main:level closed\n\t -{}[]#'\"&*!|>%@`,?0123456789") + ["é", "\x00", "\ufeff"]), max_size=80)
+NASTY = st.text(alphabet=st.sampled_from([*list("main:level closed\n\t -{}[]#'\"&*!|>%@`,?0123456789"), "é", "\x00", "\ufeff"]), max_size=80)
 
 
 def dump(document: object) -> str:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from statusd import files
-from statusd.config import load as config_module
+from statusd import loading as config_module
 from statusd.errors import ConfigError, UserError
 from statusd.intake import Intake
 from statusd.model import Level, StatusEntry, Target
@@ -49,15 +49,15 @@ class TestHostileValues:
     """Each hostile value is refused with its line and field, quoting no more than a short snippet."""
 
     @pytest.mark.parametrize(("text", "expected"), [
-        ('main:\n  level: closed\n  message: "x \\ud800"\n', "status.yaml:3: main.message: holds half of a character (U+D800"),  # noqa: E501
+        ('main:\n  level: closed\n  message: "x \\ud800"\n', "status.yaml:3: main.message: holds half of a character (U+D800"),
         ('main:\n  message: {en: "\\ud83d\\ude00"}\n', "status.yaml:2: main.message.en: holds half of a character"),
-        ('main:\n  message: "a\\x1b]0;title\\x07"\n', "status.yaml:2: main.message: holds an invisible control character (U+001B"),  # noqa: E501
-        ('main:\n  message: "line\\rBEGIN:VEVENT"\n', "status.yaml:2: main.message: holds an invisible control character (U+000D"),  # noqa: E501
+        ('main:\n  message: "a\\x1b]0;title\\x07"\n', "status.yaml:2: main.message: holds an invisible control character (U+001B"),
+        ('main:\n  message: "line\\rBEGIN:VEVENT"\n', "status.yaml:2: main.message: holds an invisible control character (U+000D"),
         ('main:\n  message: "x\\x85y"\n', "status.yaml:2: main.message: holds an invisible control character (U+0085"),
         ('"ma\\x00in": {level: closed}\n', "status.yaml:1: a key holds an invisible control character (U+0000"),
         ("main:\n  level: 0x" + "f" * 5000 + "\n", "status.yaml:2: main.level: is a number far too large"),
         ("? 0x" + "f" * 5000 + "\n: {level: closed}\n", "status.yaml:1: a key is a number far too large"),
-        ("main:\n  message: " + "x" * 2001 + "\n", "status.yaml:2: main.message: is 2,001 characters long; keep a message under 2,000"),  # noqa: E501
+        ("main:\n  message: " + "x" * 2001 + "\n", "status.yaml:2: main.message: is 2,001 characters long; keep a message under 2,000"),
         ("main: " + "[" * 50 + "]" * 50 + "\n", "status.yaml:1: main"),
         ("main: " + "[" * 5000 + "]" * 5000 + "\n", "status.yaml: is nested too deeply"),
         ("main:\n  level: !!binary aGVsbG8=\n", "status.yaml:2: main.level: is a YAML bytes"),

@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import REPO, WriteConfig
 from tests.daemon import Daemon
 
+pytestmark = pytest.mark.e2e
+
 UNIT = REPO / "systemd" / "statusd.service"
 
 

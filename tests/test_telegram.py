@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from statusd.channels import channel_class
-from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.telegram import MAX_CHARS, WITHDRAWN, Telegram, answer, parse_remote_id
-from statusd.config.load import load
+from statusd.compose.message import Message
+from statusd.loading import load
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.textfit import SEPARATOR
 from tests.fakes import blackhole, refusing_port

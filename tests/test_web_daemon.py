@@ -8,10 +8,13 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.conftest import WriteConfig
 from tests.daemon import Daemon
 from tests.test_web_support import parse
+
+pytestmark = pytest.mark.e2e
 
 
 async def next_event(response: aiohttp.ClientResponse, timeout: float) -> dict[str, str]:

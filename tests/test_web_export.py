@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from statusd.config import load as config_module
+from statusd import loading
 from statusd.model import Target
 from statusd.web.export import Exporter, write_atomic
 from statusd.web.server import WebServer
@@ -16,6 +16,8 @@ from statusd.web.sse import Hub
 from statusd.web.state import WebState
 from tests.conftest import WriteConfig
 from tests.test_web_support import FLOOD, NOW, entry, event, later
+
+pytestmark = pytest.mark.unit
 
 SAME_AS = {"status.json": "/status.json", "feed.en.atom": "/feed.atom?lang=en",
            "closures.sv.ics": "/closures.ics?lang=sv", "cap.xml": "/cap.xml", "feed.atom": "/feed.atom?lang=fr",
@@ -26,7 +28,7 @@ SAME_AS = {"status.json": "/status.json", "feed.en.atom": "/feed.atom?lang=en",
 def export_state(write_config: WriteConfig, tmp_path: Path) -> WebState:
     path = write_config()
     path.write_text(path.read_text() + "web:\n  export_dir: public\n")
-    return WebState(config_module.load(path), hub=Hub())
+    return WebState(loading.load(path), hub=Hub())
 
 
 class TestExport:
@@ -102,7 +104,11 @@ class TestAtomic:
 
         moves: list[tuple[str, str]] = []
         real = os.replace
-        monkeypatch.setattr(os, "replace", lambda a, b: (moves.append((str(a), str(b))), real(a, b))[1])
+        def replace(a: object, b: object) -> None:
+            moves.append((str(a), str(b)))
+            real(a, b)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(os, "replace", replace)
         write_atomic(tmp_path / "cap.xml", b"<x/>")
         ((source, target),) = moves
         assert Path(source).parent == Path(target).parent == tmp_path

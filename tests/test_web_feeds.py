@@ -14,6 +14,8 @@ from statusd.web import cap, ics
 from tests.test_web_support import FLOOD, NOW, Served, announced, entry, event, later
 from tests.test_web_support import served as served_fixture
 
+pytestmark = pytest.mark.e2e
+
 served = served_fixture
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -88,7 +90,8 @@ class TestCalendar:
 
 def alerts(body: bytes) -> list[etree._Element]:
     feed = etree.fromstring(body)
-    return feed.findall(f"{ATOM}entry/{ATOM}content/{CAP}alert")
+    found: list[etree._Element] = feed.findall(f"{ATOM}entry/{ATOM}content/{CAP}alert")
+    return found
 
 
 def fields(alert: etree._Element) -> dict[str, str]:

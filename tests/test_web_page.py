@@ -18,6 +18,8 @@ from statusd.web.words import negotiate
 from tests.test_web_support import FLOOD, NOW, Served, entry, event, later
 from tests.test_web_support import served as served_fixture
 
+pytestmark = pytest.mark.e2e
+
 served = served_fixture
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -31,7 +33,8 @@ async def page(served: Served, query: str = "", **headers: str) -> tuple[Any, An
 
 def ld(tree: Any) -> dict[str, Any]:
     (script,) = tree.xpath('//script[@type="application/ld+json"]')
-    return json.loads(script.text)
+    found: dict[str, Any] = json.loads(script.text)
+    return found
 
 
 class TestContent:

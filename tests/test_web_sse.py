@@ -17,6 +17,8 @@ from statusd.web.sse import PING, Hub, Subscriber, chunk
 from tests.test_web_support import FLOOD, Served, Stream, entry, later
 from tests.test_web_support import served as served_fixture
 
+pytestmark = pytest.mark.e2e
+
 served = served_fixture
 
 

@@ -13,10 +13,12 @@ from statusd.web.doc import matches
 from tests.test_web_support import FLOOD, NOW, Served, announced, entry, event, later
 from tests.test_web_support import served as served_fixture
 
+pytestmark = pytest.mark.e2e
+
 served = served_fixture
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "statusd/web/status.schema.json").read_text())
-TYPES = {"object": dict, "array": list, "string": str, "null": type(None), "integer": int}
+TYPES: dict[str, type] = {"object": dict, "array": list, "string": str, "null": type(None), "integer": int}
 
 
 def check(value: Any, schema: dict[str, Any], path: str = "$") -> list[str]:
@@ -30,7 +32,7 @@ def check(value: Any, schema: dict[str, Any], path: str = "$") -> list[str]:
         errors.append(f"{path}: matches not exactly one of oneOf")
     kinds = schema.get("type")
     if kinds and not isinstance(value, tuple(TYPES[k] for k in ([kinds] if isinstance(kinds, str) else kinds))):
-        return errors + [f"{path}: {value!r} is not {kinds}"]
+        return [*errors, f"{path}: {value!r} is not {kinds}"]
     if "enum" in schema and value not in schema["enum"]:
         errors.append(f"{path}: {value!r} not in {schema['enum']}")
     if isinstance(value, dict):

@@ -13,18 +13,19 @@ import pytest
 
 from statusd.config.load import Config
 from statusd.events import Event, EventKind
-from statusd.model import Level, StatusEntry, Target
-from statusd.outbox.store import Announced
+from statusd.model import Announced, Level, StatusEntry, Target
 from statusd.web.server import WebServer
 from statusd.web.sse import Hub
 from statusd.web.state import WebState
+
+pytestmark = pytest.mark.e2e
 
 NOW = datetime(2025, 3, 12, 9, 30, tzinfo=UTC)  # a Wednesday
 FLOOD = {"fr": "Dégât des eaux, fermé", "en": "Water damage, closed", "sv": "Vattenskada, stängt"}
 
 
 def entry(level: str, message: Mapping[str, str] | None = None, **times: datetime) -> StatusEntry:
-    return StatusEntry(Level(level), dict(message or {}), **times)
+    return StatusEntry(Level(level), dict(message or {}), **times)  # type: ignore[arg-type]  # since/until
 
 
 def event(target: str, level: str, previous: str, at: datetime, message: Mapping[str, str] | None = None,

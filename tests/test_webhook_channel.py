@@ -15,9 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.webhook import Webhook, retry_after
-from statusd.config.load import Config, load
+from statusd.compose.message import Message
+from statusd.config.load import Config
+from statusd.loading import load
 from tests.fakes.common import standalone
 from tests.fakes.webhook import (
     WebhookReceiver,
@@ -26,6 +28,8 @@ from tests.fakes.webhook import (
     refusing_port,
     url_for,
 )
+
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = "TEST_HOOK_SECRET"
@@ -112,7 +116,7 @@ class TestConfig:
     ) -> None:
         monkeypatch.setenv(ENV, SECRET)
         config = load(write_config(tmp_path, "http://127.0.0.1:9/hook"))
-        assert config.channels["hook"].options["timeout"] == pytest.approx(0.3)
+        assert config.channels["hook"].options.timeout == pytest.approx(0.3)
         assert config.channels["hook"].secrets["secret"].read() == SECRET
 
     def test_secret_unset_makes_it_inactive(

@@ -17,17 +17,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.x import X, comparable, rate_limit_wait, snowflake_time, weighted_length
 from statusd.compose import Composer
-from statusd.config.load import load
+from statusd.compose.message import Message
 from statusd.config.types import ChannelConfig
+from statusd.errors import ConfigError
 from statusd.events import Event, EventKind
+from statusd.loading import load
 from statusd.model import Level, Target
 from statusd.textfit import fit
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone
 from tests.fakes.x import ACCOUNT, Credentials, Tls, XServer, make_tls, snowflake, x_length
+
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
 ALERTS = ROOT / "alerts"
@@ -277,16 +281,13 @@ class TestFailures:
         assert isinstance(err, TransientError)
 
     @pytest.mark.parametrize("connect_to", ["127.0.0.1", "127.0.0.1:http", ":443", "h:70000"])
-    async def test_bad_connect_to(self, make_channel: MakeChannel, connect_to: str) -> None:
-        channel = make_channel(connect_to)
-        err = await failure(channel.open())
-        assert isinstance(err, PermanentError) and "connect_to should be HOST:PORT" in str(err)
+    def test_bad_connect_to(self, make_channel: MakeChannel, connect_to: str) -> None:
+        with pytest.raises(ConfigError, match="channels.xfr.connect_to: should be HOST:PORT"):
+            make_channel(connect_to)
 
-    async def test_unreadable_ca_file(self, make_channel: MakeChannel, server: XServer,
-                                      tmp_path: Path) -> None:
-        channel = make_channel(server.connect_to, ca_file=str(tmp_path / "missing.pem"))
-        err = await failure(channel.send(message(), idempotency_key="k", reply_to=None))
-        assert isinstance(err, PermanentError) and "ca_file" in str(err)
+    def test_unreadable_ca_file(self, make_channel: MakeChannel, server: XServer, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match="channels.xfr.ca_file: .* cannot be read as a PEM CA bundle"):
+            make_channel(server.connect_to, ca_file=str(tmp_path / "missing.pem"))
 
 
 NOW = 1_700_000_000.0
@@ -402,7 +403,7 @@ class TestMeasure:
     def test_never_below_what_x_counts(self, text: str) -> None:
         assert weighted_length(text) >= x_length(text)
 
-    @given(st.lists(st.sampled_from(RGI + ["Fermé ", "東京", "https://bib.test/#main "]),
+    @given(st.lists(st.sampled_from([*RGI, "Fermé ", "東京", "https://bib.test/#main "]),
                     max_size=12).map("".join))
     def test_exact_on_common_text(self, text: str) -> None:
         assert weighted_length(text) == x_length(text)

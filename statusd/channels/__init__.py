@@ -1,52 +1,51 @@
-"""Channels: one module per service, listed explicitly in CHANNELS.
-
-Each entry names its module rather than importing it: a client library
-(tweepy, Mastodon.py) is imported only where a channel of its type is
-configured, which keeps `statusd set` quick to start.
-"""
+"""Channels: one module per service, listed explicitly in CHANNELS."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from statusd.channels.apprise import AppriseChannel
 from statusd.channels.base import (
     Channel,
     ChannelError,
-    Message,
     PermanentError,
     Reply,
     Sent,
     TransientError,
 )
+from statusd.channels.bluesky import Bluesky
+from statusd.channels.console import Console
+from statusd.channels.facebook import FacebookPage
+from statusd.channels.mastodon import Mastodon
+from statusd.channels.matrix import Matrix
+from statusd.channels.telegram import Telegram
+from statusd.channels.webhook import Webhook
+from statusd.channels.x import X
+from statusd.config.types import ChannelConfig, DeliveryConfig
 
-CHANNELS: dict[str, str] = {
-    "console": "statusd.channels.console:Console",
-    "webhook": "statusd.channels.webhook:Webhook",
-    "mastodon": "statusd.channels.mastodon:Mastodon",
-    "x": "statusd.channels.x:X",
-    "facebook": "statusd.channels.facebook:FacebookPage",
-    "bluesky": "statusd.channels.bluesky:Bluesky",
-    "telegram": "statusd.channels.telegram:Telegram",
-    "matrix": "statusd.channels.matrix:Matrix",
-    "apprise": "statusd.channels.apprise:AppriseChannel",
+CHANNELS: dict[str, type[Channel]] = {
+    "console": Console,
+    "webhook": Webhook,
+    "mastodon": Mastodon,
+    "x": X,
+    "facebook": FacebookPage,
+    "bluesky": Bluesky,
+    "telegram": Telegram,
+    "matrix": Matrix,
+    "apprise": AppriseChannel,
 }
 
 
-def channel_class(kind: str) -> Any:
-    """The class implementing channel type `kind` (a key of CHANNELS)."""
-    module, _, name = CHANNELS[kind].partition(":")
-    return getattr(importlib.import_module(module), name)
+def build_channel(config: ChannelConfig, delivery: DeliveryConfig) -> Channel:
+    """The client for one configured channel: the one place a channel is made."""
+    return CHANNELS[config.type](config, delivery)
 
 
 __all__ = [
     "CHANNELS",
     "Channel",
     "ChannelError",
-    "Message",
     "PermanentError",
     "Reply",
     "Sent",
     "TransientError",
-    "channel_class",
+    "build_channel",
 ]

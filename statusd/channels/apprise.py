@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -19,8 +20,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import apprise
 from apprise import AppriseResultStatus
 
-from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
-from statusd.config.types import ChannelConfig, DeliveryConfig
+from statusd.channels.base import PermanentError, Reply, Sent, TransientError
+from statusd.compose.message import Message
+from statusd.config.options import Duration
+from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 
 # A subject for services that show one (e-mail, Teams): the message's first line, this long at most.
 TITLE_CHARS = 120
@@ -46,7 +49,13 @@ class AppriseChannel:
     kind: ClassVar[str] = "apprise"
     # Apprise has no idempotency key and no look-up: after a crash a message may go out twice.
     honours_idempotency: ClassVar[bool] = False
-    options: ClassVar[Mapping[str, str]] = {"url": "secret!", "title": "text", "timeout": "duration"}
+    @dataclass(frozen=True)
+    class Options:
+        """The Apprise URL (by reference: it holds the service's secrets), a title and a timeout."""
+
+        url: Secret
+        title: str | None = None
+        timeout: Duration | None = None
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         # Every option is read here, in one place.
@@ -54,8 +63,9 @@ class AppriseChannel:
         self.language = config.language
         url = config.secrets["url"].read() or ""
         self._source = config.secrets["url"].describe()
-        self._title = config.options.get("title")
-        self._timeout = float(config.options.get("timeout") or delivery.timeout)
+        options: AppriseChannel.Options = config.options
+        self._title = options.title
+        self._timeout = float(options.timeout or delivery.timeout)
         self._secrets = _secret_parts(url)
         self._scheme = url.partition("://")[0] if _SCHEME.fullmatch(url.partition("://")[0]) else "?"
         self._apprise = apprise.Apprise()

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
+from statusd.compose.message import Message
+from statusd.config.types import ChannelConfig, DeliveryConfig
 from statusd.errors import redact
-
-
-@dataclass(frozen=True)
-class Message:
-    """An event rendered for one channel: the exact text it will post."""
-
-    text: str
-    language: str
-    link: str | None
-    event_id: str
-    kind: str
-    target: str
-    level: str
 
 
 @dataclass(frozen=True)
@@ -77,6 +66,11 @@ class Channel(Protocol):
     """One configured account or endpoint that messages are delivered to."""
 
     kind: ClassVar[str]
+    # The channel's frozen options dataclass, filled and checked at load (statusd.config.options).
+    @property
+    def Options(self) -> type[Any]:
+        """The nested frozen dataclass of the type's options."""
+        ...
     name: str
     language: str
     max_chars: int | None
@@ -86,6 +80,10 @@ class Channel(Protocol):
         """Whether this platform (this server: a class constant or learned in `open`)
         recognises a repeated idempotency key, so a send whose outcome is unknown after
         a crash can simply be repeated."""
+        ...
+
+    def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
+        """Read the channel's checked options; connect later, in `open`."""
         ...
 
     def measure(self, text: str) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,11 +29,13 @@ from urllib.parse import urlsplit
 import aiohttp
 import structlog
 
-from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.bluesky_keys import Kept, SessionFile, tid
 from statusd.channels.bluesky_text import graphemes, link_facets
 from statusd.channels.bluesky_xrpc import Failed, answer, at_uri, retry_after, strong_ref
-from statusd.config.types import ChannelConfig, DeliveryConfig
+from statusd.compose.message import Message
+from statusd.config.options import Duration, Url
+from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 
 __all__ = ["Bluesky", "graphemes", "link_facets"]
 
@@ -50,9 +53,16 @@ class Bluesky:
     kind: ClassVar[str] = "bluesky"
     # The record key is the delivery's own: repeating a create can never make a second post.
     honours_idempotency: ClassVar[bool] = True
-    options: ClassVar[Mapping[str, str]] = {
-        "service": "url", "handle": "text!", "app_password": "secret!", "timeout": "duration",
-    }
+
+    @dataclass(frozen=True)
+    class Options:
+        """The PDS, the account's handle and app password, and an optional timeout."""
+
+        handle: str
+        app_password: Secret
+        service: Url | None = None
+        timeout: Duration | None = None
+
     max_graphemes: ClassVar[int] = 300
     max_bytes: ClassVar[int] = 3000
 
@@ -60,10 +70,11 @@ class Bluesky:
         self.name = config.name
         self.language = config.language
         self.max_chars: int | None = self.max_graphemes
-        self._service = (config.options.get("service") or DEFAULT_SERVICE).rstrip("/")
-        self._handle: str = config.options["handle"].lstrip("@")
-        self._password = config.secrets["app_password"]
-        timeout = config.options.get("timeout") or delivery.timeout
+        options: Bluesky.Options = config.options
+        self._service = (options.service or DEFAULT_SERVICE).rstrip("/")
+        self._handle: str = options.handle.lstrip("@")
+        self._password = options.app_password
+        timeout = options.timeout or delivery.timeout
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._http: aiohttp.ClientSession | None = None
         self._auth: dict[str, str] | None = None  # accessJwt, refreshJwt, did, handle

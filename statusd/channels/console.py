@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, TextIO
 
-from statusd.channels.base import Message, Reply, Sent
+from statusd.channels.base import Reply, Sent
+from statusd.compose.message import Message
 from statusd.config.types import ChannelConfig, DeliveryConfig
 from statusd.safetext import terminal
 
@@ -17,12 +18,18 @@ class Console:
 
     kind: ClassVar[str] = "console"
     honours_idempotency: ClassVar[bool] = False
-    options: ClassVar[Mapping[str, str]] = {"max_chars": "int"}
+
+    @dataclass(frozen=True)
+    class Options:
+        """Console options: an optional length limit, to try templates against."""
+
+        max_chars: int | None = None
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig, out: TextIO | None = None) -> None:
         self.name = config.name
         self.language = config.language
-        self.max_chars: int | None = config.options.get("max_chars")
+        options: Console.Options = config.options
+        self.max_chars: int | None = options.max_chars
         self._out = out or sys.stdout
         self._count = 0
 

@@ -12,6 +12,7 @@ import math
 import re
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -19,8 +20,10 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from statusd.channels import http
-from statusd.channels.base import ChannelError, DuplicateError, Message, PermanentError, Reply, Sent, TransientError
-from statusd.config.types import ChannelConfig, DeliveryConfig
+from statusd.channels.base import ChannelError, DuplicateError, PermanentError, Reply, Sent, TransientError
+from statusd.compose.message import Message
+from statusd.config.options import Duration, PathSegment, Url
+from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.textfit import SEPARATOR
 
 GRAPH_URL = "https://graph.facebook.com/v21.0"
@@ -57,19 +60,26 @@ class FacebookPage:
     kind: ClassVar[str] = "facebook"
     # Graph has no idempotency key: after a crash `find` looks the post up instead.
     honours_idempotency: ClassVar[bool] = False
-    options: ClassVar[Mapping[str, str]] = {
-        "page_id": "text!", "token": "secret!", "graph_url": "url", "timeout": "duration",
-    }
+
+    @dataclass(frozen=True)
+    class Options:
+        """The page, its page access token, Graph's address (for tests) and an optional timeout."""
+
+        page_id: PathSegment
+        token: Secret
+        graph_url: Url | None = None
+        timeout: Duration | None = None
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         self.name = config.name
         self.language = config.language
         self.max_chars: int | None = MAX_CHARS
-        self._page_id = str(config.options["page_id"])
-        self._token = config.secrets["token"].read() or ""
-        self._token_source = config.secrets["token"].describe()
-        self._graph = str(config.options.get("graph_url") or GRAPH_URL).rstrip("/")
-        timeout = config.options.get("timeout") or delivery.timeout
+        options: FacebookPage.Options = config.options
+        self._page_id = str(options.page_id)
+        self._token = options.token.read() or ""
+        self._token_source = options.token.describe()
+        self._graph = str(options.graph_url or GRAPH_URL).rstrip("/")
+        timeout = options.timeout or delivery.timeout
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         # A post older than a delivery may live cannot be the one a crashed send made.
         self._recent = delivery.deadline

@@ -6,8 +6,9 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import requests
@@ -27,7 +28,6 @@ from statusd import textfit
 from statusd.channels import http
 from statusd.channels.base import (
     ChannelError,
-    Message,
     PermanentError,
     Reply,
     Sent,
@@ -44,7 +44,9 @@ from statusd.channels.mastodon_servers import (
     measure,
     plain_text,
 )
-from statusd.config.types import ChannelConfig, DeliveryConfig
+from statusd.compose.message import Message
+from statusd.config.options import Duration, Url
+from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 
 log = structlog.get_logger()
 
@@ -58,20 +60,26 @@ class Mastodon:
     """Posts statuses to one account on a Mastodon instance (or a server with its API)."""
 
     kind: ClassVar[str] = "mastodon"
-    options: ClassVar[Mapping[str, str]] = {
-        "instance": "url!", "token": "secret!", "visibility": "text", "timeout": "duration",
-    }
+    @dataclass(frozen=True)
+    class Options:
+        """The instance, the account's token, who sees the posts, and an optional timeout."""
+
+        instance: Url
+        token: Secret
+        visibility: Literal["public", "unlisted", "private", "direct"] = "public"
+        timeout: Duration | None = None
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         self.name = config.name
         self.language = config.language
         self.max_chars: int | None = DEFAULT_MAX_CHARS
-        instance: str = config.options["instance"].rstrip("/")
+        options: Mastodon.Options = config.options
+        instance: str = options.instance.rstrip("/")
         self._host = urlsplit(instance).netloc or instance
-        self._token_where = config.secrets["token"].describe()
-        self._token = config.secrets["token"].read() or ""
-        self._visibility: str = config.options.get("visibility") or "public"
-        self._timeout: float = config.options.get("timeout") or delivery.timeout
+        self._token_where = options.token.describe()
+        self._token = options.token.read() or ""
+        self._visibility: str = options.visibility
+        self._timeout: float = options.timeout or delivery.timeout
         self._account_id: str | None = None
         # No request is made here: Mastodon.py only checks the version when asked to.
         self._client = Client(

@@ -18,14 +18,17 @@ import json
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import aiohttp
 
-from statusd.channels.base import ChannelError, Message, PermanentError, Reply, Sent, TransientError
-from statusd.config.types import ChannelConfig, DeliveryConfig
+from statusd.channels.base import ChannelError, PermanentError, Reply, Sent, TransientError
+from statusd.compose.message import Message
+from statusd.config.options import Duration, Url
+from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 
 API = "/_matrix/client/v3"
 WEB_URL = "https://matrix.to/#"
@@ -48,20 +51,26 @@ class Matrix:
     kind: ClassVar[str] = "matrix"
     # The homeserver answers a repeated transaction id with the first event.
     honours_idempotency: ClassVar[bool] = True
-    options: ClassVar[Mapping[str, str]] = {
-        "homeserver": "url!", "token": "secret!", "room": "text!", "timeout": "duration",
-    }
+    @dataclass(frozen=True)
+    class Options:
+        """The homeserver, the account's access token, the room (id or alias) and an optional timeout."""
+
+        homeserver: Url
+        token: Secret
+        room: str
+        timeout: Duration | None = None
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         # Every option is read here, in one place.
         self.name = config.name
         self.language = config.language
         self.max_chars: int | None = None
-        self._homeserver = str(config.options["homeserver"]).rstrip("/")
-        self._room = str(config.options["room"]).strip()
+        options: Matrix.Options = config.options
+        self._homeserver = options.homeserver.rstrip("/")
+        self._room = options.room.strip()
         self._token = config.secrets["token"].read() or ""
         self._token_source = config.secrets["token"].describe()
-        self._timeout = aiohttp.ClientTimeout(total=config.options.get("timeout") or delivery.timeout)
+        self._timeout = aiohttp.ClientTimeout(total=options.timeout or delivery.timeout)
         self._recent = delivery.deadline
         self._room_id: str | None = None
         self._user_id: str | None = None

@@ -14,14 +14,17 @@ import json
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
 import aiohttp
 import structlog
 
-from statusd.channels.base import ChannelError, Message, PermanentError, Reply, Sent, TransientError
-from statusd.config.types import ChannelConfig, DeliveryConfig
+from statusd.channels.base import ChannelError, PermanentError, Reply, Sent, TransientError
+from statusd.compose.message import Message
+from statusd.config.options import Duration, Url
+from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.events import AUTOMATIC
 
 log = structlog.get_logger()
@@ -56,21 +59,29 @@ class Telegram:
     kind: ClassVar[str] = "telegram"
     # The Bot API has no idempotency key and no way for a bot to read a channel back.
     honours_idempotency: ClassVar[bool] = False
-    options: ClassVar[Mapping[str, str]] = {
-        "token": "secret!", "chat_id": "text!", "api_url": "url", "timeout": "duration", "withdrawn": "text",
-    }
+    @dataclass(frozen=True)
+    class Options:
+        """The bot's token, the chat it posts to, and optionally another API, a timeout and the
+        words an old message is replaced with when it can no longer be deleted."""
+
+        token: Secret
+        chat_id: str
+        api_url: Url | None = None
+        timeout: Duration | None = None
+        withdrawn: str | None = None
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         # Every option is read here, in one place.
         self.name = config.name
         self.language = config.language
         self.max_chars: int | None = MAX_CHARS
-        self._chat = str(config.options["chat_id"]).strip()
+        options: Telegram.Options = config.options
+        self._chat = options.chat_id.strip()
         self._token = config.secrets["token"].read() or ""
         self._token_source = config.secrets["token"].describe()
-        self._api = str(config.options.get("api_url") or API_URL).rstrip("/")
-        self._withdrawn = str(config.options.get("withdrawn") or WITHDRAWN.get(self.language, WITHDRAWN["en"]))
-        self._timeout = aiohttp.ClientTimeout(total=config.options.get("timeout") or delivery.timeout)
+        self._api = (options.api_url or API_URL).rstrip("/")
+        self._withdrawn = (options.withdrawn or WITHDRAWN.get(self.language, WITHDRAWN["en"]))
+        self._timeout = aiohttp.ClientTimeout(total=options.timeout or delivery.timeout)
         self._session: aiohttp.ClientSession | None = None
 
     def measure(self, text: str) -> int:

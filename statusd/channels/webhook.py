@@ -8,6 +8,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -16,8 +17,10 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from statusd.channels import http
-from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
-from statusd.config.types import ChannelConfig, DeliveryConfig
+from statusd.channels.base import PermanentError, Reply, Sent, TransientError
+from statusd.compose.message import Message
+from statusd.config.options import Duration, Url
+from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 
 SIGNATURE_HEADER = "X-Statusd-Signature"
 # Plain ASCII decimals only: float() would also take "inf", "1e999" and "¹".
@@ -34,15 +37,23 @@ class Webhook:
 
     kind: ClassVar[str] = "webhook"
     honours_idempotency: ClassVar[bool] = True
-    options: ClassVar[Mapping[str, str]] = {"url": "url!", "secret": "secret!", "timeout": "duration"}
+
+    @dataclass(frozen=True)
+    class Options:
+        """Where to POST, the key the body is signed with, and an optional timeout."""
+
+        url: Url
+        secret: Secret
+        timeout: Duration | None = None
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         self.name = config.name
         self.language = config.language
         self.max_chars: int | None = None
-        self._url: str = config.options["url"]
-        self._secret = config.secrets["secret"].read() or ""
-        self._timeout = aiohttp.ClientTimeout(total=config.options.get("timeout") or delivery.timeout)
+        options: Webhook.Options = config.options
+        self._url: str = options.url
+        self._secret = options.secret.read() or ""
+        self._timeout = aiohttp.ClientTimeout(total=options.timeout or delivery.timeout)
         self._session: aiohttp.ClientSession | None = None
 
     def measure(self, text: str) -> int:

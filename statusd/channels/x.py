@@ -19,6 +19,7 @@ import ssl
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -31,13 +32,14 @@ from statusd.channels import http
 from statusd.channels.base import (
     ChannelError,
     DuplicateError,
-    Message,
     PermanentError,
     Reply,
     Sent,
     TransientError,
 )
-from statusd.config.types import ChannelConfig, DeliveryConfig
+from statusd.compose.message import Message
+from statusd.config.options import CaFile, Duration, HostPort
+from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 
 API_HOSTS = frozenset({"api.twitter.com", "api.x.com"})
 MAX_CHARS = 280
@@ -134,27 +136,33 @@ class X:
     kind: ClassVar[str] = "x"
     # X has no idempotency key: after a crash, find() looks the post up instead.
     honours_idempotency: ClassVar[bool] = False
-    options: ClassVar[Mapping[str, str]] = {
-        "consumer_key": "secret!",
-        "consumer_secret": "secret!",
-        "access_token": "secret!",
-        "access_token_secret": "secret!",
-        "timeout": "duration",
-        "connect_to": "text",
-        "ca_file": "text",
-    }
+
+    @dataclass(frozen=True)
+    class Options:
+        """The app's and the account's OAuth 1.0a keys; where to connect and whom to trust (tests, proxies)."""
+
+        consumer_key: Secret
+        consumer_secret: Secret
+        access_token: Secret
+        access_token_secret: Secret
+        timeout: Duration | None = None
+        connect_to: HostPort | None = None
+        ca_file: CaFile | None = None
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         self.name = config.name
         self.language = config.language
         self.max_chars: int | None = MAX_CHARS
-        keys = {key: config.secrets[key].read() or "" for key in
-                ("consumer_key", "consumer_secret", "access_token", "access_token_secret")}
+        options: X.Options = config.options
+        keys = {"consumer_key": options.consumer_key.read() or "",
+                "consumer_secret": options.consumer_secret.read() or "",
+                "access_token": options.access_token.read() or "",
+                "access_token_secret": options.access_token_secret.read() or ""}
         self._client = AsyncClient(**keys, return_type=dict, wait_on_rate_limit=False)
         self._user_id = _user_id_from_token(keys["access_token"])
-        self._timeout = float(config.options.get("timeout") or delivery.timeout)
-        self._connect_to: str = config.options.get("connect_to") or ""
-        self._ca_file: str = config.options.get("ca_file") or ""
+        self._timeout = float(options.timeout or delivery.timeout)
+        self._connect_to: str = options.connect_to or ""
+        self._ca_file: str = options.ca_file or ""
         self._session: aiohttp.ClientSession | None = None
 
     def measure(self, text: str) -> int:

@@ -13,8 +13,8 @@ import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
-from statusd import logs, paths
-from statusd.config import load as config_module
+from statusd import logs
+from statusd.commands import checking, replay, report, running, setting, undo
 from statusd.errors import ConfigError, UserError
 from statusd.safetext import TerminalText
 
@@ -23,8 +23,6 @@ EX_CONFIG = 78
 
 
 def parser() -> argparse.ArgumentParser:
-    from statusd.commands import checking, replay, report, running, setting, undo
-
     top = argparse.ArgumentParser(
         prog="statusd", description="Tell the public, everywhere at once, how the library is doing.")
     top.add_argument("--config", help="config file (default: $STATUSD_CONFIG or ./statusd.yaml)")
@@ -79,13 +77,3 @@ def _run(args: argparse.Namespace) -> int:
 def _refused(args: argparse.Namespace) -> int:
     # For the daemon a file it may not use is a setup error: restarting will not fix it.
     return EX_CONFIG if args.command == "run" else EX_USAGE
-
-
-def load_config(args: argparse.Namespace) -> config_module.Config:
-    return config_module.load(paths.config_path(args.config))
-
-
-def common(command: argparse.ArgumentParser) -> None:
-    """Options every command accepts after its name too."""
-    command.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    command.add_argument("--state-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

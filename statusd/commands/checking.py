@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from statusd import paths
+from statusd import loading, paths
 from statusd.channels import Channel, ChannelError
-from statusd.commands import common
-from statusd.config import load as config_module
+from statusd.commands.shared import common
 from statusd.errors import ConfigError, Problem
 
 
@@ -37,7 +36,7 @@ async def _live(config_flag: str | None, state_flag: str | None = None) -> bool:
     from statusd.outbox.senders import build_channels
 
     try:
-        config = config_module.load(paths.config_path(config_flag))
+        config = loading.load(paths.config_path(config_flag))
     except ConfigError:
         return False
     channels = build_channels(config)
@@ -69,10 +68,10 @@ def find_problems(config_flag: str | None) -> list[Problem | str]:
     from statusd.sources.status import file as status_file
 
     try:
-        config = config_module.load(paths.config_path(config_flag))
+        config = loading.load(paths.config_path(config_flag))
     except ConfigError as err:
         return list(err.problems)
-    problems: list[Problem | str] = list(config_module.check_secret_values(config))
+    problems: list[Problem | str] = []
     try:
         status_file.read(config.status_file, config)
     except ConfigError as err:

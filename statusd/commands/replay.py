@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from statusd.commands import common, load_config
+from statusd.commands.shared import common, load_config
 from statusd.config.load import Config
-from statusd.sensors.rules_config import RulesConfig
+from statusd.config.rules import RulesConfig
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,8 +30,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def replay(args: argparse.Namespace) -> int:
+    from statusd import replay as replaying
     from statusd.errors import UserError
-    from statusd.sensors import replay as replaying
 
     if args.speed < 0:
         raise UserError(
@@ -72,7 +72,7 @@ def _rules(config: Config) -> RulesConfig | None:
 
 
 def _print(post: object, config: Config, out: TextIO) -> None:
-    from statusd.sensors.replay import Post
+    from statusd.replay import Post
 
     assert isinstance(post, Post)
     event = post.event

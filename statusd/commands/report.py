@@ -12,7 +12,7 @@ from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from statusd import paths
-from statusd.commands import common, load_config
+from statusd.commands.shared import common, load_config
 from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.events import Event

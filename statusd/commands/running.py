@@ -6,7 +6,7 @@ import argparse
 import asyncio
 
 from statusd import paths
-from statusd.commands import common, load_config
+from statusd.commands.shared import common, load_config
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

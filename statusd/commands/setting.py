@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from statusd import paths
 from statusd.announcer import render
 from statusd.channels import Channel, ChannelError
-from statusd.commands import common, load_config
+from statusd.commands.shared import common, load_config
 from statusd.compose import Composer
 from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
-from statusd.model import StatusEntry, Target, Wanted
-from statusd.outbox.store import Announced, Store
+from statusd.model import Announced, StatusEntry, Target, Wanted
+from statusd.outbox.store import Store
 from statusd.rules import reconcile
 from statusd.sources.status import edit as status_edit
 from statusd.sources.status import entry as desk

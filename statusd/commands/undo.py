@@ -12,13 +12,13 @@ import argparse
 from datetime import UTC, datetime
 
 from statusd import paths
-from statusd.commands import common, load_config
 from statusd.commands.setting import current_user
+from statusd.commands.shared import common, load_config
 from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.events import STAFF_KINDS, EventKind
-from statusd.model import StatusEntry
-from statusd.outbox.store import Announced, Store, StoredEvent
+from statusd.model import Announced, StatusEntry
+from statusd.outbox.store import Store, StoredEvent
 from statusd.rules import reconcile
 from statusd.sources.status import edit as status_edit
 from statusd.sources.status import file as status_file

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from statusd.config.reader import Section, parse_url
-from statusd.config.types import BUDGET_KEYS, ChannelConfig, Secret, Site
+from statusd.config.options import Configurable, parse_options
+from statusd.config.reader import Section
+from statusd.config.types import BUDGET_KEYS, ChannelConfig, Site
+from statusd.events import EventKind
 
 
 def parse_channels(
     section: Section,
     languages: tuple[str, ...],
     sites: Mapping[str, Site],
-    registry: Mapping[str, Any],
+    registry: Mapping[str, type[Configurable]],
 ) -> tuple[dict[str, ChannelConfig], dict[str, str]]:
     """Active channels, and the inactive ones with why (a secret not set)."""
     channels: dict[str, ChannelConfig] = {}
@@ -43,7 +46,7 @@ def _channel(
     section: Section,
     languages: tuple[str, ...],
     sites: Mapping[str, Site],
-    registry: Mapping[str, Any],
+    registry: Mapping[str, type[Configurable]],
 ) -> ChannelConfig | None:
     kind = section.string("type", required=True)
     if kind is None:
@@ -51,13 +54,15 @@ def _channel(
     if kind not in registry:
         section.error("type", f"unknown channel type {kind!r}; known types: {', '.join(sorted(registry))}")
         return None
-    cls = registry[kind]()
-    options_spec: Mapping[str, str] = cls.options
-    section.allow("type", "language", "sites", "events", "budget", *options_spec)
+    # A nested class, which typing can only state as a read-only member.
+    options_class = cast(type[Any], registry[kind].Options)
+    section.allow("type", "language", "sites", "events", "budget", *(f.name for f in dataclasses.fields(options_class)))
     language = section.string("language", languages[0]) or languages[0]
     if language not in languages:
         section.error("language", f"{language!r} is not one of the configured languages {list(languages)}")
-    options, secrets = _options(section, options_spec)
+    options, secrets = parse_options(section, options_class)
+    if options is None:
+        return None
     return ChannelConfig(
         name=name,
         type=kind,
@@ -86,8 +91,6 @@ def _budget(section: Section) -> dict[str, Any]:
 
 
 def _choice_list(section: Section, key: str, choices: tuple[str, ...] | None) -> tuple[str, ...] | None:
-    from statusd.events import EventKind
-
     value = section.get(key)
     if value is None:
         return None
@@ -99,49 +102,3 @@ def _choice_list(section: Section, key: str, choices: tuple[str, ...] | None) ->
         if item not in allowed:
             section.error(key, f"unknown entry {item!r}; expected one of: {', '.join(allowed)}")
     return tuple(value)
-
-
-def _options(section: Section, spec: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Secret]]:
-    """Type-specific options; `spec` maps each key to url|secret|duration|text|int, '!' = required."""
-    options: dict[str, Any] = {}
-    secrets: dict[str, Secret] = {}
-    for key, kind in spec.items():
-        required = kind.endswith("!")
-        kind = kind.rstrip("!")
-        if section.get(key) is None:
-            if required:
-                section.error(key, "is required")
-            continue
-        if kind == "url":
-            options[key] = parse_url(section, key)
-        elif kind == "secret":
-            secret = parse_secret(section.sub(key))
-            if secret:
-                secrets[key] = secret
-        elif kind == "duration":
-            options[key] = section.duration(key, 0.0)
-        elif kind == "int":
-            options[key] = section.integer(key)
-        else:
-            options[key] = section.string(key)
-    return options, secrets
-
-
-def parse_secret(section: Section) -> Secret | None:
-    """{env: NAME}, {credential: NAME} or {file: PATH}; a plain text is refused."""
-    value = section.node
-    if isinstance(value, str):
-        section.problems.add(
-            section.line(), section.path,
-            "secrets are never written in statusd.yaml; use {env: VARIABLE}, {credential: NAME} or {file: PATH}",
-        )
-        return None
-    if not isinstance(value, Mapping) or len(value) != 1:
-        section.problems.add(
-            section.line(), section.path, "should be one of {env: VARIABLE}, {credential: NAME} or {file: PATH}")
-        return None
-    section.allow("env", "credential", "file")
-    source, ref = next(iter(value.items()))
-    if source in ("env", "credential", "file") and isinstance(ref, str) and ref:
-        return Secret(str(source), ref)
-    return None

@@ -6,14 +6,19 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from statusd.config import reader
+from statusd.config.channels import parse_channels
+from statusd.config.feed_section import parse_feeds
+from statusd.config.feeds import FeedsConfig
+from statusd.config.options import Configurable
 from statusd.config.reader import Problems, Section, parse_url
+from statusd.config.rules import RulesConfig, default_rules, parse_rules
+from statusd.config.sites import parse_sites
 from statusd.config.trust import untrusted
 from statusd.config.types import (
     HOLD_KINDS,
-    SAMPLE_SECRETS,
     ChannelConfig,
     DeliveryConfig,
     Site,
@@ -24,9 +29,6 @@ from statusd.safetext import problem
 
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
-if TYPE_CHECKING:
-    from statusd.sensors.rules_config import RulesConfig
-    from statusd.sources.feeds.config import FeedsConfig
 
 @dataclass(frozen=True)
 class Config:
@@ -45,10 +47,10 @@ class Config:
     state_dir: Path | None = None
     inactive: Mapping[str, str] = field(default_factory=dict)
     web: WebConfig = field(default_factory=WebConfig)
-    feeds: FeedsConfig = field(default_factory=lambda: _empty_feeds())
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    rules: RulesConfig = field(default_factory=lambda: default_rules({}))
     # status.yaml is refused above this size (bytes): it is read whole, and anyone in the desk group writes it.
     status_max_bytes: int = 256 * 1024
-    rules: RulesConfig = field(default_factory=lambda: _default_rules())
     # The operator's listener (/readyz, /metrics): loopback unless the config says otherwise.
     ops_host: str = "127.0.0.1"
     ops_port: int = 9108
@@ -58,22 +60,12 @@ class Config:
         return self.languages[0]
 
 
-def _empty_feeds() -> FeedsConfig:
-    from statusd.sources.feeds.config import parse_feeds
+def load(path: Path, channels: Mapping[str, type[Configurable]]) -> Config:
+    """Load and check `path`; raise ConfigError listing every problem.
 
-    return parse_feeds(Section(None, "feeds", Problems("")), {})
-
-
-def _default_rules() -> RulesConfig:
-    from statusd.sensors.rules_config import parse_rules
-
-    return parse_rules(Section(None, "rules", Problems("")), {})
-
-
-def load(path: Path) -> Config:
-    """Load and check `path`; raise ConfigError listing every problem."""
-    from statusd.channels import CHANNELS, channel_class
-
+    `channels` is the registry of channel types (statusd.channels.CHANNELS):
+    each type's `Options` dataclass says what its section may hold.
+    """
     root = Section(reader.load(path), "", Problems(str(path)))
     if root.node is None:
         root.problems.add(1, "", "the file is empty; see the shipped statusd.yaml for an example")
@@ -81,7 +73,7 @@ def load(path: Path) -> Config:
         root.allow("public_url", "listen", "languages", "sites", "channels", "delivery",
                    "status_file", "status_max_bytes", "alerts", "state_dir", "web", "feeds", "rules", "ops")
     _check_text(root.node, "", None, root.problems)
-    config = _build(root, path, {kind: (lambda k=kind: channel_class(k)) for kind in CHANNELS})
+    config = _build(root, path, channels)
     root.problems.check()
     assert config is not None
     # After the file is read: a config that someone else could have written is never used.
@@ -113,13 +105,7 @@ def _check_text(node: Any, where: str, line: int | None, problems: Problems, dep
             _check_text(value, f"{where}[{index}]", reader.item_line(node, index) or line, problems, depth + 1)
 
 
-def _build(root: Section, path: Path, registry: Mapping[str, Any]) -> Config | None:
-    # Imported here: these modules build the dataclasses defined above.
-    from statusd.config.channels import parse_channels
-    from statusd.config.sites import parse_sites
-    from statusd.sensors.rules_config import parse_rules
-    from statusd.sources.feeds.config import parse_feeds
-
+def _build(root: Section, path: Path, registry: Mapping[str, type[Configurable]]) -> Config | None:
     base = path.parent
     languages = _languages(root)
     public_url = parse_url(root, "public_url", required=True) or "http://127.0.0.1:8080"
@@ -226,13 +212,3 @@ def _web(section: Section, base: Path) -> WebConfig:
         when_open = False
     export = section.string("export_dir")
     return WebConfig(banner_when_open=when_open, export_dir=base / export if export else None)
-
-
-def check_secret_values(config: Config) -> list[str]:
-    """Secrets that are set but still hold a sample value (named by where they come from)."""
-    return [
-        f"channel {channel.name}: {secret.describe()} holds a sample value; set the real secret"
-        for channel in config.channels.values()
-        for secret in channel.secrets.values()
-        if (secret.read() or "").lower() in SAMPLE_SECRETS
-    ]

@@ -12,6 +12,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from statusd.config.types import SAMPLE_SECRETS, Secret
 from statusd.errors import ConfigError, Problem
 
 
@@ -218,3 +219,27 @@ def parse_url(section: Section, key: str, required: bool = False) -> str | None:
     return value
 
 
+def parse_secret(parent: Section, key: str) -> Secret | None:
+    """`parent[key]` as {env: NAME}, {credential: NAME} or {file: PATH}; a plain text is refused.
+
+    The one reader of secrets, for channels and feeds alike. A secret that is set
+    but still holds a documentation sample ("changeme") is a problem at load, so
+    the daemon refuses it exactly as `statusd check` does.
+    """
+    value = parent.get(key)
+    if isinstance(value, str):
+        parent.error(
+            key, "secrets are never written in statusd.yaml; use {env: VARIABLE}, {credential: NAME} or {file: PATH}")
+        return None
+    if not isinstance(value, Mapping) or len(value) != 1:
+        parent.error(key, "should be one of {env: VARIABLE}, {credential: NAME} or {file: PATH}")
+        return None
+    section = parent.sub(key)
+    section.allow("env", "credential", "file")
+    source, ref = next(iter(value.items()))
+    if not (source in ("env", "credential", "file") and isinstance(ref, str) and ref):
+        return None
+    secret = Secret(str(source), ref)
+    if (secret.read() or "").lower() in SAMPLE_SECRETS:
+        parent.error(key, f"{secret.describe()} holds a sample value; set the real secret")
+    return secret

@@ -140,7 +140,8 @@ def _periods(value: Any) -> tuple[tuple[time, time], ...] | None:
         if not match:
             return None
         h1, m1, h2, m2 = (int(g) for g in match.groups())
-        opens, closes = time(h1 % 24, m1), time(23, 59, 59) if h2 == 24 else time(h2, m2)
+        # 24:00 is the day's very end: time.max, so that every reading of the day's last second is open.
+        opens, closes = time(h1 % 24, m1), time.max if h2 == 24 else time(h2, m2)
         if closes <= opens:
             return None
         periods.append((opens, closes))

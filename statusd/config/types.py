@@ -109,7 +109,8 @@ class ChannelConfig:
     language: str
     sites: tuple[str, ...] | None
     events: tuple[str, ...] | None
-    options: Mapping[str, Any]
+    # The channel type's own frozen `Options` dataclass, checked at load.
+    options: Any
     secrets: Mapping[str, Secret]
     # The account's own posting budget, overriding the platform's defaults key by key.
     budget: Mapping[str, Any] = field(default_factory=dict)

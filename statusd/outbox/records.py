@@ -7,24 +7,14 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from statusd.channels.base import Message
+from statusd.compose.message import Message
 from statusd.events import Event
+from statusd.model import Announced
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 SUPERSEDED, CANCELLED = "superseded", "cancelled"
 WAITING = (PENDING, SENDING)
 POST, DELETE = "post", "delete"
-
-
-@dataclass(frozen=True)
-class Announced:
-    """What was last said about a target: its level and a fingerprint of the facts."""
-
-    level: str
-    fingerprint: str
-    stamp: str = ""
-    event_id: str | None = None
-    since: float = 0.0
 
 
 @dataclass(frozen=True)

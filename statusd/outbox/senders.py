@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import structlog
 
-from statusd.channels import Channel, ChannelError, channel_class
+from statusd.channels import Channel, ChannelError, build_channel
 from statusd.config.load import Config
 from statusd.outbox.budget import budget_for
 from statusd.outbox.store import Store
@@ -18,7 +18,7 @@ log = structlog.get_logger()
 
 def build_channels(config: Config) -> dict[str, Channel]:
     """One client per configured, active channel."""
-    return {name: channel_class(c.type)(c, config.delivery) for name, c in config.channels.items()}
+    return {name: build_channel(c, config.delivery) for name, c in config.channels.items()}
 
 
 class Senders:
@@ -97,7 +97,7 @@ class Senders:
         self.config = config
         added = [n for n in config.channels if n not in self.channels]
         for name in added:
-            self.channels[name] = channel_class(config.channels[name].type)(config.channels[name], config.delivery)
+            self.channels[name] = build_channel(config.channels[name], config.delivery)
             self.workers[name] = Worker(self.store, self.channels[name], config.delivery,
                                         budget_for(config.channels[name], self.channels[name]))
         await self.open(added)

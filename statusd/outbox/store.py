@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from statusd.events import Event, EventKind
+from statusd.model import Announced
 from statusd.outbox.queries import Queries
 from statusd.outbox.records import (
     CANCELLED,
@@ -26,7 +27,6 @@ from statusd.outbox.records import (
     SENT,
     SUPERSEDED,
     WAITING,
-    Announced,
     Delivery,
     Planned,
     StoredEvent,
@@ -292,5 +292,5 @@ class _Transaction:
 
 __all__ = [
     "CANCELLED", "DELETE", "FAILED", "PENDING", "POST", "SENDING", "SENT", "SUPERSEDED", "WAITING",
-    "Announced", "Delivery", "Planned", "Store", "StoredEvent", "idempotency_key",
+    "Delivery", "Planned", "Store", "StoredEvent", "idempotency_key",
 ]

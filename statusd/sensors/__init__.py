@@ -7,7 +7,7 @@ events and gives the live view for status.json.
 
 from __future__ import annotations
 
-from statusd.sensors.rules_config import RulesConfig, default_rules, parse_rules
+from statusd.config.rules import RulesConfig, default_rules, parse_rules
 from statusd.sensors.state import Sensors
 
 __all__ = ["RulesConfig", "Sensors", "default_rules", "parse_rules"]

@@ -27,9 +27,10 @@ next closing puts it right.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 
 from statusd.config.types import Site
+from statusd.sensors.hours import is_open
 from statusd.sources.readings import GateReading, SeatReading
 
 
@@ -82,15 +83,3 @@ def _advance(state: _Counter | None, reading: GateReading, site: Site, capacity:
 def _increase(before: int, now: int) -> int:
     """How many were counted since `before`; a smaller total means the counter restarted from 0."""
     return now - before if now >= before else now
-
-
-def is_open(site: Site, local: datetime) -> bool:
-    """Whether `local` (the site's time) falls within its regular opening hours; always, if none are set."""
-    if not site.hours:
-        return True
-    now = local.time().replace(tzinfo=None)
-    return any(opens <= now < _end(closes) for opens, closes in site.hours.get(local.weekday(), ()))
-
-
-def _end(closes: time) -> time:
-    return time.max if closes == time(23, 59, 59) else closes

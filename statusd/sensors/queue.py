@@ -91,34 +91,3 @@ def round_wait(minutes: float) -> Step:
     if minutes < 60:
         return Step("about", int(15 * round(minutes / 15)))
     return Step("over", int(30 * (minutes // 30)))
-
-
-# How the banner words a step; the posts' wording is in the alerts/ templates.
-_WORDS = {
-    "en": {"none": "no wait", "under": "under {d}", "about": "about {d}", "over": "over {d}"},
-    "fr": {
-        "none": "pas d'attente",
-        "under": "moins de {d}",
-        "about": "environ {d}",
-        "over": "plus de {d}",
-    },
-    "sv": {
-        "none": "ingen väntetid",
-        "under": "under {d}",
-        "about": "cirka {d}",
-        "over": "över {d}",
-    },
-}
-_HOURS = {"en": ("h", ""), "fr": ("h", ""), "sv": ("tim", " min")}
-
-
-def wording(step: Step, lang: str) -> str:
-    """The step in `lang` for the banner ("about 45 min", "plus d'1 h 30"); English if unknown."""
-    words = _WORDS.get(lang, _WORDS["en"])
-    hour, minute_tail = _HOURS.get(lang, _HOURS["en"])
-    if step.minutes < 60:
-        duration = f"{step.minutes} min"
-    else:
-        duration = f"{step.hours} {hour}" + (f" {step.rest}{minute_tail}" if step.rest else "")
-    text = words[step.kind].format(d=duration)
-    return text.replace("plus de 1 h", "plus d'1 h")  # French elides before a vowel sound

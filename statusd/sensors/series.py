@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from statusd.config.rules import Smoothing, Watch
 from statusd.sensors.queue import AdmissionRate, littles_law, round_wait
-from statusd.sensors.rules_config import Smoothing, Watch
 from statusd.sensors.smoothing import Smoother
 from statusd.sources.readings import QueueReading, SeatReading
 
@@ -135,3 +135,25 @@ class QueueSeries(Series):
             "estimate": self.estimate,
             "wait": step.as_dict() if step else None,
         }
+
+
+def summary(series: Series, changed: bool) -> dict[str, Any]:
+    """One zone or queue as an event lists it: band, the band last told, figures."""
+    return {
+        "id": series.id,
+        "band": series.band,
+        "previous_band": series.told(),
+        "changed": changed,
+        **series.figures(),
+    }
+
+
+def outage(series: Series) -> dict[str, Any]:
+    """A silent sensor as a sensor_lost/restored event tells it."""
+    assert series.updated_at is not None
+    return {
+        series.family: series.id,
+        "last_seen": series.updated_at.isoformat(),
+        "stale_after": series.watch.stale_after,
+        "band": series.band,
+    }

@@ -7,7 +7,7 @@ import statistics
 from collections import deque
 from datetime import datetime
 
-from statusd.sensors.rules_config import Smoothing
+from statusd.config.rules import Smoothing
 
 
 class Smoother:

@@ -16,12 +16,12 @@ from typing import Any
 import structlog
 
 from statusd.config.load import Config
+from statusd.config.rules import RulesConfig
 from statusd.config.types import Site
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
 from statusd.sensors import hours, view
-from statusd.sensors.rules_config import RulesConfig
-from statusd.sensors.series import QUEUE, ZONE, QueueSeries, Series, ZoneSeries
+from statusd.sensors.series import QUEUE, ZONE, QueueSeries, Series, ZoneSeries, outage, summary
 from statusd.sources.readings import GateReading, QueueReading, Reading, SeatReading
 
 log = structlog.get_logger()
@@ -212,7 +212,7 @@ class Sensors:
             **first.figures(),
             "changed": [s.id for s in group],
             "told": {s.id: s.band for s in group},
-            f"{family}s": [_summary(s, s in group) for s in listed],
+            f"{family}s": [summary(s, s in group) for s in listed],
         }
         log.info("sensor_band_changed", site=site_id, family=family, changes=combo)
         return self._event(_CHANGED[family], site_id, now, f"{base}|{count}", extra)
@@ -240,7 +240,7 @@ class Sensors:
                         site_id,
                         now,
                         f"lost|{series.family}|{series.id}|{series.updated_at.isoformat()}",
-                        _outage(series),
+                        outage(series),
                     )
                 )
         return events
@@ -249,7 +249,7 @@ class Sensors:
         series.lost = False
         assert series.updated_at is not None
         log.info("sensor_restored", site=series.site, family=series.family, item=series.id)
-        extra = _outage(series)
+        extra = outage(series)
         return self._event(
             EventKind.SENSOR_RESTORED,
             series.site,
@@ -294,23 +294,3 @@ class Sensors:
 
     def _site(self, site_id: str) -> Site:
         return self._config.sites[site_id]
-
-
-def _summary(series: Series, changed: bool) -> dict[str, Any]:
-    return {
-        "id": series.id,
-        "band": series.band,
-        "previous_band": series.told(),
-        "changed": changed,
-        **series.figures(),
-    }
-
-
-def _outage(series: Series) -> dict[str, Any]:
-    assert series.updated_at is not None
-    return {
-        series.family: series.id,
-        "last_seen": series.updated_at.isoformat(),
-        "stale_after": series.watch.stale_after,
-        "band": series.band,
-    }

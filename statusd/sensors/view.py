@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from statusd.config import wording
 from statusd.config.load import Config
+from statusd.config.rules import SiteRules
 from statusd.sensors import hours
-from statusd.sensors.queue import round_wait, wording
-from statusd.sensors.rules_config import SiteRules
+from statusd.sensors.queue import Step, round_wait
 from statusd.sensors.series import QUEUE, ZONE, QueueSeries, Series
 
 
@@ -23,7 +24,7 @@ def site_view(
     """{"zones": {...}, "queues": {...}, "total": {...} or None} for one site."""
     zones = {s.id: zone_view(s, now) for s in series if s.family == ZONE}
     queues = {
-        s.id: queue_view(s, now, config.languages)
+        s.id: queue_view(s, now, config)
         for s in series
         if isinstance(s, QueueSeries) and s.family == QUEUE
     }
@@ -52,7 +53,7 @@ def zone_view(series: Series, now: datetime) -> dict[str, Any]:
     return figures | state
 
 
-def queue_view(series: QueueSeries, now: datetime, languages: Sequence[str]) -> dict[str, Any]:
+def queue_view(series: QueueSeries, now: datetime, config: Config) -> dict[str, Any]:
     """length, wait_minutes, estimate, band, stale, updated_at, and the wait worded per language."""
     state = _freshness(series, now)
     wait = None if state["stale"] else series.wait
@@ -60,10 +61,14 @@ def queue_view(series: QueueSeries, now: datetime, languages: Sequence[str]) -> 
         "length": None if state["stale"] else series.length,
         "wait_minutes": None if wait is None else round(wait),
         "estimate": series.estimate if wait is not None else False,
-        "wording": None
-        if wait is None
-        else {lang: wording(round_wait(wait), lang) for lang in languages},
+        "wording": None if wait is None else _worded(round_wait(wait), config),
     }
+
+
+def _worded(step: Step, config: Config) -> dict[str, str]:
+    """The wait as alerts/labels.yaml words it, in every configured language."""
+    words = wording.load(config.alerts_dir)
+    return {lang: words.wait(step.kind, step.minutes, lang, config.default_language) for lang in config.languages}
 
 
 def stale_lines(config: Config, series: Sequence[Series], now: datetime) -> list[str]:

@@ -119,7 +119,7 @@ def alert(config: Config, message: Message) -> ET.Element:
 
 
 def _info(root: ET.Element, config: Config, message: Message, lang: str) -> None:
-    w, event, site = words(lang), message.event, message.site
+    w, event, site = words(config, lang), message.event, message.site
     cancel = message.msg_type == "Cancel"
     category, urgency, severity, certainty = ALL_CLEAR if cancel else PROFILE[event.level]
     info = _add(root, "info")
@@ -154,9 +154,9 @@ def index(config: Config, found: Sequence[Message], updated: str) -> bytes:
     lang = config.default_language
     feed = ET.Element("feed", xmlns=ATOM)
     _atom(feed, "id", tag(config, "cap"))
-    _atom(feed, "title", words(lang)["cap"])
+    _atom(feed, "title", words(config, lang)["cap"])
     _atom(feed, "updated", max((m.sent for m in found), default=updated, key=_sortable))
-    _atom(_atom(feed, "author"), "name", words(lang)["author"])
+    _atom(_atom(feed, "author"), "name", words(config, lang)["author"])
     ET.SubElement(feed, "link", rel="self", href=f"{config.public_url}/cap.xml")
     for message in found:
         entry = _atom(feed, "entry")

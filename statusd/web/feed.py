@@ -24,7 +24,7 @@ def tag(config: Config, *parts: str) -> str:
 
 def atom(config: Config, snap: Mapping[str, Any], lang: str) -> bytes:
     """The feed of `snap["updates"]` in `lang`."""
-    w = words(lang)
+    w = words(config, lang)
     updates = snap["updates"]
     feed = ET.Element("feed", {"xmlns": ATOM, "xml:lang": lang})
     _add(feed, "id", tag(config, "feed", lang))
@@ -39,9 +39,9 @@ def atom(config: Config, snap: Mapping[str, Any], lang: str) -> bytes:
     return bytes(ET.tostring(feed, encoding="utf-8", xml_declaration=True)) + b"\n"
 
 
-def title(snap: Mapping[str, Any], item: Mapping[str, Any], lang: str) -> str:
+def title(config: Config, snap: Mapping[str, Any], item: Mapping[str, Any], lang: str) -> str:
     """"Central Library: Closed", or "Planned — Central Library: Closed"."""
-    w = words(lang)
+    w = words(config, lang)
     head = f"{target_name(snap['sites'], item['target'], lang)}: {w[item['level']]}"
     kind = KIND_WORD.get(item["kind"])
     return f"{w[kind]} — {head}" if kind else head
@@ -51,12 +51,12 @@ def _entry(feed: ET.Element, config: Config, snap: Mapping[str, Any], item: Mapp
            lang: str) -> None:
     entry = _add(feed, "entry")
     _add(entry, "id", tag(config, "update", item["id"], lang))
-    _add(entry, "title", title(snap, item, lang))
+    _add(entry, "title", title(config, snap, item, lang))
     _add(entry, "updated", item["at"])
     _link(entry, "alternate", f"{config.public_url}/?lang={lang}#update-{item['id']}", "text/html")
     _add(entry, "category", term=item["level"])
     message = text(item["message"], lang, config.languages)
-    _add(entry, "content", message or title(snap, item, lang), type="text")
+    _add(entry, "content", message or title(config, snap, item, lang), type="text")
 
 
 def _add(parent: ET.Element, name: str, value: str | None = None, **attrs: str) -> ET.Element:

@@ -49,7 +49,7 @@ def _of(target: str, status: Mapping[str, Any], now: datetime) -> Iterator[Closu
 
 def calendar(config: Config, snap: Mapping[str, Any], lang: str) -> bytes:
     """The VCALENDAR of closures, with summaries in `lang`."""
-    w = words(lang)
+    w = words(config, lang)
     stamp = _utc(datetime.fromisoformat(snap["generated_at"]))
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//statusd//closures//EN",
              "CALSCALE:GREGORIAN", "METHOD:PUBLISH", f"X-WR-CALNAME:{escape(w['calendar'])}"]
@@ -60,7 +60,7 @@ def calendar(config: Config, snap: Mapping[str, Any], lang: str) -> bytes:
 
 
 def _event(config: Config, snap: Mapping[str, Any], closure: Closure, lang: str, stamp: str) -> list[str]:
-    w = words(lang)
+    w = words(config, lang)
     tz = config.sites[closure.target.partition("/")[0]].tz
     # Until further notice: shown as closed to the end of the local day it started.
     end = closure.end or datetime.combine(closure.start.astimezone(tz).date() + timedelta(days=1), time(), tz)

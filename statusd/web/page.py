@@ -64,7 +64,7 @@ def render(config: Config, snap: Mapping[str, Any], lang: str, links: Links) -> 
     template = _environment().get_template("page.html")
     return template.render(
         lang=lang,
-        w=words(lang),
+        w=words(config, lang),
         links=links,
         languages=[(code, _native(code)) for code in config.languages],
         sites=[_site(config, site, snap["sites"][site.id], lang) for site in config.sites.values()],
@@ -100,7 +100,7 @@ def _site(config: Config, site: Site, status: Mapping[str, Any], lang: str) -> d
 
 
 def _status(config: Config, site: Site, status: Mapping[str, Any], lang: str) -> dict[str, Any]:
-    w, planned = words(lang), status.get("planned")
+    w, planned = words(config, lang), status.get("planned")
     return {
         "level": status["level"],
         "level_word": w[status["level"]],
@@ -122,7 +122,7 @@ def _update(config: Config, snap: Mapping[str, Any], item: Mapping[str, Any], la
     return {
         "id": item["id"],
         "level": item["level"],
-        "title": title(snap, item, lang),
+        "title": title(config, snap, item, lang),
         "message": text(item["message"], lang, config.languages),
         "at": _moment(item["at"], site, lang),
     }

@@ -9,8 +9,7 @@ from typing import Any
 from statusd.config.load import Config
 from statusd.config.types import Site
 from statusd.events import Event
-from statusd.model import StatusEntry, Target, Wanted
-from statusd.outbox.store import Announced
+from statusd.model import Announced, StatusEntry, Target, Wanted
 from statusd.rules import effective
 
 # How many of the latest updates status.json carries.

@@ -12,8 +12,8 @@ import structlog
 
 from statusd.config.load import Config
 from statusd.events import Event
-from statusd.model import Wanted
-from statusd.outbox.store import Announced, Store
+from statusd.model import Announced, Wanted
+from statusd.outbox.store import Store
 from statusd.safetext import clean_tree
 from statusd.web import cap, feed, ics, page
 from statusd.web.doc import Doc

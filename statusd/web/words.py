@@ -1,52 +1,20 @@
-"""The public pages' wording per language, and choosing a language for a request."""
+"""The public pages' wording (from alerts/labels.yaml), and choosing a language for a request."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-FALLBACK = "en"
-
-WORDS: Mapping[str, Mapping[str, str]] = {
-    "en": {
-        "open": "Open", "limited": "Limited service", "closed": "Closed", "emergency": "Emergency",
-        "title": "Library status", "skip": "Skip to the status", "services": "Services",
-        "since": "Since", "until": "Until", "planned": "Planned", "from": "From",
-        "seats": "Seats available", "queue": "Queue wait", "no_live_data": "No live data",
-        "updates": "Recent updates", "no_updates": "No updates yet.", "languages": "Languages",
-        "feeds": "Follow", "feed": "Atom feed", "calendar": "Closures calendar",
-        "status_json": "Status data (JSON)", "cap": "Alerts (CAP)", "updated": "Updated",
-        "until_further_notice": "until further notice", "site_page": "Site page",
-        "author": "Library status service",
-    },
-    "fr": {
-        "open": "Ouvert", "limited": "Service réduit", "closed": "Fermé", "emergency": "Urgence",
-        "title": "État de la bibliothèque", "skip": "Aller à l'état des sites", "services": "Services",
-        "since": "Depuis", "until": "Jusqu'à", "planned": "Prévu", "from": "À partir de",
-        "seats": "Places disponibles", "queue": "Attente à l'entrée",
-        "no_live_data": "Pas de données en direct", "updates": "Dernières mises à jour",
-        "no_updates": "Aucune mise à jour pour l'instant.", "languages": "Langues",
-        "feeds": "Suivre", "feed": "Flux Atom", "calendar": "Calendrier des fermetures",
-        "status_json": "Données d'état (JSON)", "cap": "Alertes (CAP)", "updated": "Mis à jour",
-        "until_further_notice": "jusqu'à nouvel ordre", "site_page": "Page du site",
-        "author": "Service d'état de la bibliothèque",
-    },
-    "sv": {
-        "open": "Öppet", "limited": "Begränsad service", "closed": "Stängt", "emergency": "Nödläge",
-        "title": "Bibliotekets status", "skip": "Hoppa till status", "services": "Tjänster",
-        "since": "Sedan", "until": "Till", "planned": "Planerat", "from": "Från",
-        "seats": "Lediga platser", "queue": "Kötid", "no_live_data": "Inga direktdata",
-        "updates": "Senaste uppdateringar", "no_updates": "Inga uppdateringar ännu.",
-        "languages": "Språk", "feeds": "Följ", "feed": "Atom-flöde", "calendar": "Stängningskalender",
-        "status_json": "Statusdata (JSON)", "cap": "Larm (CAP)", "updated": "Uppdaterad",
-        "until_further_notice": "tills vidare", "site_page": "Webbplatsens sida",
-        "author": "Bibliotekets statustjänst",
-    },
-}
+from statusd.config import wording
+from statusd.config.load import Config
 
 
-def words(lang: str) -> Mapping[str, str]:
-    """The wording for `lang`, English where a language has none."""
-    return WORDS.get(lang.split("-")[0], WORDS[FALLBACK])
+def words(config: Config, lang: str) -> Mapping[str, str]:
+    """The page's wording for `lang`, from alerts/labels.yaml (`page:`), the one wording component.
+
+    A language without it is a `statusd check` problem; until it is fixed the
+    first configured language's words are shown and the gap is logged.
+    """
+    return wording.load(config.alerts_dir).group("page", lang, config.default_language)
 
 
 def negotiate(accept: str | None, languages: Sequence[str]) -> str:

@@ -28,7 +28,7 @@ from playwright.sync_api import (
 )
 
 from tests.conftest import WriteConfig
-from tests.daemon import REPO, Daemon, free_port
+from tests.daemon import REPO, Daemon
 
 HERE = Path(__file__).resolve().parent
 PAGES = HERE / "pages"
@@ -77,7 +77,7 @@ class HostSite:
     def __init__(self, daemon: Daemon) -> None:
         self.daemon_origin = daemon.url
         self.connect = daemon.url
-        self.port = free_port()
+        self.port = 0  # bound by _start, in the serving thread
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="host-site", daemon=True)
@@ -112,7 +112,8 @@ class HostSite:
         app.router.add_get("/{name}", self._serve)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]

@@ -15,12 +15,16 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from statusd.config import load as config_module
+import pytest
+
+from statusd import loading
 from tests.daemon import Daemon
 from tests.faults.audit import Outbox, audit, read_outbox
 from tests.faults.driver import TRACEBACK, Desk, Readings, excerpt
 from tests.faults.fleet import ENV, Fleet, Hook, tag_of
 from tests.faults.summary import Ledger, Row
+
+pytestmark = pytest.mark.faults
 
 HOOKS = {"healthy": Hook("en", proxied=False), "hook-faulty": Hook("fr")}
 # About 40 % of requests to a faulty channel fail, each in one of these ways.
@@ -54,7 +58,7 @@ class TestRandomChannelFaults:
         faulty = [name for name in [*HOOKS, "mastodon", "x", "facebook", "bluesky"] if name != "healthy"]
         fleet = await fleet_factory(rng, HOOKS, channel_timeout=TIMEOUT)
         path = fault_config(fleet.channels(timeout=f"{TIMEOUT:g}s"), deadline=DEADLINE)
-        config = config_module.load(path)
+        config = loading.load(path)
         daemon = Daemon(path, tmp_path / "state", env=ENV)
         desk, readings = Desk(config, rng), Readings(rng)
         await asyncio.to_thread(daemon.start)

@@ -14,7 +14,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from statusd.config import load as config_module
+import pytest
+
+from statusd import loading
 from statusd.config.load import Config
 from statusd.sources.status import file as status_file
 from tests.daemon import Daemon
@@ -22,6 +24,8 @@ from tests.faults.audit import Outbox, audit, read_outbox, unannounced
 from tests.faults.driver import TRACEBACK, Desk, Readings, excerpt
 from tests.faults.fleet import ENV, Fleet, Hook
 from tests.faults.summary import Ledger, Row
+
+pytestmark = pytest.mark.faults
 
 TRIALS = 50
 HOOKS = {"hook-fr": Hook("fr"), "hook-en": Hook("en")}
@@ -79,7 +83,7 @@ class TestSigkillDuringBurst:
     ) -> None:
         fleet = await fleet_factory(rng, HOOKS, delay=DELAY, channel_timeout=2.0)
         path = fault_config(fleet.channels(timeout="2s"))
-        config = config_module.load(path)
+        config = loading.load(path)
         daemon = Daemon(path, tmp_path / "state", env=ENV)
         desk, readings = Desk(config, rng), Readings(rng)
         kills: Counter[str] = Counter()

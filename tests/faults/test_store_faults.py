@@ -22,12 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from statusd.config import load as config_module
+from statusd import loading
 from tests.daemon import Daemon
 from tests.fakes.webhook import WebhookReceiver
 from tests.faults.driver import TRACEBACK, Desk, excerpt, log_events
 from tests.faults.fleet import ENV, HOOK_SECRET, tag_of
 from tests.faults.summary import Ledger, Row
+
+pytestmark = pytest.mark.faults
 
 FAULT_WINDOW = 8.0  # SQLite waits 5 s for a lock before it gives up
 RECOVERY = 10.0
@@ -74,7 +76,7 @@ class Scene:
         channel = (f"  hook: {{type: webhook, language: en, url: '{hook.url}',"
                    " secret: {env: HOOK_SECRET}, timeout: 1s}")
         path = write(channel)
-        config = config_module.load(path)
+        config = loading.load(path)
         daemon = Daemon(path, state or tmp_path / "state", env=ENV)
         await asyncio.to_thread(daemon.start)
         return cls(daemon, hook, Desk(config, random.Random(0)))

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from statusd import metrics, tasks
-from statusd.config import load as config_module
+from statusd import loading as config_module
 from statusd.config.trust import untrusted
 from statusd.errors import ConfigError
 from tests.conftest import ALERTS, BASE, CONSOLE, WriteConfig

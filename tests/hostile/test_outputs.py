@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from statusd.channels.base import Message
 from statusd.channels.console import Console
+from statusd.compose.message import Message
 from statusd.config.load import Config
 from statusd.config.types import ChannelConfig, DeliveryConfig
 from statusd.model import Target

@@ -14,9 +14,10 @@ from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from statusd.channels.base import Message, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.matrix import KEY_FIELD, Matrix
-from statusd.config.load import load
+from statusd.compose.message import Message
+from statusd.loading import load
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.textfit import SEPARATOR
 from tests.fakes.common import drop

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.conftest import ALERTS
-from tests.daemon import Daemon, free_port
+from tests.daemon import Daemon
 from tests.fakes import refusing_port
 from tests.fakes.bluesky import FakeBluesky
 from tests.fakes.facebook import FakeGraph
@@ -225,4 +225,4 @@ def run_on_terminal(args: list[str], env: dict[str, str], cwd: Path, seconds: fl
     return b"".join(chunks).decode("utf-8", errors="replace")
 
 
-__all__ = ["World", "free_port", "run_on_terminal", "world"]
+__all__ = ["World", "run_on_terminal", "world"]

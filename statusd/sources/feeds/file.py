@@ -23,8 +23,8 @@ from typing import Any
 
 import structlog
 
+from statusd.config.feeds import FileFeedConfig
 from statusd.config.load import Config
-from statusd.sources.feeds.config import FileFeedConfig
 from statusd.sources.feeds.vendors import Receiver
 from statusd.sources.readings import Reading
 

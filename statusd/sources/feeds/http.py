@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 import structlog
 from aiohttp import web
 
+from statusd.config.feeds import FeedsConfig, HttpFeedConfig
 from statusd.config.load import Config
-from statusd.sources.feeds.config import FeedsConfig, HttpFeedConfig
 from statusd.sources.feeds.openapi import openapi
 from statusd.sources.feeds.payload import PayloadError, parse_json
-from statusd.sources.feeds.vendors import KIND_OF, Decoder
+from statusd.sources.feeds.vendors import Decoder, refuse_unallowed
 from statusd.sources.readings import Reading
 
 log = structlog.get_logger()
@@ -140,12 +140,7 @@ class IngestHandler:
         if not body.strip():
             raise PayloadError(400, "", "the body is empty")
         readings = feed.decoder.decode(parse_json(body), self.clock())
-        for i, reading in enumerate(readings):
-            kind = KIND_OF[type(reading)]
-            if kind not in feed.config.allow:
-                where = f"readings[{i}].kind" if len(readings) > 1 else "kind"
-                raise PayloadError(403, where, f"feed {feed.config.name} may not send {kind} readings; "
-                                   f"it may send: {', '.join(sorted(feed.config.allow))}")
+        refuse_unallowed(readings, feed.config.allow, feed.config.name)
         return readings
 
 

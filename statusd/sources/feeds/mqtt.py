@@ -13,8 +13,8 @@ from datetime import datetime
 import aiomqtt
 import structlog
 
+from statusd.config.feeds import MqttFeedConfig
 from statusd.config.load import Config
-from statusd.sources.feeds.config import MqttFeedConfig
 from statusd.sources.feeds.vendors import Receiver
 from statusd.sources.readings import Reading
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from statusd.config.feeds import FIELDS, KINDS
 from statusd.config.load import Config
 from statusd.config.types import Site
 from statusd.model import Level
@@ -37,20 +38,12 @@ from statusd.sources.readings import (
     StatusReading,
 )
 
-KINDS = ("seats", "queue", "gates", "status")
 MAX_BATCH = 1000
 FUTURE = timedelta(minutes=5)
 PAST = timedelta(days=1)
 OVERCOUNT = 1.5  # counters overshoot a little; beyond this the figure is wrong, not noisy
 MAX_WAIT_MINUTES = 24 * 60
 
-_COMMON = ("kind", "site", "at", "sensor")
-FIELDS: Mapping[str, tuple[str, ...]] = {
-    "seats": (*_COMMON, "zone", "occupied", "capacity", "percent"),
-    "queue": (*_COMMON, "queue", "length", "wait_minutes", "throughput_per_hour"),
-    "gates": (*_COMMON, "zone", "in", "out"),
-    "status": (*_COMMON, "zone", "level", "reason"),
-}
 # A field that only one kind has tells the kind when `kind` is left out.
 _TELLS = (("occupied", "seats"), ("percent", "seats"), ("queue", "queue"), ("length", "queue"),
           ("wait_minutes", "queue"), ("in", "gates"), ("out", "gates"), ("level", "status"))

@@ -14,8 +14,8 @@ from datetime import datetime
 import aiohttp
 import structlog
 
+from statusd.config.feeds import PollFeedConfig
 from statusd.config.load import Config
-from statusd.sources.feeds.config import PollFeedConfig
 from statusd.sources.feeds.vendors import Receiver
 from statusd.sources.readings import Reading
 

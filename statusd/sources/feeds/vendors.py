@@ -42,8 +42,8 @@ from typing import Any
 
 import structlog
 
+from statusd.config.feeds import Decoding
 from statusd.config.load import Config
-from statusd.sources.feeds.config import Decoding
 from statusd.sources.feeds.payload import PayloadError, parse_json, readings_from_json
 from statusd.sources.readings import (
     GateReading,
@@ -238,6 +238,16 @@ KIND_OF: Mapping[type, str] = {SeatReading: "seats", QueueReading: "queue", Gate
                                StatusReading: "status"}
 
 
+def refuse_unallowed(readings: list[Reading], allow: frozenset[str], feed: str) -> None:
+    """PayloadError 403 for the first reading of a kind `feed` may not send (HTTP, MQTT, poll, file alike)."""
+    for i, reading in enumerate(readings):
+        kind = KIND_OF[type(reading)]
+        if kind not in allow:
+            where = f"readings[{i}].kind" if len(readings) > 1 else "kind"
+            raise PayloadError(403, where, f"feed {feed} may not send {kind} readings; "
+                               f"it may send: {', '.join(sorted(allow))}")
+
+
 class Receiver:
     """One long-lived feed's way in: decode, check the kinds it may send, hand over, log refusals."""
 
@@ -253,10 +263,7 @@ class Receiver:
         if isinstance(data, (bytes, bytearray)):
             data = parse_json(bytes(data))
         readings = self.decoder.decode(data, self.clock())
-        for reading in readings:
-            if KIND_OF[type(reading)] not in self.allow:
-                raise PayloadError(403, "kind", f"feed {self.feed} may not send {KIND_OF[type(reading)]} "
-                                   f"readings; it may send: {', '.join(sorted(self.allow))}")
+        refuse_unallowed(readings, self.allow, self.feed)
         return readings
 
     def receive(self, data: Any, intake: Callable[[list[Reading]], None], **where: Any) -> int:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
+from statusd.config.bands import QUEUE_BANDS, QUEUE_QUIET, SEAT_BANDS, SEAT_QUIET, Bands
 from statusd.config.reader import Section, parse_duration
 from statusd.config.types import Site
-from statusd.sensors.bands import QUEUE_BANDS, QUEUE_QUIET, SEAT_BANDS, SEAT_QUIET, Bands
 
 SCHEMA = """\
 rules:

@@ -1,4 +1,4 @@
-"""Replay: a day of readings through the real rules and the real Composer, posting nothing."""
+"""Replay: a day of readings through the daemon's intake, rules and rendering, posting nothing."""
 
 from __future__ import annotations
 
@@ -13,20 +13,22 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from statusd.channels import channel_class
-from statusd.compose import Composer, TemplateProblem
+from statusd.announcer import render
+from statusd.channels import build_channel
+from statusd.compose import Composer
 from statusd.config.load import Config
+from statusd.config.rules import RulesConfig, default_rules
+from statusd.config.types import OPERATOR_KINDS
 from statusd.errors import UserError
-from statusd.events import Event, EventKind
-from statusd.model import Level
-from statusd.sensors.gates import GateCounter
-from statusd.sensors.rules_config import RulesConfig, default_rules
+from statusd.events import Event
+from statusd.intake import Intake
+from statusd.model import StatusEntry, Target
+from statusd.outbox.store import Planned
 from statusd.sensors.state import Sensors
 from statusd.sources.feeds.payload import PayloadError, readings_from_json
-from statusd.sources.readings import GateReading, Reading, StatusReading
+from statusd.sources.readings import Reading
 
 TICK = timedelta(minutes=1)  # how often the daemon looks for silent sensors
-OPERATOR_KINDS = (EventKind.SENSOR_LOST, EventKind.SENSOR_RESTORED)
 FEED = "replay"
 
 
@@ -40,7 +42,7 @@ class Post:
     @property
     def operator_only(self) -> bool:
         """A sensor notice no channel asked for: it goes to the log and `statusd show` only."""
-        return not self.messages and self.event.kind in OPERATOR_KINDS
+        return not self.messages and self.event.kind.value in OPERATOR_KINDS
 
 
 @dataclass
@@ -82,30 +84,43 @@ def play(
 ) -> list[Post]:
     """Every event the readings call for, rendered for every configured channel that carries it.
 
-    `speed` compresses time (3600: an hour a second; 0: as fast as possible).
+    The daemon's own Intake (gate totals, building systems' statuses, the
+    sensor rules) and announcer's render run on the readings' clock; statuses
+    stay in memory, status.yaml is never written. `speed` compresses time
+    (3600: an hour a second; 0: as fast as possible).
     """
     sensors = Sensors(config, rules or default_rules(config.sites))
-    render = _Renderer(config)
-    gates, closed_sites = GateCounter(), set[str]()
+    clock = _Clock()
+    statuses: dict[Target, StatusEntry] = {}
+    intake = Intake(config, sensors, lambda: statuses, statuses.__setitem__, clock=clock)
+    composer = Composer(config)
+    channels = {name: build_channel(c, config.delivery) for name, c in config.channels.items()}
     posts: list[Post] = []
-    clock: datetime | None = None
     for at, batch in groupby(readings, key=lambda r: r.at):
-        group = list(batch)
         events: list[Event] = []
-        for moment in _ticks(clock, at):
-            events += sensors.tick(moment, closed_sites.__contains__)
-        if speed > 0 and clock is not None:
-            sleep((at - clock).total_seconds() / speed)
-        clock = at
-        group = _apply_status(group, closed_sites)
-        group += _occupancy(group, gates, config)
-        events += sensors.ingest(group, at, closed_sites.__contains__)
+        last = clock.now
+        if speed > 0 and last is not None:
+            sleep((at - last).total_seconds() / speed)
+        for moment in _ticks(last, at):
+            clock.now = moment
+            events += sensors.tick(moment, intake.closed)
+        clock.now = at
+        events += intake.accept(list(batch), at)
         for event in events:
-            post = render(event)
+            post = _post(event, render(config, composer, channels, event))
             posts.append(post)
             if on_post:
                 on_post(post)
     return posts
+
+
+class _Clock:
+    """The replayed day's time, which the intake reads as its clock."""
+
+    now: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.now or datetime.now(UTC)
 
 
 def _ticks(last: datetime | None, until: datetime) -> Iterator[datetime]:
@@ -118,57 +133,9 @@ def _ticks(last: datetime | None, until: datetime) -> Iterator[datetime]:
         moment += TICK
 
 
-def _apply_status(group: list[Reading], closed_sites: set[str]) -> list[Reading]:
-    """A building system's site status stands in for staff status during the replay."""
-    for reading in group:
-        if isinstance(reading, StatusReading) and reading.zone is None:
-            if reading.level in (Level.CLOSED, Level.EMERGENCY):
-                closed_sites.add(reading.site)
-            else:
-                closed_sites.discard(reading.site)
-    return [r for r in group if not isinstance(r, StatusReading)]
-
-
-def _occupancy(group: list[Reading], gates: GateCounter, config: Config) -> list[Reading]:
-    """Gate totals become seats occupied, as the daemon does (and still feed admission rates)."""
-    seats: list[Reading] = []
-    for reading in group:
-        if isinstance(reading, GateReading):
-            seats.append(gates.update(reading, config.sites[reading.site]))
-    return seats
-
-
-class _Renderer:
-    """The real Composer, for every configured channel, with each channel's limit and measure."""
-
-    def __init__(self, config: Config) -> None:
-        self._config = config
-        self._composer = Composer(config)
-        self._channels = {
-            name: channel_class(c.type)(c, config.delivery) for name, c in config.channels.items()
-        }
-
-    def __call__(self, event: Event) -> Post:
-        messages = []
-        for name, channel in self._channels.items():
-            settings = self._config.channels[name]
-            if not carries(settings.events, event.kind) or not settings.carries(
-                event.target.site, event.kind.value
-            ):
-                continue
-            try:
-                text = self._composer.render(
-                    event, settings, channel.max_chars, channel.measure
-                ).text
-            except TemplateProblem as err:
-                text = f"(template error: {err})"
-            messages.append((name, text))
-        return Post(event, tuple(messages))
-
-
-def carries(events: Sequence[str] | None, kind: EventKind) -> bool:
-    """Sensor notices go only to channels that list them; other kinds follow `events` as usual."""
-    return kind not in OPERATOR_KINDS or (events is not None and kind.value in events)
+def _post(event: Event, planned: Sequence[Planned]) -> Post:
+    """What each channel would post; a template that fails shows its error in place of the text."""
+    return Post(event, tuple((p.channel, p.message.text if p.message else f"({p.error})") for p in planned))
 
 
 @dataclass(frozen=True)

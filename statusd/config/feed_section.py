@@ -1,4 +1,4 @@
-"""The `feeds:` section of statusd.yaml → frozen dataclasses, every problem collected.
+"""The `feeds:` section of statusd.yaml → the frozen values of config.feeds, every problem collected.
 
     feeds:
       counters: {type: http, token: {env: STATUSD_FEED_COUNTERS_TOKEN}}
@@ -15,27 +15,32 @@ may only close a site (`status`) when it is allowed to in so many words.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from statusd.config.channels import parse_secret as _secret
-from statusd.config.load import Config
+from statusd.config.feeds import (
+    DECODINGS,
+    DEFAULT_ALLOW,
+    DEFAULT_MAX_RATE,
+    FEED_TYPES,
+    FIELDS,
+    FILE_FORMATS,
+    KINDS,
+    VENDOR_FORMATS,
+    Decoding,
+    FeedConfig,
+    FeedsConfig,
+    FileFeedConfig,
+    HttpFeedConfig,
+    MqttFeedConfig,
+    PollFeedConfig,
+)
 from statusd.config.reader import Section
+from statusd.config.reader import parse_secret as _secret
 from statusd.config.types import Secret, Site
-from statusd.sources.feeds.payload import FIELDS, KINDS
-from statusd.sources.readings import Reading
 
-FEED_TYPES = ("http", "mqtt", "poll", "file")
-DECODINGS = ("statusd", "axis-live-sum", "xovis-line-count", "mapping")
-VENDOR_FORMATS = ("axis-live-sum", "xovis-line-count")
-FILE_FORMATS = ("csv", "jsonl")
-DEFAULT_ALLOW = frozenset({"seats", "queue", "gates"})
 _COMMON = ("type", "allow", "site", "zone", "queue")
 _DECODING_KEYS = ("format", "kind", "map")
-# A people counter pushes every few seconds at most; a token sending far more is broken or stolen.
-DEFAULT_MAX_RATE = 50
 _KEYS: Mapping[str, tuple[str, ...]] = {
     "http": (*_COMMON, *_DECODING_KEYS, "token", "max_rate"),
     "mqtt": (*_COMMON, *_DECODING_KEYS, "host", "port", "topics", "username", "password",
@@ -44,92 +49,6 @@ _KEYS: Mapping[str, tuple[str, ...]] = {
              "token"),
     "file": (*_COMMON, "format", "path", "every"),
 }
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """How a feed's JSON becomes readings: our own shape, a vendor's, or a field mapping.
-
-    `site`, `zone` and `queue` say where a vendor's or a mapped reading belongs;
-    for our own shape they fill in what a message leaves out.
-    """
-
-    format: str = "statusd"
-    site: str | None = None
-    zone: str | None = None
-    queue: str | None = None
-    kind: str | None = None
-    fields: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class HttpFeedConfig:
-    """Readings pushed to POST /api/v1/readings with this feed's bearer token."""
-
-    name: str
-    allow: frozenset[str]
-    decoding: Decoding
-    token: Secret
-    # Requests per second this token may make (bursts of twice that); 0 = no limit.
-    max_rate: int = DEFAULT_MAX_RATE
-
-
-@dataclass(frozen=True)
-class MqttFeedConfig:
-    """Readings published on a broker's topics."""
-
-    name: str
-    allow: frozenset[str]
-    decoding: Decoding
-    host: str
-    port: int
-    topics: tuple[str, ...]
-    username: str | None
-    password: Secret | None
-    client_id: str | None
-    qos: int
-    keepalive: float
-
-
-@dataclass(frozen=True)
-class PollFeedConfig:
-    """A JSON document fetched every `every` seconds (a counter vendor's API)."""
-
-    name: str
-    allow: frozenset[str]
-    decoding: Decoding
-    url: str
-    every: float
-    timeout: float
-    auth: str
-    username: str | None
-    password: Secret | None
-    token: Secret | None
-
-
-@dataclass(frozen=True)
-class FileFeedConfig:
-    """A CSV or JSONL file that a counter appends to, followed across rotation."""
-
-    name: str
-    allow: frozenset[str]
-    decoding: Decoding
-    path: Path
-    format: str
-    every: float
-
-
-FeedConfig = HttpFeedConfig | MqttFeedConfig | PollFeedConfig | FileFeedConfig
-
-
-@dataclass(frozen=True)
-class FeedsConfig:
-    """Every configured feed by name."""
-
-    feeds: Mapping[str, FeedConfig] = field(default_factory=dict)
-
-    def http(self) -> dict[str, HttpFeedConfig]:
-        return {n: f for n, f in self.feeds.items() if isinstance(f, HttpFeedConfig)}
 
 
 def parse_feeds(section: Section, sites: Mapping[str, Site], base: Path | None = None) -> FeedsConfig:
@@ -309,49 +228,4 @@ def _required_secret(section: Section, key: str) -> Secret | None:
 
 
 def _optional_secret(section: Section, key: str) -> Secret | None:
-    value = section.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):  # a scalar has no line of its own: report it at the key
-        section.error(key, f"secrets are never written in statusd.yaml; use {_SECRET_FORMS}")
-        return None
-    return _secret(section.sub(key))
-
-
-def describe(feeds: FeedsConfig) -> dict[str, dict[str, Any]]:
-    """A summary for `statusd show` and logs: where each feed reads from, never a secret."""
-    return {name: {"type": _TYPES[type(feed)], "from": _where(feed), "allow": sorted(feed.allow)}
-            for name, feed in feeds.feeds.items()}
-
-
-_TYPES: Mapping[type, str] = {HttpFeedConfig: "http", MqttFeedConfig: "mqtt", PollFeedConfig: "poll",
-                              FileFeedConfig: "file"}
-
-
-def _where(feed: FeedConfig) -> str:
-    if isinstance(feed, HttpFeedConfig):
-        return "POST /api/v1/readings"
-    if isinstance(feed, MqttFeedConfig):
-        return f"mqtt://{feed.host}:{feed.port} " + " ".join(feed.topics)
-    if isinstance(feed, PollFeedConfig):
-        return feed.url.split("?")[0]
-    return str(feed.path)
-
-
-def feeds_tasks(config: Config, feeds: FeedsConfig,
-                intake: Callable[[list[Reading]], None]) -> list[Coroutine[Any, Any, None]]:
-    """The long-lived loops of the MQTT, poll and file feeds (HTTP feeds live in the web server)."""
-    # Imported here: those modules import this one for their config types.
-    from statusd.sources.feeds.file import FileFeed
-    from statusd.sources.feeds.mqtt import MqttFeed
-    from statusd.sources.feeds.poll import PollFeed
-
-    tasks: list[Coroutine[Any, Any, None]] = []
-    for feed in feeds.feeds.values():
-        if isinstance(feed, MqttFeedConfig):
-            tasks.append(MqttFeed(feed, config).run(intake))
-        elif isinstance(feed, PollFeedConfig):
-            tasks.append(PollFeed(feed, config).run(intake))
-        elif isinstance(feed, FileFeedConfig):
-            tasks.append(FileFeed(feed, config).run(intake))
-    return tasks
+    return None if section.get(key) is None else _secret(section, key)
