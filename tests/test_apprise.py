@@ -17,13 +17,13 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from statusd.channels import channel_class
+from statusd.channels import CHANNELS
 from statusd.channels.apprise import AppriseChannel
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.compose.message import Message
-from statusd.loading import load
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.errors import ConfigError
+from statusd.loading import load
 from statusd.textfit import SEPARATOR
 from tests.fakes import blackhole, refusing_port
 
@@ -143,7 +143,7 @@ class TestConfig:
     """The URL is a secret by reference: never in statusd.yaml, off while unset, refused when not Apprise's."""
 
     def test_registered(self) -> None:
-        assert channel_class("apprise") is AppriseChannel
+        assert CHANNELS["apprise"] is AppriseChannel
         assert (AppriseChannel.kind, AppriseChannel.honours_idempotency) == ("apprise", False)
 
     def test_url_unset_makes_it_inactive(self, write_config: Callable[..., Path],
@@ -288,4 +288,5 @@ def _config(factory: pytest.TempPathFactory, url: str) -> ChannelConfig:
     path = factory.mktemp("apprise") / "url"
     path.write_text(url, encoding="utf-8")
     return ChannelConfig(name="long_tail", type="apprise", language="fr", sites=None, events=None,
-                         options={}, secrets={"url": Secret("file", str(path))})
+                         options=AppriseChannel.Options(url=Secret("file", str(path))),
+                         secrets={"url": Secret("file", str(path))})

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from statusd.channels import channel_class
+from statusd.channels import CHANNELS
 from statusd.channels.base import PermanentError, Reply, TransientError
 from statusd.channels.matrix import KEY_FIELD, Matrix, answer, notice, to_html, txn_id
 from statusd.compose.message import Message
@@ -24,7 +24,7 @@ class TestTransactionId:
     """A key always maps to the same URL-safe transaction id, and different keys to different ones."""
 
     def test_registered(self) -> None:
-        assert channel_class("matrix") is Matrix and Matrix.honours_idempotency is True
+        assert CHANNELS["matrix"] is Matrix and Matrix.honours_idempotency is True
 
     @given(st.text(min_size=1), st.text(min_size=1))
     def test_stable_and_distinct(self, one: str, other: str) -> None:

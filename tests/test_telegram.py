@@ -15,12 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from statusd.channels import channel_class
+from statusd.channels import CHANNELS
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.telegram import MAX_CHARS, WITHDRAWN, Telegram, answer, parse_remote_id
 from statusd.compose.message import Message
-from statusd.loading import load
+from statusd.config.options import Duration, Url
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
+from statusd.loading import load
 from statusd.textfit import SEPARATOR
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone
@@ -88,7 +89,7 @@ class TestConfig:
     """The channel is registered, read from statusd.yaml, and off while its token is unset."""
 
     def test_registered(self) -> None:
-        assert channel_class("telegram") is Telegram
+        assert CHANNELS["telegram"] is Telegram
         assert (Telegram.kind, Telegram.honours_idempotency) == ("telegram", False)
 
     def test_token_unset_makes_it_inactive(self, write_config: Callable[..., Path],
@@ -323,6 +324,7 @@ def _bare(url: str) -> Telegram:
     """A channel without a config file, for property tests that make many (the token from a file)."""
     TOKEN_FILE.write_text(TOKEN, encoding="utf-8")
     config = ChannelConfig(name="tg", type="telegram", language="fr", sites=None, events=None,
-                           options={"chat_id": str(CHAT_ID), "api_url": url, "timeout": 2.0},
+                           options=Telegram.Options(token=Secret("file", str(TOKEN_FILE)), chat_id=str(CHAT_ID),
+                                                    api_url=Url(url), timeout=Duration(2.0)),
                            secrets={"token": Secret("file", str(TOKEN_FILE))})
     return Telegram(config, DeliveryConfig())

@@ -85,7 +85,7 @@ class TestTerminals:
 
     async def test_console_channel(self, config: Config) -> None:
         out = io.StringIO()
-        console = Console(ChannelConfig("console", "console", "fr", None, None, {}, {}), DeliveryConfig(), out=out)
+        console = Console(ChannelConfig("console", "console", "fr", None, None, Console.Options(), {}), DeliveryConfig(), out=out)
         text = "Fermé\x1b]0;pwned\x07\x1b[2J \ud800 ok\nligne 2"
         message = Message(text=text, language="fr", link=None, event_id="e1", kind="status_changed",
                           target="main", level="closed")
