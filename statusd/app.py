@@ -120,6 +120,9 @@ class App:
         add_routes(app, self.config, self.config.feeds, self.ingest)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/readyz", self._ready)
+        from statusd.desk.api import add_routes as add_desk_routes
+
+        add_desk_routes(app, lambda: self.config, self.store.path)
 
     # -- signals -----------------------------------------------------------
 

@@ -12,32 +12,51 @@ import logging
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from statusd import logs, paths
-from statusd.config import load as config_module
 from statusd.errors import ConfigError, UserError
+
+if TYPE_CHECKING:
+    from statusd.config import load as config_module
 
 EX_USAGE = 2
 EX_CONFIG = 78
 
 
 def parser() -> argparse.ArgumentParser:
-    from statusd.commands import checking, replay, report, running, setting, undo
+    from statusd.commands import checking, login, replay, report, running, setting, undo, user
 
     top = argparse.ArgumentParser(
         prog="statusd", description="Tell the public, everywhere at once, how the library is doing.")
     top.add_argument("--config", help="config file (default: $STATUSD_CONFIG or ./statusd.yaml)")
     top.add_argument("--state-dir", help="where the store lives (default: $STATUSD_STATE_DIR or ./state)")
+    top.add_argument("--server", help="a daemon's URL: set, show, preview, undo, retract and history go "
+                                      "through its desk API (default: $STATUSD_SERVER; see `statusd login`)")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (running, setting, undo, report, checking, replay):
+    for module in (running, setting, undo, report, checking, replay, user, login):
         module.add_commands(sub)
     return top
 
 
 def main(argv: Sequence[str]) -> int:
+    from statusd.commands import remote
+
+    if remote.wanted(argv):
+        # Through a daemon's desk API: only the few modules the remote command needs are imported.
+        return remote.main(argv)
+    from statusd import logs
+
     args = parser().parse_args(argv)
     # Commands other than the daemon speak through their output; their logs only warn.
     logs.configure(level=logging.INFO if args.command == "run" else logging.WARNING)
+    return dispatch(args)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the command of parsed `args`: its output, and errors as one sentence and an exit code.
+
+    The desk API runs remote commands through this too, so both say the same.
+    """
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
@@ -68,6 +87,9 @@ def _refused(args: argparse.Namespace) -> int:
 
 
 def load_config(args: argparse.Namespace) -> config_module.Config:
+    from statusd import paths
+    from statusd.config import load as config_module
+
     return config_module.load(paths.config_path(args.config))
 
 

@@ -16,9 +16,9 @@ from statusd.errors import ConfigError, UserError
 from statusd.model import StatusEntry, Target, Wanted
 from statusd.outbox.store import Announced, Store
 from statusd.rules import reconcile
-from statusd.sources.status import edit as status_edit
 from statusd.sources.status import entry as desk
 from statusd.sources.status import file as status_file
+from statusd.sources.status import wanted as wanted_status
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,22 +38,23 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def current_user() -> str:
-    """Who is at the desk: the person behind sudo if any."""
+    """Who is at the desk: the person behind sudo if any (the desk API passes its account as args.by)."""
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
 def _entry(args: argparse.Namespace, config: Config) -> tuple[Target, StatusEntry]:
     return desk.build(
         config, args.target, args.level, args.message, args.starts, args.until,
-        current_user(), datetime.now(UTC),
+        getattr(args, "by", None) or current_user(), datetime.now(UTC),
     )
 
 
 def set_status(args: argparse.Namespace) -> int:
     config = load_config(args)
     target, entry = _entry(args, config)
-    status_edit.set_entry(config.status_file, config, target, entry)
-    print(f"{target}: {entry.level.value}{_window(entry)} — written to {config.status_file}; "
+    status = wanted_status.for_config(config)
+    status.set(target, entry)
+    print(f"{target}: {entry.level.value}{_window(entry)} — written to {status.describe()}; "
           f"the daemon announces it on {len(config.channels)} channel(s).")
     return 0
 

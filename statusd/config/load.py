@@ -26,6 +26,15 @@ if TYPE_CHECKING:
     from statusd.sources.feeds.config import FeedsConfig
 
 @dataclass(frozen=True)
+class DeskConfig:
+    """Desk accounts: how long a token, a page session and an enrolment link last unused."""
+
+    token_idle: float = 30 * 86400.0
+    session_idle: float = 12 * 3600.0
+    enrol_valid: float = 86400.0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one daemon."""
 
@@ -44,6 +53,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     feeds: FeedsConfig = field(default_factory=lambda: _empty_feeds())
     rules: RulesConfig = field(default_factory=lambda: _default_rules())
+    desk: DeskConfig = field(default_factory=lambda: DeskConfig())
 
     @property
     def default_language(self) -> str:
@@ -71,7 +81,7 @@ def load(path: Path) -> Config:
         root.problems.add(1, "", "the file is empty; see the shipped statusd.yaml for an example")
     elif root.is_mapping():
         root.allow("public_url", "listen", "languages", "sites", "channels", "delivery",
-                   "status_file", "alerts", "state_dir", "web", "feeds", "rules")
+                   "status_file", "alerts", "state_dir", "web", "feeds", "rules", "desk")
     config = _build(root, path, {kind: (lambda k=kind: channel_class(k)) for kind in CHANNELS})
     root.problems.check()
     assert config is not None
@@ -108,6 +118,7 @@ def _build(root: Section, path: Path, registry: Mapping[str, Any]) -> Config | N
         web=_web(root.sub("web"), base),
         feeds=parse_feeds(root.sub("feeds"), sites, base=base),
         rules=parse_rules(root.sub("rules"), sites),
+        desk=_desk(root.sub("desk")),
     )
 
 
@@ -158,6 +169,15 @@ def _hold(section: Section) -> dict[str, float]:
         return {}
     section.allow(*HOLD_KINDS)
     return {kind: section.duration(kind, 0.0) for kind in HOLD_KINDS if section.get(kind) is not None}
+
+
+def _desk(section: Section) -> DeskConfig:
+    if section.node is None or not section.is_mapping():
+        return DeskConfig()
+    section.allow("token_idle", "session_idle", "enrol_valid")
+    default = DeskConfig()
+    return DeskConfig(*(section.duration(key, getattr(default, key))
+                        for key in ("token_idle", "session_idle", "enrol_valid")))
 
 
 def _web(section: Section, base: Path) -> WebConfig:
