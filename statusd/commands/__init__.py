@@ -39,11 +39,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    from statusd.commands import remote
+    from statusd.commands.remote import main as remote_main
+    from statusd.commands.remote import wanted as remote_wanted
 
-    if remote.wanted(argv):
+    if remote_wanted(argv):
         # Through a daemon's desk API: only the few modules the remote command needs are imported.
-        return remote.main(argv)
+        return remote_main(argv)
     from statusd import logs
 
     args = parser().parse_args(argv)
