@@ -18,7 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from statusd.errors import UserError
+
 REMOTE = ("set", "show", "preview", "undo", "retract", "history")
+ACCOUNT = ("login", "logout")  # always light: a desk PC may have only the remote command
 EX_REFUSED = 2
 TIMEOUT = 30.0
 _VALUED = ("--config", "--state-dir", "--server")
@@ -49,7 +52,8 @@ def server_of(argv: Sequence[str]) -> str | None:
 
 def wanted(argv: Sequence[str]) -> bool:
     """True when this command line goes to a daemon rather than to the local files."""
-    return _command(argv) in REMOTE and bool(server_of(argv))
+    command = _command(argv)
+    return command in ACCOUNT or (command in REMOTE and bool(server_of(argv)))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -128,6 +132,8 @@ def _json(raw: bytes) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str]) -> int:
+    if _command(argv) in ACCOUNT:
+        return _account(argv)
     args = parser().parse_args(argv)
     server = (server_of(argv) or "").rstrip("/")
     token = Tokens().get(server)
@@ -143,6 +149,16 @@ def main(argv: Sequence[str]) -> int:
         sys.stderr.write(str(answer.get("stderr", "")))
         return int(answer["exit"])
     return refuse(str(answer.get("error") or f"{server} answered HTTP {status}; is it a statusd daemon?"))
+
+
+def _account(argv: Sequence[str]) -> int:
+    from statusd.commands import dispatch, login
+
+    top = argparse.ArgumentParser(prog="statusd")
+    for flag in _VALUED:
+        top.add_argument(flag, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    login.add_commands(top.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    return dispatch(top.parse_args(argv))
 
 
 def refuse(sentence: str) -> int:
@@ -174,10 +190,14 @@ class Tokens:
             tokens.pop(server.rstrip("/"), None)
         else:
             tokens[server.rstrip("/")] = token
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            os.fchmod(out.fileno(), 0o600)
-            json.dump(tokens, out, indent=1)
-        os.replace(tmp, self.path)
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                os.fchmod(out.fileno(), 0o600)
+                json.dump(tokens, out, indent=1)
+            os.replace(tmp, self.path)
+        except OSError as err:
+            raise UserError(f"cannot keep the token in {self.path} ({err.strerror or err}); "
+                            "set XDG_CONFIG_HOME to a directory of yours") from err

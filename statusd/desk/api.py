@@ -206,9 +206,14 @@ class DeskApi:
 
     async def command(self, grant: Grant, name: str, **fields: Any) -> web.StreamResponse:
         """Run the local command `name` as `grant`'s person; answer its output and exit code."""
-        args = argparse.Namespace(command=name, handler=_handler(name), config=str(self.config().path),
-                                  state_dir=str(self.store.parent), by=grant.person.by, **fields)
-        outcome = await asyncio.to_thread(capture.run, args)
+        config, state = str(self.config().path.resolve()), str(self.store.parent.resolve())
+        if name in ("undo", "retract"):
+            argv = ["--config", config, "--state-dir", state, name, *([fields["update"]] if fields else [])]
+            outcome = await asyncio.to_thread(capture.run_apart, argv, grant.person.by)
+        else:
+            args = argparse.Namespace(command=name, handler=_handler(name), config=config, state_dir=state,
+                                      by=grant.person.by, **fields)
+            outcome = await asyncio.to_thread(capture.run, args)
         log.info("desk_command", account=grant.person.name, command=name, exit=outcome.exit)
         body: dict[str, Any] = {"exit": outcome.exit, "stdout": outcome.stdout, "stderr": outcome.stderr}
         if outcome.exit:
@@ -218,11 +223,11 @@ class DeskApi:
 
 
 def _handler(name: str) -> Callable[[argparse.Namespace], int]:
-    from statusd.commands import report, setting, undo
+    from statusd.commands import report, setting
 
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "show": report.show_status, "history": report.show_history, "set": setting.set_status,
-        "preview": setting.preview, "undo": undo.undo, "retract": undo.retract,
+        "preview": setting.preview,
     }
     return handlers[name]
 

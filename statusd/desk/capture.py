@@ -66,6 +66,24 @@ def run(args: argparse.Namespace) -> Outcome:
     return Outcome(code, out.getvalue(), err.getvalue())
 
 
+def run_apart(argv: list[str], by: str, timeout: float = 60.0) -> Outcome:
+    """`statusd ARGV` in a process of its own, as `by` (call it in a worker thread).
+
+    For undo and retract: they open the store for writing the way outbox/store.py
+    does, and opening then closing a descriptor of the file inside the daemon
+    would drop every SQLite lock the daemon's own connections hold on it.
+    """
+    import os
+    import subprocess
+
+    # SUDO_USER is how `statusd` learns the person behind a command (setting.current_user).
+    env = {**os.environ, "SUDO_USER": by}
+    env.pop("STATUSD_SERVER", None)
+    done = subprocess.run([sys.executable, "-m", "statusd", *argv], capture_output=True, text=True,
+                          env=env, timeout=timeout, check=False)
+    return Outcome(done.returncode, done.stdout, done.stderr)
+
+
 def _redirectable() -> None:
     with _install:
         if not isinstance(sys.stdout, _PerThread):
