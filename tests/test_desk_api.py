@@ -157,3 +157,23 @@ def _wait_update(desk: DeskServer, target: str) -> str:
                     return match.group(1)
         time.sleep(0.05)
     raise AssertionError(f"no update for {target}")
+
+
+class TestDescribed:
+    """Every desk route is in the OpenAPI description the daemon serves, with its methods."""
+
+    def test_openapi_lists_the_desk_routes(self, desk: DeskServer) -> None:
+        from aiohttp import web
+
+        from statusd.desk.api import DeskApi
+
+        app = web.Application()
+        DeskApi(lambda: None, desk.root / "scratch.db").routes(app)  # type: ignore[arg-type, return-value]
+        routes = {(r.method.lower(), r.resource.canonical) for r in app.router.routes()
+                  if r.resource is not None and r.method != "HEAD"}
+        status, spec = desk.call("GET", "/api/openapi.json")
+        assert status == 200
+        described = {(method, path) for path, ops in spec["paths"].items() for method in ops}
+        assert routes <= described
+        public = ("/api/v1/login", "/api/v1/enrol")
+        assert all(spec["paths"][p][m].get("security") for m, p in routes if p not in public)
