@@ -206,6 +206,15 @@ class DeskApi:
 
     async def command(self, grant: Grant, name: str, **fields: Any) -> web.StreamResponse:
         """Run the local command `name` as `grant`'s person; answer its output and exit code."""
+        outcome = await self.run(grant, name, **fields)
+        body: dict[str, Any] = {"exit": outcome.exit, "stdout": outcome.stdout, "stderr": outcome.stderr}
+        if outcome.exit:
+            body["error"] = outcome.error
+        return web.json_response(body, status=HTTP_OF_EXIT.get(outcome.exit, 500),
+                                 headers={"Cache-Control": "no-store"})
+
+    async def run(self, grant: Grant, name: str, **fields: Any) -> capture.Outcome:
+        """The local command `name`, run as `grant`'s person (permissions already checked)."""
         config, state = str(self.config().path.resolve()), str(self.store.parent.resolve())
         if name in ("undo", "retract"):
             argv = ["--config", config, "--state-dir", state, name, *([fields["update"]] if fields else [])]
@@ -215,11 +224,7 @@ class DeskApi:
                                       by=grant.person.by, **fields)
             outcome = await asyncio.to_thread(capture.run, args)
         log.info("desk_command", account=grant.person.name, command=name, exit=outcome.exit)
-        body: dict[str, Any] = {"exit": outcome.exit, "stdout": outcome.stdout, "stderr": outcome.stderr}
-        if outcome.exit:
-            body["error"] = outcome.stderr.strip().removeprefix("statusd: ").split("\n")[0]
-        return web.json_response(body, status=HTTP_OF_EXIT.get(outcome.exit, 500),
-                                 headers={"Cache-Control": "no-store"})
+        return outcome
 
 
 def _handler(name: str) -> Callable[[argparse.Namespace], int]:
@@ -281,6 +286,9 @@ def _count(request: web.Request, default: int) -> int:
 
 def add_routes(app: web.Application, config: Callable[[], Config], store: Path) -> DeskApi:
     """Register the desk API (and, when present, the desk pages) on the public listener."""
+    from statusd.desk.pages import DeskPages
+
     api = DeskApi(config, store)
     api.routes(app)
+    DeskPages(api).routes(app)
     return api

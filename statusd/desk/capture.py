@@ -51,6 +51,11 @@ class Outcome:
     stdout: str
     stderr: str
 
+    @property
+    def error(self) -> str:
+        """The refusal's sentence, as `statusd: …` printed it."""
+        return self.stderr.strip().removeprefix("statusd: ").split("\n")[0]
+
 
 def run(args: argparse.Namespace) -> Outcome:
     """`dispatch(args)` with this thread's stdout and stderr captured (call it in a worker thread)."""
