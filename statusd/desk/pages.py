@@ -215,7 +215,8 @@ class DeskPages:
                                  ("pending", "sending", "sent", "failed", "cancelled", "superseded") else d["state"],
                                  "url": d["url"]}
                   for card in view for d in (card["last"]["deliveries"] if card["last"] else [])}
-        return web.json_response({"deliveries": states}, headers=HEADERS)
+        sites = {card["id"]: card["last"]["id"] if card["last"] else "" for card in view}
+        return web.json_response({"sites": sites, "deliveries": states}, headers=HEADERS)
 
     async def enrol_form(self, request: web.Request) -> web.StreamResponse:
         pre = secrets.token_urlsafe(24)

@@ -15,13 +15,27 @@
       if (box) { box.value = option.dataset[key]; }
     });
   }
+  function editing() {
+    return Array.prototype.some.call(document.querySelectorAll("textarea, input:not([type=hidden])"),
+      function (field) {
+        return field.type === "radio" ? field.checked !== field.defaultChecked : field.value !== field.defaultValue;
+      }) || Array.prototype.some.call(document.querySelectorAll("select"), function (select) {
+        var chosen = Array.prototype.findIndex.call(select.options, function (o) { return o.defaultSelected; });
+        return select.selectedIndex !== Math.max(chosen, 0);
+      });
+  }
   function poll() {
     var marks = document.querySelectorAll("[data-delivery]");
-    if (!marks.length) { return; }
+    var cards = document.querySelectorAll("section[data-last]");
+    if (!cards.length || document.querySelector(".preview")) { return; }  // never lose a form being written
     fetch("/desk/state.json" + location.search, { credentials: "same-origin", cache: "no-store" })
       .then(function (answer) { return answer.ok ? answer.json() : null; })
       .then(function (body) {
         if (!body) { return; }
+        var changed = Array.prototype.some.call(cards, function (card) {
+          return body.sites[card.id.slice("site-".length)] !== card.dataset.last;
+        });
+        if (changed && !editing()) { location.reload(); return; }  // a new update: show its deliveries
         marks.forEach(function (mark) {
           var state = body.deliveries[mark.dataset.delivery];
           if (!state) { return; }
