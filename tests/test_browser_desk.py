@@ -118,3 +118,26 @@ class TestAccessibility:
         page = browser.new_context(viewport=PHONE, bypass_csp=True).new_page()
         page.goto(f"{desk.url}/desk/enrol/not-a-code?lang=sv")
         assert axe_violations(page) == []
+
+
+class TestWithoutJavaScript:
+    """Plain forms do it all: the preset button fills the card, send, refresh shows the deliveries."""
+
+    def test_flip_annexe_without_javascript(self, browser: Browser, desk: DeskServer) -> None:
+        page = _login(browser, desk, "boss", java_script_enabled=False)
+        card = page.locator("#site-annexe")
+        card.get_by_label("Preset").select_option("closed-today")
+        card.get_by_role("button", name="Use").click()
+        card = page.locator("#site-annexe")
+        assert card.locator("#level-annexe-closed").is_checked()
+        assert "closed for the day" in card.get_by_label("Message (en)").input_value()
+        card.get_by_role("button", name="Send").click()
+        assert "annexe: closed — written to" in page.locator("#flash").inner_text()
+        for _ in range(100):  # what a person does without JavaScript: refresh until it says sent
+            page.locator("#site-annexe").get_by_role("link", name="Refresh").click() \
+                if page.locator("#site-annexe .last").count() else page.goto(f"{desk.url}/desk/?lang=en")
+            if page.locator("#site-annexe .state-sent").count():
+                break
+            page.wait_for_timeout(100)
+        assert "by The boss (boss)" in page.locator("#site-annexe .last").inner_text()
+        assert page.locator("#site-annexe .state-sent").count() >= 1

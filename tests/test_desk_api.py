@@ -108,14 +108,15 @@ _PATHS = st.sampled_from([
     "/api/v1/status", "/api/v1/status/main", "/api/v1/status/annexe/wifi", "/api/v1/preview", "/api/v1/undo",
     "/api/v1/retract/a", "/api/v1/history", "/api/v1/logout", "/api/v1/login", "/api/v1/enrol",
     "/api/v1/status/%2e%2e", "/api/v1/users",
+    "/desk/", "/desk/login", "/desk/logout", "/desk/change", "/desk/undo", "/desk/state.json", "/desk/enrol/x",
 ])
 _HEADERS = st.one_of(
     st.just({}),
     st.builds(lambda t: {"Authorization": f"Bearer {t}"}, st.text(st.characters(min_codepoint=33, max_codepoint=126),
                                                                max_size=60)),
     st.builds(lambda t: {"Authorization": t}, st.sampled_from(["Bearer", "bearer  ", "Token x", "Basic eA=="])),
-    st.builds(lambda t: {"Cookie": f"statusd_desk={t}"}, st.text(st.characters(min_codepoint=48, max_codepoint=122),
-                                                                 max_size=40)),
+    st.builds(lambda t: {"Cookie": f"statusd_desk={t}; statusd_desk_login={t}"},
+              st.text(st.characters(min_codepoint=48, max_codepoint=122), max_size=40)),
 )
 _BODIES = st.one_of(
     st.none(),
@@ -126,6 +127,8 @@ _BODIES = st.one_of(
                            "account": st.sampled_from(["boss", "annexe-desk", "nobody"]),
                            "password": st.text(max_size=30), "code": st.text(max_size=30)}).map(
         lambda d: json.dumps(d).encode()),
+    st.builds(lambda target, csrf: f"target={target}&level=closed&message_fr=x&action=send&update=a&csrf={csrf}"
+              .encode(), st.sampled_from(["main", "annexe"]), st.text("abc", max_size=8)),
 )
 
 

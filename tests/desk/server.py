@@ -43,13 +43,9 @@ class DeskServer:
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=all_headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as answer:
-                return answer.status, json.loads(answer.read() or b"{}")
+                return answer.status, _json(answer.read())
         except urllib.error.HTTPError as err:
-            text = err.read()
-            try:
-                return err.code, json.loads(text)
-            except ValueError:
-                return err.code, {"raw": text.decode(errors="replace")}
+            return err.code, _json(err.read())
 
     def state(self) -> tuple[bytes, list[Any]]:
         """Everything a request could change: status.yaml and every table but the login counts."""
@@ -64,6 +60,14 @@ class DeskServer:
         finally:
             db.close()
         return (self.root / "status.yaml").read_bytes(), rows
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw or b"{}")
+    except ValueError:
+        return {"raw": raw.decode(errors="replace")}  # a page, not the API
+    return value if isinstance(value, dict) else {"raw": value}
 
 
 def start(root: Path, extra: str = "") -> DeskServer:
