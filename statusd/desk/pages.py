@@ -37,6 +37,7 @@ HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", 
            "Cache-Control": "no-store", "X-Frame-Options": "DENY"}
 STATIC = {"desk.css": "text/css", "desk.js": "text/javascript"}
 MAX_FORM = 64 * 1024
+MAX_FLASH = 1000  # sessions that never come back must not grow the notes without bound
 
 
 class DeskPages:
@@ -83,6 +84,13 @@ class DeskPages:
             raise web.HTTPForbidden(text="This form is out of date or was not sent by the desk page; "
                                          "reload the page and try again.\n", headers=HEADERS)
         return fields
+
+    def note(self, grant: Grant, text: str) -> None:
+        """What the next page view of this session shows once (the command's own output)."""
+        self.flash.pop(grant.token_id, None)
+        while len(self.flash) >= MAX_FLASH:
+            self.flash.pop(next(iter(self.flash)))
+        self.flash[grant.token_id] = text
 
     def lang(self, request: web.Request) -> str:
         return pick(request.query.get("lang"), request.headers.get("Accept-Language"), self.api.config().languages)
@@ -172,7 +180,7 @@ class DeskPages:
         if action == "send":
             outcome = await self.api.run(grant, "set", **change)
             if outcome.exit == 0:
-                self.flash[grant.token_id] = outcome.stdout.strip()
+                self.note(grant, outcome.stdout.strip())
                 raise web.HTTPSeeOther(_home(request) + f"#site-{site}")
             return await self.cards(request, grant, status=422, error=outcome.error, form=fields, focus=site)
         return await self.preview(request, grant, fields, change, site)
@@ -200,7 +208,7 @@ class DeskPages:
         except Forbidden as err:
             return await self.cards(request, grant, status=403, flash=str(err))
         outcome = await self.api.run(grant, "retract", update=event.id)
-        self.flash[grant.token_id] = outcome.stdout.strip() or outcome.error
+        self.note(grant, outcome.stdout.strip() or outcome.error)
         raise web.HTTPSeeOther(_home(request) + f"#site-{event.target.site}")
 
     async def state(self, request: web.Request) -> web.StreamResponse:

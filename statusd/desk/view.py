@@ -45,6 +45,8 @@ def cards(config: Config, store_path: Path, person: Person, lang: str) -> list[d
             "level": entry.level.value if entry else "open",
             "message": dict(entry.message) if entry else {},
             "services": [(sid, text(names, lang, config.languages)) for sid, names in site.services.items()],
+            "service_levels": [(text(names, lang, config.languages), wanted[Target(site.id, sid)].level.value)
+                               for sid, names in site.services.items() if Target(site.id, sid) in wanted],
             "last": next((update for update in recent if update["site"] == site.id), None),
         })
     return result
