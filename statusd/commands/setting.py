@@ -18,6 +18,7 @@ from statusd.outbox.store import Announced, Store
 from statusd.rules import reconcile
 from statusd.sources.status import entry as desk
 from statusd.sources.status import file as status_file
+from statusd.sources.status import languages as required_languages
 from statusd.sources.status import wanted as wanted_status
 
 
@@ -43,10 +44,12 @@ def current_user() -> str:
 
 
 def _entry(args: argparse.Namespace, config: Config) -> tuple[Target, StatusEntry]:
-    return desk.build(
+    target, entry = desk.build(
         config, args.target, args.level, args.message, args.starts, args.until,
         getattr(args, "by", None) or current_user(), datetime.now(UTC),
     )
+    required_languages.check(config, entry)
+    return target, entry
 
 
 def set_status(args: argparse.Namespace) -> int:
@@ -75,8 +78,9 @@ def preview(args: argparse.Namespace) -> int:
     composer = Composer(config)
     for event in events:
         for planned in render(config, composer, channels, event):
-            print(f"── {planned.channel} ({config.channels[planned.channel].type}, "
-                  f"{config.channels[planned.channel].language}) {event.kind.value}")
+            settings = config.channels[planned.channel]
+            print(f"── {planned.channel} ({settings.type}, {settings.language}) {event.kind.value}"
+                  f"{_fallback(settings.language, planned.message.language if planned.message else None)}")
             print(planned.message.text if planned.message else f"NOT SENT: {planned.error}")
             print()
     for name, reason in config.inactive.items():
@@ -100,6 +104,13 @@ def _announced(args: argparse.Namespace, config: Config) -> dict[str, Announced]
         return store.announced()
     finally:
         store.close()
+
+
+def _fallback(language: str, posted: str | None) -> str:
+    """Say so when a channel will post in another language than its own (no text in its own)."""
+    if posted is None or posted == language:
+        return ""
+    return f" — no {language} text: falls back to {posted}"
 
 
 def _window(entry: StatusEntry) -> str:

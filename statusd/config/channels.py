@@ -53,7 +53,7 @@ def _channel(
         return None
     cls = registry[kind]()
     options_spec: Mapping[str, str] = cls.options
-    section.allow("type", "language", "sites", "events", *options_spec)
+    section.allow("type", "language", "sites", "events", "fallback", *options_spec)
     language = section.string("language", languages[0]) or languages[0]
     if language not in languages:
         section.error("language", f"{language!r} is not one of the configured languages {list(languages)}")
@@ -66,6 +66,7 @@ def _channel(
         events=_choice_list(section, "events", None),
         options=options,
         secrets=secrets,
+        fallback=_choice_list(section, "fallback", languages),
     )
 
 

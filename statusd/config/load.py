@@ -54,6 +54,9 @@ class Config:
     feeds: FeedsConfig = field(default_factory=lambda: _empty_feeds())
     rules: RulesConfig = field(default_factory=lambda: _default_rules())
     desk: DeskConfig = field(default_factory=lambda: DeskConfig())
+    # Languages every update must have text in (levels in require_except are exempt).
+    require: tuple[str, ...] = ()
+    require_except: tuple[str, ...] = ()
 
     @property
     def default_language(self) -> str:
@@ -81,7 +84,8 @@ def load(path: Path) -> Config:
         root.problems.add(1, "", "the file is empty; see the shipped statusd.yaml for an example")
     elif root.is_mapping():
         root.allow("public_url", "listen", "languages", "sites", "channels", "delivery",
-                   "status_file", "alerts", "state_dir", "web", "feeds", "rules", "desk")
+                   "status_file", "alerts", "state_dir", "web", "feeds", "rules", "desk",
+                   "require", "require_except")
     config = _build(root, path, {kind: (lambda k=kind: channel_class(k)) for kind in CHANNELS})
     root.problems.check()
     assert config is not None
@@ -119,6 +123,8 @@ def _build(root: Section, path: Path, registry: Mapping[str, Any]) -> Config | N
         feeds=parse_feeds(root.sub("feeds"), sites, base=base),
         rules=parse_rules(root.sub("rules"), sites),
         desk=_desk(root.sub("desk")),
+        require=_words(root, "require", languages, "languages"),
+        require_except=_words(root, "require_except", ("open", "limited", "closed", "emergency"), "levels"),
     )
 
 
@@ -169,6 +175,16 @@ def _hold(section: Section) -> dict[str, float]:
         return {}
     section.allow(*HOLD_KINDS)
     return {kind: section.duration(kind, 0.0) for kind in HOLD_KINDS if section.get(kind) is not None}
+
+
+def _words(root: Section, key: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    value = root.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v in allowed for v in value):
+        root.error(key, f"should be a list of {what} from: {', '.join(allowed)}")
+        return ()
+    return tuple(value)
 
 
 def _desk(section: Section) -> DeskConfig:

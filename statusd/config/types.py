@@ -90,6 +90,8 @@ class ChannelConfig:
     events: tuple[str, ...] | None
     options: Mapping[str, Any]
     secrets: Mapping[str, Secret]
+    # Languages to post in, in order, when an update has no text in `language` (None: the config's).
+    fallback: tuple[str, ...] | None = None
 
     def carries(self, site: str, kind: str) -> bool:
         """Whether this channel speaks for `site` and carries events of `kind`.

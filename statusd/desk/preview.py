@@ -21,6 +21,7 @@ class ChannelText:
     length: int
     limit: int | None
     error: str | None = None
+    own_language: str | None = None  # set when the channel falls back from its own language
 
 
 def preview(config: Config, target: Target, entry: object, wanted: dict[Target, object],
@@ -39,7 +40,9 @@ def preview(config: Config, target: Target, entry: object, wanted: dict[Target, 
         for planned in render(config, composer, channels, event):
             channel = channels[planned.channel]
             text = planned.message.text if planned.message else None
-            texts.append(ChannelText(planned.channel, config.channels[planned.channel].type,
-                                     config.channels[planned.channel].language, text,
-                                     channel.measure(text) if text else 0, channel.max_chars, planned.error))
+            settings = config.channels[planned.channel]
+            posted = planned.message.language if planned.message else settings.language
+            texts.append(ChannelText(planned.channel, settings.type, posted, text,
+                                     channel.measure(text) if text else 0, channel.max_chars, planned.error,
+                                     settings.language if posted != settings.language else None))
     return texts

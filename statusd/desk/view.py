@@ -17,6 +17,7 @@ from statusd.errors import ConfigError
 from statusd.model import Target, Wanted
 from statusd.outbox.store import Store
 from statusd.sources.status import entry as desk_entry
+from statusd.sources.status import languages as required_languages
 from statusd.sources.status import wanted as wanted_status
 from statusd.web.words import text
 
@@ -78,6 +79,7 @@ def preview_texts(config: Config, store_path: Path, by: str, change: dict[str, A
     """Check the change as `statusd set` does (UserError with its sentence), then render it."""
     target, entry = desk_entry.build(config, change["target"], change["level"], change["message"],
                                      change["starts"], change["until"], by, datetime.now(UTC))
+    required_languages.check(config, entry)
     announced = {}
     if store_path.exists():
         store = Store(store_path, readonly=True)

@@ -48,6 +48,8 @@ WORDS: dict[str, dict[str, str]] = {
     "enrol": {"fr": "Choisir votre mot de passe", "en": "Choose your password", "sv": "Välj ditt lösenord"},
     "enrolled": {"fr": "Mot de passe enregistré ; connectez-vous.", "en": "Password saved; log in.",
                  "sv": "Lösenordet är sparat; logga in."},
+    "falls_back": {"fr": "Pas de texte dans sa langue, repli", "en": "No text in its language, falls back",
+                   "sv": "Ingen text på dess språk, reserv"},
     "language": {"fr": "Langue", "en": "Language", "sv": "Språk"},
 }
 
