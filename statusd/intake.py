@@ -17,7 +17,7 @@ from statusd.rules import effective
 from statusd.sensors.gates import GateCounter
 from statusd.sensors.state import Sensors
 from statusd.sources.readings import GateReading, Reading, StatusReading
-from statusd.sources.status import edit as status_edit
+from statusd.sources.status import wanted as wanted_status
 
 log = structlog.get_logger()
 
@@ -63,7 +63,7 @@ class Intake:
             return
         entry = StatusEntry(level=_site_level(reading), message=self._message(reading), by=author, at=reading.at)
         try:
-            status_edit.set_entry(self.config.status_file, self.config, target, entry)
+            wanted_status.for_config(self.config).set(target, entry)
         except UserError as err:
             log.error("feed_status_refused", site=reading.site, source=reading.source, reason=str(err))
 
