@@ -141,3 +141,34 @@ class TestWithoutJavaScript:
             page.wait_for_timeout(100)
         assert "by The boss (boss)" in page.locator("#site-annexe .last").inner_text()
         assert page.locator("#site-annexe .state-sent").count() >= 1
+
+
+class TestSameSite:
+    """A form on another site posting to the desk carries no session cookie, so it changes nothing."""
+
+    def test_cross_site_post_has_no_cookie(self, browser: Browser, desk: DeskServer) -> None:
+        # *.localhost are loopback and secure contexts in Chromium, and each name is a site of its own.
+        origin = f"http://desk.localhost:{desk.daemon.port}"
+        context = browser.new_context(viewport=PHONE)
+        sent: dict[str, str | None] = {}
+        context.on("request", lambda r: sent.__setitem__(f"{r.method} {r.url}", r.all_headers().get("cookie"))
+                   if r.url.startswith(origin) else None)
+        page = context.new_page()
+        page.goto(f"{origin}/desk/?lang=en")
+        page.locator("#account").fill("boss")
+        page.locator("#password").fill(PASSWORD)
+        page.locator("form.login button").click()
+        page.wait_for_selector("#site-main")
+        assert "statusd_desk=" in (sent[f"GET {origin}/desk/?lang=en"] or "")  # same site: the cookie goes
+        before = desk.state()
+        evil = f"""<!doctype html><title>x</title><form id="f" method="post" action="{origin}/desk/change">
+            <input name="target" value="main"><input name="level" value="closed">
+            <input name="message_fr" value="Piraté"><input name="action" value="send"></form>
+            <script>document.getElementById("f").submit()</script>"""
+        page.route("http://evil.localhost/**", lambda route: route.fulfill(body=evil, content_type="text/html"))
+        with page.expect_navigation(url=f"{origin}/desk/**"):
+            page.goto("http://evil.localhost/")
+        assert "statusd_desk=" not in (sent[f"POST {origin}/desk/change"] or "")
+        page.wait_for_load_state()
+        assert desk.state() == before
+        context.close()
