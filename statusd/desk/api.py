@@ -291,4 +291,9 @@ def add_routes(app: web.Application, config: Callable[[], Config], store: Path) 
     api = DeskApi(config, store)
     api.routes(app)
     DeskPages(api).routes(app)
+
+    async def close(_: web.Application) -> None:
+        await api.db_call(api.db.close)
+
+    app.on_cleanup.append(close)
     return api
