@@ -135,6 +135,9 @@ class App:
 
     def _routes(self, app: web.Application) -> None:
         add_routes(app, self.config, self.config.feeds, self.ingest)
+        from statusd.desk.api import add_routes as add_desk_routes
+
+        add_desk_routes(app, lambda: self.config, self.store.path)
 
     # -- signals -----------------------------------------------------------
 

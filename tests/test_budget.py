@@ -14,10 +14,10 @@ from structlog.testing import capture_logs
 from statusd.channels.bluesky import Bluesky
 from statusd.channels.facebook import FacebookPage
 from statusd.compose.message import Message
-from statusd.loading import load
 from statusd.config.types import BudgetConfig, ChannelConfig
 from statusd.errors import ConfigError
 from statusd.events import Event, EventKind
+from statusd.loading import load
 from statusd.model import Level, Target
 from statusd.outbox.budget import DROPPED, Budget, budget_for
 from statusd.outbox.store import PENDING, SENT, Planned, Store

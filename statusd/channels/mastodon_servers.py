@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import regex  # type: ignore[import-untyped]  # \X: a grapheme cluster
+import regex  # \X: a grapheme cluster
 from mastodon._url_regex import url_regex  # Mastodon.py's port of the server's URL pattern
 
 DEFAULT_MAX_CHARS = 500  # stock Mastodon, until the instance says otherwise

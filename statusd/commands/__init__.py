@@ -13,8 +13,6 @@ import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
-from statusd import logs
-from statusd.commands import checking, replay, report, running, setting, undo
 from statusd.errors import ConfigError, UserError
 from statusd.safetext import TerminalText
 
@@ -23,33 +21,49 @@ EX_CONFIG = 78
 
 
 def parser() -> argparse.ArgumentParser:
+    from statusd.commands import checking, login, replay, report, running, setting, undo, user
+
     top = argparse.ArgumentParser(
         prog="statusd", description="Tell the public, everywhere at once, how the library is doing.")
     top.add_argument("--config", help="config file (default: $STATUSD_CONFIG or ./statusd.yaml)")
     top.add_argument("--state-dir", help="where the store lives (default: $STATUSD_STATE_DIR or ./state)")
+    top.add_argument("--server", help="a daemon's URL: set, show, preview, undo, retract and history go "
+                                      "through its desk API (default: $STATUSD_SERVER; see `statusd login`)")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (running, setting, undo, report, checking, replay):
+    for module in (running, setting, undo, report, checking, replay, user, login):
         module.add_commands(sub)
     return top
 
 
 def main(argv: Sequence[str]) -> int:
+    from statusd.commands.remote import main as remote_main
+    from statusd.commands.remote import wanted as remote_wanted
+
+    if remote_wanted(argv):
+        # Through a daemon's desk API: only the few modules the remote command needs are imported.
+        return remote_main(argv)
+    from statusd import logs
+
     args = parser().parse_args(argv)
     # Commands other than the daemon speak through their output; their logs only warn.
     logs.configure(level=logging.INFO if args.command == "run" else logging.WARNING)
     if args.command == "run":
-        return _run(args)
+        return dispatch(args)
     # What `show`, `history` and the others print comes from files and the store: staff
     # messages may hold escape sequences, which must be shown, not obeyed by the terminal.
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = TerminalText(out), TerminalText(err)
     try:
-        return _run(args)
+        return dispatch(args)
     finally:
         sys.stdout, sys.stderr = out, err
 
 
-def _run(args: argparse.Namespace) -> int:
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the command of parsed `args`: its output, and errors as one sentence and an exit code.
+
+    The desk API runs remote commands through this too, so both say the same.
+    """
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

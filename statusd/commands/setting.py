@@ -19,9 +19,10 @@ from statusd.errors import ConfigError, UserError
 from statusd.model import Announced, StatusEntry, Target, Wanted
 from statusd.outbox.store import Store
 from statusd.rules import reconcile
-from statusd.sources.status import edit as status_edit
 from statusd.sources.status import entry as desk
 from statusd.sources.status import file as status_file
+from statusd.sources.status import languages as required_languages
+from statusd.sources.status import wanted as wanted_status
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,24 +42,27 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def current_user() -> str:
-    """Who is at the desk: the person behind sudo if any."""
+    """Who is at the desk: the person behind sudo if any (the desk API passes its account as args.by)."""
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
 def _entry(args: argparse.Namespace, config: Config) -> tuple[Target, StatusEntry]:
-    return desk.build(
+    target, entry = desk.build(
         config, args.target, args.level, args.message, args.starts, args.until,
-        current_user(), datetime.now(UTC),
+        getattr(args, "by", None) or current_user(), datetime.now(UTC),
     )
+    required_languages.check(config, entry)
+    return target, entry
 
 
 def set_status(args: argparse.Namespace) -> int:
     config = load_config(args)
     target, entry = _entry(args, config)
-    status_edit.set_entry(config.status_file, config, target, entry)
+    status = wanted_status.for_config(config)
+    status.set(target, entry)
     for note in desk.notes(config, target, entry):
         print(f"note: {note}")
-    print(f"{target}: {entry.level.value}{_window(entry)} — written to {config.status_file}; "
+    print(f"{target}: {entry.level.value}{_window(entry)} — written to {status.describe()}; "
           f"the daemon announces it on {len(config.channels)} channel(s).")
     return 0
 
@@ -82,8 +86,9 @@ def preview(args: argparse.Namespace) -> int:
     composer = Composer(config)
     for event in events:
         for planned in render(config, composer, channels, event):
-            print(f"── {planned.channel} ({config.channels[planned.channel].type}, "
-                  f"{config.channels[planned.channel].language}) {event.kind.value}")
+            settings = config.channels[planned.channel]
+            print(f"── {planned.channel} ({settings.type}, {settings.language}) {event.kind.value}"
+                  f"{_fallback(settings.language, planned.message.language if planned.message else None)}")
             print(planned.message.text if planned.message else f"NOT SENT: {planned.error}")
             print()
     for name, reason in config.inactive.items():
@@ -128,6 +133,13 @@ def _announced(args: argparse.Namespace, config: Config) -> dict[str, Announced]
         return store.announced()
     finally:
         store.close()
+
+
+def _fallback(language: str, posted: str | None) -> str:
+    """Say so when a channel will post in another language than its own (no text in its own)."""
+    if posted is None or posted == language:
+        return ""
+    return f" — no {language} text: falls back to {posted}"
 
 
 def _window(entry: StatusEntry) -> str:

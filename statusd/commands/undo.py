@@ -52,7 +52,7 @@ def _take_back(args: argparse.Namespace, update: str | None) -> int:
         with status_edit.locked(config.status_file):
             _refuse_unannounced(config, store)
             stored = _find(store, update)
-            print(_retract(config, store, stored, current_user()))
+            print(_retract(config, store, stored, getattr(args, "by", None) or current_user()))
     finally:
         store.close()
     return 0

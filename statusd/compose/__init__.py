@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ class Composer:
                measure: Measure) -> Message:
         """The message for `event` on `channel`; raise TemplateProblem if it cannot be made."""
         site = self._site(event.target.site)
+        # The whole post in the language of the text it carries: never one language's frame around another's text.
+        channel = replace(channel, language=self.language_for(event, channel))
         _, body = self._body(event, channel)
         return Message(
             text=textfit.fit(body, site.url, max_chars, measure),
@@ -59,6 +62,14 @@ class Composer:
             target=str(event.target),
             level=event.level.value,
         )
+
+    def language_for(self, event: Event, channel: ChannelConfig) -> str:
+        """The channel's language if the update has text in it, else the first of its fallback chain that has."""
+        texts = {lang for lang, text in event.message.items() if (text or "").strip()}
+        if not texts or channel.language in texts:
+            return channel.language
+        chain = channel.fallback if channel.fallback is not None else self._config.languages
+        return next((lang for lang in chain if lang in texts), channel.language)
 
     def check(self, channels: Iterable[tuple[ChannelConfig, int | None, Measure]]) -> list[Problem]:
         """Every problem in alerts/: syntax, missing templates or words, failures, overlong text."""

@@ -56,7 +56,8 @@ def _channel(
         return None
     # A nested class, which typing can only state as a read-only member.
     options_class = cast(type[Any], registry[kind].Options)
-    section.allow("type", "language", "sites", "events", "budget", *(f.name for f in dataclasses.fields(options_class)))
+    section.allow("type", "language", "sites", "events", "budget", "fallback",
+                  *(f.name for f in dataclasses.fields(options_class)))
     language = section.string("language", languages[0]) or languages[0]
     if language not in languages:
         section.error("language", f"{language!r} is not one of the configured languages {list(languages)}")
@@ -72,6 +73,7 @@ def _channel(
         options=options,
         secrets=secrets,
         budget=_budget(section.sub("budget")) if section.get("budget") is not None else {},
+        fallback=_choice_list(section, "fallback", languages),
     )
 
 

@@ -31,6 +31,15 @@ _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
 
 @dataclass(frozen=True)
+class DeskConfig:
+    """Desk accounts: how long a token, a page session and an enrolment link last unused."""
+
+    token_idle: float = 30 * 86400.0
+    session_idle: float = 12 * 3600.0
+    enrol_valid: float = 86400.0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one daemon."""
 
@@ -54,6 +63,10 @@ class Config:
     # The operator's listener (/readyz, /metrics): loopback unless the config says otherwise.
     ops_host: str = "127.0.0.1"
     ops_port: int = 9108
+    desk: DeskConfig = field(default_factory=lambda: DeskConfig())
+    # Languages every update must have text in (levels in require_except are exempt).
+    require: tuple[str, ...] = ()
+    require_except: tuple[str, ...] = ()
 
     @property
     def default_language(self) -> str:
@@ -71,7 +84,8 @@ def load(path: Path, channels: Mapping[str, type[Configurable]]) -> Config:
         root.problems.add(1, "", "the file is empty; see the shipped statusd.yaml for an example")
     elif root.is_mapping():
         root.allow("public_url", "listen", "languages", "sites", "channels", "delivery",
-                   "status_file", "status_max_bytes", "alerts", "state_dir", "web", "feeds", "rules", "ops")
+                   "status_file", "status_max_bytes", "alerts", "state_dir", "web", "feeds", "rules", "ops",
+                   "desk", "require", "require_except")
     _check_text(root.node, "", None, root.problems)
     config = _build(root, path, channels)
     root.problems.check()
@@ -133,6 +147,9 @@ def _build(root: Section, path: Path, registry: Mapping[str, type[Configurable]]
         ops_host=ops_host,
         ops_port=ops_port,
         status_max_bytes=root.integer("status_max_bytes", 256 * 1024, minimum=1024) or 256 * 1024,
+        desk=_desk(root.sub("desk")),
+        require=_words(root, "require", languages, "languages"),
+        require_except=_words(root, "require_except", ("open", "limited", "closed", "emergency"), "levels"),
     )
 
 
@@ -200,6 +217,25 @@ def _hold(section: Section) -> dict[str, float]:
         return {}
     section.allow(*HOLD_KINDS)
     return {kind: section.duration(kind, 0.0) for kind in HOLD_KINDS if section.get(kind) is not None}
+
+
+def _words(root: Section, key: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    value = root.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v in allowed for v in value):
+        root.error(key, f"should be a list of {what} from: {', '.join(allowed)}")
+        return ()
+    return tuple(value)
+
+
+def _desk(section: Section) -> DeskConfig:
+    if section.node is None or not section.is_mapping():
+        return DeskConfig()
+    section.allow("token_idle", "session_idle", "enrol_valid")
+    default = DeskConfig()
+    return DeskConfig(*(section.duration(key, getattr(default, key))
+                        for key in ("token_idle", "session_idle", "enrol_valid")))
 
 
 def _web(section: Section, base: Path) -> WebConfig:

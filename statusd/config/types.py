@@ -114,6 +114,8 @@ class ChannelConfig:
     secrets: Mapping[str, Secret]
     # The account's own posting budget, overriding the platform's defaults key by key.
     budget: Mapping[str, Any] = field(default_factory=dict)
+    # Languages to post in, in order, when an update has no text in `language` (None: the config's).
+    fallback: tuple[str, ...] | None = None
 
     def carries(self, site: str, kind: str) -> bool:
         """Whether this channel speaks for `site` and carries events of `kind`.

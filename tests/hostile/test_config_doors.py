@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from statusd import metrics, tasks
 from statusd import loading as config_module
+from statusd import metrics, tasks
 from statusd.config.trust import untrusted
 from statusd.errors import ConfigError
 from tests.conftest import ALERTS, BASE, CONSOLE, WriteConfig

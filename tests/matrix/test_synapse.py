@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.matrix import KEY_FIELD, Matrix
 from statusd.compose.message import Message
-from statusd.loading import load
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
+from statusd.loading import load
 from statusd.textfit import SEPARATOR
 from tests.fakes.common import drop
 from tests.matrix.conftest import fresh_room_name, join

@@ -70,8 +70,10 @@ def _error(text: str) -> dict[str, Any]:
 
 def openapi() -> dict[str, Any]:
     """The whole OpenAPI document."""
+    from statusd.desk import schema as desk_schema
+
     body = {"oneOf": [{"$ref": "#/components/schemas/Reading"}, {"$ref": "#/components/schemas/Batch"}]}
-    return {
+    return desk_schema.extend({
         "openapi": "3.1.0",
         "info": {"title": "statusd ingest API", "version": "1",
                  "description": "Sensor readings pushed to statusd: seats, queues, gate counters and "
@@ -106,4 +108,4 @@ def openapi() -> dict[str, Any]:
             "securitySchemes": {"feedToken": {"type": "http", "scheme": "bearer",
                                               "description": "the token of one feed in statusd.yaml"}},
         },
-    }
+    })

@@ -166,8 +166,9 @@ def _timestamp(moment: datetime) -> TimeStamp:
     assert offset is not None
     minutes = int(offset.total_seconds()) // 60
     name = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    # Microseconds kept: two updates within one second must keep their own authors (rules._author).
     stamp = TimeStamp(moment.year, moment.month, moment.day, moment.hour, moment.minute,
-                      moment.second, tzinfo=timezone(offset, name))
+                      moment.second, moment.microsecond, tzinfo=timezone(offset, name))
     stamp._yaml["t"] = True  # "T" between date and time, as in the ISO form
     return stamp
 
@@ -265,7 +266,6 @@ def _verify(path: Path, text: str, config: Config, target: Target, entry: Status
         entry,
         starts=entry.starts and entry.starts.replace(microsecond=0),
         until=entry.until and entry.until.replace(microsecond=0),
-        at=entry.at and entry.at.replace(microsecond=0),
         by=entry.by or None,
     )
     if wanted.get(target) != expected:
