@@ -11,8 +11,8 @@ from statusd.channels.base import Channel
 from statusd.compose import Composer, TemplateProblem
 from statusd.config.load import Config
 from statusd.events import Event, EventKind
-from statusd.model import Level, Wanted
-from statusd.outbox.store import Announced, Planned, Store
+from statusd.model import Announced, Level, Wanted
+from statusd.outbox.store import Planned, Store
 from statusd.rules import Plan, reconcile
 
 log = structlog.get_logger()

@@ -58,3 +58,18 @@ class StatusEntry:
 
 # What status.yaml asks for: every target it mentions, sites and services.
 Wanted = Mapping[Target, StatusEntry]
+
+
+@dataclass(frozen=True)
+class Announced:
+    """What was last said about a target: its level and a fingerprint of the facts.
+
+    The rules compare it with what is wanted, the store keeps it, the web shows
+    it: it lives here so that none of them imports a later stage.
+    """
+
+    level: str
+    fingerprint: str
+    stamp: str = ""
+    event_id: str | None = None
+    since: float = 0.0

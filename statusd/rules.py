@@ -15,8 +15,7 @@ from datetime import datetime, timedelta
 
 from statusd.config.load import Config
 from statusd.events import Event, EventKind
-from statusd.model import Level, StatusEntry, Target, Wanted
-from statusd.outbox.store import Announced
+from statusd.model import Announced, Level, StatusEntry, Target, Wanted
 
 OPEN_FINGERPRINT = "open"
 HAND_EDIT = "hand edit of status.yaml"
