@@ -292,8 +292,12 @@ class App:
             for name in self.senders.channels
         }
         channels.update({name: {"state": "off", "reason": reason} for name, reason in self.config.inactive.items()})
-        ready = self.wanted is not None
-        body = {"ready": ready, "status_file": "ok" if ready else "not read yet", "channels": channels}
+        read = self.wanted is not None
+        # A store that cannot record (disk full, locked) announces nothing: not ready, and why.
+        trouble = self.store.trouble
+        ready = read and trouble is None
+        body = {"ready": ready, "status_file": "ok" if read else "not read yet", "store": trouble or "ok",
+                "channels": channels}
         return web.json_response(body, status=200 if ready else 503)
 
     async def _metrics(self, request: web.Request) -> web.StreamResponse:

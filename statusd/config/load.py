@@ -140,7 +140,7 @@ def _listen(section: Section) -> tuple[str, int]:
 def _delivery(section: Section) -> DeliveryConfig:
     if section.node is None or not section.is_mapping():
         return DeliveryConfig()
-    section.allow("deadline", "backoff", "backoff_max", "timeout", "reminder", "grace", "hold")
+    section.allow("deadline", "backoff", "backoff_max", "timeout", "reminder", "grace", "hold", "history")
     default = DeliveryConfig()
     return DeliveryConfig(
         deadline=section.duration("deadline", default.deadline),
@@ -150,6 +150,7 @@ def _delivery(section: Section) -> DeliveryConfig:
         reminder=section.duration("reminder", default.reminder),
         grace=section.duration("grace", default.grace),
         hold=_hold(section.sub("hold")),
+        history=section.duration("history", default.history),
     )
 
 

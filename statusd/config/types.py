@@ -123,6 +123,8 @@ class DeliveryConfig:
     reminder: float = 86400.0
     grace: float = 10.0
     hold: Mapping[str, float] = field(default_factory=dict)
+    # How long the store keeps events and their deliveries (what `statusd history` shows).
+    history: float = 90 * 86400.0
 
 
 @dataclass(frozen=True)

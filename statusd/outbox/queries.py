@@ -40,6 +40,10 @@ class Queries:
 
     _db: sqlite3.Connection
 
+    def data_version(self) -> int:
+        """Changes whenever another connection (another program) commits to the store."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def pauses(self, now: float | None = None) -> dict[str, tuple[float, str]]:
         now = time.time() if now is None else now
         rows = self._db.execute(

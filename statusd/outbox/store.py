@@ -47,7 +47,7 @@ class Store(Upkeep):
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = path
-        self.trouble = None
+        self.troubles = {}
         if readonly:
             self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
         else:

@@ -19,7 +19,12 @@ R = TypeVar("R")
 
 
 def writing(method: Callable[P, R]) -> Callable[P, R]:
-    """A write: its failure (disk full, locked) is kept in `trouble` until a write succeeds."""
+    """A write: its failure (disk full, locked) is kept in `trouble` until it can be made.
+
+    Recording an event and the workers' small marks are told apart: a mark that
+    still fits must not hide that no new event can be recorded.
+    """
+    kind = "record" if method.__name__ in ("record", "retract", "probe") else "marks"
 
     @wraps(method)
     def write(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -28,9 +33,9 @@ def writing(method: Callable[P, R]) -> Callable[P, R]:
         try:
             result = method(*args, **kwargs)
         except sqlite3.Error as err:
-            store.trouble = f"the store {store.path} cannot record: {err}"
+            store.troubles[kind] = f"the store {store.path} cannot record: {err}"
             raise
-        store.trouble = None
+        store.troubles.pop(kind, None)
         return result
 
     return write
@@ -40,7 +45,12 @@ class Upkeep(Queries):
     """What the store does besides recording and the workers' marks."""
 
     path: Path
-    trouble: str | None
+    troubles: dict[str, str]
+
+    @property
+    def trouble(self) -> str | None:
+        """Why the store cannot record now, or None."""
+        return next(iter(self.troubles.values()), None)
 
     def _transaction(self) -> Transaction:
         return Transaction(self._db)
