@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,7 +22,7 @@ from statusd.outbox.worker import Worker
 
 pytestmark = pytest.mark.unit
 
-NOW = datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
 POLICY = DeliveryConfig(deadline=30.0, backoff=0.01, backoff_max=0.05, timeout=1.0)
 
 
@@ -67,6 +67,7 @@ class Platform:
         self.posts: list[tuple[str, str, str]] = []  # (remote id, text, key)
         self.found_calls: list[frozenset[str]] = []
         self.gate: asyncio.Event | None = None
+        self.sending = asyncio.Event()  # set when a send has begun
         self.sends = 0
 
     def measure(self, text: str) -> int:
@@ -78,6 +79,7 @@ class Platform:
     async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None,
                    created: Any = None) -> Sent:
         self.sends += 1
+        self.sending.set()
         if self.gate is not None:
             gate, self.gate = self.gate, None
             await gate.wait()
@@ -156,8 +158,7 @@ class TestOrderPerTarget:
         platform.gate = gate = asyncio.Event()
         worker = Worker(store, platform, POLICY)
         running = asyncio.create_task(drain(worker))
-        while platform.sends == 0:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(platform.sending.wait(), 2.0)
         record(store, event(target, newer[0], "second", previous=newer[1]), "second")
         worker.poke()
         gate.set()
@@ -292,3 +293,40 @@ class TestNothingSaidForNothing:
             record(store, event("main/cafe", Level.CLOSED, rev), text)
             await drain(Worker(store, platform, POLICY))
         assert platform.texts() == ["Café: closed", "Café: open", "Café: closed"]
+
+
+class TestBoundedHistory:
+    """The store keeps `delivery.history` of events and prunes the rest, never what is in force."""
+
+    def test_old_events_are_pruned_but_the_one_in_force_is_kept(self, store: Store) -> None:
+        day = 86400.0
+        now = time.time()
+        for number in range(5):  # one a day, the newest five days ago
+            record(store, event("main", Level.CLOSED, f"old{number}"), f"old {number}", at=now - (9 - number) * day)
+        record(store, event("annexe", Level.LIMITED, "recent"), "recent", at=now - day)
+        for delivery in (store.next_due("rec"), store.next_due("rec")):
+            assert delivery is not None
+            store.mark_sent(delivery.id, f"r{delivery.id}", None)
+        assert store.prune(keep=3 * day, now=now) == 4
+        kept = [e.revision for e in store.newest_events(100)]
+        # old4 is what main last said: kept whatever its age, as is the recent one.
+        assert kept == ["recent", "old4"]
+        assert store.prune(keep=3 * day, now=now) == 0
+
+    def test_a_waiting_delivery_keeps_its_event(self, store: Store) -> None:
+        record(store, event("main", Level.CLOSED, "a"), "a", at=time.time() - 10 * 86400)
+        delivery = store.next_due("rec")
+        assert delivery is not None
+        store.mark_sending(delivery.id)  # in flight (or the daemon died mid-send)
+        record(store, event("main", Level.OPEN, "b", previous=Level.CLOSED), "b", at=time.time() - 86400)
+        assert store.prune(keep=3 * 86400.0) == 0
+        assert [e.revision for e in store.newest_events(10)] == ["b", "a"]
+
+    def test_the_history_key_is_read(self, tmp_path: Path) -> None:
+        from statusd.config import load as config_module
+        from tests.conftest import ALERTS, BASE
+
+        path = tmp_path / "statusd.yaml"
+        text = BASE.format(alerts=ALERTS, channels="  console: {type: console, language: fr}", deadline="1h")
+        path.write_text(text + "  history: 7d\n", encoding="utf-8")
+        assert config_module.load(path).delivery.history == 7 * 86400
