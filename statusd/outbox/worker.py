@@ -102,8 +102,8 @@ class Worker:
     async def _post(self, delivery: Delivery, log_: Log) -> None:
         """Resolve an uncertain earlier attempt, keep the order per target, then send.
 
-        A post whose earlier attempt may have gone out is looked up first (where
-        the platform's idempotency key cannot be relied on); a stale one is
+        A post whose earlier attempt may have gone out is sent again with its key
+        where the platform honours it, else looked up first; a stale one is
         superseded rather than sent after the newer status; a newer one waits
         while an earlier post of its target is unresolved.
         """
@@ -114,7 +114,13 @@ class Worker:
         newer = self.store.superseded_by(delivery)
         retracted = self.store.is_retracted(delivery.event_id)
         if delivery.uncertain or delivery.state == SENDING:
-            if not await self._resolve(delivery, reply, newer is not None or retracted, log_):
+            if self._key_is_enough(delivery):
+                # The same key again: the platform answers with the post it already has, or
+                # makes it now; stale or not, that is the only way to know (a webhook cannot
+                # be looked up), and it still lands before any newer post.
+                await self._send(delivery, reply, log_)
+                return
+            if not await self._resolve(delivery, reply, log_):
                 return
             delivery = replace(delivery, uncertain=False, attempts=delivery.attempts + 1)
         if retracted:
@@ -132,15 +138,8 @@ class Worker:
             return
         await self._send(delivery, reply, log_)
 
-    async def _resolve(self, delivery: Delivery, reply: Reply | None, stale: bool, log_: Log) -> bool:
-        """Prove an uncertain attempt posted (recorded as sent) or not; True if it did not.
-
-        Where the platform honours the idempotency key and still remembers it, a
-        send with the same key is itself the answer, unless the post is stale:
-        then it is looked up, so that it is not made now for nothing.
-        """
-        if self._key_is_enough(delivery) and not stale:
-            return True
+    async def _resolve(self, delivery: Delivery, reply: Reply | None, log_: Log) -> bool:
+        """Look an uncertain attempt up: recorded as sent if found; True if proved absent."""
         self.store.mark_looking(delivery.id)
         presence = await self._look_up(delivery, reply, log_)
         if presence is Presence.ABSENT:
