@@ -5,7 +5,6 @@ from __future__ import annotations
 from enum import Enum
 
 import aiohttp
-import mastodon
 import tweepy  # type: ignore[import-untyped]
 
 from statusd.channels.base import TransientError
@@ -22,13 +21,16 @@ class Presence(Enum):
 # The request never left, or the platform answered it with an error: nothing was posted.
 _NOT_SENT: tuple[type[BaseException], ...] = (
     ConnectionRefusedError, aiohttp.ClientConnectorError, aiohttp.ClientResponseError,
-    mastodon.MastodonAPIError, tweepy.errors.HTTPException,
+    tweepy.errors.HTTPException,
 )
 _CHAIN_LIMIT = 12
 
 
 def may_have_posted(err: TransientError) -> bool:
     """Whether a failed send may still have made its post.
+
+    Only this attempt is judged: an earlier uncertain attempt stays uncertain
+    whatever a later one answers (the caller keeps that).
 
     A platform's answer (an HTTP status the channel raised from, a rate limit)
     and a refused connection are definite: not posted. Anything that broke

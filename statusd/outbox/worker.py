@@ -183,7 +183,8 @@ class Worker:
                 created=datetime.fromtimestamp(delivery.created_at, UTC),
             )
         except TransientError as err:
-            self._retry(sending, err, log_, uncertain=may_have_posted(err))
+            # A definite "not sent" now does not undo an earlier attempt's doubt.
+            self._retry(sending, err, log_, uncertain=delivery.uncertain or may_have_posted(err))
         except DuplicateError as err:
             presence = await self._look_up(sending, reply, log_)
             if presence is Presence.UNKNOWN:
