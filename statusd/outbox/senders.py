@@ -60,7 +60,8 @@ class Senders:
         self._watch = group.create_task(self._watch_store(), name="store-watch")
 
     async def _watch_store(self) -> None:
-        """Wake the workers when another program changed the store; prune old history hourly.
+        """Wake the workers when another program changed the store; prune old history hourly
+        (and truncate the write-ahead log).
 
         `statusd retract` of an update no longer in force changes only the store,
         not status.yaml: without this its deletions would wait for a worker's
@@ -88,6 +89,7 @@ class Senders:
             total += count
         if total:
             log.info("store_pruned", events=total, older_than_days=round(self.config.delivery.history / 86400, 1))
+        self.store.checkpoint()
         return total
 
     def _spawn(self, name: str) -> None:
