@@ -55,13 +55,12 @@ class Platform:
     """
 
     kind: ClassVar[str] = "platform"
-    max_chars = None
+    honours_idempotency: ClassVar[bool] = False
+    max_chars: int | None = None
     language = "en"
 
-    def __init__(self, outcomes: list[Any] | None = None, *, honours: bool = False,
-                 lookups: list[str] | None = None) -> None:
+    def __init__(self, outcomes: list[Any] | None = None, *, lookups: list[str] | None = None) -> None:
         self.name = "rec"
-        self.honours_idempotency = honours
         self.outcomes = outcomes or []
         self.lookups = lookups or []
         self.posts: list[tuple[str, str, str]] = []  # (remote id, text, key)
@@ -72,6 +71,12 @@ class Platform:
 
     def measure(self, text: str) -> int:
         return len(text)
+
+    async def open(self) -> None:
+        return None
+
+    async def whoami(self) -> str:
+        return "a platform double"
 
     def texts(self) -> list[str]:
         return [text for _, text, _ in self.posts]
@@ -115,6 +120,12 @@ class Platform:
 
     async def close(self) -> None:
         return None
+
+
+class Honouring(Platform):
+    """A platform that remembers idempotency keys: a repeated key returns the first post."""
+
+    honours_idempotency: ClassVar[bool] = True
 
 
 @pytest.fixture
@@ -213,7 +224,7 @@ class TestUncertainSends:
 
     async def test_with_honoured_keys_the_same_key_is_sent_again(self, store: Store) -> None:
         record(store, event("main", Level.CLOSED, "one"), "one")
-        platform = Platform(["timeout after"], honours=True)
+        platform = Honouring(["timeout after"])
         await drain(Worker(store, platform, POLICY))
         assert (platform.texts(), platform.found_calls, platform.sends) == (["one"], [], 2)
 
@@ -239,13 +250,14 @@ class TestClaimedPosts:
         await drain(Worker(store, platform, POLICY))
         assert platform.texts() == ["Café: closed", "Café: closed"]
         remote = {d.event_id: d.remote_id for _, _, ds in store.recent() for d in ds}
-        assert sorted(remote.values()) == ["p1", "p2"]
+        assert sorted(r or "" for r in remote.values()) == ["p1", "p2"]
         assert platform.found_calls == [frozenset({"p1"})]
 
     async def test_a_claimed_post_returned_by_a_channel_is_not_taken(self, store: Store) -> None:
         class Careless(Platform):
-            async def find(self, message: Message, **kwargs: Any) -> Sent | None:
-                self.found_calls.append(kwargs["exclude"])
+            async def find(self, message: Message, *, idempotency_key: str, since: object = None,
+                           reply_to: Reply | None = None, exclude: frozenset[str] = frozenset()) -> Sent | None:
+                self.found_calls.append(exclude)
                 return Sent("p1")  # ignores `exclude`
 
         record(store, event("main", Level.CLOSED, "a"), "same", at=time.time() - 5)
