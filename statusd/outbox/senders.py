@@ -17,7 +17,7 @@ log = structlog.get_logger()
 
 # How often the store is checked for changes made by another program (`statusd
 # retract`, `undo`): well under the second those must act within.
-WATCH_EVERY = 0.25
+WATCH_EVERY = 0.4
 PRUNE_EVERY = 3600.0
 
 
