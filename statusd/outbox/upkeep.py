@@ -67,12 +67,12 @@ class Upkeep(Queries):
         """Copy the write-ahead log into the database and truncate it: the files stay small."""
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
-    @writing
     def prune(self, keep: float, now: float | None = None, batch: int = 500) -> int:
         """Forget events older than `keep` seconds, a batch at a time; the number forgotten.
 
         Kept whatever their age: what is announced now, and any event with a
-        delivery still waiting.
+        delivery still waiting. Not a `writing` step: housekeeping that fails is
+        logged and tried again, and must not leave /readyz unready for an hour.
         """
         cutoff = (time.time() if now is None else now) - keep
         with self._transaction():
