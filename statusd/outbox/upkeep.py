@@ -110,8 +110,9 @@ class Upkeep(Queries):
                 "INSERT OR IGNORE INTO deliveries (event_id, channel, action, state, message,"
                 " idempotency_key, next_attempt, deadline, created_at, updated_at)"
                 " SELECT event_id, channel, ?, ?, message, idempotency_key || '-delete', ?, ?, ?, ?"
-                " FROM deliveries WHERE event_id = ? AND action = ? AND (state IN (?, ?) OR uncertain = 1)",
-                (DELETE, PENDING, now, now + 86400.0, now, now, event_id, POST, SENT, SENDING),
+                " FROM deliveries WHERE event_id = ? AND action = ?"
+                " AND (state IN (?, ?) OR (state = ? AND uncertain = 1))",
+                (DELETE, PENDING, now, now + 86400.0, now, now, event_id, POST, SENT, SENDING, PENDING),
             ).rowcount
             self._db.execute(
                 "UPDATE events SET retracted_at = ?, retracted_by = ? WHERE id = ?", (now, by, event_id)
