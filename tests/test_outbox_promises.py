@@ -17,7 +17,7 @@ from statusd.config.types import DeliveryConfig
 from statusd.events import Event, EventKind
 from statusd.model import Announced, Level, Target
 from statusd.outbox.outcome import may_have_posted
-from statusd.outbox.store import PENDING, SENT, SKIPPED, SUPERSEDED, Planned, Store
+from statusd.outbox.store import PENDING, SENT, SUPERSEDED, Planned, Store
 from statusd.outbox.worker import Worker
 
 pytestmark = pytest.mark.unit
@@ -283,62 +283,3 @@ class TestBackoff:
         assert 2 <= len(platform.found_calls) <= 6
         assert delivery.attempts == 1 + len(platform.found_calls)
         assert delivery.state == PENDING and delivery.uncertain
-
-
-class TestNothingSaidForNothing:
-    """A post equal to what the channel last carried for its target is not posted again."""
-
-    async def test_the_same_text_after_a_superseded_change_is_skipped(self, store: Store) -> None:
-        record(store, event("main/cafe", Level.CLOSED, "a"), "Café: closed", at=time.time() - 3)
-        platform = Platform()
-        await drain(Worker(store, platform, POLICY))
-        record(store, event("main/cafe", Level.OPEN, "b", previous=Level.CLOSED), "Café: open", at=time.time() - 2)
-        record(store, event("main/cafe", Level.CLOSED, "c"), "Café: closed", at=time.time() - 1)
-        await drain(Worker(store, platform, POLICY))
-        assert platform.texts() == ["Café: closed"]
-        found = {(d.message.text, d.state) for _, _, ds in store.recent() for d in ds if d.message}
-        assert found == {("Café: closed", SENT), ("Café: open", SUPERSEDED), ("Café: closed", SKIPPED)}
-
-    async def test_the_same_text_after_a_different_post_is_posted(self, store: Store) -> None:
-        platform = Platform()
-        for rev, text in (("a", "Café: closed"), ("b", "Café: open"), ("c", "Café: closed")):
-            record(store, event("main/cafe", Level.CLOSED, rev), text)
-            await drain(Worker(store, platform, POLICY))
-        assert platform.texts() == ["Café: closed", "Café: open", "Café: closed"]
-
-
-class TestBoundedHistory:
-    """The store keeps `delivery.history` of events and prunes the rest, never what is in force."""
-
-    def test_old_events_are_pruned_but_the_one_in_force_is_kept(self, store: Store) -> None:
-        day = 86400.0
-        now = time.time()
-        for number in range(5):  # one a day, the newest five days ago
-            record(store, event("main", Level.CLOSED, f"old{number}"), f"old {number}", at=now - (9 - number) * day)
-        record(store, event("annexe", Level.LIMITED, "recent"), "recent", at=now - day)
-        for delivery in (store.next_due("rec"), store.next_due("rec")):
-            assert delivery is not None
-            store.mark_sent(delivery.id, f"r{delivery.id}", None)
-        assert store.prune(keep=3 * day, now=now) == 4
-        kept = [e.revision for e in store.newest_events(100)]
-        # old4 is what main last said: kept whatever its age, as is the recent one.
-        assert kept == ["recent", "old4"]
-        assert store.prune(keep=3 * day, now=now) == 0
-
-    def test_a_waiting_delivery_keeps_its_event(self, store: Store) -> None:
-        record(store, event("main", Level.CLOSED, "a"), "a", at=time.time() - 10 * 86400)
-        delivery = store.next_due("rec")
-        assert delivery is not None
-        store.mark_sending(delivery.id)  # in flight (or the daemon died mid-send)
-        record(store, event("main", Level.OPEN, "b", previous=Level.CLOSED), "b", at=time.time() - 86400)
-        assert store.prune(keep=3 * 86400.0) == 0
-        assert [e.revision for e in store.newest_events(10)] == ["b", "a"]
-
-    def test_the_history_key_is_read(self, tmp_path: Path) -> None:
-        from statusd.config import load as config_module
-        from tests.conftest import ALERTS, BASE
-
-        path = tmp_path / "statusd.yaml"
-        text = BASE.format(alerts=ALERTS, channels="  console: {type: console, language: fr}", deadline="1h")
-        path.write_text(text + "  history: 7d\n", encoding="utf-8")
-        assert config_module.load(path).delivery.history == 7 * 86400
