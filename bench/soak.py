@@ -220,6 +220,7 @@ class Result:
     fds_h: float
     store_h: float
     wal_h: float
+    samples: list[Sample]
 
 
 def measure(seconds: float, sse: int = SSE_CLIENTS) -> Result:
@@ -249,6 +250,7 @@ def measure(seconds: float, sse: int = SSE_CLIENTS) -> Result:
         fds_h=slope_per_hour([(s.at, float(s.fds)) for s in warm]),
         store_h=slope_per_hour([(s.at, s.store_kb) for s in warm]),
         wal_h=slope_per_hour([(s.at, s.wal_kb) for s in warm]),
+        samples=samples,
     )
 
 
@@ -274,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/soak.py", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=float(os.environ.get(DURATION_ENV) or 120),
                         help=f"how long (default ${DURATION_ENV} or 120)")
+    parser.add_argument("--samples", action="store_true", help="print every sample too")
     parser.add_argument("--sse", type=int, default=SSE_CLIENTS, help=f"SSE clients (default {SSE_CLIENTS})")
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
@@ -281,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     result = measure(args.seconds, args.sse)
     for name, value, target in rows(result):
         print(f"{name:<40} {value:>48}  {target}")
+    if args.samples:
+        for s in result.samples:
+            print(f"  t={s.at - result.samples[0].at:6.1f} s  rss={s.rss_mb:6.1f} MB  fds={s.fds}"
+                  f"  store={s.store_kb:.0f} KB  wal={s.wal_kb:.0f} KB")
     for error in result.load.errors[:5]:
         print(f"  {error}")
     return 0
