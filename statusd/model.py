@@ -62,7 +62,11 @@ Wanted = Mapping[Target, StatusEntry]
 
 @dataclass(frozen=True)
 class Announced:
-    """What was last said about a target: its level and a fingerprint of the facts."""
+    """What was last said about a target: its level and a fingerprint of the facts.
+
+    The rules compare it with what is wanted, the store keeps it, the web shows
+    it: it lives here so that none of them imports a later stage.
+    """
 
     level: str
     fingerprint: str

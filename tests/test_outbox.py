@@ -30,6 +30,20 @@ def event(target: str = "main", level: Level = Level.CLOSED, rev: str = "r1") ->
     return Event(EventKind.STATUS_CHANGED, Target.parse(target), level, Level.OPEN, {"fr": "x"}, NOW, "alice", rev)
 
 
+def timed_out(reason: str = "no answer within 10 s") -> TransientError:
+    """A TransientError as a channel raises it from a timeout: the post may have been made."""
+    err = TransientError(reason)
+    err.__cause__ = TimeoutError()
+    return err
+
+
+def refused() -> TransientError:
+    """A TransientError as a channel raises it from a refused connection: nothing was posted."""
+    err = TransientError("cannot reach http://127.0.0.1:9: Connection refused")
+    err.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    return err
+
+
 def message(ev: Event) -> Message:
     return Message(f"text {ev.id}", "fr", None, ev.id, ev.kind.value, str(ev.target), ev.level.value)
 
@@ -195,7 +209,7 @@ class TestWorker:
 
     async def test_a_timeout_is_looked_up_before_sending_again(self, store: Store) -> None:
         """The platform may have the post although no answer came."""
-        channel = Recorder([TransientError("no answer within 10 s")], found=Sent("made-it"))
+        channel = Recorder([timed_out()], found=Sent("made-it"))
         record(store, event())
         await drain(Worker(store, channel, POLICY))
         [(_, _, [after])] = store.recent()
@@ -229,7 +243,7 @@ class TestUnknownOutcome:
                 self.lookups += 1
                 raise TransientError("HTTP 503 while reading the timeline")
 
-        channel = Blind([TransientError("no answer within 10 s")])
+        channel = Blind([timed_out()])
         record(store, event())
         worker = Worker(store, channel, POLICY)
         await worker.attempt(store.next_due("rec"))  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from statusd.config import wording
 from statusd.config.rules import DEFAULT_SITE, Smoothing
-from statusd.sensors.queue import AdmissionRate, Step, littles_law, round_wait
+from statusd.sensors.queue import BUCKET, AdmissionRate, Step, littles_law, round_wait
 from statusd.sensors.series import QueueSeries
 from statusd.sources.readings import QueueReading
 
@@ -66,6 +66,23 @@ class TestAdmissionRate:
         rate.gate(at(1), 10)
         rate.gate(at(3), 16)
         assert rate.per_minute(at(3)) == pytest.approx(3.0)
+
+    def test_samples_are_trimmed_without_being_read(self) -> None:
+        """Ten hours of readings twice a second, never read: only the window is kept."""
+        rate = AdmissionRate(900)
+        start = at(0)
+        for tick in range(72_000):
+            moment = start + timedelta(seconds=tick / 2)
+            rate.throughput(moment, 300.0)
+            rate.gate(moment, tick)
+        assert len(rate) <= 2 * (900 / BUCKET + 5)
+        assert rate.per_minute(start + timedelta(seconds=36_000)) == pytest.approx(2 * 60.0, rel=0.02)
+
+    def test_a_fast_sensor_averages_as_a_slow_one(self) -> None:
+        rate = AdmissionRate(900)
+        for tick in range(1800):
+            rate.throughput(at(0) + timedelta(seconds=tick / 2), 120.0 if tick % 2 else 240.0)
+        assert rate.per_minute(at(15)) == pytest.approx(3.0)
 
     def test_nothing_recent(self) -> None:
         rate = AdmissionRate(600)

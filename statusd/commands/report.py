@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -15,12 +16,16 @@ from statusd import paths
 from statusd.commands.shared import common, load_config
 from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
-from statusd.events import Event
+from statusd.events import Event, EventKind
+from statusd.model import Announced, Wanted
 from statusd.outbox import health
 from statusd.outbox.budget import budget_for
 from statusd.outbox.store import FAILED, PENDING, SENDING, SENT, Delivery, Store
+from statusd.rules import reconcile
 from statusd.sources.status import file as status_file
 from statusd.web.snapshot import snapshot
+
+NOT_YET = "not yet announced"
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,12 +71,19 @@ def show_status(args: argparse.Namespace) -> int:
         print(f"status.yaml is broken; the daemon keeps the last good status:\n  {err.problems[0]}\n")
         wanted = {}
     print(f"Times in {_zone_name(tz)}\n")
-    view = snapshot(config, wanted, store.announced() if store else {}, datetime.now(UTC))
+    now = datetime.now(UTC)
+    announced = store.announced() if store else {}
+    view = snapshot(config, wanted, announced, now)
+    unsaid = not_yet_announced(wanted, announced, config, now)
     for site_id, site in view["sites"].items():
-        print(_status_line(site_id, site, tz))
+        print(_status_line(site_id, site, tz, site_id in unsaid))
         for service_id, service in site["services"].items():
-            if service["level"] != "open" or service["message"] or service["planned"]:
-                print(_status_line(f"  {service_id}", service, tz))
+            key = f"{site_id}/{service_id}"
+            if service["level"] != "open" or service["message"] or service["planned"] or key in unsaid:
+                print(_status_line(f"  {service_id}", service, tz, key in unsaid))
+    if unsaid:
+        print(f"\n{NOT_YET}: the store has not recorded {', '.join(sorted(unsaid))} yet"
+              " (is the daemon running? can it write its state directory?)")
     for name, reason in config.inactive.items():
         print(f"channel {name}: {reason}")
     for line in _sensor_lines(config):
@@ -131,9 +143,16 @@ def show_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def _status_line(name: str, data: dict[str, object], tz: tzinfo) -> str:
+def not_yet_announced(wanted: Wanted, announced: Mapping[str, Announced], config: Config,
+                      now: datetime) -> set[str]:
+    """Targets whose wanted status differs from what the store says was announced."""
+    plan = reconcile(wanted, announced, config, now)
+    return {str(e.target) for e in plan.events if e.kind is EventKind.STATUS_CHANGED}
+
+
+def _status_line(name: str, data: dict[str, object], tz: tzinfo, unsaid: bool = False) -> str:
     """One target's level and times, in the zone chosen for the whole listing."""
-    line = f"{name:<14} {data['level']:<10}"
+    line = f"{name:<14} {data['level']:<10}" + (f" [{NOT_YET}]" if unsaid else "")
     if data.get("since"):
         line += f" since {_local(data['since'], tz)}"
     if data.get("until"):

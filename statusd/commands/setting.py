@@ -6,8 +6,11 @@ import argparse
 import asyncio
 import getpass
 import os
+import sqlite3
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 from statusd import paths
 from statusd.announcer import render
@@ -23,6 +26,9 @@ from statusd.sources.status import entry as desk
 from statusd.sources.status import file as status_file
 from statusd.sources.status import languages as required_languages
 from statusd.sources.status import wanted as wanted_status
+
+# The change is in status.yaml but cannot be recorded yet (os.EX_IOERR: an I/O error).
+EX_STORE = 74
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,9 +68,41 @@ def set_status(args: argparse.Namespace) -> int:
     status.set(target, entry)
     for note in desk.notes(config, target, entry):
         print(f"note: {note}")
+    trouble = store_trouble(paths.store_path(paths.state_dir(args.state_dir, config)))
+    if trouble is not None:
+        print(f"statusd: {target}: {entry.level.value}{_window(entry)} is written to {status.describe()}, but "
+              f"{trouble}; nothing is announced until it can (the daemon tries again by itself)", file=sys.stderr)
+        return EX_STORE
     print(f"{target}: {entry.level.value}{_window(entry)} — written to {status.describe()}; "
           f"the daemon announces it on {len(config.channels)} channel(s).")
     return 0
+
+
+def store_trouble(path: Path) -> str | None:
+    """Why the store cannot record what was just written (a full disk), or None.
+
+    The daemon records from the same file system: a small write that fails
+    here fails there. A store the desk may only read is the daemon's to write.
+    """
+    if not path.exists():
+        return None  # the daemon has not run yet: it records at its start
+    try:
+        store = Store(path)
+    except PermissionError:
+        return None
+    except sqlite3.Error as err:
+        return None if _not_ours(err) else f"the store {path} cannot record: {err}"
+    try:
+        store.probe()
+    except sqlite3.Error as err:
+        return None if _not_ours(err) else store.trouble
+    finally:
+        store.close()
+    return None
+
+
+def _not_ours(err: sqlite3.Error) -> bool:
+    return "readonly" in str(err) or "unable to open" in str(err)
 
 
 def preview(args: argparse.Namespace) -> int:

@@ -198,7 +198,7 @@ def _ops(section: Section) -> tuple[str, int]:
 def _delivery(section: Section) -> DeliveryConfig:
     if section.node is None or not section.is_mapping():
         return DeliveryConfig()
-    section.allow("deadline", "backoff", "backoff_max", "timeout", "reminder", "grace", "hold", "recheck")
+    section.allow("deadline", "backoff", "backoff_max", "timeout", "reminder", "grace", "hold", "recheck", "history")
     default = DeliveryConfig()
     return DeliveryConfig(
         deadline=section.duration("deadline", default.deadline),
@@ -209,6 +209,7 @@ def _delivery(section: Section) -> DeliveryConfig:
         grace=section.duration("grace", default.grace),
         hold=_hold(section.sub("hold")),
         recheck=section.duration("recheck", default.recheck),
+        history=section.duration("history", default.history),
     )
 
 

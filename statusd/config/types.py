@@ -150,6 +150,8 @@ class DeliveryConfig:
     grace: float = 10.0
     hold: Mapping[str, float] = field(default_factory=dict)
     recheck: float = 6 * 3600.0  # how often every channel's credentials are checked
+    # How long the store keeps events and their deliveries (what `statusd history` shows).
+    history: float = 90 * 86400.0
 
 
 @dataclass(frozen=True)

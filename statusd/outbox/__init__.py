@@ -1,1 +1,13 @@
-"""④ The outbox: deliveries stored before they are sent, and the workers that send them."""
+"""④ The outbox: deliveries stored before they are sent, and the workers that send them.
+
+- `schema`: the tables, and the migration of an older store file
+- `records`: the values read back (Delivery, StoredEvent, Planned) and the delivery states
+- `queries`: the read-only half of the store (workers, threads, people, web, /readyz)
+- `upkeep`: the write guard behind `Store.trouble`, probing, pruning, retraction
+- `store`: recording events with their deliveries, and the workers' marks
+- `outcome`: what a failed send or a look-up proves (Presence, may_have_posted)
+- `retry`: the backoff
+- `threads`: where a post goes in its site's crisis thread
+- `worker`: one channel's deliveries, in order, each uncertain send resolved
+- `senders`: every channel with its worker; the store watch that wakes them, hourly pruning
+"""

@@ -1,4 +1,4 @@
-"""Reading the store: for threads, for people (show, history, undo) and for /readyz."""
+"""Reading the store: for the workers, threads, people (show, history, undo), the web and /readyz."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import sqlite3
 import time
 from collections.abc import Sequence
 
-from statusd.events import Event
+from statusd.events import STAFF_KINDS, Event
 from statusd.outbox.records import (
     PENDING,
     POST,
+    SENDING,
+    SENT,
     WAITING,
     Delivery,
     StoredEvent,
@@ -17,11 +19,30 @@ from statusd.outbox.records import (
     stored_from_row,
 )
 
+# Recent events the web reads back (CAP needs the start of any ongoing closure).
+HISTORY = 100
+_STAFF = tuple(kind.value for kind in STAFF_KINDS)
+_STAFF_MARKS = ", ".join("?" * len(_STAFF))
+# Whether event `ne` makes an earlier event `oe` of the same target stale: a staff update
+# makes every earlier one stale, an automatic post only an earlier one of its own kind.
+# Events recorded together (same created_at) all stand; a retracted one replaces nothing.
+_REPLACES = (f"ne.target = oe.target AND ne.created_at > oe.created_at AND ne.retracted_at IS NULL"
+             f" AND (ne.kind IN ({_STAFF_MARKS}) OR ne.kind = oe.kind)")
+
+
+def recent_events(store: Queries, limit: int = HISTORY) -> list[Event]:
+    """The latest events, newest first."""
+    return store.newest_events(limit)
+
 
 class Queries:
     """The read-only half of the store; `Store` adds the writing."""
 
     _db: sqlite3.Connection
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (another program) commits to the store."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
     def pauses(self, now: float | None = None) -> dict[str, tuple[float, str]]:
         now = time.time() if now is None else now
@@ -45,6 +66,10 @@ class Queries:
             "SELECT * FROM events WHERE id LIKE ? ORDER BY seq DESC LIMIT 2", (event_id + "%",)
         ).fetchall()
         return stored_from_row(rows[0]) if len(rows) == 1 else None
+
+    def is_retracted(self, event_id: str) -> bool:
+        row = self._db.execute("SELECT retracted_at FROM events WHERE id = ?", (event_id,)).fetchone()
+        return row is not None and row["retracted_at"] is not None
 
     def latest_event(self, kinds: Sequence[str]) -> StoredEvent | None:
         """The newest event of these kinds that has not been retracted."""
@@ -74,6 +99,57 @@ class Queries:
             ).fetchall()
             result.append((Event.from_json(row["body"]), row["created_at"], [delivery_from_row(d) for d in deliveries]))
         return result
+
+    def newest_events(self, limit: int) -> list[Event]:
+        rows = self._db.execute("SELECT body FROM events ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
+        return [Event.from_json(row["body"]) for row in rows]
+
+    # -- for the workers: order per target, what a channel carries, claimed posts ----------
+
+    def superseded_by(self, delivery: Delivery) -> str | None:
+        """The id of a newer event whose post on the same channel makes this post stale."""
+        row = self._db.execute(
+            "SELECT ne.id FROM deliveries n JOIN events ne ON ne.id = n.event_id, events oe"
+            f" WHERE oe.id = ? AND n.channel = ? AND n.action = ? AND n.id != ? AND {_REPLACES}"
+            " ORDER BY ne.seq DESC LIMIT 1",
+            (delivery.event_id, delivery.channel, POST, delivery.id, *_STAFF),
+        ).fetchone()
+        return str(row["id"]) if row else None
+
+    def unresolved_before(self, delivery: Delivery) -> Delivery | None:
+        """An earlier post of the same target on the same channel that may or may not be out.
+
+        Until it is proved there or absent, a newer post must wait: sent first, the
+        earlier one could otherwise land after it.
+        """
+        row = self._db.execute(
+            "SELECT o.* FROM deliveries o JOIN events oe ON oe.id = o.event_id, events ne"
+            f" WHERE ne.id = ? AND o.channel = ? AND o.action = ? AND o.id != ? AND {_REPLACES}"
+            " AND (o.state = ? OR (o.state = ? AND o.uncertain = 1)) ORDER BY o.next_attempt LIMIT 1",
+            (delivery.event_id, delivery.channel, POST, delivery.id, *_STAFF, SENDING, PENDING),
+        ).fetchone()
+        return delivery_from_row(row) if row else None
+
+    def last_carried(self, channel: str, target: str) -> Delivery | None:
+        """The newest post this channel carries (sent, not deleted) about `target`."""
+        row = self._db.execute(
+            "SELECT d.* FROM events e JOIN deliveries d ON d.event_id = e.id"
+            " WHERE e.target = ? AND d.channel = ? AND d.action = ? AND d.state = ?"
+            " AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.event_id = d.event_id"
+            " AND x.channel = d.channel AND x.action != ? AND x.state IN (?, ?, ?))"
+            " ORDER BY d.sent_at DESC LIMIT 1",
+            (target, channel, POST, SENT, POST, PENDING, SENDING, SENT),
+        ).fetchone()
+        return delivery_from_row(row) if row else None
+
+    def claimed(self, delivery: Delivery, since: float) -> frozenset[str]:
+        """Remote ids of this channel's posts since `since` that other deliveries own."""
+        rows = self._db.execute(
+            "SELECT remote_id FROM deliveries WHERE channel = ? AND action = ? AND state = ?"
+            " AND id != ? AND remote_id IS NOT NULL AND remote_id != '' AND sent_at >= ?",
+            (delivery.channel, POST, SENT, delivery.id, since),
+        ).fetchall()
+        return frozenset(str(row["remote_id"]) for row in rows)
 
     def waiting(self) -> dict[str, int]:
         """Per channel, the deliveries not yet done (pending or in flight)."""

@@ -13,6 +13,8 @@ from statusd.model import Announced
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 SUPERSEDED, CANCELLED = "superseded", "cancelled"
+# Not posted because the channel already shows the same text and level for the target.
+SKIPPED = "skipped"
 WAITING = (PENDING, SENDING)
 POST, DELETE = "post", "delete"
 
@@ -47,6 +49,9 @@ class Delivery:
     created_at: float
     updated_at: float
     sent_at: float | None
+    # The last attempt may have posted without our knowing (a timeout, a crash mid-send):
+    # the worker proves the post there or absent before anything else.
+    uncertain: bool = False
 
 
 def idempotency_key(event_id: str, channel: str) -> str:
@@ -87,4 +92,6 @@ def delivery_from_row(row: sqlite3.Row) -> Delivery:
         next_attempt=row["next_attempt"], deadline=row["deadline"], remote_id=row["remote_id"],
         remote_url=row["remote_url"], last_error=row["last_error"], created_at=row["created_at"],
         updated_at=row["updated_at"], sent_at=row["sent_at"],
+        # A store made before the column existed, read without migrating (read-only).
+        uncertain=bool(row["uncertain"]) if "uncertain" in row.keys() else False,
     )

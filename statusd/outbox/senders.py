@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Iterable
 
 import structlog
@@ -14,6 +15,11 @@ from statusd.outbox.store import Store
 from statusd.outbox.worker import Worker
 
 log = structlog.get_logger()
+
+# How often the store is checked for changes made by another program (`statusd
+# retract`, `undo`): well under the second those must act within.
+WATCH_EVERY = 0.4
+PRUNE_EVERY = 3600.0
 
 
 def build_channels(config: Config) -> dict[str, Channel]:
@@ -32,6 +38,7 @@ class Senders:
                         for name, ch in self.channels.items()}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
+        self._watch: asyncio.Task[None] | None = None
 
     async def open(self, names: Iterable[str] | None = None) -> None:
         """Learn each platform's limits, all at once and bounded in time.
@@ -54,6 +61,40 @@ class Senders:
         self._group = group
         for name in self.workers:
             self._spawn(name)
+        self._watch = group.create_task(self._watch_store(), name="store-watch")
+
+    async def _watch_store(self) -> None:
+        """Wake the workers when another program changed the store; prune old history hourly
+        (and truncate the write-ahead log).
+
+        `statusd retract` of an update no longer in force changes only the store,
+        not status.yaml: without this its deletions would wait for a worker's
+        next timer.
+        """
+        loop = asyncio.get_running_loop()
+        seen, pruned = None, 0.0
+        while True:
+            try:
+                if loop.time() >= pruned:
+                    pruned = loop.time() + PRUNE_EVERY
+                    self.prune()
+                version = self.store.data_version()
+                if seen is not None and version != seen:
+                    self.poke()
+                seen = version
+            except sqlite3.Error as err:
+                log.error("store_unavailable", reason=str(err), store=str(self.store.path))
+            await asyncio.sleep(WATCH_EVERY)
+
+    def prune(self) -> int:
+        """Forget events older than `delivery.history`, a batch per call of the store."""
+        total = 0
+        while (count := self.store.prune(self.config.delivery.history)) > 0:
+            total += count
+        if total:
+            log.info("store_pruned", events=total, older_than_days=round(self.config.delivery.history / 86400, 1))
+        self.store.checkpoint()
+        return total
 
     def _spawn(self, name: str) -> None:
         assert self._group is not None
@@ -68,9 +109,17 @@ class Senders:
         """A forced stop: in-flight sends are cut short (the store knows to check them)."""
         for task in self._tasks.values():
             task.cancel()
+        self._stop_watching()
+
+    def _stop_watching(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
 
     async def drain(self, names: Iterable[str] | None = None) -> None:
         """Let in-flight sends finish within the grace period; cancel the rest and count them."""
+        if names is None:
+            self._stop_watching()
         chosen = list(self.workers) if names is None else list(names)
         for name in chosen:
             self.workers[name].stop()

@@ -16,7 +16,6 @@ from typing import Any
 
 from statusd.events import Event, EventKind
 from statusd.model import Announced
-from statusd.outbox.queries import Queries
 from statusd.outbox.records import (
     CANCELLED,
     DELETE,
@@ -25,6 +24,7 @@ from statusd.outbox.records import (
     POST,
     SENDING,
     SENT,
+    SKIPPED,
     SUPERSEDED,
     WAITING,
     Delivery,
@@ -34,61 +34,20 @@ from statusd.outbox.records import (
     idempotency_key,
     message_json,
 )
+from statusd.outbox.schema import migrate
+from statusd.outbox.upkeep import Upkeep, writing
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    target TEXT NOT NULL,
-    level TEXT NOT NULL,
-    author TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    body TEXT NOT NULL,
-    previous TEXT,
-    retracted_at REAL,
-    retracted_by TEXT
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL REFERENCES events(id),
-    channel TEXT NOT NULL,
-    action TEXT NOT NULL DEFAULT 'post',
-    state TEXT NOT NULL,
-    message TEXT,
-    idempotency_key TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt REAL NOT NULL,
-    deadline REAL NOT NULL,
-    remote_id TEXT,
-    remote_url TEXT,
-    last_error TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    sent_at REAL,
-    UNIQUE (event_id, channel, action)
-);
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (channel, state, next_attempt);
-CREATE TABLE IF NOT EXISTS channel_state (
-    channel TEXT PRIMARY KEY,
-    paused_until REAL NOT NULL,
-    reason TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS announced (
-    target TEXT PRIMARY KEY,
-    level TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    stamp TEXT NOT NULL,
-    event_id TEXT,
-    since REAL NOT NULL
-);
-"""
 
-class Store(Queries):
-    """The outbox's durable state in one SQLite file (WAL mode)."""
+class Store(Upkeep):
+    """The outbox's durable state in one SQLite file (WAL mode).
+
+    `trouble` says why the last write failed, or is None: /readyz and the desk's
+    commands show it, so a full disk is seen where people look.
+    """
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = path
+        self.troubles = {}
         if readonly:
             self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
         else:
@@ -104,7 +63,7 @@ class Store(Queries):
             # WAL + NORMAL: a killed process loses no committed transaction.
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.executescript(SCHEMA)
+            migrate(self._db)
 
     def close(self) -> None:
         self._db.close()
@@ -121,6 +80,7 @@ class Store(Queries):
     def has_event(self, event_id: str) -> bool:
         return self._db.execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone() is not None
 
+    @writing
     def record(
         self,
         updates: Sequence[tuple[Event, Iterable[Planned]]],
@@ -131,7 +91,8 @@ class Store(Queries):
         """Store events, their deliveries and the new announced state in one transaction.
 
         Older deliveries of the same target that were never sent are
-        superseded. Returns the ids of the events that were new.
+        superseded; one that may have gone out is left to its worker to prove
+        there or absent first. Returns the ids of the events that were new.
         """
         now = time.time() if now is None else now
         new: list[str] = []
@@ -174,7 +135,7 @@ class Store(Queries):
         self._db.execute(
             "UPDATE deliveries SET state = ?, last_error = ?, updated_at = ?"
             " WHERE state = ? AND action = 'post' AND event_id IN (SELECT id FROM events"
-            f" WHERE target = ? AND kind IN ({kind_marks}) AND id NOT IN ({marks}))",
+            f" WHERE target = ? AND kind IN ({kind_marks}) AND id NOT IN ({marks})) AND uncertain = 0",
             (SUPERSEDED, f"superseded by {event.id}", time.time(), PENDING, str(event.target), *kinds, *batch),
         )
 
@@ -206,24 +167,54 @@ class Store(Queries):
         row = self._db.execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
         return delivery_from_row(row) if row else None
 
+    @writing
     def postpone(self, delivery_id: int, until: float, reason: str) -> None:
         """Wait without counting an attempt (e.g. for the thread's earlier post)."""
         self._update(delivery_id, "next_attempt = ?, last_error = ?", until, reason)
 
-    def mark_sending(self, delivery_id: int) -> None:
-        self._update(delivery_id, "state = ?, attempts = attempts + 1", SENDING)
+    @writing
+    def mark_looking(self, delivery_id: int) -> None:
+        """A look-up is an attempt too: it counts towards the backoff."""
+        self._update(delivery_id, "attempts = attempts + 1")
 
+    @writing
+    def mark_sending(self, delivery_id: int) -> None:
+        # Uncertain from now until an answer is recorded: a crash here leaves it so.
+        self._update(delivery_id, "state = ?, attempts = attempts + 1, uncertain = 1", SENDING)
+
+    @writing
     def mark_sent(self, delivery_id: int, remote_id: str, url: str | None) -> None:
         self._update(
-            delivery_id, "state = ?, remote_id = ?, remote_url = ?, sent_at = ?, last_error = NULL",
+            delivery_id,
+            "state = ?, remote_id = ?, remote_url = ?, sent_at = ?, last_error = NULL, uncertain = 0",
             SENT, remote_id, url, time.time(),
         )
 
-    def mark_retry(self, delivery_id: int, next_attempt: float, error: str) -> None:
-        self._update(delivery_id, "state = ?, next_attempt = ?, last_error = ?", PENDING, next_attempt, error)
+    @writing
+    def mark_absent(self, delivery_id: int) -> None:
+        """A look-up proved the earlier attempt made no post."""
+        self._update(delivery_id, "uncertain = 0")
 
+    @writing
+    def mark_retry(self, delivery_id: int, next_attempt: float, error: str, uncertain: bool = True) -> None:
+        self._update(delivery_id, "state = ?, next_attempt = ?, last_error = ?, uncertain = ?",
+                     PENDING, next_attempt, error, int(uncertain))
+
+    @writing
     def mark_failed(self, delivery_id: int, error: str) -> None:
         self._update(delivery_id, "state = ?, last_error = ?", FAILED, error)
+
+    @writing
+    def mark_superseded(self, delivery_id: int, by: str) -> None:
+        self._update(delivery_id, "state = ?, last_error = ?, uncertain = 0", SUPERSEDED, f"superseded by {by}")
+
+    @writing
+    def mark_cancelled(self, delivery_id: int, reason: str) -> None:
+        self._update(delivery_id, "state = ?, last_error = ?, uncertain = 0", CANCELLED, reason)
+
+    @writing
+    def mark_skipped(self, delivery_id: int, reason: str) -> None:
+        self._update(delivery_id, "state = ?, last_error = ?, uncertain = 0", SKIPPED, reason)
 
     def _update(self, delivery_id: int, assignments: str, *values: Any) -> None:
         self._db.execute(
@@ -231,66 +222,14 @@ class Store(Queries):
             (*values, time.time(), delivery_id),
         )
 
+    @writing
     def pause(self, channel: str, until: float, reason: str) -> None:
         """Remember a rate-limit pause so `statusd show` can tell it."""
         self._db.execute(
             "INSERT OR REPLACE INTO channel_state VALUES (?, ?, ?)", (channel, until, reason)
         )
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-    # -- retraction ------------------------------------------------------
-
-    def retract(self, event_id: str, by: str, restore: Announced | None, restore_target: bool) -> tuple[int, int]:
-        """Take an event back: cancel its unsent posts, queue deletion of sent ones.
-
-        With `restore_target`, what had been said of the target before it is
-        said again (None: nothing had been, i.e. open). Returns (cancelled, deletions).
-        """
-        now = time.time()
-        with self._transaction():
-            cancelled = self._db.execute(
-                "UPDATE deliveries SET state = ?, last_error = ?, updated_at = ?"
-                " WHERE event_id = ? AND action = ? AND state = ?",
-                (CANCELLED, f"retracted by {by}", now, event_id, POST, PENDING),
-            ).rowcount
-            deletions = self._db.execute(
-                "INSERT OR IGNORE INTO deliveries (event_id, channel, action, state, message,"
-                " idempotency_key, next_attempt, deadline, created_at, updated_at)"
-                " SELECT event_id, channel, ?, ?, message, idempotency_key || '-delete', ?, ?, ?, ?"
-                " FROM deliveries WHERE event_id = ? AND action = ? AND state IN (?, ?)",
-                (DELETE, PENDING, now, now + 86400.0, now, now, event_id, POST, SENT, SENDING),
-            ).rowcount
-            self._db.execute(
-                "UPDATE events SET retracted_at = ?, retracted_by = ? WHERE id = ?", (now, by, event_id)
-            )
-            if restore_target:
-                target = self._db.execute("SELECT target FROM events WHERE id = ?", (event_id,)).fetchone()[0]
-                if restore is None:
-                    self._db.execute("DELETE FROM announced WHERE target = ?", (target,))
-                else:
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO announced VALUES (?, ?, ?, ?, ?, ?)",
-                        (target, restore.level, restore.fingerprint, restore.stamp, restore.event_id, restore.since),
-                    )
-        return cancelled, deletions
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: object, value: object, tb: object) -> None:
-        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
-
-
-
-
 __all__ = [
-    "CANCELLED", "DELETE", "FAILED", "PENDING", "POST", "SENDING", "SENT", "SUPERSEDED", "WAITING",
+    "CANCELLED", "DELETE", "FAILED", "PENDING", "POST", "SENDING", "SENT", "SKIPPED", "SUPERSEDED", "WAITING",
     "Delivery", "Planned", "Store", "StoredEvent", "idempotency_key",
 ]

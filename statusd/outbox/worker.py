@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import structlog
@@ -13,15 +14,19 @@ from statusd import metrics
 from statusd.channels.base import Channel, DuplicateError, PermanentError, Reply, Sent, TransientError
 from statusd.config.types import DeliveryConfig
 from statusd.outbox.budget import Budget
+from statusd.outbox.outcome import Presence, may_have_posted
 from statusd.outbox.retry import backoff
 from statusd.outbox.store import DELETE, SENDING, SENT, WAITING, Delivery, Store
 from statusd.outbox.threads import Wait, reply_for
 
 log = structlog.get_logger()
+Log = structlog.typing.FilteringBoundLogger
 
 # Mastodon remembers an Idempotency-Key for about an hour; after that, look first.
 IDEMPOTENCY_WINDOW = 3000.0
 STORE_RETRY = 2.0
+# A post claimed by another delivery up to this long before this one was recorded is not this one.
+CLAIM_MARGIN = 3600.0
 
 
 class Worker:
@@ -97,21 +102,85 @@ class Worker:
         else:
             await self._post(delivery, log_)
 
-    async def _post(self, delivery: Delivery, log_: structlog.typing.FilteringBoundLogger) -> None:
-        assert delivery.message is not None
+    async def _post(self, delivery: Delivery, log_: Log) -> None:
+        """Resolve an uncertain earlier attempt, keep the order per target, then send.
+
+        A post whose earlier attempt may have gone out is sent again with its key
+        where the platform honours it, else looked up first; a stale one is
+        superseded rather than sent after the newer status; a newer one waits
+        while an earlier post of its target is unresolved.
+        """
         reply = reply_for(self.store, delivery)
         if isinstance(reply, Wait):
             self.store.postpone(delivery.id, reply.until, "waiting for the thread's earlier post")
             return
+        newer = self.store.superseded_by(delivery)
+        retracted = self.store.is_retracted(delivery.event_id)
+        if delivery.uncertain or delivery.state == SENDING:
+            if self._key_is_enough(delivery):
+                # The same key again: the platform answers with the post it already has, or
+                # makes it now; stale or not, that is the only way to know (a webhook cannot
+                # be looked up), and it still lands before any newer post.
+                await self._send(delivery, reply, log_)
+                return
+            if not await self._resolve(delivery, reply, log_):
+                return
+            delivery = replace(delivery, uncertain=False, attempts=delivery.attempts + 1)
+        if retracted:
+            self.store.mark_cancelled(delivery.id, "its update was taken back")
+            return
+        if newer is not None:
+            self._supersede(delivery, newer, log_)
+            return
+        if (earlier := self.store.unresolved_before(delivery)) is not None:
+            until = max(earlier.next_attempt, time.time()) + 0.5
+            why = f"waiting until delivery {earlier.id} of the same target is proved sent or not"
+            self.store.postpone(delivery.id, until, why)
+            return
+        if self._repeats(delivery, log_):
+            return
         if self.budget is not None and not self.budget.admit(self.store, delivery):
             return  # dropped (automatic) or postponed (staff) by the posting budget
-        if self._outcome_unknown(delivery):
-            found = await self._look_up(delivery, reply, log_)
-            if found is None:
-                self._retry(delivery, TransientError("cannot tell yet whether the last attempt was posted"), log_)
-            if found is not False:
-                return
+        await self._send(delivery, reply, log_)
+
+    async def _resolve(self, delivery: Delivery, reply: Reply | None, log_: Log) -> bool:
+        """Look an uncertain attempt up: recorded as sent if found; True if proved absent."""
+        self.store.mark_looking(delivery.id)
+        presence = await self._look_up(delivery, reply, log_)
+        if presence is Presence.ABSENT:
+            self.store.mark_absent(delivery.id)
+            return True
+        if presence is Presence.UNKNOWN:
+            looked = replace(delivery, attempts=delivery.attempts + 1)
+            self._retry(looked, TransientError("cannot tell yet whether the last attempt was posted"), log_,
+                        uncertain=True)
+        return False
+
+    def _key_is_enough(self, delivery: Delivery) -> bool:
+        recent = time.time() - delivery.updated_at < IDEMPOTENCY_WINDOW
+        return bool(self.channel.honours_idempotency) and recent
+
+    def _supersede(self, delivery: Delivery, newer: str, log_: Log) -> None:
+        self.store.mark_superseded(delivery.id, newer)
+        metrics.DELIVERIES.labels(self.channel.name, "superseded").inc()
+        log_.info("delivery_superseded", by=newer)
+
+    def _repeats(self, delivery: Delivery, log_: Log) -> bool:
+        """Nothing said for nothing: the channel already shows this text and level for the target."""
+        assert delivery.message is not None
+        last = self.store.last_carried(self.channel.name, delivery.message.target)
+        if last is None or last.message is None or last.event_id == delivery.event_id:
+            return False
+        if (last.message.text, last.message.level) != (delivery.message.text, delivery.message.level):
+            return False
+        self.store.mark_skipped(delivery.id, f"the channel already shows this (update {last.event_id})")
+        log_.info("delivery_skipped", same_as=last.event_id, remote_id=last.remote_id)
+        return True
+
+    async def _send(self, delivery: Delivery, reply: Reply | None, log_: Log) -> None:
+        assert delivery.message is not None
         self.store.mark_sending(delivery.id)
+        sending = replace(delivery, attempts=delivery.attempts + 1)
         started = time.monotonic()
         try:
             sent = await self.channel.send(
@@ -119,27 +188,30 @@ class Worker:
                 created=datetime.fromtimestamp(delivery.created_at, UTC),
             )
         except TransientError as err:
-            self._retry(delivery, err, log_)
+            # A definite "not sent" now does not undo an earlier attempt's doubt.
+            self._retry(sending, err, log_, uncertain=delivery.uncertain or may_have_posted(err))
         except DuplicateError as err:
-            if (found := await self._look_up(delivery, reply, log_)) is None:
-                self._retry(delivery, TransientError(f"{err}; the post could not be looked up yet"), log_)
-            elif not found:
-                self._fail(delivery, str(err), log_)
+            presence = await self._look_up(sending, reply, log_)
+            if presence is Presence.UNKNOWN:
+                self._retry(sending, TransientError(f"{err}; the post could not be looked up yet"), log_,
+                            uncertain=True)
+            elif presence is Presence.ABSENT:
+                self._fail(sending, str(err), log_)
         except PermanentError as err:
-            self._fail(delivery, str(err), log_)
+            self._fail(sending, str(err), log_)
         except Exception as err:  # a bug in a channel must not stop the worker
             log_.exception("channel_crashed", error=repr(err))
-            self._retry(delivery, TransientError(f"internal error: {err!r}"), log_)
+            self._retry(sending, TransientError(f"internal error: {err!r}"), log_, uncertain=True)
         else:
             self.store.mark_sent(delivery.id, sent.remote_id, sent.url)
             metrics.DELIVERIES.labels(self.channel.name, "sent").inc()
             metrics.LATENCY.labels(self.channel.name).observe(max(0.0, time.time() - delivery.created_at))
             log_.info(
-                "delivery_sent", remote_id=sent.remote_id, attempts=delivery.attempts + 1,
+                "delivery_sent", remote_id=sent.remote_id, attempts=sending.attempts,
                 reply_to=reply.parent if reply else None, seconds=round(time.monotonic() - started, 3),
             )
 
-    async def _delete(self, delivery: Delivery, log_: structlog.typing.FilteringBoundLogger) -> None:
+    async def _delete(self, delivery: Delivery, log_: Log) -> None:
         post = self.store.post_for(delivery.event_id, delivery.channel)
         if post is not None and post.state in WAITING:
             self.store.postpone(delivery.id, time.time() + 1.0, "waiting for the post to finish")
@@ -148,65 +220,64 @@ class Worker:
             self.store.mark_sent(delivery.id, "", None)  # nothing was posted: nothing to delete
             return
         self.store.mark_sending(delivery.id)
+        deleting = replace(delivery, attempts=delivery.attempts + 1)
         try:
             await self.channel.delete(post.remote_id)
         except TransientError as err:
-            self._retry(delivery, err, log_)
+            self._retry(deleting, err, log_, uncertain=False)  # deleting twice does no harm
         except PermanentError as err:
-            self._fail(delivery, str(err), log_)
+            self._fail(deleting, str(err), log_)
         except Exception as err:  # a bug in a channel must not stop the worker
             log_.exception("channel_crashed", error=repr(err))
-            self._retry(delivery, TransientError(f"internal error: {err!r}"), log_)
+            self._retry(deleting, TransientError(f"internal error: {err!r}"), log_, uncertain=False)
         else:
             self.store.mark_sent(delivery.id, post.remote_id, None)
             log_.info("post_deleted", remote_id=post.remote_id)
 
-    def _outcome_unknown(self, delivery: Delivery) -> bool:
-        """Whether an earlier attempt may have posted without our knowing.
-
-        A crash mid-send leaves the delivery `sending`; a timeout or a dropped
-        connection may have reached the platform too. Repeating the same
-        idempotency key is safe where the platform still remembers it;
-        elsewhere the post is looked up first.
-        """
-        if delivery.state != SENDING and delivery.attempts == 0:
-            return False
-        recent = time.time() - delivery.updated_at < IDEMPOTENCY_WINDOW
-        return not (self.channel.honours_idempotency and recent)
-
-    async def _look_up(
-        self, delivery: Delivery, reply: Reply | None, log_: structlog.typing.FilteringBoundLogger
-    ) -> bool | None:
+    async def _look_up(self, delivery: Delivery, reply: Reply | None, log_: Log) -> Presence:
         """Find a post whose outcome is unknown (or refused as a duplicate) rather than make it twice.
 
-        True: found, and recorded as sent. False: not there. None: the lookup
-        failed, so nobody knows; the caller tries again later rather than risk
-        a second post.
+        FOUND is recorded as sent here. A post that other deliveries already
+        claim is never this one's. UNKNOWN (the look-up failed): the caller
+        tries again later rather than risk a second post.
         """
         assert delivery.message is not None
+        exclude = self.store.claimed(delivery, since=delivery.created_at - CLAIM_MARGIN)
         try:
             found: Sent | None = await self.channel.find(
                 delivery.message, idempotency_key=delivery.idempotency_key,
-                since=datetime.fromtimestamp(delivery.created_at, UTC), reply_to=reply,
+                since=datetime.fromtimestamp(delivery.created_at, UTC), reply_to=reply, exclude=exclude,
             )
         except (TransientError, PermanentError) as err:
             log_.warning("delivery_lookup_failed", reason=str(err))
-            return None
+            return Presence.UNKNOWN
         except Exception as err:  # a channel bug: as unknown as a failed lookup
             log_.exception("delivery_lookup_crashed", error=repr(err))
-            return None
-        if found is not None:
-            self.store.mark_sent(delivery.id, found.remote_id, found.url)
-            log_.info("delivery_recovered", remote_id=found.remote_id)
-        return found is not None
+            return Presence.UNKNOWN
+        if found is None:
+            return Presence.ABSENT
+        if found.remote_id in exclude:
+            log_.warning("delivery_lookup_claimed", remote_id=found.remote_id)
+            return Presence.ABSENT
+        self.store.mark_sent(delivery.id, found.remote_id, found.url)
+        log_.info("delivery_recovered", remote_id=found.remote_id)
+        return Presence.FOUND
 
-    def _fail(self, delivery: Delivery, reason: str, log_: structlog.typing.FilteringBoundLogger) -> None:
+    def _fail(self, delivery: Delivery, reason: str, log_: Log) -> None:
         self.store.mark_failed(delivery.id, reason)
         metrics.DELIVERIES.labels(self.channel.name, "failed").inc()
-        log_.error("delivery_failed", reason=reason, attempts=delivery.attempts + 1, action=delivery.action)
+        log_.error("delivery_failed", reason=reason, attempts=delivery.attempts, action=delivery.action)
 
-    def _retry(self, delivery: Delivery, err: TransientError, log_: structlog.typing.FilteringBoundLogger) -> None:
-        attempts = delivery.attempts + 1
+    def _retry(self, delivery: Delivery, err: TransientError, log_: Log, *, uncertain: bool) -> None:
+        """Try again later; `delivery.attempts` already counts the attempt that failed.
+
+        A failure that surely posted nothing leaves a stale post superseded at once.
+        """
+        attempts = delivery.attempts
+        stale = delivery.action != DELETE and not uncertain
+        if stale and (newer := self.store.superseded_by(delivery)) is not None:
+            self._supersede(delivery, newer, log_)
+            return
         wait = backoff(attempts, self.policy, err.retry_after)
         if err.retry_after:
             # A rate limit holds for the whole account, not just this post.
@@ -217,6 +288,6 @@ class Worker:
         if time.time() + wait > delivery.deadline:
             self._fail(delivery, f"gave up after {attempts} attempts: {err}", log_)
             return
-        self.store.mark_retry(delivery.id, time.time() + wait, str(err))
+        self.store.mark_retry(delivery.id, time.time() + wait, str(err), uncertain=uncertain)
         metrics.DELIVERIES.labels(self.channel.name, "retry").inc()
-        log_.warning("delivery_retry", reason=str(err), attempts=attempts, wait=round(wait, 2))
+        log_.warning("delivery_retry", reason=str(err), attempts=attempts, wait=round(wait, 2), uncertain=uncertain)

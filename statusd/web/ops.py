@@ -72,8 +72,12 @@ class Ops:
         """Ready when the status file has been read; with every channel's state for the operator."""
         channels: dict[str, Any] = {name: _redacted(state) for name, state in self.view.channels().items()}
         channels.update({name: {"state": "off", "reason": "secret missing"} for name in self.view.inactive()})
-        ready = self.view.ready()
-        body = {"ready": ready, "status_file": "ok" if ready else "not read yet", "channels": channels}
+        read = self.view.ready()
+        # A store that cannot record (disk full, locked) announces nothing: not ready, and why.
+        trouble = self.view.store.trouble
+        ready = read and trouble is None
+        body = {"ready": ready, "status_file": "ok" if read else "not read yet",
+                "store": redact(trouble) if trouble else "ok", "channels": channels}
         return web.json_response(body, status=200 if ready else 503)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:

@@ -13,7 +13,7 @@ import structlog
 from statusd.config.load import Config
 from statusd.events import Event
 from statusd.model import Announced, Wanted
-from statusd.outbox.store import Store
+from statusd.outbox.queries import recent_events as recent_events
 from statusd.safetext import clean_tree
 from statusd.web import cap, feed, ics, page
 from statusd.web.doc import Doc
@@ -34,11 +34,6 @@ ATOM = "application/atom+xml; charset=utf-8"
 ICS = "text/calendar; charset=utf-8"
 XML = "application/xml; charset=utf-8"
 CAP = "application/cap+xml; charset=utf-8"
-
-
-def recent_events(store: Store, limit: int = HISTORY) -> list[Event]:
-    """The latest events, newest first."""
-    return [event for event, _, _ in store.recent(limit)]
 
 
 def dumps(data: Any) -> bytes:

@@ -9,10 +9,12 @@ from pathlib import Path
 
 from statusd.events import EventKind
 from statusd.model import Wanted
-from statusd.outbox.store import FAILED, POST, SENT, WAITING, Delivery, Store
+from statusd.outbox.store import FAILED, POST, SENT, SKIPPED, WAITING, Delivery, Store
 from tests.faults.fleet import Fleet, Post
 
-__all__ = ["Audit", "Outbox", "Recorded", "audit", "read_outbox", "unannounced"]
+__all__ = ["Audit", "Outbox", "Recorded", "audit", "out_of_order", "read_outbox", "unannounced"]
+# Said: posted, or not posted because the channel already showed exactly this.
+SAID = (SENT, SKIPPED)
 
 STATUS_CHANGED = EventKind.STATUS_CHANGED.value
 
@@ -70,13 +72,13 @@ class Audit:
         return self.expected - self.arrived + len(self.stuck)
 
 
-def audit(outbox: Outbox, fleet: Fleet) -> Audit:
-    """Check every channel of `fleet` against the store's deliveries."""
+def audit(outbox: Outbox, fleet: Fleet, channels: Iterable[str] | None = None) -> Audit:
+    """Check every channel of `fleet` (or those named) against the store's deliveries."""
     result = Audit()
     by_channel: dict[str, list[Delivery]] = defaultdict(list)
     for delivery in outbox.deliveries():
         by_channel[delivery.channel].append(delivery)
-    for channel in fleet.channel_names:
+    for channel in fleet.channel_names if channels is None else channels:
         _channel(channel, by_channel.get(channel, []), fleet, result)
     return result
 
@@ -106,30 +108,64 @@ def _channel(channel: str, deliveries: list[Delivery], fleet: Fleet, result: Aud
 
 
 def _posts(channel: str, posts: list[Post], deliveries: list[Delivery], fleet: Fleet, result: Audit) -> None:
-    """Posts grouped by the update they carry: one each, of an update the store knows."""
-    of_update = {fleet.identity(channel, d.event_id, d.message.text if d.message else ""): d
-                 for d in deliveries}
+    """Posts grouped by the update they carry: as many as its sent deliveries (repeated texts
+    make one identity of several updates), each of an update the store knows."""
+    of_update: dict[str, list[Delivery]] = defaultdict(list)
+    for d in deliveries:
+        of_update[fleet.identity(channel, d.event_id, d.message.text if d.message else "")].append(d)
     grouped: dict[str, list[Post]] = defaultdict(list)
     for post in posts:
         grouped[post.identity].append(post)
     for identity, group in grouped.items():
         count = len(group)
-        delivery = of_update.get(identity)
-        if delivery is None:
+        updates = of_update.get(identity, [])
+        if not updates:
             result.duplicated += count
             result.problems.append(f"{channel}: {count} post(s) of {identity!r}, an update the store never recorded")
             continue
-        if count > 1:
-            result.duplicated += count - 1
-            how = "; ".join(f"{p.key} {p.detail}".strip() for p in group)
-            result.problems.append(f"{channel}: update {identity!r} (event {delivery.event_id}) posted"
-                                   f" {count} times ({how}); its delivery is {delivery.state},"
-                                   f" {delivery.attempts} attempt(s), remote id {delivery.remote_id}")
-        if delivery.state != SENT:
+        sent = [d for d in updates if d.state == SENT]
+        unsent = [d for d in updates if d.state not in SAID]
+        extra = count - len(sent)
+        if extra <= 0:
+            continue
+        explained = min(extra, len(unsent))  # a post whose delivery the store does not call sent
+        for delivery in unsent[:explained]:
             result.unrecorded += 1
             result.problems.append(f"{channel}: update {identity!r} (event {delivery.event_id}) is on"
                                    f" {channel} but its delivery is {delivery.state}"
                                    f" ({delivery.last_error or 'no error'})")
+        if extra > explained:
+            result.duplicated += extra - explained
+            how = "; ".join(f"{p.key} {p.detail}".strip() for p in group)
+            states = ", ".join(f"{d.event_id} {d.state} ({d.attempts} attempt(s), {d.remote_id})" for d in updates)
+            result.problems.append(f"{channel}: update {identity!r} posted {count} times ({how});"
+                                   f" its deliveries: {states}")
+
+
+def out_of_order(outbox: Outbox, fleet: Fleet, channels: Iterable[str]) -> list[str]:
+    """Targets whose last status post on a channel is not the latest status said there."""
+    problems = []
+    for channel in channels:
+        by_key = {fleet.key(channel, d.remote_id or ""): d for d in outbox.deliveries()
+                  if d.channel == channel and d.state == SENT and d.message is not None
+                  and d.message.kind == STATUS_CHANGED}
+        last_post: dict[str, Delivery] = {}
+        for post in fleet.posts(channel):  # oldest first
+            delivery = by_key.get(post.key)
+            if delivery is not None and delivery.message is not None:
+                last_post[delivery.message.target] = delivery
+        latest: dict[str, Delivery] = {}
+        for event in outbox.events:  # newest first
+            said = [d for d in event.posts if d.channel == channel and d.state in SAID]
+            if event.kind == STATUS_CHANGED and said and event.target not in latest:
+                latest[event.target] = said[0]
+        for target, delivery in latest.items():
+            shown = last_post.get(target)
+            want = delivery.message.text if delivery.message else ""
+            if shown is None or shown.message is None or shown.message.text != want:
+                problems.append(f"{channel}: {target} shows {shown.message.text if shown and shown.message else None!r}"
+                                f" last, the latest status said there is {want!r}")
+    return problems
 
 
 def unannounced(outbox: Outbox, wanted: Wanted, channels: Iterable[str]) -> list[str]:
@@ -149,6 +185,6 @@ def unannounced(outbox: Outbox, wanted: Wanted, channels: Iterable[str]) -> list
                             f" status.yaml says {entry.level.value} {dict(entry.message)}")
         states = {d.channel: d.state for d in found.posts}
         for channel in channels:
-            if states.get(channel) != SENT:
+            if states.get(channel) not in SAID:
                 problems.append(f"{target}: event {found.id} is {states.get(channel, 'missing')} on {channel}")
     return problems

@@ -33,19 +33,26 @@ TRACEBACK = "Traceback (most recent call last)"
 class Desk:
     """Flips statuses as `statusd set` does, each update with a unique tag (u0001, u0002, ...)."""
 
-    def __init__(self, config: Config, rng: random.Random) -> None:
+    def __init__(self, config: Config, rng: random.Random, repeats: float = 0.0) -> None:
         self.config = config
         self.rng = rng
+        # The share of flips that say again exactly what an earlier one said (same target,
+        # level and text): identical texts among the updates, as "Café: closed" twice.
+        self.repeats = repeats
+        self.said: list[tuple[str, str, str]] = []
         self.flips = 0
         self.flipped_at: dict[str, float] = {}  # tag → monotonic time its write completed
         self._lock = threading.Lock()
 
     def next(self, target: str | None = None, level: str | None = None) -> tuple[str, str, str]:
-        """A fresh (target, level, tag)."""
+        """A fresh (target, level, tag), or now and then one said before."""
         with self._lock:
             self.flips += 1
-            tag = f"u{self.flips:04d}"
-        return target or self.rng.choice(TARGETS), level or self.rng.choice(LEVELS), tag
+            if self.said and target is None and self.rng.random() < self.repeats:
+                return self.rng.choice(self.said)
+            chosen = (target or self.rng.choice(TARGETS), level or self.rng.choice(LEVELS), f"u{self.flips:04d}")
+            self.said.append(chosen)
+            return chosen
 
     @staticmethod
     def messages(tag: str) -> list[str]:

@@ -133,8 +133,8 @@ class Fleet:
 
     # -- statusd's side ----------------------------------------------------------------------
 
-    def channels(self, timeout: str = "1s") -> str:
-        """The `channels:` entries of statusd.yaml for every fake."""
+    def channels(self, timeout: str = "1s", only: tuple[str, ...] | None = None) -> str:
+        """The `channels:` entries of statusd.yaml for every fake (or those named in `only`)."""
         lines = []
         for name, hook in self.hooks.items():
             url = self.proxies[name].url + "/hook" if name in self.proxies else hook.url
@@ -156,6 +156,8 @@ class Fleet:
             f" handle: {self.bluesky.handle}, app_password: {{env: BSKY_PASSWORD}},"
             f" timeout: {timeout}, events: {_STAFF_EVENTS}}}",
         ]
+        if only is not None:
+            lines = [line for line in lines if line.split(":", 1)[0].strip() in only]
         return "\n".join(lines)
 
     # -- what each platform holds ------------------------------------------------------------
@@ -171,7 +173,8 @@ class Fleet:
         elif channel == "x":
             texts = [(str(t["id"]), str(t["text"])) for t in self.x.posts]
         elif channel == "facebook":
-            items = [*self.facebook.live_posts(), *(c for c in self.facebook.comments if not c.deleted)]
+            items = sorted([*self.facebook.live_posts(), *(c for c in self.facebook.comments if not c.deleted)],
+                           key=lambda p: p.created)
             return [Post(p.id, tag_of(p.message or "") or (p.message or ""),
                          f"comment on {p.parent}" if p.parent else "feed post") for p in items]
         elif channel == "bluesky":

@@ -1,5 +1,7 @@
 """An HTTP reverse proxy in front of one fake platform: it delays answers at random and
-injects faults (5xx, 429, timeouts, connection resets, slow bodies), one decision per request.
+injects faults (5xx, 429, timeouts, connection resets, slow bodies, and "late": the platform
+takes the request at once and its answer comes after the channel gave up), one decision
+per request.
 
 The proxy sits where the network would be, so statusd and the fakes stay exactly as they
 are: the channel is pointed at the proxy, the proxy at the fake. With TLS (the X fake)
@@ -24,7 +26,7 @@ from aiohttp import web
 
 __all__ = ["FAULTS", "FaultProxy", "retry_headers"]
 
-FAULTS = ("5xx", "429", "timeout", "reset", "slow")
+FAULTS = ("5xx", "429", "timeout", "reset", "slow", "late")
 # Headers that belong to one hop, never forwarded.
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te",
         "trailer", "proxy-authenticate", "proxy-authorization"}
@@ -148,6 +150,8 @@ class FaultProxy:
         status, headers, data = answer
         if fault == "slow":
             return await self._trickle(request, status, headers, data)
+        if fault == "late":  # a platform that stalls, then answers: the post exists meanwhile
+            await self._hold(request, self.timeout + self.rng.uniform(0.3, 1.2))
         await self._hold(request, self.rng.uniform(*self.delay))
         return web.Response(status=status, headers=headers, body=data)
 

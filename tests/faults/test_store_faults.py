@@ -15,6 +15,8 @@ import random
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
@@ -183,12 +185,36 @@ class TestDiskFull:
             during = await scene.flip("main/wifi", "limited")
             await scene.wait_for_error(("disk", "full", "space"))
             scene.judge("disk full", ("disk", "full", "space"))
+            await _trouble_is_visible(scene)
             filler.unlink()
             later = await scene.recover("disk full", during)
             scene.record(ledger, "store: disk full", [first, during, later])
         finally:
             await asyncio.to_thread(scene.daemon.kill)
         assert scene.findings == [], "\n\n".join(scene.findings)
+
+
+async def _trouble_is_visible(scene: Scene) -> None:
+    """Where people look: `statusd set` refuses to claim, /readyz is not ready, `show` marks it."""
+    refused = await asyncio.to_thread(scene.daemon.cli, "set", "annexe", "closed", "-m", "en:Full.", check=False)
+    _command("statusd set on a full disk", refused, 74, "full", scene.findings)
+    if "announces it" in refused.stdout:
+        scene.findings.append(f"statusd set on a full disk claims the change is announced: {refused.stdout}")
+    ready = await asyncio.to_thread(_get, f"{scene.daemon.url}/readyz")
+    if ready[0] != 503 or "full" not in str(ready[1].get("store")):
+        scene.findings.append(f"/readyz on a full disk answered {ready}")
+    shown = await asyncio.to_thread(scene.daemon.cli, "show", check=False)
+    _command("statusd show on a full disk", shown, 0, "not yet announced", scene.findings)
+    if not any("annexe" in line and "not yet announced" in line for line in shown.stdout.splitlines()):
+        scene.findings.append(f"statusd show does not mark annexe as not yet announced:\n{shown.stdout}")
+
+
+def _get(url: str) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)
 
 
 class TestStoreLocked:

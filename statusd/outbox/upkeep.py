@@ -1,0 +1,140 @@
+"""The store's upkeep: the write guard that keeps `trouble`, transactions, probing,
+pruning old history, and taking an update back."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+from statusd.model import Announced
+from statusd.outbox.queries import Queries
+from statusd.outbox.records import CANCELLED, DELETE, PENDING, POST, SENDING, SENT, WAITING
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def writing(method: Callable[P, R]) -> Callable[P, R]:
+    """A write: its failure (disk full, locked) is kept in `trouble` until it can be made.
+
+    Recording an event and the workers' small marks are told apart: a mark that
+    still fits must not hide that no new event can be recorded.
+    """
+    kind = "record" if method.__name__ in ("record", "retract", "probe") else "marks"
+
+    @wraps(method)
+    def write(*args: P.args, **kwargs: P.kwargs) -> R:
+        store = args[0]
+        assert isinstance(store, Upkeep)
+        try:
+            result = method(*args, **kwargs)
+        except sqlite3.Error as err:
+            store.troubles[kind] = f"the store {store.path} cannot record: {err}"
+            raise
+        store.troubles.pop(kind, None)
+        return result
+
+    return write
+
+
+class Upkeep(Queries):
+    """What the store does besides recording and the workers' marks."""
+
+    path: Path
+    troubles: dict[str, str]
+
+    @property
+    def trouble(self) -> str | None:
+        """Why the store cannot record now, or None."""
+        return next(iter(self.troubles.values()), None)
+
+    def _transaction(self) -> Transaction:
+        return Transaction(self._db)
+
+    @writing
+    def probe(self) -> None:
+        """A small committed write, as recording an event makes: raises if none can be made."""
+        with self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO probe VALUES (1, ?, zeroblob(16384))", (time.time(),))
+        with self._transaction():
+            self._db.execute("DELETE FROM probe")
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database and truncate it: the files stay small."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+    def prune(self, keep: float, now: float | None = None, batch: int = 500) -> int:
+        """Forget events older than `keep` seconds, a batch at a time; the number forgotten.
+
+        Kept whatever their age: what is announced now, and any event with a
+        delivery still waiting. Not a `writing` step: housekeeping that fails is
+        logged and tried again, and must not leave /readyz unready for an hour.
+        """
+        cutoff = (time.time() if now is None else now) - keep
+        with self._transaction():
+            ids = [row[0] for row in self._db.execute(
+                "SELECT id FROM events e WHERE created_at < ?"
+                " AND id NOT IN (SELECT event_id FROM announced WHERE event_id IS NOT NULL)"
+                " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.state IN (?, ?))"
+                " ORDER BY seq LIMIT ?", (cutoff, *WAITING, batch),
+            )]
+            marks = ", ".join("?" * len(ids))
+            self._db.execute(f"DELETE FROM deliveries WHERE event_id IN ({marks})", ids)
+            self._db.execute(f"DELETE FROM events WHERE id IN ({marks})", ids)
+        return len(ids)
+
+    # -- retraction ------------------------------------------------------
+
+    @writing
+    def retract(self, event_id: str, by: str, restore: Announced | None, restore_target: bool) -> tuple[int, int]:
+        """Take an event back: cancel its unsent posts, queue deletion of sent ones.
+
+        A post that may have gone out is not cancelled blindly: its worker proves
+        it there (then the queued deletion removes it) or absent (then it is cancelled).
+
+        With `restore_target`, what had been said of the target before it is
+        said again (None: nothing had been, i.e. open). Returns (cancelled, deletions).
+        """
+        now = time.time()
+        with self._transaction():
+            cancelled = self._db.execute(
+                "UPDATE deliveries SET state = ?, last_error = ?, updated_at = ?"
+                " WHERE event_id = ? AND action = ? AND state = ? AND uncertain = 0",
+                (CANCELLED, f"retracted by {by}", now, event_id, POST, PENDING),
+            ).rowcount
+            deletions = self._db.execute(
+                "INSERT OR IGNORE INTO deliveries (event_id, channel, action, state, message,"
+                " idempotency_key, next_attempt, deadline, created_at, updated_at)"
+                " SELECT event_id, channel, ?, ?, message, idempotency_key || '-delete', ?, ?, ?, ?"
+                " FROM deliveries WHERE event_id = ? AND action = ?"
+                " AND (state IN (?, ?) OR (state = ? AND uncertain = 1))",
+                (DELETE, PENDING, now, now + 86400.0, now, now, event_id, POST, SENT, SENDING, PENDING),
+            ).rowcount
+            self._db.execute(
+                "UPDATE events SET retracted_at = ?, retracted_by = ? WHERE id = ?", (now, by, event_id)
+            )
+            if restore_target:
+                target = self._db.execute("SELECT target FROM events WHERE id = ?", (event_id,)).fetchone()[0]
+                if restore is None:
+                    self._db.execute("DELETE FROM announced WHERE target = ?", (target,))
+                else:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO announced VALUES (?, ?, ?, ?, ?, ?)",
+                        (target, restore.level, restore.fingerprint, restore.stamp, restore.event_id, restore.since),
+                    )
+        return cancelled, deletions
+
+
+class Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, value: object, tb: object) -> None:
+        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
