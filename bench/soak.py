@@ -31,7 +31,7 @@ import aiohttp
 import structlog
 from common import SECRET, SECRET_ENV, Hooks, machine, webhook, write_config
 
-from statusd.config import load as config_module
+from statusd import loading as config_module
 from statusd.config.load import Config
 from statusd.outbox.store import Store
 from statusd.sources.status import edit as status_edit

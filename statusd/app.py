@@ -17,6 +17,8 @@ from statusd import loading, metrics, tasks
 from statusd.announcer import Announcer
 from statusd.compose import Composer
 from statusd.config.load import Config
+from statusd.desk import schema as desk_schema
+from statusd.desk.routes import add_routes as add_desk_routes
 from statusd.errors import ConfigError, UserError
 from statusd.events import AUTOMATIC
 from statusd.intake import Intake
@@ -134,9 +136,7 @@ class App:
                 *self.web.loops(), ("watchdog", watchdog())]
 
     def _routes(self, app: web.Application) -> None:
-        add_routes(app, self.config, self.config.feeds, self.ingest)
-        from statusd.desk.api import add_routes as add_desk_routes
-
+        add_routes(app, self.config, self.config.feeds, self.ingest, describe_more=desk_schema.extend)
         add_desk_routes(app, lambda: self.config, self.store.path)
 
     # -- signals -----------------------------------------------------------

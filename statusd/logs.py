@@ -79,8 +79,12 @@ def route_standard_logging(level: int = logging.WARNING) -> None:
         library.handlers, library.propagate = [], True
 
 
-def configure(json: bool | None = None, level: int = logging.INFO) -> None:
-    """Console rendering on a TTY, JSON under systemd or when output is piped."""
+def configure(json: bool | None = None, level: int = logging.INFO, cache: bool = False) -> None:
+    """Console rendering on a TTY, JSON under systemd or when output is piped.
+
+    `cache` binds each module's logger once, for good (the daemon's hot paths); a
+    one-shot command, or a test, leaves it off so a later configuration still counts.
+    """
     if json is None:
         json = not sys.stderr.isatty() or "JOURNAL_STREAM" in os.environ
     renderer: structlog.typing.Processor = (
@@ -99,6 +103,6 @@ def configure(json: bool | None = None, level: int = logging.INFO) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache,
     )
     route_standard_logging(max(level, logging.WARNING))

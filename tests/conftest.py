@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from hypothesis import HealthCheck, settings
 
 from statusd import loading
@@ -72,3 +73,11 @@ def config(write_config: WriteConfig) -> Config:
 
 def dedent(text: str) -> str:
     return textwrap.dedent(text).lstrip("\n")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """Each test starts with structlog's defaults: a command run in-process (`main([...])`)
+    configures logging at WARNING, which would hide the next test's info events."""
+    yield
+    structlog.reset_defaults()

@@ -66,7 +66,7 @@ class TestSitesAndRoles:
         assert "by: Annexe desk (annexe-desk)" in (desk.root / "status.yaml").read_text()
 
     def test_the_refusal_is_the_local_command_s_sentence(self, desk: DeskServer) -> None:
-        from statusd.config.load import load
+        from statusd.loading import load
 
         status, answer = desk.call("PUT", "/api/v1/status/annexe", {"level": "closd"},
                                    token=desk.tokens["annexe-desk"])

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from statusd import loading as config_module
 from statusd.commands import main
 from statusd.compose import Composer
-from statusd.config import load as config_module
 from statusd.errors import ConfigError
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target

@@ -17,8 +17,9 @@ from statusd import metrics
 from statusd.channels.bluesky import Bluesky
 from statusd.channels.facebook import FacebookPage
 from statusd.compose.message import Message
-from statusd.config.load import Config, load
+from statusd.config.load import Config
 from statusd.events import Event, EventKind
+from statusd.loading import load
 from statusd.model import Level, Target
 from statusd.outbox import health
 from statusd.outbox.budget import budget_for

@@ -27,8 +27,9 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("channels", ("statusd.channels", "statusd.loading")),
     ("outbox", ("statusd.outbox", "statusd.announcer")),
     ("web", ("statusd.web",)),
-    ("desk", ("statusd.desk",)),
-    ("commands", ("statusd.commands", "statusd.app", "statusd.__main__", "statusd.replay")),
+    # The doors people use: the command line and the desk (API and page), which runs the
+    # very same commands so both say the same; the daemon's wiring stands with them.
+    ("doors", ("statusd.desk", "statusd.commands", "statusd.app", "statusd.__main__", "statusd.replay")),
 )
 # The one deliberate step back up the pipeline: the intake writes a feed's closure
 # into the status file, which the sources stage then reads like any other change.

@@ -47,7 +47,7 @@ class TestBoundedHistory:
         assert [e.revision for e in store.newest_events(10)] == ["b", "a"]
 
     def test_the_history_key_is_read(self, tmp_path: Path) -> None:
-        from statusd.config import load as config_module
+        from statusd import loading as config_module
         from tests.conftest import ALERTS, BASE
 
         path = tmp_path / "statusd.yaml"

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from statusd.errors import ConfigError, UserError
+from statusd.commands.shared import EX_CONFIG, EX_USAGE, dispatch
 from statusd.safetext import TerminalText
 
-EX_USAGE = 2
-EX_CONFIG = 78
+__all__ = ["EX_CONFIG", "EX_USAGE", "dispatch", "main", "parser"]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -36,17 +34,21 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    from statusd.commands.remote import main as remote_main
-    from statusd.commands.remote import wanted as remote_wanted
+    from statusd.commands import remote
 
-    if remote_wanted(argv):
+    if remote.is_account(argv):
+        from statusd.commands import login
+
+        return login.main(argv)
+    if remote.wanted(argv):
         # Through a daemon's desk API: only the few modules the remote command needs are imported.
-        return remote_main(argv)
+        return remote.main(argv)
     from statusd import logs
 
     args = parser().parse_args(argv)
     # Commands other than the daemon speak through their output; their logs only warn.
-    logs.configure(level=logging.INFO if args.command == "run" else logging.WARNING)
+    daemon = args.command == "run"
+    logs.configure(level=logging.INFO if daemon else logging.WARNING, cache=daemon)
     if args.command == "run":
         return dispatch(args)
     # What `show`, `history` and the others print comes from files and the store: staff
@@ -57,37 +59,3 @@ def main(argv: Sequence[str]) -> int:
         return dispatch(args)
     finally:
         sys.stdout, sys.stderr = out, err
-
-
-def dispatch(args: argparse.Namespace) -> int:
-    """Run the command of parsed `args`: its output, and errors as one sentence and an exit code.
-
-    The desk API runs remote commands through this too, so both say the same.
-    """
-    handler: Callable[[argparse.Namespace], int] = args.handler
-    try:
-        return handler(args)
-    except ConfigError as err:
-        print(f"statusd: the configuration has {len(err.problems)} problem(s):", file=sys.stderr)
-        for problem in err.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return EX_CONFIG
-    except UserError as err:
-        print(f"statusd: {err}", file=sys.stderr)
-        return EX_USAGE
-    except PermissionError as err:
-        print(f"statusd: {err.filename or 'a file'}: permission denied; desk staff must be in the "
-              "statusd group (see README, Install as a service)", file=sys.stderr)
-        return _refused(args)
-    except sqlite3.Error as err:
-        print(f"statusd: the store cannot be used ({err}); desk staff must be in the statusd group, "
-              "and the state directory must be the daemon's (--state-dir or STATUSD_STATE_DIR)",
-              file=sys.stderr)
-        return _refused(args)
-    except KeyboardInterrupt:
-        return 130
-
-
-def _refused(args: argparse.Namespace) -> int:
-    # For the daemon a file it may not use is a setup error: restarting will not fix it.
-    return EX_CONFIG if args.command == "run" else EX_USAGE

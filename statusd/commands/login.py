@@ -6,6 +6,7 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Sequence
 
 from statusd.commands import remote
 from statusd.commands.shared import common
@@ -70,3 +71,14 @@ def _host() -> str:
     import socket
 
     return socket.gethostname()
+
+
+def main(argv: Sequence[str]) -> int:
+    """`statusd login` or `logout`, parsed with only the options they need."""
+    from statusd.commands.shared import dispatch
+
+    top = argparse.ArgumentParser(prog="statusd")
+    for flag in remote.VALUED:
+        top.add_argument(flag, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    add_commands(top.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    return dispatch(top.parse_args(argv))

@@ -24,7 +24,7 @@ REMOTE = ("set", "show", "preview", "undo", "retract", "history")
 ACCOUNT = ("login", "logout")  # always light: a desk PC may have only the remote command
 EX_REFUSED = 2
 TIMEOUT = 30.0
-_VALUED = ("--config", "--state-dir", "--server")
+VALUED = ("--config", "--state-dir", "--server")
 
 
 def _command(argv: Sequence[str]) -> str | None:
@@ -33,7 +33,7 @@ def _command(argv: Sequence[str]) -> str | None:
     for word in argv:
         if skip:
             skip = False
-        elif word in _VALUED:
+        elif word in VALUED:
             skip = True
         elif not word.startswith("-"):
             return word
@@ -59,7 +59,7 @@ def wanted(argv: Sequence[str]) -> bool:
 def parser() -> argparse.ArgumentParser:
     """The same arguments as the local commands (tests compare the two parsers)."""
     top = argparse.ArgumentParser(prog="statusd", description="statusd through a daemon's desk API.")
-    for flag in _VALUED:
+    for flag in VALUED:
         top.add_argument(flag, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in ("set", "preview"):
@@ -78,7 +78,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _sub(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> argparse.ArgumentParser:
     command = sub.add_parser(name)
-    for flag in _VALUED:
+    for flag in VALUED:
         command.add_argument(flag, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return command
 
@@ -131,9 +131,13 @@ def _json(raw: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def is_account(argv: Sequence[str]) -> bool:
+    """True for `statusd login` and `logout`, which commands.login carries out."""
+    return _command(argv) in ACCOUNT
+
+
 def main(argv: Sequence[str]) -> int:
-    if _command(argv) in ACCOUNT:
-        return _account(argv)
+    """A set, show, preview, undo, retract or history through the daemon's desk API."""
     args = parser().parse_args(argv)
     server = (server_of(argv) or "").rstrip("/")
     token = Tokens().get(server)
@@ -149,16 +153,6 @@ def main(argv: Sequence[str]) -> int:
         sys.stderr.write(str(answer.get("stderr", "")))
         return int(answer["exit"])
     return refuse(str(answer.get("error") or f"{server} answered HTTP {status}; is it a statusd daemon?"))
-
-
-def _account(argv: Sequence[str]) -> int:
-    from statusd.commands import dispatch, login
-
-    top = argparse.ArgumentParser(prog="statusd")
-    for flag in _VALUED:
-        top.add_argument(flag, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    login.add_commands(top.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    return dispatch(top.parse_args(argv))
 
 
 def refuse(sentence: str) -> int:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
+import sys
+from collections.abc import Callable
 
-from statusd import loading, paths
+from statusd import paths
 from statusd.config.load import Config
+from statusd.errors import ConfigError, UserError
 
 
 def load_config(args: argparse.Namespace) -> Config:
     """statusd.yaml as --config, $STATUSD_CONFIG or ./statusd.yaml names it, checked."""
+    from statusd import loading  # every channel's module: only for commands that read the config
+
     return loading.load(paths.config_path(args.config))
 
 
@@ -17,3 +23,41 @@ def common(command: argparse.ArgumentParser) -> None:
     """Options every command accepts after its name too."""
     command.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     command.add_argument("--state-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+EX_USAGE = 2
+EX_CONFIG = 78
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the command of parsed `args`: its output, and errors as one sentence and an exit code.
+
+    The desk API runs remote commands through this too, so both say the same.
+    """
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ConfigError as err:
+        print(f"statusd: the configuration has {len(err.problems)} problem(s):", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EX_CONFIG
+    except UserError as err:
+        print(f"statusd: {err}", file=sys.stderr)
+        return EX_USAGE
+    except PermissionError as err:
+        print(f"statusd: {err.filename or 'a file'}: permission denied; desk staff must be in the "
+              "statusd group (see README, Install as a service)", file=sys.stderr)
+        return _refused(args)
+    except sqlite3.Error as err:
+        print(f"statusd: the store cannot be used ({err}); desk staff must be in the statusd group, "
+              "and the state directory must be the daemon's (--state-dir or STATUSD_STATE_DIR)",
+              file=sys.stderr)
+        return _refused(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _refused(args: argparse.Namespace) -> int:
+    # For the daemon a file it may not use is a setup error: restarting will not fix it.
+    return EX_CONFIG if args.command == "run" else EX_USAGE

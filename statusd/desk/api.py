@@ -282,18 +282,3 @@ def _count(request: web.Request, default: int) -> int:
     if not text.isdigit() or not 0 < int(text) <= 1000:
         raise _raise(400, "n should be a whole number from 1 to 1000")
     return int(text)
-
-
-def add_routes(app: web.Application, config: Callable[[], Config], store: Path) -> DeskApi:
-    """Register the desk API (and, when present, the desk pages) on the public listener."""
-    from statusd.desk.pages import DeskPages
-
-    api = DeskApi(config, store)
-    api.routes(app)
-    DeskPages(api).routes(app)
-
-    async def close(_: web.Application) -> None:
-        await api.db_call(api.db.close)
-
-    app.on_cleanup.append(close)
-    return api

@@ -59,7 +59,7 @@ class Outcome:
 
 def run(args: argparse.Namespace) -> Outcome:
     """`dispatch(args)` with this thread's stdout and stderr captured (call it in a worker thread)."""
-    from statusd.commands import dispatch
+    from statusd.commands.shared import dispatch
 
     _redirectable()
     out, err = io.StringIO(), io.StringIO()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from statusd.config import load as config_module
+from statusd import loading as config_module
 from statusd.config.load import Config
 from statusd.sources.status import file as status_file
 from tests.daemon import Daemon

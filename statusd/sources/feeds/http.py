@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -36,11 +37,13 @@ Clock = Callable[[], datetime]
 
 
 def add_routes(app: web.Application, config: Config, feeds: FeedsConfig, intake: Intake,
-               clock: Clock | None = None) -> None:
-    """POST /api/v1/readings and GET /api/openapi.json on `app`."""
+               clock: Clock | None = None, describe_more: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+               ) -> None:
+    """POST /api/v1/readings and GET /api/openapi.json on `app` (with what `describe_more` adds)."""
     handler = IngestHandler(config, feeds, intake, clock or (lambda: datetime.now(UTC)))
     app.router.add_post("/api/v1/readings", handler.post)
-    spec = json.dumps(openapi(), indent=1).encode()
+    document = openapi()
+    spec = json.dumps(describe_more(document) if describe_more else document, indent=1).encode()
 
     async def describe(request: web.Request) -> web.Response:
         return web.Response(body=spec, content_type="application/json",
