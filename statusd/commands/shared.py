@@ -6,15 +6,20 @@ import argparse
 import sqlite3
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from statusd import paths
-from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
+
+if TYPE_CHECKING:
+    from statusd.config.load import Config
+
+# Nothing here imports the config, YAML or the channels at module level: `statusd login`
+# and the remote command import this module with only the standard library at hand.
 
 
 def load_config(args: argparse.Namespace) -> Config:
     """statusd.yaml as --config, $STATUSD_CONFIG or ./statusd.yaml names it, checked."""
-    from statusd import loading  # every channel's module: only for commands that read the config
+    from statusd import loading, paths  # every channel's module: only for commands that read the config
 
     return loading.load(paths.config_path(args.config))
 

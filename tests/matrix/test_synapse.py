@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.matrix import KEY_FIELD, Matrix
 from statusd.compose.message import Message
+from statusd.config.options import Duration, Url
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.loading import load
 from statusd.textfit import SEPARATOR
@@ -216,7 +217,8 @@ class TestRefusals:
 def _config(url: str, room: str, token_file: Path) -> ChannelConfig:
     """A ChannelConfig without a statusd.yaml (the property test makes many channels)."""
     return ChannelConfig(name="mx", type="matrix", language="fr", sites=None, events=None,
-                         options={"homeserver": url, "room": room, "timeout": 5.0},
+                         options=Matrix.Options(homeserver=Url(url), token=Secret("file", str(token_file)),
+                                                room=room, timeout=Duration(5.0)),
                          secrets={"token": Secret("file", str(token_file))})
 
 
