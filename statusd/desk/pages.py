@@ -118,7 +118,8 @@ class DeskPages:
     def login_page(self, request: web.Request, error: str | None = None, note: str | None = None,
                    status: int = 200) -> web.Response:
         pre = secrets.token_urlsafe(24)
-        response = self.render(request, "login.html", status=status, csrf=pre, error=error, note=note)
+        response = self.render(request, "login.html", status=status, csrf=pre, error=error, note=note,
+                               sso=self.api.config().desk.sso is not None)
         response.set_cookie(PRE, pre, httponly=True, secure=True, samesite="Strict", path="/desk/")
         return response
 
