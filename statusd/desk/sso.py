@@ -11,11 +11,12 @@ only says who signed in, never their role or sites.
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import structlog
@@ -111,7 +112,7 @@ class OpenIdClient:
         """The checked ID token's claims for the code the provider sent back."""
         answer = await self.token({"grant_type": "authorization_code", "code": code,
                                    "redirect_uri": self.redirect_uri, "code_verifier": started.verifier})
-        return await self.verify(str(answer.get("id_token", "")), started.nonce)
+        return await self.with_email(await self.verify(str(answer.get("id_token", "")), started.nonce), answer)
 
     # -- the remote command: device flow ---------------------------------------
 
@@ -128,8 +129,8 @@ class OpenIdClient:
 
     async def device_poll(self, device_code: str) -> dict[str, Any]:
         """The checked ID token's claims once the person approved; Pending until then."""
-        return await self.verify(str((await self.token({"grant_type": DEVICE, "device_code": device_code}))
-                                     .get("id_token", "")), None)
+        answer = await self.token({"grant_type": DEVICE, "device_code": device_code})
+        return await self.with_email(await self.verify(str(answer.get("id_token", "")), None), answer)
 
     # -- talking to the token endpoint, checking the ID token -----------------
 
@@ -167,11 +168,28 @@ class OpenIdClient:
             raise SsoRefused("the identity provider's ID token was issued to another application; start again")
         return claims
 
+    async def with_email(self, claims: dict[str, Any], answer: Mapping[str, Any]) -> dict[str, Any]:
+        """The claims, with the e-mail from the userinfo endpoint when the ID token leaves it out.
+
+        Many providers (oidc-provider by default) put only `sub` in the ID token when they
+        also hand out an access token; userinfo then says the rest. Its answer counts only
+        for the same subject (OpenID Connect Core 5.3.2).
+        """
+        endpoint = (await self.metadata()).get("userinfo_endpoint")
+        if "email" in claims or not isinstance(endpoint, str) or not answer.get("access_token"):
+            return claims
+        info = await _get_json(endpoint, str(answer["access_token"]))
+        if info.get("sub") != claims["sub"]:
+            raise SsoRefused("the identity provider's userinfo answer is about another person; start again")
+        return {**claims, **{k: info[k] for k in ("email", "email_verified", "name") if k in info}}
+
     async def _post(self, url: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        auth = aiohttp.BasicAuth(self.config.client_id, self.config.client_secret.read() or "")
+        # client_secret_basic: both parts form-encoded before base64 (RFC 6749, 2.3.1).
+        pair = f"{quote(self.config.client_id, safe='')}:{quote(self.config.client_secret.read() or '', safe='')}"
+        headers = {"Accept": "application/json", "Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
         try:
             async with aiohttp.ClientSession(timeout=TIMEOUT) as session, \
-                    session.post(url, data=form, auth=auth, headers={"Accept": "application/json"}) as answer:
+                    session.post(url, data=form, headers=headers) as answer:
                 body = await answer.json(content_type=None)
                 return answer.status, body if isinstance(body, dict) else {}
         except (aiohttp.ClientError, TimeoutError, ValueError) as err:
@@ -196,9 +214,10 @@ def match(accounts: Accounts, claims: Mapping[str, Any]) -> Person:
     return person
 
 
-async def _get_json(url: str) -> dict[str, Any]:
+async def _get_json(url: str, bearer: str | None = None) -> dict[str, Any]:
+    headers = {"Accept": "application/json", **({"Authorization": f"Bearer {bearer}"} if bearer else {})}
     try:
-        async with aiohttp.ClientSession(timeout=TIMEOUT) as session, session.get(url) as answer:
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as session, session.get(url, headers=headers) as answer:
             if answer.status != 200:
                 raise SsoRefused(f"the identity provider answered HTTP {answer.status} for {url}")
             body = await answer.json(content_type=None)

@@ -17,7 +17,7 @@ import structlog
 from aiohttp import web
 
 from statusd.config.load import SsoConfig
-from statusd.desk.pages import COOKIE, HEADERS, DeskPages, _home
+from statusd.desk.pages import COOKIE, HEADERS, DeskPages
 from statusd.desk.sso import OpenIdClient, Pending, SsoRefused, Started, match
 from statusd.desk.tokens import SESSION, TOKEN
 
@@ -36,7 +36,7 @@ class SsoRoutes:
     def __init__(self, pages: DeskPages) -> None:
         self.pages = pages
         self.api = pages.api
-        self.attempts: dict[str, Started] = {}
+        self.attempts: dict[str, tuple[Started, str]] = {}  # cookie → (attempt, the page's language)
         self.devices: dict[str, tuple[str, float, str]] = {}  # handle → (device_code, expires, label)
         self._client: OpenIdClient | None = None
 
@@ -67,7 +67,7 @@ class SsoRoutes:
             return self.pages.login_page(request, error=str(err), status=502)
         self._forget_old()
         key = secrets.token_urlsafe(24)
-        self.attempts[key] = started
+        self.attempts[key] = (started, self.pages.lang(request))
         response = web.HTTPSeeOther(started.url, headers=HEADERS)
         response.set_cookie(ATTEMPT, key, httponly=True, secure=True, samesite="Lax", path="/desk/sso",
                             max_age=int(ATTEMPT_FOR))
@@ -76,7 +76,7 @@ class SsoRoutes:
 
     async def callback(self, request: web.Request) -> web.StreamResponse:
         client = self.client()
-        started = self.attempts.pop(request.cookies.get(ATTEMPT, ""), None)
+        started, lang = self.attempts.pop(request.cookies.get(ATTEMPT, ""), (None, None))
         try:
             if started is None or time.monotonic() - started.at > ATTEMPT_FOR:
                 raise SsoRefused(EXPIRED)
@@ -90,14 +90,15 @@ class SsoRoutes:
             claims = await client.finish(started, request.query.get("code", ""))
             person = await self.api.db_call(lambda: match(self.api.accounts, claims))
         except SsoRefused as err:
-            response = self.pages.login_page(request, error=str(err), status=403)
+            response = self.pages.login_page(request, error=str(err), status=403, lang=lang)
             response.del_cookie(ATTEMPT, path="/desk/sso")
             return response
         token, _ = await self.api.db_call(lambda: self.api.tokens.issue(person.name, SESSION, "desk page (SSO)"))
         # A page, not a redirect: the way here began on the provider's site, and a browser does not send
         # a SameSite=Strict cookie along a redirect chain that started cross-site; this page's own
         # refresh is a same-site navigation, so the session cookie goes along.
-        response = self.pages.render(request, "sso_done.html", home=_home(request))
+        home = "/desk/" + (f"?lang={lang}" if lang else "")
+        response = self.pages.render(request, "sso_done.html", lang=lang, home=home)
         response.set_cookie(COOKIE, token, httponly=True, secure=True, samesite="Strict", path="/desk/",
                             max_age=int(self.api.config().desk.session_idle))
         response.del_cookie(ATTEMPT, path="/desk/sso")
@@ -105,7 +106,7 @@ class SsoRoutes:
 
     def _forget_old(self) -> None:
         now = time.monotonic()
-        for key in [k for k, v in self.attempts.items() if now - v.at > ATTEMPT_FOR]:
+        for key in [k for k, v in self.attempts.items() if now - v[0].at > ATTEMPT_FOR]:
             del self.attempts[key]
         while len(self.attempts) >= MAX_ATTEMPTS:
             self.attempts.pop(next(iter(self.attempts)))
