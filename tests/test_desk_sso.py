@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import aiohttp
 import pytest
 
 from statusd.config.load import SsoConfig
@@ -261,9 +260,10 @@ class TestDeviceFlow:
             complete = second.removeprefix("(or open ").removesuffix(" directly)")
             async with Person() as person:
                 status, url, page = await person.get(complete)
-                status, url, page = await person.submit(url, page)  # the provider's "confirm this code"
-                for _ in range(3):
-                    if 'name="prompt"' not in page:
+                # The provider's own pages, as a browser without JavaScript sees them: "continue",
+                # "confirm this code", its login form, its consent form, then a page without a form.
+                for _ in range(6):
+                    if "<form" not in page:
                         break
                     fields = {"login": "grace-sub", "password": "any"} if 'value="login"' in page else None
                     status, url, page = await person.submit(url, page, fields)

@@ -126,12 +126,11 @@ class Accounts:
         subject = person.sso_subject if subject is None else (subject.strip() or None)
         if email is not None and not _EMAIL.match(email):
             raise UserError(f"{email!r} is not an e-mail address; give it as name@example.org (or \"\" to clear it)")
-        for column, value in (("email", email), ("sso_subject", subject)):
+        for column, what, value in (("email", "e-mail", email), ("sso_subject", "single sign-on subject", subject)):
             other = value and self.db.execute(f"SELECT name FROM desk_users WHERE {column} = ? AND name != ?",
                                               (value, name)).fetchone()
             if other:
-                raise UserError(f"the account {other[0]} already has this {column.replace('_', ' ')}; "
-                                "one person, one account")
+                raise UserError(f"the account {other[0]} already has this {what}; one person, one account")
         self.db.execute("UPDATE desk_users SET email = ?, sso_subject = ?, changed_at = ? WHERE name = ?",
                         (email, subject, time.time(), name))
         return self.require(name)
