@@ -37,6 +37,7 @@ USERS = {
     "mallory": {"email": "mallory@library.test", "email_verified": True, "name": "Mallory"},
     "eve": {"email": "boss@library.test", "email_verified": False, "name": "Eve"},
     "old": {"email": "old@library.test", "email_verified": True, "name": "Old"},
+    "linus": {"email": "linus@library.test", "email_verified": True, "name": "Linus"},
 }
 
 
@@ -165,6 +166,27 @@ class TestSignIn:
             _, _, desk = await person.get(f"{sso.url}/desk/?lang=en")
         assert 'id="site-main"' in desk and 'id="site-annexe"' not in desk and "Main lead" in desk
         assert sso.rows("SELECT role, sites FROM desk_users WHERE name = 'main-lead'") == [("lead", '["main"]')]
+
+
+class TestLinking:
+    """`statusd user edit NAME --sso-subject SUB` links a person, who then signs in with statusd's role."""
+
+    async def test_edit_then_sign_in(self, sso: Sso) -> None:
+        sso.daemon.cli("user", "add", "annexe-two", "--name", "Annexe two", "--sites", "annexe")
+        async with Person(sso.url) as person:
+            status, _, _ = await person.sign_in(f"{sso.url}/desk/sso", "linus")
+        assert status == 403
+        edited = sso.daemon.cli("user", "edit", "annexe-two", "--sso-subject", "linus").stdout
+        assert "Account annexe-two: desk for annexe" in edited and "single sign-on subject 'linus'" in edited
+        listed = sso.daemon.cli("user", "list").stdout
+        assert any(line.startswith("annexe-two") and "single sign-on" in line for line in listed.splitlines())
+        async with Person(sso.url) as person:
+            status, _, _ = await person.sign_in(f"{sso.url}/desk/sso", "linus")
+            assert status == 200
+            _, _, desk = await person.get(f"{sso.url}/desk/?lang=en")
+        assert 'id="site-annexe"' in desk and "Annexe two" in desk
+        clash = sso.daemon.cli("user", "edit", "boss", "--sso-subject", "linus", check=False)
+        assert clash.returncode != 0 and "annexe-two already has this single sign-on subject" in clash.stderr
 
 
 class TestRefusals:

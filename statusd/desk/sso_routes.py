@@ -26,6 +26,9 @@ log = structlog.get_logger()
 ATTEMPT = "statusd_desk_sso"
 ATTEMPT_FOR = 600.0  # seconds a person has at the provider before the attempt is forgotten
 MAX_ATTEMPTS = 1000  # attempts never finished must not grow the table without bound
+# Starting costs a request to the provider and a table entry: one address may start this many per window.
+STARTS_PER_ADDRESS, START_WINDOW = 20, 600.0
+TOO_MANY = "too many sign-ins were started from this address in the last 10 minutes; wait a few minutes"
 EXPIRED = ("this sign-in was started too long ago, in another browser, or already used; "
            "press the button to sign in again")
 
@@ -39,6 +42,7 @@ class SsoRoutes:
         self.attempts: dict[str, tuple[Started, str]] = {}  # cookie → (attempt, the page's language)
         self.devices: dict[str, tuple[str, float, str]] = {}  # handle → (device_code, expires, label)
         self._client: OpenIdClient | None = None
+        self._starts: dict[str, list[float]] = {}  # address → when it started sign-ins, in the window
 
     def routes(self, app: web.Application) -> None:
         r = app.router
@@ -57,10 +61,24 @@ class SsoRoutes:
             self._client = OpenIdClient(config, redirect)
         return self._client
 
+    def _too_many(self, request: web.Request) -> bool:
+        """Whether this address started too many sign-ins lately (else this start is counted)."""
+        now, address = time.monotonic(), request.remote or "unknown"
+        if len(self._starts) > MAX_ATTEMPTS:
+            self._starts = {a: t for a, t in self._starts.items() if t and now - t[-1] < START_WINDOW}
+        recent = [t for t in self._starts.get(address, []) if now - t < START_WINDOW]
+        if len(recent) >= STARTS_PER_ADDRESS:
+            log.warning("desk_sso_throttled", address=address)
+            return True
+        self._starts[address] = [*recent, now]
+        return False
+
     # -- the page -----------------------------------------------------------
 
     async def start(self, request: web.Request) -> web.StreamResponse:
         client = self.client()
+        if self._too_many(request):
+            return self.pages.login_page(request, error=TOO_MANY, status=429)
         try:
             started = await client.start()
         except SsoRefused as err:
@@ -117,6 +135,8 @@ class SsoRoutes:
         """Start a device sign-in; the daemon keeps the device code and the client secret."""
         client = self.client()
         body = await _body(request)
+        if self._too_many(request):
+            return _problem(429, TOO_MANY)
         try:
             answer = await client.device_start()
         except SsoRefused as err:
