@@ -229,6 +229,16 @@ class TestRefusals:
             assert status == 403 and "already used" in page
             assert not [c for c in person.http.cookie_jar if c.key == "statusd_desk"]
 
+    async def test_provider_refusal_is_shown_escaped(self, sso: Sso) -> None:
+        async with Person(sso.url) as person:
+            async with person.http.get(f"{sso.url}/desk/sso", allow_redirects=False) as answer:
+                state = parse_qs(urlsplit(answer.headers["Location"]).query)["state"][0]
+            hostile = "<script>alert(1)</script>" + "x" * 400
+            status, _, page = await person.get(f"{sso.url}/desk/sso/callback?" + urlencode(
+                {"state": state, "error": "access_denied", "error_description": hostile}))
+        assert status == 403 and "<script>alert" not in page and "&lt;script&gt;alert(1)" in page
+        assert "x" * 250 not in page  # the provider's text is cut short
+
     async def test_id_token_for_another_audience(self, sso: Sso) -> None:
         id_token, nonce = await _other_apps_id_token(sso)
         secret = Secret("env", "STATUSD_TEST_SSO_SECRET")
@@ -305,3 +315,36 @@ class TestDeviceFlow:
         async with Person() as person, person.http.get(f"{sso.url}/api/v1/status",
                                                         headers={"Authorization": f"Bearer {token}"}) as answer:
             assert answer.status == 200
+
+
+class TestProviderTrouble:
+    """A provider that is down, or whose discovery document names another issuer, is refused in one sentence."""
+
+    async def test_unreachable(self) -> None:
+        port = _free_port()
+        client = OpenIdClient(SsoConfig(f"http://127.0.0.1:{port}", "statusd-desk", Secret("env", "UNSET_X")),
+                              "http://127.0.0.1:1/desk/sso/callback")
+        with pytest.raises(SsoRefused, match=f"cannot reach the identity provider at http://127.0.0.1:{port}/"):
+            await client.start()
+
+    async def test_discovery_naming_another_issuer(self) -> None:
+        from aiohttp import web
+
+        async def discovery(request: web.Request) -> web.Response:
+            return web.json_response({"issuer": "https://someone-else.test", "authorization_endpoint": "x",
+                                      "token_endpoint": "x", "jwks_uri": "x"})
+
+        app = web.Application()
+        app.router.add_get("/.well-known/openid-configuration", discovery)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            port = runner.addresses[0][1]
+            client = OpenIdClient(SsoConfig(f"http://127.0.0.1:{port}", "statusd-desk", Secret("env", "UNSET_X")),
+                                  "http://127.0.0.1:1/desk/sso/callback")
+            with pytest.raises(SsoRefused, match="names itself 'https://someone-else.test', not the configured"):
+                await client.start()
+        finally:
+            await runner.cleanup()
