@@ -348,3 +348,9 @@ class TestProviderTrouble:
                 await client.start()
         finally:
             await runner.cleanup()
+
+    async def test_secret_not_set(self, sso: Sso) -> None:
+        client = OpenIdClient(SsoConfig(sso.provider.issuer, "statusd-desk", Secret("env", "STATUSD_TEST_UNSET")),
+                              f"{sso.url}/desk/sso/callback")
+        with pytest.raises(SsoRefused, match=r"its client secret \(environment variable STATUSD_TEST_UNSET\) is not"):
+            await client.device_start()

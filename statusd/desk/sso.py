@@ -184,8 +184,12 @@ class OpenIdClient:
         return {**claims, **{k: info[k] for k in ("email", "email_verified", "name") if k in info}}
 
     async def _post(self, url: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        secret = self.config.client_secret.read()
+        if secret is None:
+            raise SsoRefused(f"single sign-on is not ready: its client secret ({self.config.client_secret.describe()}) "
+                             "is not set; ask the person who runs statusd")
         # client_secret_basic: both parts form-encoded before base64 (RFC 6749, 2.3.1).
-        pair = f"{quote(self.config.client_id, safe='')}:{quote(self.config.client_secret.read() or '', safe='')}"
+        pair = f"{quote(self.config.client_id, safe='')}:{quote(secret, safe='')}"
         headers = {"Accept": "application/json", "Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
         try:
             async with aiohttp.ClientSession(timeout=TIMEOUT) as session, \
