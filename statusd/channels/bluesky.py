@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import aiohttp
 import structlog
 
+from statusd.channels import http
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.bluesky_keys import Kept, SessionFile, tid
 from statusd.channels.bluesky_text import graphemes, link_facets
@@ -55,7 +55,7 @@ DEFAULT_SERVICE = "https://bsky.social"
 POST = "app.bsky.feed.post"
 
 
-class Bluesky:
+class Bluesky(http.HttpChannel):
     """Posts to one Bluesky account with an app password, over one reused session."""
 
     kind: ClassVar[str] = "bluesky"
@@ -75,16 +75,11 @@ class Bluesky:
     max_bytes: ClassVar[int] = 3000
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
-        self.name = config.name
-        self.language = config.language
-        self.max_chars: int | None = self.max_graphemes
+        super().__init__(config, delivery, max_chars=self.max_graphemes)
         options: Bluesky.Options = config.options
         self._service = (options.service or DEFAULT_SERVICE).rstrip("/")
         self._handle: str = options.handle.lstrip("@")
         self._password = options.app_password
-        timeout = options.timeout or delivery.timeout
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._http: aiohttp.ClientSession | None = None
         self._auth: dict[str, str] | None = None  # accessJwt, refreshJwt, did, handle
         # One session for the channel's life, kept across restarts: createSession is limited.
         self._lock = asyncio.Lock()
@@ -173,11 +168,6 @@ class Bluesky:
             raise PermanentError(f"{self._where()} holds another post under record key {rkey}; "
                                  "this delivery cannot be told apart from it")
         return self._sent(str(data.get("uri")), str(data.get("cid")))
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
 
     # -- session -------------------------------------------------------------------------------
 
@@ -278,22 +268,15 @@ class Bluesky:
     async def _call(self, method: str, nsid: str, body: Any = None, *, token: str | None,
                     params: Mapping[str, str] | None = None) -> Any:
         """One XRPC request; the parsed JSON answer, or Failed."""
-        if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=self._timeout)
-        headers = {"User-Agent": "statusd", "Accept": "application/json"}
+        headers = {"Accept": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        try:
-            async with self._http.request(
+        async with http.mapped(self._where(), self._seconds):
+            async with self._http_session().request(
                 method, f"{self._service}/xrpc/{nsid}", json=body, params=params, headers=headers
             ) as response:
                 text = await response.text(errors="replace")
-                return answer(response.status, response.headers, text)
-        except TimeoutError as err:
-            waited = f"{self._timeout.total:g} s"
-            raise TransientError(f"no answer from {self._where()} within {waited}") from err
-        except aiohttp.ClientError as err:
-            raise TransientError(f"cannot reach {self._where()}: {err}") from err
+        return answer(response.status, response.headers, text)
 
     def _sent(self, uri: str, cid: str) -> Sent:
         _, _, rkey = at_uri(uri)

@@ -14,8 +14,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from statusd.channels import http
 from statusd.channels.base import ChannelError, PermanentError, Reply, Sent, TransientError
 from statusd.channels.facebook_errors import answer, usage_share
@@ -33,7 +31,7 @@ FIND_LIMIT = 25
 _ID = re.compile(r"[0-9A-Za-z_.-]{1,100}")
 
 
-class FacebookPage:
+class FacebookPage(http.HttpChannel):
     """Posts on a Facebook page's feed; thread updates become comments on the first post."""
 
     kind: ClassVar[str] = "facebook"
@@ -50,26 +48,21 @@ class FacebookPage:
         timeout: Duration | None = None
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
-        self.name = config.name
-        self.language = config.language
-        self.max_chars: int | None = MAX_CHARS
+        super().__init__(config, delivery, max_chars=MAX_CHARS)
         options: FacebookPage.Options = config.options
         self._page_id = str(options.page_id)
         self._token = options.token.read() or ""
         self._token_source = options.token.describe()
         self._graph = str(options.graph_url or GRAPH_URL).rstrip("/")
-        timeout = options.timeout or delivery.timeout
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
         # A post older than a delivery may live cannot be the one a crashed send made.
         self._recent = delivery.deadline
-        self._session: aiohttp.ClientSession | None = None
 
     def measure(self, text: str) -> int:
         # Facebook counts characters (code points); links count in full.
         return len(text)
 
     async def open(self) -> None:
-        self._open_session()
+        self._http_session()
 
     async def whoami(self) -> str:
         data = await self._call("GET", "me", "read who the token is for",
@@ -125,26 +118,16 @@ class FacebookPage:
                 return Sent(remote_id=post_id, url=None if reply_to else f"{WEB_URL}/{post_id}")
         return None
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
     def _feed(self) -> str:
         return f"{_checked_id(self._page_id, 'page')}/feed"
-
-    def _open_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = http.session(self._timeout.total or 0)
-        return self._session
 
     async def _call(self, method: str, path: str, action: str, *,
                     form: Mapping[str, str] | None = None,
                     params: Mapping[str, str] | None = None) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self._token}"}
         url = f"{self._graph}/{path}"
-        async with http.mapped(f"the Graph API at {_where(self._graph)}", self._timeout.total or 0):
-            async with self._open_session().request(
+        async with http.mapped(f"the Graph API at {_where(self._graph)}", self._seconds):
+            async with self._http_session().request(
                 method, url, data=dict(form) if form is not None else None,
                 params=params, headers=headers,
             ) as response:

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from statusd.channels.base import TransientError
+from statusd.config.types import ChannelConfig, DeliveryConfig
 
 SNIPPET = 200  # the most of an answer's body an error ever quotes
 _TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]*>", re.DOTALL | re.IGNORECASE)
@@ -34,6 +35,36 @@ def session(timeout: float, *, connector: aiohttp.BaseConnector | None = None,
         headers={"User-Agent": "statusd"},
         **extra,
     )
+
+
+class HttpChannel:
+    """What every channel that speaks HTTP itself starts from: its name, language and limit,
+    the one timeout its requests keep to, and one session opened at first use and closed with it."""
+
+    max_chars: int | None
+
+    def __init__(self, config: ChannelConfig, delivery: DeliveryConfig, *, max_chars: int | None) -> None:
+        self.name = config.name
+        self.language = config.language
+        self.max_chars = max_chars
+        # The channel's own `timeout` option, else the delivery section's.
+        self._seconds = float(config.options.timeout or delivery.timeout)
+        self._http: aiohttp.ClientSession | None = None
+
+    def _http_session(self) -> aiohttp.ClientSession:
+        """The channel's session, opened at the first request."""
+        if self._http is None:
+            self._http = self._new_session()
+        return self._http
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        return session(self._seconds)
+
+    async def close(self) -> None:
+        """Release the session's connections; a later request opens a new one."""
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
 
 def no_answer(where: str, timeout: float) -> str:

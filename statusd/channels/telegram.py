@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import aiohttp
 import structlog
 
+from statusd.channels import http
 from statusd.channels.base import ChannelError, PermanentError, Reply, Sent, TransientError
 from statusd.compose.message import Message
 from statusd.config.options import Duration, Url
@@ -53,7 +54,7 @@ _REMOTE = re.compile(r"(-?[0-9]{1,20}):([0-9]{1,20}):([0-9]{1,12})")
 _TAGS = re.compile(r"<[^>]*>")
 
 
-class Telegram:
+class Telegram(http.HttpChannel):
     """Posts as a bot in one Telegram channel or group; thread updates are replies."""
 
     kind: ClassVar[str] = "telegram"
@@ -72,17 +73,13 @@ class Telegram:
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         # Every option is read here, in one place.
-        self.name = config.name
-        self.language = config.language
-        self.max_chars: int | None = MAX_CHARS
+        super().__init__(config, delivery, max_chars=MAX_CHARS)
         options: Telegram.Options = config.options
         self._chat = options.chat_id.strip()
         self._token = config.secrets["token"].read() or ""
         self._token_source = config.secrets["token"].describe()
         self._api = (options.api_url or API_URL).rstrip("/")
         self._withdrawn = (options.withdrawn or WITHDRAWN.get(self.language, WITHDRAWN["en"]))
-        self._timeout = aiohttp.ClientTimeout(total=options.timeout or delivery.timeout)
-        self._session: aiohttp.ClientSession | None = None
 
     def measure(self, text: str) -> int:
         # UTF-16 code units: an emoji outside the BMP counts 2, as in Telegram's entity offsets.
@@ -135,11 +132,6 @@ class Telegram:
         # A bot cannot read a channel's history: nothing to look up.
         return None
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
     async def _withdraw(self, chat: str, message_id: int, remote_id: str, age: float) -> None:
         body = {"chat_id": chat, "message_id": message_id, "text": self._withdrawn}
         try:
@@ -158,15 +150,13 @@ class Telegram:
         return self._chat
 
     async def _call(self, method: str, body: Mapping[str, Any], action: str) -> dict[str, Any]:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
         url = f"{self._api}/bot{self._token}/{method}"
         try:
-            async with self._session.post(url, json=body, headers={"User-Agent": "statusd"}) as response:
+            async with self._http_session().post(url, json=body) as response:
                 text = await response.text(errors="replace")
                 return answer(response.status, response.headers, text, action, token_from=self._token_source)
         except TimeoutError as err:
-            raise TransientError(f"Telegram did not answer {method} within {self._timeout.total:g} s") from err
+            raise TransientError(f"Telegram did not answer {method} within {self._seconds:g} s") from err
         except aiohttp.ClientError as err:
             # Never str(err): some aiohttp errors carry the URL, and the URL carries the token.
             raise TransientError(f"cannot reach the Bot API for {method}: {type(err).__name__}") from err

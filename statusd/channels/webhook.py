@@ -14,8 +14,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from statusd.channels import http
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.compose.message import Message
@@ -32,7 +30,7 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class Webhook:
+class Webhook(http.HttpChannel):
     """POSTs each message as JSON, signed with a shared secret, with an Idempotency-Key."""
 
     kind: ClassVar[str] = "webhook"
@@ -47,14 +45,10 @@ class Webhook:
         timeout: Duration | None = None
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
-        self.name = config.name
-        self.language = config.language
-        self.max_chars: int | None = None
+        super().__init__(config, delivery, max_chars=None)
         options: Webhook.Options = config.options
         self._url: str = options.url
         self._secret = options.secret.read() or ""
-        self._timeout = aiohttp.ClientTimeout(total=options.timeout or delivery.timeout)
-        self._session: aiohttp.ClientSession | None = None
 
     def measure(self, text: str) -> int:
         return len(text)
@@ -89,16 +83,9 @@ class Webhook:
         # The receiver honours Idempotency-Key, so sending again is safe.
         return None
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
     async def _request(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> Any:
-        if self._session is None:
-            self._session = http.session(self._timeout.total or 0)
-        async with http.mapped(_where(url), self._timeout.total or 0):
-            async with self._session.request(method, url, data=body, headers=headers) as response:
+        async with http.mapped(_where(url), self._seconds):
+            async with self._http_session().request(method, url, data=body, headers=headers) as response:
                 text = await response.text(errors="replace")
         _raise_for(response.status, response.headers, http.snippet(text, [self._secret]))
         try:

@@ -43,7 +43,7 @@ SNOWFLAKE_SLACK = 2.0  # seconds: X's clock and ours may differ a little
 logging.getLogger("tweepy").setLevel(logging.INFO)
 
 
-class X:
+class X(http.HttpChannel):
     """Posts to one X account with OAuth 1.0a user-context keys."""
 
     kind: ClassVar[str] = "x"
@@ -63,9 +63,7 @@ class X:
         ca_file: CaFile | None = None
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
-        self.name = config.name
-        self.language = config.language
-        self.max_chars: int | None = MAX_CHARS
+        super().__init__(config, delivery, max_chars=MAX_CHARS)
         options: X.Options = config.options
         keys = {"consumer_key": options.consumer_key.read() or "",
                 "consumer_secret": options.consumer_secret.read() or "",
@@ -73,10 +71,8 @@ class X:
                 "access_token_secret": options.access_token_secret.read() or ""}
         self._client = AsyncClient(**keys, return_type=dict, wait_on_rate_limit=False)
         self._user_id = _user_id_from_token(keys["access_token"])
-        self._timeout = float(options.timeout or delivery.timeout)
         self._connect_to: str = options.connect_to or ""
         self._ca_file: str = options.ca_file or ""
-        self._session: aiohttp.ClientSession | None = None
 
     def measure(self, text: str) -> int:
         return weighted_length(text)
@@ -129,10 +125,8 @@ class X:
         return None
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-            self._client.session = None
+        await super().close()
+        self._client.session = None
 
     async def _me(self) -> str:
         await self.whoami()
@@ -147,13 +141,14 @@ class X:
         try:
             answer = await method(*args, **kwargs)
         except FAILURES as err:
-            raise classify(err, self._where(), self._timeout) from err
+            raise classify(err, self._where(), self._seconds) from err
         return answer if isinstance(answer, dict) else {}
 
     def _ensure_session(self) -> None:
-        if self._session is None:
-            self._session = _session(self._connect_to, self._ca_file, self._timeout)
-            self._client.session = self._session
+        self._client.session = self._http_session()
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        return _session(self._connect_to, self._ca_file, self._seconds)
 
     def _where(self) -> str:
         return "api.twitter.com" + (f" (via {self._connect_to})" if self._connect_to else "")
