@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from statusd.channels import http
 from statusd.channels.base import PermanentError, TransientError
-from statusd.channels.webhook import retry_after as _retry_after_header
 
 _NUMBER = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?")
 # Errors that mean "this access token no longer works": refresh, then try once more.
@@ -27,10 +26,7 @@ class Failed(Exception):
 
 def answer(status: int, headers: Mapping[str, str], text: str) -> Any:
     """The JSON object of a success; Failed for an error, with or without a JSON body."""
-    try:
-        data = json.loads(text) if text else {}
-    except ValueError:
-        data = None
+    data = http.parsed(text, empty={})
     if status < 300 and isinstance(data, dict):
         return data
     if status < 300:
@@ -63,7 +59,7 @@ def at_now() -> str:
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from Retry-After, else until RateLimit-Reset (epoch seconds)."""
-    wait = _retry_after_header(headers)
+    wait = http.retry_after(headers)
     reset = (headers.get("RateLimit-Reset") or "").strip()
     if wait is None and _NUMBER.fullmatch(reset):
         wait = max(0.0, float(reset) - time.time())

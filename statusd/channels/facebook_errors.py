@@ -6,7 +6,6 @@ said with what an operator should do. The usage headers say how long a throttle 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -40,7 +39,7 @@ _PERMISSION = re.compile(r"\bpages_[a-z_]+")
 def answer(status: int, headers: Mapping[str, str], text: str, action: str, *,
            token_from: str = "its secret") -> dict[str, Any]:
     """The JSON object Graph answered; raise the ChannelError its error (or status) means."""
-    body = _json(text)
+    body = http.parsed(text)
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         raise classify(error, status, headers, action, token_from=token_from)
@@ -87,14 +86,14 @@ def classify(error: Mapping[str, Any], status: int, headers: Mapping[str, str], 
 
 def usage_retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds until access returns: the largest estimated_time_to_regain_access (minutes)."""
-    minutes = [m for name in USAGE_HEADERS for m in _regain_minutes(_json(headers.get(name) or ""))]
+    minutes = [m for name in USAGE_HEADERS for m in _regain_minutes(http.parsed(headers.get(name) or ""))]
     longest = max(minutes, default=0.0)
     return longest * 60.0 if longest > 0 else None
 
 
 def usage_share(headers: Mapping[str, str]) -> float | None:
     """The highest share (percent of the allowance) any usage header names; None if none does."""
-    return max((v for name in USAGE_HEADERS for v in _shares(_json(headers.get(name) or ""))), default=None)
+    return max((v for name in USAGE_HEADERS for v in _shares(http.parsed(headers.get(name) or ""))), default=None)
 
 
 def _regain_minutes(value: Any) -> Iterator[float]:
@@ -137,13 +136,6 @@ def _http_error(status: int, headers: Mapping[str, str], text: str) -> ChannelEr
         wait = usage_retry_after(headers)
         return TransientError(reason, retry_after=wait or (DEFAULT_WAIT if status == 429 else None))
     return PermanentError(reason)
-
-
-def _json(text: str) -> Any:
-    try:
-        return json.loads(text) if text else None
-    except ValueError:
-        return None
 
 
 def _int(value: Any) -> int | None:

@@ -195,10 +195,7 @@ def permalink(room_id: str, event_id: str) -> str:
 def answer(status: int, headers: Mapping[str, str], text: str, action: str, *,
            token_from: str = "its secret") -> dict[str, Any]:
     """The JSON object the homeserver answered; raise the ChannelError its errcode (or status) means."""
-    try:
-        body = json.loads(text) if text else {}
-    except ValueError:
-        body = None
+    body = http.parsed(text, empty={})
     if status < 300 and isinstance(body, dict):
         return body
     error = body if isinstance(body, dict) else {}

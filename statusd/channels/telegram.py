@@ -10,7 +10,6 @@ A bot cannot read a channel's history, so there is no look-up: `find` always ans
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Mapping
@@ -51,7 +50,6 @@ WITHDRAWN = {
 _SILENT = frozenset(kind.value for kind in AUTOMATIC)
 _CHAT = re.compile(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
 _REMOTE = re.compile(r"(-?[0-9]{1,20}):([0-9]{1,20}):([0-9]{1,12})")
-_TAGS = re.compile(r"<[^>]*>")
 
 
 class Telegram(http.HttpChannel):
@@ -177,12 +175,9 @@ class _Unchanged(PermanentError):
 def answer(status: int, headers: Mapping[str, str], text: str, action: str, *,
            token_from: str = "its secret") -> dict[str, Any]:
     """The `result` object the Bot API answered; raise the ChannelError its error means."""
-    try:
-        body = json.loads(text) if text else None
-    except ValueError:
-        body = None
+    body = http.parsed(text)
     if not isinstance(body, dict):
-        reason = f"Telegram answered HTTP {status} with no JSON: {_snippet(text) or 'no body'}"
+        reason = f"Telegram answered HTTP {status} with no JSON: {http.snippet(text) or 'no body'}"
         if status == 429 or status >= 500 or status < 300:
             raise TransientError(reason, retry_after=_header_wait(headers) if status == 429 else None)
         raise PermanentError(reason)
@@ -196,7 +191,7 @@ def classify(body: Mapping[str, Any], status: int, headers: Mapping[str, str], a
              token_from: str = "its secret") -> ChannelError:
     """The ChannelError a Bot API error body means, saying what an operator should do."""
     code = _int(body.get("error_code"), status)
-    said = _snippet(str(body.get("description") or "no description"))
+    said = http.snippet(str(body.get("description") or "no description"))
     lower = said.lower()
     parameters = _mapping(body.get("parameters"))
     where = f"({code}: {said})"
@@ -269,6 +264,3 @@ def _header_wait(headers: Mapping[str, str]) -> float | None:
     value = (headers.get("Retry-After") or "").strip()
     return _seconds(int(value)) if value.isascii() and value.isdigit() and len(value) <= 6 else None
 
-
-def _snippet(text: str) -> str:
-    return " ".join(_TAGS.sub(" ", text).split())[:200]

@@ -5,24 +5,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from statusd.channels import http
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
+from statusd.channels.http import retry_after
 from statusd.compose.message import Message
 from statusd.config.options import Duration, Url
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 
 SIGNATURE_HEADER = "X-Statusd-Signature"
-# Plain ASCII decimals only: float() would also take "inf", "1e999" and "¹".
-_NUMBER = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,6})?")
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -88,10 +84,7 @@ class Webhook(http.HttpChannel):
             async with self._http_session().request(method, url, data=body, headers=headers) as response:
                 text = await response.text(errors="replace")
         _raise_for(response.status, response.headers, http.snippet(text, [self._secret]))
-        try:
-            return json.loads(text) if text else None
-        except ValueError:
-            return None
+        return http.parsed(text)
 
 
 def _payload(message: Message, key: str, reply_to: Reply | None) -> dict[str, Any]:
@@ -117,23 +110,6 @@ def _raise_for(status: int, headers: Mapping[str, str], text: str) -> None:
     if status == 429 or status == 408 or status >= 500:
         raise TransientError(reason, retry_after=retry_after(headers))
     raise PermanentError(reason)
-
-
-def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds to wait from Retry-After (seconds or HTTP date) or X-RateLimit-Reset (epoch)."""
-    now = time.time() if now is None else now
-    value = (headers.get("Retry-After") or "").strip()
-    if _NUMBER.fullmatch(value):
-        return max(0.0, float(value))
-    if value:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-        except (TypeError, ValueError, IndexError):
-            pass
-    reset = (headers.get("X-RateLimit-Reset") or "").strip()
-    if _NUMBER.fullmatch(reset):
-        return max(0.0, float(reset) - now)
-    return None
 
 
 def _where(url: str) -> str:
