@@ -34,6 +34,8 @@ from tests.conftest import ALERTS, BASE, CONSOLE
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone
 from tests.fakes.facebook import RESPONSES, FakeGraph
+from tests.support import channels as support
+from tests.support.channels import LINK, TEXT, ChannelBuilder, linked
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +44,6 @@ ENV = "TEST_FACEBOOK_TOKEN"
 TOKEN = "EAAB-page-token-for-tests-0123456789"
 PAGE = "104857600123456"
 KEY = "delivery-0001"
-LINK = "http://127.0.0.1:8080/#main"
 
 MakeChannel = Callable[..., FacebookPage]
 
@@ -57,11 +58,9 @@ CHANNEL = """\
 """
 
 
-def message(text: str = "Bibliothèque centrale : fermé. Dégât des eaux.", *,
-            link: str | None = LINK) -> Message:
+def message(text: str = TEXT, *, link: str | None = LINK) -> Message:
     """A message as the Composer makes it: the body, a blank line, the link."""
-    full = f"{text}{SEPARATOR}{link}" if link else text
-    return Message(full, "fr", link, "evt-42", "status_changed", "main", "closed")
+    return support.message(linked(text, link), link=link)
 
 
 def recorded(name: str) -> dict[str, object]:
@@ -78,23 +77,14 @@ async def graph() -> AsyncIterator[FakeGraph]:
 
 
 @pytest.fixture
-async def make_channel(
-    write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[MakeChannel]:
+def make_channel(write_config: Callable[..., Path], channel_builder: ChannelBuilder) -> MakeChannel:
     """Build real FacebookPage channels from a statusd.yaml; each is closed after the test."""
-    made: list[FacebookPage] = []
 
     def make(url: str, *, token: str = TOKEN, timeout: str = "0.3s") -> FacebookPage:
-        monkeypatch.setenv(ENV, token)  # before loading: without it the channel is inactive
-        channels = CHANNEL.format(page=PAGE, env=ENV, url=url, timeout=timeout)
-        config = load(write_config(channels=channels))
-        channel = FacebookPage(config.channels["fb"], config.delivery)
-        made.append(channel)
-        return channel
+        path = write_config(channels=CHANNEL.format(page=PAGE, env=ENV, url=url, timeout=timeout))
+        return channel_builder.build(path, "fb", FacebookPage, {ENV: token})
 
-    yield make
-    for channel in made:
-        await channel.close()
+    return make
 
 
 @pytest.fixture

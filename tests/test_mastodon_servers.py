@@ -25,11 +25,12 @@ from statusd.channels.base import PermanentError, Reply, TransientError
 from statusd.channels.mastodon import Mastodon
 from statusd.channels.mastodon_servers import comparable, comparable_content, is_stock, too_long
 from statusd.compose.message import Message
-from statusd.loading import load
 from statusd.textfit import fit
 from tests.fakes import refusing_port
 from tests.fakes.common import standalone
 from tests.fakes.mastodon import SHAPES, MastodonServer, Shape, mastodon_length, to_html
+from tests.support import channels as support
+from tests.support.channels import ChannelBuilder
 
 pytestmark = pytest.mark.e2e
 
@@ -60,29 +61,21 @@ MakeChannel = Callable[[MastodonServer | str], Mastodon]
 
 
 def message(text: str, link: str | None = LINK) -> Message:
-    return Message(text=text, language="fr", link=link, event_id="evt-1", kind="status_changed",
-                   target="main", level="closed")
+    return support.message(text, link=link, event_id="evt-1")
 
 
 @pytest.fixture
-async def make_channel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[MakeChannel]:
+def make_channel(tmp_path: Path, channel_builder: ChannelBuilder) -> MakeChannel:
     """Real channels built from statusd.yaml, pointed at a fake; closed after the test."""
-    made: list[Mastodon] = []
-    monkeypatch.setenv(ENV, TOKEN)
 
     def make(server: MastodonServer | str) -> Mastodon:
         """A channel for the fake `server` (or a base URL)."""
         url = server if isinstance(server, str) else server.url
         path = tmp_path / "statusd.yaml"
         path.write_text(CONFIG.format(alerts=ALERTS, instance=url, env=ENV), encoding="utf-8")
-        config = load(path)
-        channel = Mastodon(config.channels["toot"], config.delivery)
-        made.append(channel)
-        return channel
+        return channel_builder.build(path, "toot", Mastodon, {ENV: TOKEN})
 
-    yield make
-    for channel in made:
-        await channel.close()
+    return make
 
 
 @pytest.fixture(params=sorted(SHAPES))

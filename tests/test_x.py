@@ -30,6 +30,8 @@ from statusd.textfit import fit
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone
 from tests.fakes.x import ACCOUNT, Credentials, Tls, XServer, make_tls, snowflake, x_length
+from tests.support import channels as support
+from tests.support.channels import ChannelBuilder
 
 pytestmark = pytest.mark.e2e
 
@@ -67,8 +69,7 @@ MakeChannel = Callable[..., X]
 
 
 def message(text: str = f"Bibliothèque centrale : fermée.\n\n{LINK}") -> Message:
-    return Message(text=text, language="fr", link=LINK, event_id="evt-1",
-                   kind="status_changed", target="main", level="closed")
+    return support.message(text, link=LINK, event_id="evt-1")
 
 
 @pytest.fixture(scope="module")
@@ -83,28 +84,20 @@ async def server(tls: Tls) -> AsyncIterator[XServer]:
 
 
 @pytest.fixture
-async def make_channel(tmp_path: Path, tls: Tls,
-                       monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[MakeChannel]:
+def make_channel(tmp_path: Path, tls: Tls, channel_builder: ChannelBuilder) -> MakeChannel:
     """Channels built as the daemon builds them: from tmp_path/statusd.yaml, keys from env."""
-    made: list[X] = []
 
     def make(connect_to: str | None = None, *, ca_file: str | None = None, timeout: str = "1s",
              **keys: str) -> X:
-        for name, variable in ENV.items():
-            monkeypatch.setenv(variable, keys.get(name, getattr(KEYS, name)))
         options = {"timeout": timeout, "connect_to": connect_to,
                    "ca_file": str(tls.ca_file) if ca_file is None else ca_file}
         lines = "".join(f"    {k}: {json.dumps(v)}\n" for k, v in options.items() if v)
         path = tmp_path / "statusd.yaml"
         path.write_text(CONFIG.format(alerts=ALERTS, options=lines), encoding="utf-8")
-        config = load(path)
-        channel = X(config.channels["xfr"], config.delivery)
-        made.append(channel)
-        return channel
+        env = {variable: keys.get(name, getattr(KEYS, name)) for name, variable in ENV.items()}
+        return channel_builder.build(path, "xfr", X, env)
 
-    yield make
-    for channel in made:
-        await channel.close()
+    return make
 
 
 @pytest.fixture
