@@ -35,7 +35,7 @@ from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone
 from tests.fakes.facebook import RESPONSES, FakeGraph
 from tests.support import channels as support
-from tests.support.channels import LINK, TEXT, ChannelBuilder, linked
+from tests.support.channels import LENGTH_TABLE, LINK, TEXT, ChannelBuilder, linked
 
 pytestmark = pytest.mark.e2e
 
@@ -629,16 +629,6 @@ class TestStandaloneProcess:
         assert caught.value.retry_after == pytest.approx(120.0)
 
 
-LENGTH_TABLE = {
-    "hostnames": "Voir bib-lyon.fr, www.bib-lyon.fr/horaires et statut.bibliotheques-municipales-lyon.fr ",
-    "ip addresses": "Serveur http://192.168.10.12:8080/statut ou 10.0.0.1, puis http://[2001:db8::1]/ ",
-    "several links": "https://bib-lyon.fr/a https://exemple.org/tres/long/chemin?x=1&y=2 http://a.fr/b ",
-    "emoji": "Fermé 🔥🚒 👩\u200d👩\u200d👧 🇫🇷 ⚠\ufe0f 👍🏽 ",
-    "cjk": "図書館は本日 閉館します 明日 再開 ",
-    "combining marks": "e\u0301te\u0301 cafe\u0301 n\u0303 a\u0308\u0301 ",
-}
-
-
 class TestLengthTable:
     """A message cut to 63,206 characters by the channel's count is accepted by the fake."""
 
@@ -646,8 +636,7 @@ class TestLengthTable:
     async def test_accepted_at_the_limit(self, channel: FacebookPage, graph: FakeGraph, row: str) -> None:
         body = LENGTH_TABLE[row] * (70_000 // len(LENGTH_TABLE[row]))
         text = fit(body, LINK, channel.max_chars, channel.measure)
-        sample = Message(text, "fr", LINK, "evt-42", "status_changed", "main", "closed")
-        await channel.send(sample, idempotency_key=row, reply_to=None)
+        await channel.send(support.message(text), idempotency_key=row, reply_to=None)
         (stored,) = graph.posts
         assert stored.link == LINK and stored.message is not None
         assert MAX_CHARS - 100 <= len(stored.message) <= len(text) <= MAX_CHARS

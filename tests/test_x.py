@@ -31,7 +31,7 @@ from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone
 from tests.fakes.x import ACCOUNT, Credentials, Tls, XServer, make_tls, snowflake, x_length
 from tests.support import channels as support
-from tests.support.channels import ChannelBuilder
+from tests.support.channels import LENGTH_TABLE, ChannelBuilder
 
 pytestmark = pytest.mark.e2e
 
@@ -525,17 +525,6 @@ class TestStandaloneProcess:
                 session.get(f"{url}/_fake/posts", ssl=context) as response:
             posts = await response.json()
         assert [(p["id"], p["text"]) for p in posts] == [(sent.remote_id, message().text)]
-
-
-# Hostnames, IP addresses, several links, emoji, CJK and combining marks, each repeated past the limit.
-LENGTH_TABLE = {
-    "hostnames": "Voir bib-lyon.fr, www.bib-lyon.fr/horaires et statut.bibliotheques-municipales-lyon.fr ",
-    "ip addresses": "Serveur http://192.168.10.12:8080/statut ou 10.0.0.1, puis http://[2001:db8::1]/ ",
-    "several links": "https://bib-lyon.fr/a https://exemple.org/tres/long/chemin?x=1&y=2 http://a.fr/b ",
-    "emoji": "Fermé 🔥🚒 👩\u200d👩\u200d👧 🇫🇷 ⚠\ufe0f 👍🏽 ",
-    "cjk": "図書館は本日 閉館します 明日 再開 ",
-    "combining marks": "e\u0301te\u0301 cafe\u0301 n\u0303 a\u0308\u0301 ",
-}
 
 
 class TestLengthTable:

@@ -25,6 +25,17 @@ C = TypeVar("C")
 # The wording most channel tests post: a closure, then the site's link.
 TEXT = "Bibliothèque centrale : fermé. Dégât des eaux."
 LINK = "http://127.0.0.1:8080/#main"
+# Texts each channel must count as its platform does: hostnames, IP addresses, several
+# links, emoji, CJK and combining marks. A test repeats a row past the channel's limit,
+# cuts it to fit, and the fake platform must accept it.
+LENGTH_TABLE = {
+    "hostnames": "Voir bib-lyon.fr, www.bib-lyon.fr/horaires et statut.bibliotheques-municipales-lyon.fr ",
+    "ip addresses": "Serveur http://192.168.10.12:8080/statut ou 10.0.0.1, puis http://[2001:db8::1]/ ",
+    "several links": "https://bib-lyon.fr/a https://exemple.org/tres/long/chemin?x=1&y=2 http://a.fr/b ",
+    "emoji": "Fermé 🔥🚒 👩\u200d👩\u200d👧 🇫🇷 ⚠\ufe0f 👍🏽 ",
+    "cjk": "図書館は本日 閉館します 明日 再開 ",
+    "combining marks": "e\u0301te\u0301 cafe\u0301 n\u0303 a\u0308\u0301 ",
+}
 
 
 class ChannelBuilder:
