@@ -5,7 +5,7 @@ polling, so none of them steals the others' event loop:
 
     python bench/common.py hooks --count 8 --secret S --delay 0.15 --dir DIR
 
-hosts `count` fake webhook receivers (tests/fakes/webhook.py) in one process; each appends
+hosts `count` fake webhook receivers (tests/support/fakes/webhook.py) in one process; each appends
 its accepted messages to DIR/hook-NN.jsonl with the wall time it received them, and the
 process writes DIR/urls.json once every receiver listens. SIGTERM stops it.
 """
@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # the fakes and the daemon runner live in tests/
 
-from tests.daemon import Daemon  # after the path above
+from tests.support.daemon import Daemon  # after the path above
 
 SECRET = "bench-hook-secret-5c1e"
 SECRET_ENV = "BENCH_HOOK_SECRET"
@@ -175,7 +175,7 @@ class Hooks:
 
 
 async def _host_hooks(count: int, secret: str, delay: float, directory: Path) -> None:
-    from tests.fakes.webhook import WebhookReceiver
+    from tests.support.fakes.webhook import WebhookReceiver
 
     hooks = [WebhookReceiver(secret, delay=delay, log=directory / f"hook-{i:02d}.jsonl")
              for i in range(count)]

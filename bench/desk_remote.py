@@ -22,7 +22,7 @@ from pathlib import Path
 from common import Hooks, RunningDaemon, Summary, machine, webhook, write_config
 from fanout import AFTER, SETTLE, _last_arrival, format_rows
 
-from tests.daemon import REPO, Daemon
+from tests.support.daemon import REPO, Daemon
 
 PASSWORD = "benchmark password here"
 TARGET_MS, STARTUP_MS = 400.0, 150.0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common import Hooks, RunningDaemon, Summary, machine, webhook, write_config
 
-from tests.daemon import Daemon
+from tests.support.daemon import Daemon
 
 TARGET_MS = 300.0  # for N = 8, from `set` returning to the last arrival
 ARRIVAL_TIMEOUT = 15.0

@@ -36,7 +36,7 @@ from statusd.config.load import Config
 from statusd.outbox.store import Store
 from statusd.sources.status import edit as status_edit
 from statusd.sources.status import entry as desk
-from tests.daemon import Daemon
+from tests.support.daemon import Daemon
 
 DURATION_ENV = "STATUSD_SOAK_SECONDS"
 TOKEN_ENV, TOKEN = "BENCH_FEED_TOKEN", "bench-feed-token-3a9d"

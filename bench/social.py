@@ -31,7 +31,7 @@ from typing import Any, Self
 from common import REPO, ArrivalLog, RunningDaemon, Summary, machine, stop, write_config
 from fanout import Flip
 
-from tests.daemon import Daemon
+from tests.support.daemon import Daemon
 
 TARGET_MS = 300.0  # from `set` returning to the last of the 12 posts
 DELAY = 0.15  # each fake answers a POST this long after it arrives
@@ -47,8 +47,8 @@ AFTER = 0.4  # after the last arrival: the delayed answers come back to the daem
 
 def _env() -> dict[str, str]:
     """The channels' secrets, the ones the fakes accept."""
-    from tests.fakes.facebook import FakeGraph
-    from tests.fakes.x import Credentials
+    from tests.support.fakes.facebook import FakeGraph
+    from tests.support.fakes.x import Credentials
 
     keys = Credentials()
     return {"BENCH_MASTODON_TOKEN": "fake-token", "BENCH_X_CONSUMER_KEY": keys.consumer_key,
@@ -60,7 +60,7 @@ def _env() -> dict[str, str]:
 # -- the fakes (their own process) -----------------------------------------------------------------
 
 async def _host_fakes(accounts: int, delay: float, directory: Path) -> None:
-    from tests.fakes import bluesky, facebook, mastodon, x
+    from tests.support.fakes import bluesky, facebook, mastodon, x
 
     tls = x.make_tls(directory / "tls")
 

@@ -14,9 +14,9 @@ import aiohttp
 import pytest
 
 from tests.conftest import WriteConfig
-from tests.daemon import Daemon
-from tests.fakes.webhook import WebhookReceiver, refusing_port
-from tests.waiting import until
+from tests.support.daemon import Daemon
+from tests.support.fakes.webhook import WebhookReceiver, refusing_port
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.e2e
 

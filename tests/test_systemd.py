@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, WriteConfig
-from tests.daemon import Daemon
+from tests.support.daemon import Daemon
 
 pytestmark = pytest.mark.e2e
 

@@ -28,7 +28,7 @@ from playwright.sync_api import (
 )
 
 from tests.conftest import WriteConfig
-from tests.daemon import REPO, Daemon
+from tests.support.daemon import REPO, Daemon
 
 HERE = Path(__file__).resolve().parent
 PAGES = HERE / "pages"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import ALERTS, BASE, CONSOLE
-from tests.daemon import Daemon
+from tests.support.daemon import Daemon
 
 PASSWORD = "correct horse battery staple"
 # name → (display name, role, sites)

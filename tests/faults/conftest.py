@@ -17,10 +17,10 @@ import pytest
 import structlog
 
 from tests.conftest import WriteConfig
-from tests.fakes import bluesky as bluesky_fake
-from tests.fakes import x as x_fake
 from tests.faults import fleet as fleet_module
 from tests.faults.summary import LEDGER, Ledger
+from tests.support.fakes import bluesky as bluesky_fake
+from tests.support.fakes import x as x_fake
 
 SEED_VARIABLE = "STATUSD_FAULT_SEED"
 # Hours of traffic squeezed into about a minute: the platforms' own rate windows (X's

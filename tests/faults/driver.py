@@ -20,8 +20,8 @@ import aiohttp
 from statusd.config.load import Config
 from statusd.sources.status import edit as status_edit
 from statusd.sources.status import entry as desk
-from tests.daemon import Daemon
 from tests.faults.fleet import COUNTER_TOKEN
+from tests.support.daemon import Daemon
 
 __all__ = ["TARGETS", "TRACEBACK", "Desk", "Readings", "excerpt", "log_events"]
 

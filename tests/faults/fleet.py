@@ -10,12 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.fakes.bluesky import FakeBluesky
-from tests.fakes.facebook import FakeGraph
-from tests.fakes.mastodon import MastodonServer
-from tests.fakes.webhook import WebhookReceiver
-from tests.fakes.x import Credentials, Tls, XServer, make_tls
 from tests.faults.proxy import FaultProxy, retry_headers
+from tests.support.fakes.bluesky import FakeBluesky
+from tests.support.fakes.facebook import FakeGraph
+from tests.support.fakes.mastodon import MastodonServer
+from tests.support.fakes.webhook import WebhookReceiver
+from tests.support.fakes.x import Credentials, Tls, XServer, make_tls
 
 __all__ = ["ENV", "HOOK_SECRET", "PLATFORMS", "Fleet", "Hook", "Post", "tag_of"]
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from statusd import loading
-from tests.daemon import Daemon
 from tests.faults.audit import Outbox, audit, read_outbox
 from tests.faults.driver import TRACEBACK, Desk, Readings, excerpt
 from tests.faults.fleet import ENV, Fleet, Hook, tag_of
 from tests.faults.summary import Ledger, Row
+from tests.support.daemon import Daemon
 
 pytestmark = pytest.mark.faults
 

@@ -19,11 +19,11 @@ import pytest
 from statusd import loading
 from statusd.config.load import Config
 from statusd.sources.status import file as status_file
-from tests.daemon import Daemon
 from tests.faults.audit import Outbox, audit, read_outbox, unannounced
 from tests.faults.driver import TRACEBACK, Desk, Readings, excerpt
 from tests.faults.fleet import ENV, Fleet, Hook
 from tests.faults.summary import Ledger, Row
+from tests.support.daemon import Daemon
 
 pytestmark = pytest.mark.faults
 

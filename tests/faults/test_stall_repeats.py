@@ -21,11 +21,11 @@ import pytest
 from statusd import loading as config_module
 from statusd.config.load import Config
 from statusd.sources.status import file as status_file
-from tests.daemon import Daemon
 from tests.faults.audit import Outbox, audit, out_of_order, read_outbox, unannounced
 from tests.faults.driver import TRACEBACK, Desk, excerpt
 from tests.faults.fleet import ENV, Fleet, Hook
 from tests.faults.summary import Ledger, Row
+from tests.support.daemon import Daemon
 
 pytestmark = pytest.mark.faults
 

@@ -25,11 +25,11 @@ from pathlib import Path
 import pytest
 
 from statusd import loading
-from tests.daemon import Daemon
-from tests.fakes.webhook import WebhookReceiver
 from tests.faults.driver import TRACEBACK, Desk, excerpt, log_events
 from tests.faults.fleet import ENV, HOOK_SECRET, tag_of
 from tests.faults.summary import Ledger, Row
+from tests.support.daemon import Daemon
+from tests.support.fakes.webhook import WebhookReceiver
 
 pytestmark = pytest.mark.faults
 

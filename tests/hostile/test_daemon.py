@@ -25,11 +25,11 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from tests.conftest import ALERTS, BASE
-from tests.daemon import Daemon
 from tests.hostile.echo import Echoing
 from tests.hostile.outputs import events_in
 from tests.security.leaks import Scanner, make_secret
 from tests.security.probe import delivery_rows, send
+from tests.support.daemon import Daemon
 
 pytestmark = pytest.mark.e2e
 

@@ -24,7 +24,7 @@ from statusd.model import Target
 from statusd.safetext import clean, problem, terminal
 from statusd.web.state import WebState
 from tests.hostile.outputs import events_in, parse_all
-from tests.test_web_support import NOW, entry, event
+from tests.web.test_web_support import NOW, entry, event
 
 pytestmark = pytest.mark.unit
 

@@ -13,11 +13,11 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import WriteConfig
-from tests.daemon import Daemon
-from tests.fakes.common import drop
-from tests.fakes.telegram import CHAT_ID, FakeTelegram
 from tests.matrix.server import Account, Synapse
-from tests.waiting import until
+from tests.support.daemon import Daemon
+from tests.support.fakes.common import drop
+from tests.support.fakes.telegram import CHAT_ID, FakeTelegram
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.e2e
 

@@ -19,11 +19,11 @@ from statusd.channels.matrix import KEY_FIELD, Matrix
 from statusd.compose.message import Message
 from statusd.config.options import Duration, Url
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
-from tests.fakes.common import drop
 from tests.matrix.conftest import fresh_room_name, join
 from tests.matrix.server import Account, Synapse
 from tests.support import channels as support
 from tests.support.channels import LINK, TEXT, ChannelBuilder, linked
+from tests.support.fakes.common import drop
 
 pytestmark = pytest.mark.e2e
 

@@ -1,6 +1,6 @@
 """Every channel type and every kind of feed secret, configured with recognisable secrets.
 
-Good channels post to the fakes in tests/fakes/ with the secrets those fakes
+Good channels post to the fakes in tests/support/fakes/ with the secrets those fakes
 expect; `-bad` channels hold secrets the fakes refuse (401s whose bodies echo
 nothing back), so error paths run with a secret in hand too. Secrets come from
 the environment, a systemd credential and a file, as a sysadmin would set them.
@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.conftest import ALERTS
-from tests.daemon import Daemon
-from tests.fakes import refusing_port
-from tests.fakes.bluesky import FakeBluesky
-from tests.fakes.facebook import FakeGraph
-from tests.fakes.mastodon import MastodonServer
-from tests.fakes.webhook import WebhookReceiver
-from tests.fakes.x import ACCOUNT, Credentials, Tls, XServer, make_tls
-from tests.mosquitto import Mosquitto
 from tests.security.leaks import Secret, make_secret
+from tests.support.daemon import Daemon
+from tests.support.fakes import refusing_port
+from tests.support.fakes.bluesky import FakeBluesky
+from tests.support.fakes.facebook import FakeGraph
+from tests.support.fakes.mastodon import MastodonServer
+from tests.support.fakes.webhook import WebhookReceiver
+from tests.support.fakes.x import ACCOUNT, Credentials, Tls, XServer, make_tls
+from tests.support.mosquitto import Mosquitto
 
 CONFIG = """\
 public_url: http://127.0.0.1:8080
