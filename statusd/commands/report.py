@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -38,6 +38,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     common(history)
     history.add_argument("-n", type=int, default=20, help="how many updates (default 20)")
     history.add_argument("--tz", help="print times in this zone (default: the first site's)")
+    history.add_argument("--site", action="append", dest="sites", metavar="SITE",
+                         help="only the updates of this site (again for more)")
     history.set_defaults(handler=show_history)
 
 
@@ -138,7 +140,7 @@ def show_history(args: argparse.Namespace) -> int:
         print("Nothing has been announced yet.")
         return 0
     print(f"Times in {_zone_name(tz)}")
-    _print_updates(store, args.n, tz)
+    _print_updates(store, args.n, tz, getattr(args, "sites", None))
     store.close()
     return 0
 
@@ -169,8 +171,9 @@ def _status_line(name: str, data: dict[str, object], tz: tzinfo, unsaid: bool = 
     return line
 
 
-def _print_updates(store: Store, limit: int, tz: tzinfo) -> None:
-    updates = store.recent(limit)
+def _print_updates(store: Store, limit: int, tz: tzinfo, sites: Sequence[str] | None = None) -> None:
+    updates = store.recent(limit) if sites is None else [
+        update for update in store.recent(max(10 * limit, 200)) if update[0].target.site in sites][:limit]
     if not updates:
         print("  none yet")
     for event, created, deliveries in updates:

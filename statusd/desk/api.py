@@ -138,7 +138,9 @@ class DeskApi:
 
     async def history(self, request: web.Request) -> web.StreamResponse:
         grant = await self.grant(request)
-        return await self.command(grant, "history", n=_count(request, 20))
+        # Desk staff and leads see the history of their own sites only, as they change only those.
+        sites = None if grant.person.role == "admin" else list(grant.person.sites)
+        return await self.command(grant, "history", n=_count(request, 20), sites=sites)
 
     async def set_status(self, request: web.Request) -> web.StreamResponse:
         grant = await self.grant(request)

@@ -75,6 +75,15 @@ class TestSitesAndRoles:
         assert status == 422 and answer["exit"] == 2
         assert answer["error"] == str(local.value)
 
+    def test_a_desk_reads_the_history_of_its_own_sites_only(self, desk: DeskServer) -> None:
+        status, answer = desk.call("PUT", "/api/v1/status/main", {"level": "limited", "messages": ["fr:Bruit"]},
+                                   token=desk.tokens["main-lead"])
+        assert status == 200, answer
+        _wait_update(desk, "main")
+        annexe = desk.call("GET", "/api/v1/history?n=20", token=desk.tokens["annexe-desk"])[1]["stdout"]
+        main = desk.call("GET", "/api/v1/history?n=20", token=desk.tokens["main-desk"])[1]["stdout"]
+        assert "  main → limited" in main and "  main → " not in annexe and "Main lead" not in annexe
+
     def test_a_desk_takes_back_only_its_own_updates_and_a_lead_any(self, desk: DeskServer) -> None:
         lead, main_desk = desk.tokens["main-lead"], desk.tokens["main-desk"]
         status, answer = desk.call("PUT", "/api/v1/status/main/printing",
