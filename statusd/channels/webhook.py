@@ -8,7 +8,6 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -18,9 +17,9 @@ import aiohttp
 
 from statusd.channels import http
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
+from statusd.channels.options import WebhookOptions
 from statusd.compose.message import Message
-from statusd.config.options import Duration, Url
-from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
+from statusd.config.types import ChannelConfig, DeliveryConfig
 
 SIGNATURE_HEADER = "X-Statusd-Signature"
 # Plain ASCII decimals only: float() would also take "inf", "1e999" and "¹".
@@ -38,19 +37,13 @@ class Webhook:
     kind: ClassVar[str] = "webhook"
     honours_idempotency: ClassVar[bool] = True
 
-    @dataclass(frozen=True)
-    class Options:
-        """Where to POST, the key the body is signed with, and an optional timeout."""
-
-        url: Url
-        secret: Secret
-        timeout: Duration | None = None
+    Options = WebhookOptions  # what its section in statusd.yaml holds (statusd.channels.options)
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         self.name = config.name
         self.language = config.language
         self.max_chars: int | None = None
-        options: Webhook.Options = config.options
+        options: WebhookOptions = config.options
         self._url: str = options.url
         self._secret = options.secret.read() or ""
         self._timeout = aiohttp.ClientTimeout(total=options.timeout or delivery.timeout)

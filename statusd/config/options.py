@@ -20,7 +20,7 @@ import re
 import ssl
 import types
 import typing
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, TypeVar
 
 from statusd.config.reader import Section, kind_of, parse_secret, parse_url
 from statusd.config.types import Secret
@@ -44,15 +44,6 @@ class CaFile(str):
 
 class PathSegment(str):
     """An id safe to put in a URL path: letters, digits, '_', '.' and '-'."""
-
-
-class Configurable(Protocol):
-    """What the loader needs of a channel class: its options dataclass."""
-
-    @property
-    def Options(self) -> type[Any]:
-        """The nested frozen dataclass of the type's options."""
-        ...
 
 
 OptionsT = TypeVar("OptionsT")
