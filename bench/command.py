@@ -13,6 +13,7 @@ modules that cost most.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -61,7 +62,9 @@ class Result:
 
 def channels(count: int) -> dict[str, dict[str, Any]]:
     """`count` channels cycling through every type, in every language."""
-    return {f"ch-{i:03d}": {**KINDS[i % len(KINDS)], "language": LANGUAGES[i % len(LANGUAGES)]}
+    # Copied through JSON: a dict used twice would be written as a YAML anchor and aliases,
+    # which a real config does not hold.
+    return {f"ch-{i:03d}": {**json.loads(json.dumps(KINDS[i % len(KINDS)])), "language": LANGUAGES[i % len(LANGUAGES)]}
             for i in range(count)}
 
 
