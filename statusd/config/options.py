@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import ssl
 import types
 import typing
 from typing import Any, Literal, TypeVar
@@ -126,6 +125,8 @@ def _ca_file(section: Section, key: str) -> Any:
     value = _text(section, key)
     if value is _BAD:
         return _BAD
+    import ssl  # only a config naming a CA bundle needs it (ssl takes a while to import)
+
     try:
         ssl.create_default_context(cafile=value)
     except (OSError, ssl.SSLError) as err:
