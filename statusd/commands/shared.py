@@ -6,15 +6,19 @@ import argparse
 import sqlite3
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from statusd import paths
-from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
+
+# The remote commands import this module too, and must run with no package installed
+# (no ruamel): the config stage is imported by the commands that read the config.
+if TYPE_CHECKING:
+    from statusd.config.load import Config
 
 
 def load_config(args: argparse.Namespace) -> Config:
     """statusd.yaml as --config, $STATUSD_CONFIG or ./statusd.yaml names it, checked."""
-    from statusd import loading  # every channel's module: only for commands that read the config
+    from statusd import loading, paths
 
     return loading.load(paths.config_path(args.config))
 
