@@ -15,13 +15,14 @@ run: $(STAMP)
 	$(VENV)/bin/statusd run
 
 # What the tests need from outside Python: Mosquitto, Debian's chromium, a
-# Bluesky PDS from npm, a Synapse homeserver from PyPI (in its own venv).
+# Bluesky PDS and an OpenID Connect provider from npm, a Synapse homeserver from PyPI (in its own venv).
 # Each script is quick when its part is already there.
 test-deps:
 	command -v systemd-analyze >/dev/null || (apt-get update && apt-get install -y systemd)
 	sh tests/install-mosquitto.sh
 	bash tests/browser/install.sh
 	bash tests/pds/install.sh
+	bash tests/oidc/install.sh
 	bash tests/matrix/install.sh
 
 test: $(STAMP) test-deps

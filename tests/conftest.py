@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 
 from statusd import loading
 from statusd.config.load import Config
+from tests.support.channels import ChannelBuilder
 
 # Speed is measured in benchmarks, never in tests: no per-example deadline, and
 # no failure because a slow machine generated few examples.
@@ -81,3 +82,11 @@ def _fresh_logging() -> Iterator[None]:
     configures logging at WARNING, which would hide the next test's info events."""
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture
+async def channel_builder(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ChannelBuilder]:
+    """Real channels built from a statusd.yaml as the daemon builds them; all closed after the test."""
+    builder = ChannelBuilder(monkeypatch)
+    yield builder
+    await builder.close()

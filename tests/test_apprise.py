@@ -24,13 +24,13 @@ from statusd.compose.message import Message
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.errors import ConfigError
 from statusd.loading import load
-from statusd.textfit import SEPARATOR
 from tests.fakes import blackhole, refusing_port
+from tests.support import channels as support
+from tests.support.channels import LINK, ChannelBuilder, linked
 
 pytestmark = pytest.mark.unit
 
 ENV = "TEST_APPRISE_URL"
-LINK = "http://127.0.0.1:8080/#main"
 PASSWORD = "hook-password-9f8e7d"
 CHANNEL = """\
   long_tail:
@@ -44,7 +44,7 @@ MakeChannel = Callable[[str], AppriseChannel]
 
 
 def message(text: str = "Bibliothèque centrale : fermé. Dégât des eaux 💧") -> Message:
-    return Message(f"{text}{SEPARATOR}{LINK}", "fr", LINK, "evt-42", "status_changed", "main", "closed")
+    return support.message(linked(text, LINK))
 
 
 class JsonReceiver:
@@ -118,21 +118,14 @@ async def mailbox() -> AsyncIterator[tuple[Mailbox, int]]:
 
 
 @pytest.fixture
-async def make_channel(write_config: Callable[..., Path],
-                       monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[MakeChannel]:
+def make_channel(write_config: Callable[..., Path], channel_builder: ChannelBuilder) -> MakeChannel:
     """Apprise channels built from a statusd.yaml, the URL in an environment variable."""
-    made: list[AppriseChannel] = []
 
     def make(url: str) -> AppriseChannel:
-        monkeypatch.setenv(ENV, url)
-        config = load(write_config(channels=CHANNEL.format(env=ENV)))
-        channel = AppriseChannel(config.channels["long_tail"], config.delivery)
-        made.append(channel)
-        return channel
+        path = write_config(channels=CHANNEL.format(env=ENV))
+        return channel_builder.build(path, "long_tail", AppriseChannel, {ENV: url})
 
-    yield make
-    for channel in made:
-        await channel.close()
+    return make
 
 
 async def post(channel: AppriseChannel, sample: Message | None = None, reply_to: Reply | None = None) -> Sent:

@@ -32,6 +32,8 @@ from statusd.outbox.worker import Worker
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.bluesky import SESSION_LIMIT, FakeBluesky
 from tests.fakes.common import standalone
+from tests.support import channels as support
+from tests.support.channels import ChannelBuilder
 from tests.waiting import until
 
 pytestmark = pytest.mark.e2e
@@ -77,8 +79,7 @@ def write_config(directory: Path, url: str, handle: str = HANDLE, timeout: str =
 
 def message(text: str = f"Bibliothèque centrale : fermée — dégât des eaux 🌊\n\n{LINK}",
             language: str = "fr") -> Message:
-    return Message(text=text, language=language, link=LINK, event_id="evt-42",
-                   kind="status_changed", target="main", level="closed")
+    return support.message(text, link=LINK, language=language)
 
 
 @pytest.fixture
@@ -88,23 +89,15 @@ async def fake() -> AsyncIterator[FakeBluesky]:
 
 
 @pytest.fixture
-async def make_channel(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[MakeChannel]:
+def make_channel(tmp_path: Path, channel_builder: ChannelBuilder) -> MakeChannel:
     """Build real Bluesky channels from a statusd.yaml; each is closed after the test."""
-    made: list[Bluesky] = []
 
     def make(url: str, *, password: str = PASSWORD, handle: str = HANDLE,
              timeout: str = "0.3s") -> Bluesky:
-        monkeypatch.setenv(ENV, password)  # before loading: a channel without it is inactive
-        config = load(write_config(tmp_path, url, handle, timeout))
-        channel = Bluesky(config.channels["sky"], config.delivery)
-        made.append(channel)
-        return channel
+        path = write_config(tmp_path, url, handle, timeout)
+        return channel_builder.build(path, "sky", Bluesky, {ENV: password})
 
-    yield make
-    for channel in made:
-        await channel.close()
+    return make
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import asyncio
 import os
 import signal
 import urllib.error
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,11 +22,12 @@ from statusd.channels.bluesky_keys import tid
 from statusd.compose.message import Message
 from statusd.config.types import DeliveryConfig
 from statusd.events import Event, EventKind
-from statusd.loading import load
 from statusd.model import Level, Target
 from statusd.outbox.store import SENT, Planned, Store
 from statusd.outbox.worker import Worker
 from tests.pds.server import Pds, running_pds, xrpc
+from tests.support import channels as support
+from tests.support.channels import ChannelBuilder
 from tests.waiting import until
 
 pytestmark = pytest.mark.e2e
@@ -64,29 +65,20 @@ def pds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pds]:
 
 
 @pytest.fixture
-async def make_channel(
-    pds: Pds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[MakeChannel]:
-    made: list[Bluesky] = []
+def make_channel(pds: Pds, tmp_path: Path, channel_builder: ChannelBuilder) -> MakeChannel:
+    """Bluesky channels built from a statusd.yaml, pointed at the real PDS; closed after the test."""
 
     def make(password: str | None = None, timeout: str = "10s") -> Bluesky:
-        monkeypatch.setenv(ENV, password or pds.app_password)
         path = tmp_path / "statusd.yaml"
         path.write_text(CONFIG.format(url=pds.url, handle=pds.handle, env=ENV, timeout=timeout),
                         encoding="utf-8")
-        config = load(path)
-        channel = Bluesky(config.channels["sky"], config.delivery)
-        made.append(channel)
-        return channel
+        return channel_builder.build(path, "sky", Bluesky, {ENV: password or pds.app_password})
 
-    yield make
-    for channel in made:
-        await channel.close()
+    return make
 
 
 def message(text: str) -> Message:
-    return Message(text=text, language="fr", link=LINK, event_id="evt-1", kind="status_changed",
-                   target="main", level="closed")
+    return support.message(text, link=LINK, event_id="evt-1")
 
 
 def record(pds: Pds, remote_id: str) -> dict[str, object]:

@@ -96,6 +96,18 @@ class TestLogin:
         assert status == 401 and "wrong account name or password" in page
 
 
+class TestWithoutSso:
+    """Without desk.sso the login page offers no single sign-on, and its routes do not exist."""
+
+    def test_no_button_no_routes(self, desk: DeskServer) -> None:
+        browser = Browser(desk)
+        _, page, _ = browser.go("GET", "/desk/?lang=en")
+        assert "/desk/sso" not in page and "library account" not in page
+        assert browser.go("GET", "/desk/sso")[0] == 404
+        assert browser.go("GET", "/desk/sso/callback?code=x&state=y")[0] == 404
+        assert browser.go("POST", "/api/v1/sso/device", {})[0] == 404
+
+
 class TestSessions:
     """A session ends at log-out or after the idle time; its forms need its own CSRF token."""
 

@@ -19,15 +19,8 @@ from multidict import CIMultiDict
 
 from statusd.channels import CHANNELS
 from statusd.channels.base import DuplicateError, PermanentError, Reply, Sent, TransientError
-from statusd.channels.facebook import (
-    DEFAULT_WAIT,
-    MAX_CHARS,
-    FacebookPage,
-    answer,
-    classify,
-    feed_fields,
-    usage_retry_after,
-)
+from statusd.channels.facebook import MAX_CHARS, FacebookPage, feed_fields
+from statusd.channels.facebook_errors import DEFAULT_WAIT, answer, classify, usage_retry_after
 from statusd.compose import Composer
 from statusd.compose.message import Message
 from statusd.config.load import Config
@@ -41,6 +34,8 @@ from tests.conftest import ALERTS, BASE, CONSOLE
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone
 from tests.fakes.facebook import RESPONSES, FakeGraph
+from tests.support import channels as support
+from tests.support.channels import LENGTH_TABLE, LINK, TEXT, ChannelBuilder, linked
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +44,6 @@ ENV = "TEST_FACEBOOK_TOKEN"
 TOKEN = "EAAB-page-token-for-tests-0123456789"
 PAGE = "104857600123456"
 KEY = "delivery-0001"
-LINK = "http://127.0.0.1:8080/#main"
 
 MakeChannel = Callable[..., FacebookPage]
 
@@ -64,11 +58,9 @@ CHANNEL = """\
 """
 
 
-def message(text: str = "Bibliothèque centrale : fermé. Dégât des eaux.", *,
-            link: str | None = LINK) -> Message:
+def message(text: str = TEXT, *, link: str | None = LINK) -> Message:
     """A message as the Composer makes it: the body, a blank line, the link."""
-    full = f"{text}{SEPARATOR}{link}" if link else text
-    return Message(full, "fr", link, "evt-42", "status_changed", "main", "closed")
+    return support.message(linked(text, link), link=link)
 
 
 def recorded(name: str) -> dict[str, object]:
@@ -85,23 +77,14 @@ async def graph() -> AsyncIterator[FakeGraph]:
 
 
 @pytest.fixture
-async def make_channel(
-    write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[MakeChannel]:
+def make_channel(write_config: Callable[..., Path], channel_builder: ChannelBuilder) -> MakeChannel:
     """Build real FacebookPage channels from a statusd.yaml; each is closed after the test."""
-    made: list[FacebookPage] = []
 
     def make(url: str, *, token: str = TOKEN, timeout: str = "0.3s") -> FacebookPage:
-        monkeypatch.setenv(ENV, token)  # before loading: without it the channel is inactive
-        channels = CHANNEL.format(page=PAGE, env=ENV, url=url, timeout=timeout)
-        config = load(write_config(channels=channels))
-        channel = FacebookPage(config.channels["fb"], config.delivery)
-        made.append(channel)
-        return channel
+        path = write_config(channels=CHANNEL.format(page=PAGE, env=ENV, url=url, timeout=timeout))
+        return channel_builder.build(path, "fb", FacebookPage, {ENV: token})
 
-    yield make
-    for channel in made:
-        await channel.close()
+    return make
 
 
 @pytest.fixture
@@ -646,16 +629,6 @@ class TestStandaloneProcess:
         assert caught.value.retry_after == pytest.approx(120.0)
 
 
-LENGTH_TABLE = {
-    "hostnames": "Voir bib-lyon.fr, www.bib-lyon.fr/horaires et statut.bibliotheques-municipales-lyon.fr ",
-    "ip addresses": "Serveur http://192.168.10.12:8080/statut ou 10.0.0.1, puis http://[2001:db8::1]/ ",
-    "several links": "https://bib-lyon.fr/a https://exemple.org/tres/long/chemin?x=1&y=2 http://a.fr/b ",
-    "emoji": "Fermé 🔥🚒 👩\u200d👩\u200d👧 🇫🇷 ⚠\ufe0f 👍🏽 ",
-    "cjk": "図書館は本日 閉館します 明日 再開 ",
-    "combining marks": "e\u0301te\u0301 cafe\u0301 n\u0303 a\u0308\u0301 ",
-}
-
-
 class TestLengthTable:
     """A message cut to 63,206 characters by the channel's count is accepted by the fake."""
 
@@ -663,8 +636,7 @@ class TestLengthTable:
     async def test_accepted_at_the_limit(self, channel: FacebookPage, graph: FakeGraph, row: str) -> None:
         body = LENGTH_TABLE[row] * (70_000 // len(LENGTH_TABLE[row]))
         text = fit(body, LINK, channel.max_chars, channel.measure)
-        sample = Message(text, "fr", LINK, "evt-42", "status_changed", "main", "closed")
-        await channel.send(sample, idempotency_key=row, reply_to=None)
+        await channel.send(support.message(text), idempotency_key=row, reply_to=None)
         (stored,) = graph.posts
         assert stored.link == LINK and stored.message is not None
         assert MAX_CHARS - 100 <= len(stored.message) <= len(text) <= MAX_CHARS

@@ -29,6 +29,8 @@ from statusd.model import Level, Target
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone
 from tests.fakes.mastodon import MastodonServer, mastodon_length, to_html
+from tests.support import channels as support
+from tests.support.channels import ChannelBuilder
 
 pytestmark = pytest.mark.e2e
 
@@ -67,9 +69,7 @@ def write_config(directory: Path, instance: str, language: str = "fr", **options
 
 
 def message(text: str = f"Bibliothèque centrale : fermé.\n\n{LINK}", **changes: str) -> Message:
-    fields = {"text": text, "language": "fr", "link": LINK, "event_id": "evt-1",
-              "kind": "status_changed", "target": "main", "level": "closed", **changes}
-    return Message(**fields)
+    return support.message(text, **{"link": LINK, "event_id": "evt-1", **changes})
 
 
 @pytest.fixture
@@ -79,24 +79,16 @@ async def server() -> AsyncIterator[MastodonServer]:
 
 
 @pytest.fixture
-async def make_channel(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[MakeChannel]:
+def make_channel(tmp_path: Path, channel_builder: ChannelBuilder) -> MakeChannel:
     """Build real Mastodon channels from a statusd.yaml; each is closed after the test."""
-    made: list[Mastodon] = []
 
     def make(
         instance: str, *, token: str = TOKEN, timeout: str = "0.3s", **options: str
     ) -> Mastodon:
-        monkeypatch.setenv(ENV, token)  # before loading: a channel without it is inactive
-        config = load(write_config(tmp_path, instance, timeout=timeout, **options))
-        channel = Mastodon(config.channels["toot"], config.delivery)
-        made.append(channel)
-        return channel
+        path = write_config(tmp_path, instance, timeout=timeout, **options)
+        return channel_builder.build(path, "toot", Mastodon, {ENV: token})
 
-    yield make
-    for channel in made:
-        await channel.close()
+    return make
 
 
 @pytest.fixture

@@ -25,11 +25,12 @@ from statusd.channels.base import PermanentError, Reply, TransientError
 from statusd.channels.mastodon import Mastodon
 from statusd.channels.mastodon_servers import comparable, comparable_content, is_stock, too_long
 from statusd.compose.message import Message
-from statusd.loading import load
 from statusd.textfit import fit
 from tests.fakes import refusing_port
 from tests.fakes.common import standalone
 from tests.fakes.mastodon import SHAPES, MastodonServer, Shape, mastodon_length, to_html
+from tests.support import channels as support
+from tests.support.channels import LENGTH_TABLE, ChannelBuilder
 
 pytestmark = pytest.mark.e2e
 
@@ -60,29 +61,21 @@ MakeChannel = Callable[[MastodonServer | str], Mastodon]
 
 
 def message(text: str, link: str | None = LINK) -> Message:
-    return Message(text=text, language="fr", link=link, event_id="evt-1", kind="status_changed",
-                   target="main", level="closed")
+    return support.message(text, link=link, event_id="evt-1")
 
 
 @pytest.fixture
-async def make_channel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[MakeChannel]:
+def make_channel(tmp_path: Path, channel_builder: ChannelBuilder) -> MakeChannel:
     """Real channels built from statusd.yaml, pointed at a fake; closed after the test."""
-    made: list[Mastodon] = []
-    monkeypatch.setenv(ENV, TOKEN)
 
     def make(server: MastodonServer | str) -> Mastodon:
         """A channel for the fake `server` (or a base URL)."""
         url = server if isinstance(server, str) else server.url
         path = tmp_path / "statusd.yaml"
         path.write_text(CONFIG.format(alerts=ALERTS, instance=url, env=ENV), encoding="utf-8")
-        config = load(path)
-        channel = Mastodon(config.channels["toot"], config.delivery)
-        made.append(channel)
-        return channel
+        return channel_builder.build(path, "toot", Mastodon, {ENV: TOKEN})
 
-    yield make
-    for channel in made:
-        await channel.close()
+    return make
 
 
 @pytest.fixture(params=sorted(SHAPES))
@@ -133,28 +126,17 @@ class TestWhatTheServerSays:
         assert is_stock(version, source) is stock
 
 
-# Hostnames, IP addresses, several links, emoji, CJK and combining marks, each repeated past the limit.
-TABLE = {
-    "hostnames": "Voir bib-lyon.fr, www.bib-lyon.fr/horaires et statut.bibliotheques-municipales-lyon.fr ",
-    "ip addresses": "Serveur http://192.168.10.12:8080/statut ou 10.0.0.1, puis http://[2001:db8::1]/ ",
-    "several links": "https://bib-lyon.fr/a https://exemple.org/tres/long/chemin?x=1&y=2 http://a.fr/b ",
-    "emoji": "Fermé 🔥🚒 👩\u200d👩\u200d👧 🇫🇷 ⚠\ufe0f 👍🏽 ",
-    "cjk": "図書館は本日 閉館します 明日 再開 ",
-    "combining marks": "e\u0301te\u0301 cafe\u0301 n\u0303 a\u0308\u0301 ",
-}
-
-
 class TestLengthTable:
     """A message cut to the limit the channel read is accepted by the server at its own limit."""
 
-    @pytest.mark.parametrize("row", sorted(TABLE))
+    @pytest.mark.parametrize("row", sorted(LENGTH_TABLE))
     async def test_accepted_at_the_limit(self, make_channel: MakeChannel, server: MastodonServer,
                                          row: str) -> None:
         if server.shape.name == "django":
             server.max_characters = 300  # the same table, at a limit it reaches
         channel = make_channel(server)
         await channel.open()
-        text = fit(TABLE[row] * 80, LINK, channel.max_chars, channel.measure)
+        text = fit(LENGTH_TABLE[row] * 80, LINK, channel.max_chars, channel.measure)
         await channel.send(message(text), idempotency_key=f"row-{row}", reply_to=None)
         posts = [a for a in server.attempts if a.method == "POST"]
         assert len(posts) == 1, "refused first, so the count was wrong"
@@ -162,7 +144,7 @@ class TestLengthTable:
         counted = mastodon_length(text, raw_urls=server.shape.raw_urls, graphemes=server.shape.graphemes)
         limit = server.max_characters or 0
         # Short of the limit by no more than a word (and a short URL's 25 where it counts raw).
-        slack = max(25, *(len(word) for word in TABLE[row].split())) + 2
+        slack = max(25, *(len(word) for word in LENGTH_TABLE[row].split())) + 2
         assert limit - slack <= counted <= limit and text.endswith(LINK)
 
 

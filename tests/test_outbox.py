@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import pytest
 
 from statusd.channels.base import DuplicateError, PermanentError, Reply, Sent, TransientError
+from statusd.channels.bluesky_keys import tid
 from statusd.channels.console import Console
 from statusd.compose.message import Message
 from statusd.config.types import DeliveryConfig
@@ -151,6 +152,15 @@ class TestRecording:
         store.record([(ev, [Planned("rec", None, "template error: x")])], {}, deadline=5.0)
         [(_, _, [delivery])] = store.recent()
         assert (delivery.state, delivery.last_error) == (FAILED, "template error: x")
+
+
+    def test_deliveries_recorded_together_never_share_their_creation_time(self, store: Store) -> None:
+        """Bluesky's record key is a TID made from it: one batch must not give two posts one key."""
+        batch = [event(f"site{i}", rev=f"r{i}") for i in range(300)]
+        store.record([(e, [Planned("sky", message(e))]) for e in batch], {}, deadline=5.0, now=1_764_657_600.0)
+        created = [d.created_at for _, _, ds in store.recent(400) for d in ds]
+        keys = {tid(datetime.fromtimestamp(c, UTC), "the same key") for c in created}
+        assert len(created) == 300 and len(keys) == 300
 
 
 class TestWorker:

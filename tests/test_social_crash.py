@@ -72,7 +72,8 @@ class TestCrashMidSend:
         self, write_config: WriteConfig, tmp_path: Path, platforms: tuple[Platforms, Tls]
     ) -> None:
         fakes, tls = platforms
-        daemon = Daemon(write_config(fakes.channels(tls)), tmp_path / "state", env=ENV).start()
+        # Started from a thread: the fakes answer from this test's event loop, which must keep running.
+        daemon = await asyncio.to_thread(Daemon(write_config(fakes.channels(tls)), tmp_path / "state", env=ENV).start)
         try:
             await until(lambda: fakes.bluesky.session_creates == 1, "Bluesky session at start", timeout=10)
             fakes.mastodon.mode = "accept_then_hang"
@@ -87,7 +88,7 @@ class TestCrashMidSend:
             daemon.kill()
             for fake in (fakes.mastodon, fakes.x, fakes.facebook, fakes.bluesky):
                 fake.mode = "ok"
-            daemon.start()
+            await asyncio.to_thread(daemon.start)
             await until(lambda: fakes.bluesky.posts != [], "Bluesky post after restart", timeout=10)
             await asyncio.to_thread(daemon.cli, "set", "main", "emergency", "-m", "fr:Évacuation.",
                                     "-m", "en:Evacuation.")
@@ -116,7 +117,8 @@ class TestRateLimit:
         fakes, tls = platforms
         fakes.mastodon.retry_after = 600
         fakes.mastodon.mode = "ratelimit"
-        daemon = Daemon(write_config(fakes.channels(tls)), tmp_path / "state", env=ENV).start()
+        # Started from a thread: the fakes answer from this test's event loop, which must keep running.
+        daemon = await asyncio.to_thread(Daemon(write_config(fakes.channels(tls)), tmp_path / "state", env=ENV).start)
         try:
             await asyncio.to_thread(daemon.cli, "set", "main", "closed", "-m", "fr:Fermé.", "-m", "en:Closed.")
             await until(lambda: len(fakes.x.posts) == len(fakes.facebook.posts) == len(fakes.bluesky.posts) == 1,

@@ -22,17 +22,17 @@ from statusd.compose.message import Message
 from statusd.config.options import Duration, Url
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.loading import load
-from statusd.textfit import SEPARATOR
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone
 from tests.fakes.telegram import CHAT_ID, CHAT_USERNAME, FakeTelegram, recorded
+from tests.support import channels as support
+from tests.support.channels import LINK, TEXT, ChannelBuilder, linked
 
 pytestmark = pytest.mark.unit
 
 ENV = "TEST_TELEGRAM_TOKEN"
 TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 KEY = "delivery-0001"
-LINK = "http://127.0.0.1:8080/#main"
 TOKEN_FILE = Path(tempfile.gettempdir()) / f"statusd-test-telegram-token-{os.getpid()}"
 
 CHANNEL = """\
@@ -48,8 +48,8 @@ CHANNEL = """\
 MakeChannel = Callable[..., Telegram]
 
 
-def message(text: str = "Bibliothèque centrale : fermé. Dégât des eaux.") -> Message:
-    return Message(f"{text}{SEPARATOR}{LINK}", "fr", LINK, "evt-42", "status_changed", "main", "closed")
+def message(text: str = TEXT) -> Message:
+    return support.message(linked(text, LINK))
 
 
 @pytest.fixture
@@ -59,21 +59,14 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
-async def make_channel(write_config: Callable[..., Path],
-                       monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[MakeChannel]:
+def make_channel(write_config: Callable[..., Path], channel_builder: ChannelBuilder) -> MakeChannel:
     """Real Telegram channels built from a statusd.yaml; closed after the test."""
-    made: list[Telegram] = []
 
     def make(url: str, *, token: str = TOKEN, chat: str = str(CHAT_ID)) -> Telegram:
-        monkeypatch.setenv(ENV, token)
-        config = load(write_config(channels=CHANNEL.format(chat=chat, env=ENV, url=url)))
-        channel = Telegram(config.channels["tg"], config.delivery)
-        made.append(channel)
-        return channel
+        path = write_config(channels=CHANNEL.format(chat=chat, env=ENV, url=url))
+        return channel_builder.build(path, "tg", Telegram, {ENV: token})
 
-    yield make
-    for channel in made:
-        await channel.close()
+    return make
 
 
 @pytest.fixture

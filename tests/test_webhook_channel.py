@@ -28,6 +28,8 @@ from tests.fakes.webhook import (
     refusing_port,
     url_for,
 )
+from tests.support import channels as support
+from tests.support.channels import ChannelBuilder
 
 pytestmark = pytest.mark.e2e
 
@@ -63,18 +65,8 @@ def write_config(directory: Path, url: str, timeout: str = "0.3s") -> Path:
     return path
 
 
-def message(**changes: str | None) -> Message:
-    fields: dict[str, str | None] = {
-        "text": "Bibliothèque fermée — dégât des eaux",
-        "language": "fr",
-        "link": "http://127.0.0.1:8080/#main",
-        "event_id": "evt-42",
-        "kind": "status_changed",
-        "target": "main",
-        "level": "closed",
-    }
-    fields.update(changes)
-    return Message(**fields)  # type: ignore[arg-type]
+def message(text: str = "Bibliothèque fermée — dégât des eaux", **changes: str) -> Message:
+    return support.message(text, **changes)
 
 
 @pytest.fixture
@@ -84,23 +76,13 @@ async def hook() -> AsyncIterator[WebhookReceiver]:
 
 
 @pytest.fixture
-async def make_channel(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[MakeChannel]:
+def make_channel(tmp_path: Path, channel_builder: ChannelBuilder) -> MakeChannel:
     """Build real Webhook channels from a statusd.yaml; each is closed after the test."""
-    made: list[Webhook] = []
 
     def make(url: str, *, secret: str = SECRET, timeout: str = "0.3s") -> Webhook:
-        # The secret must be set before loading: a channel without it is inactive.
-        monkeypatch.setenv(ENV, secret)
-        config = load(write_config(tmp_path, url, timeout))
-        channel = Webhook(config.channels["hook"], config.delivery)
-        made.append(channel)
-        return channel
+        return channel_builder.build(write_config(tmp_path, url, timeout), "hook", Webhook, {ENV: secret})
 
-    yield make
-    for channel in made:
-        await channel.close()
+    return make
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ from statusd.textfit import fit
 from tests.fakes import blackhole, refusing_port
 from tests.fakes.common import standalone
 from tests.fakes.x import ACCOUNT, Credentials, Tls, XServer, make_tls, snowflake, x_length
+from tests.support import channels as support
+from tests.support.channels import LENGTH_TABLE, ChannelBuilder
 
 pytestmark = pytest.mark.e2e
 
@@ -67,8 +69,7 @@ MakeChannel = Callable[..., X]
 
 
 def message(text: str = f"Bibliothèque centrale : fermée.\n\n{LINK}") -> Message:
-    return Message(text=text, language="fr", link=LINK, event_id="evt-1",
-                   kind="status_changed", target="main", level="closed")
+    return support.message(text, link=LINK, event_id="evt-1")
 
 
 @pytest.fixture(scope="module")
@@ -83,28 +84,20 @@ async def server(tls: Tls) -> AsyncIterator[XServer]:
 
 
 @pytest.fixture
-async def make_channel(tmp_path: Path, tls: Tls,
-                       monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[MakeChannel]:
+def make_channel(tmp_path: Path, tls: Tls, channel_builder: ChannelBuilder) -> MakeChannel:
     """Channels built as the daemon builds them: from tmp_path/statusd.yaml, keys from env."""
-    made: list[X] = []
 
     def make(connect_to: str | None = None, *, ca_file: str | None = None, timeout: str = "1s",
              **keys: str) -> X:
-        for name, variable in ENV.items():
-            monkeypatch.setenv(variable, keys.get(name, getattr(KEYS, name)))
         options = {"timeout": timeout, "connect_to": connect_to,
                    "ca_file": str(tls.ca_file) if ca_file is None else ca_file}
         lines = "".join(f"    {k}: {json.dumps(v)}\n" for k, v in options.items() if v)
         path = tmp_path / "statusd.yaml"
         path.write_text(CONFIG.format(alerts=ALERTS, options=lines), encoding="utf-8")
-        config = load(path)
-        channel = X(config.channels["xfr"], config.delivery)
-        made.append(channel)
-        return channel
+        env = {variable: keys.get(name, getattr(KEYS, name)) for name, variable in ENV.items()}
+        return channel_builder.build(path, "xfr", X, env)
 
-    yield make
-    for channel in made:
-        await channel.close()
+    return make
 
 
 @pytest.fixture
@@ -532,17 +525,6 @@ class TestStandaloneProcess:
                 session.get(f"{url}/_fake/posts", ssl=context) as response:
             posts = await response.json()
         assert [(p["id"], p["text"]) for p in posts] == [(sent.remote_id, message().text)]
-
-
-# Hostnames, IP addresses, several links, emoji, CJK and combining marks, each repeated past the limit.
-LENGTH_TABLE = {
-    "hostnames": "Voir bib-lyon.fr, www.bib-lyon.fr/horaires et statut.bibliotheques-municipales-lyon.fr ",
-    "ip addresses": "Serveur http://192.168.10.12:8080/statut ou 10.0.0.1, puis http://[2001:db8::1]/ ",
-    "several links": "https://bib-lyon.fr/a https://exemple.org/tres/long/chemin?x=1&y=2 http://a.fr/b ",
-    "emoji": "Fermé 🔥🚒 👩\u200d👩\u200d👧 🇫🇷 ⚠\ufe0f 👍🏽 ",
-    "cjk": "図書館は本日 閉館します 明日 再開 ",
-    "combining marks": "e\u0301te\u0301 cafe\u0301 n\u0303 a\u0308\u0301 ",
-}
 
 
 class TestLengthTable:

@@ -26,13 +26,23 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import aiohttp
 import structlog
 
+from statusd.channels import http
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.bluesky_keys import Kept, SessionFile, tid
 from statusd.channels.bluesky_text import graphemes, link_facets
-from statusd.channels.bluesky_xrpc import Failed, answer, at_uri, retry_after, strong_ref
+from statusd.channels.bluesky_xrpc import (
+    TOKEN_ERRORS,
+    Failed,
+    answer,
+    at_now,
+    at_uri,
+    classify,
+    may_exist,
+    retry_after,
+    strong_ref,
+)
 from statusd.compose.message import Message
 from statusd.config.options import Duration, Url
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
@@ -43,11 +53,9 @@ log = structlog.get_logger()
 
 DEFAULT_SERVICE = "https://bsky.social"
 POST = "app.bsky.feed.post"
-# Errors that mean "this access token no longer works": refresh, then try once more.
-_TOKEN_ERRORS = {"ExpiredToken", "InvalidToken", "AuthenticationRequired"}
 
 
-class Bluesky:
+class Bluesky(http.HttpChannel):
     """Posts to one Bluesky account with an app password, over one reused session."""
 
     kind: ClassVar[str] = "bluesky"
@@ -67,16 +75,11 @@ class Bluesky:
     max_bytes: ClassVar[int] = 3000
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
-        self.name = config.name
-        self.language = config.language
-        self.max_chars: int | None = self.max_graphemes
+        super().__init__(config, delivery, max_chars=self.max_graphemes)
         options: Bluesky.Options = config.options
         self._service = (options.service or DEFAULT_SERVICE).rstrip("/")
         self._handle: str = options.handle.lstrip("@")
         self._password = options.app_password
-        timeout = options.timeout or delivery.timeout
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._http: aiohttp.ClientSession | None = None
         self._auth: dict[str, str] | None = None  # accessJwt, refreshJwt, did, handle
         # One session for the channel's life, kept across restarts: createSession is limited.
         self._lock = asyncio.Lock()
@@ -109,7 +112,7 @@ class Bluesky:
         record: dict[str, Any] = {
             "$type": POST,
             "text": message.text,
-            "createdAt": _now(),
+            "createdAt": at_now(),
             "langs": [message.language],
         }
         if facets := link_facets(message.text):
@@ -124,7 +127,7 @@ class Bluesky:
         try:
             data = await self._xrpc("POST", "com.atproto.repo.createRecord", body)
         except (TransientError, PermanentError) as err:
-            if isinstance(err.__cause__, Failed) and _may_exist(err.__cause__):
+            if isinstance(err.__cause__, Failed) and may_exist(err.__cause__):
                 if (found := await self._get(rkey, message.text)) is not None:
                     return found  # an earlier attempt made it: the PDS refused the second value
             raise
@@ -165,11 +168,6 @@ class Bluesky:
             raise PermanentError(f"{self._where()} holds another post under record key {rkey}; "
                                  "this delivery cannot be told apart from it")
         return self._sent(str(data.get("uri")), str(data.get("cid")))
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
 
     # -- session -------------------------------------------------------------------------------
 
@@ -212,7 +210,7 @@ class Bluesky:
                                         token=self._auth["refreshJwt"])
             except Failed as err:
                 if err.status >= 500 or err.status == 429:
-                    raise self._classify(err) from err
+                    raise classify(err, self._where()) from err
                 log.info("bluesky_refresh_refused", channel=self.name, error=err.error)
                 self._auth = None
                 await self._create_session()
@@ -238,7 +236,7 @@ class Bluesky:
                     f"{err.text}); check the handle and create a new app password "
                     f"in {self._password.describe()}"
                 ) from err
-            raise self._classify(err) from err
+            raise classify(err, self._where()) from err
         self._keep(data)
         self._create_after = 0.0
         await self._save()
@@ -261,40 +259,24 @@ class Bluesky:
             try:
                 return await self._call(method, nsid, body, token=token, params=params)
             except Failed as err:
-                if attempt == 1 and err.status in (400, 401) and err.error in _TOKEN_ERRORS:
+                if attempt == 1 and err.status in (400, 401) and err.error in TOKEN_ERRORS:
                     await self._renew(token)
                     continue
-                raise self._classify(err) from err
+                raise classify(err, self._where()) from err
         raise AssertionError("unreachable")
 
     async def _call(self, method: str, nsid: str, body: Any = None, *, token: str | None,
                     params: Mapping[str, str] | None = None) -> Any:
         """One XRPC request; the parsed JSON answer, or Failed."""
-        if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=self._timeout)
-        headers = {"User-Agent": "statusd", "Accept": "application/json"}
+        headers = {"Accept": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        try:
-            async with self._http.request(
+        async with http.mapped(self._where(), self._seconds):
+            async with self._http_session().request(
                 method, f"{self._service}/xrpc/{nsid}", json=body, params=params, headers=headers
             ) as response:
                 text = await response.text(errors="replace")
-                return answer(response.status, response.headers, text)
-        except TimeoutError as err:
-            waited = f"{self._timeout.total:g} s"
-            raise TransientError(f"no answer from {self._where()} within {waited}") from err
-        except aiohttp.ClientError as err:
-            raise TransientError(f"cannot reach {self._where()}: {err}") from err
-
-    def _classify(self, err: Failed) -> TransientError | PermanentError:
-        reason = f"{self._where()}: {err}"
-        # A 2xx that cannot be read may still have posted: the outbox looks before retrying.
-        if err.status < 300 or err.status in (408, 429) or err.status >= 500:
-            return TransientError(reason, retry_after=retry_after(err.headers))
-        if err.error in _TOKEN_ERRORS:
-            return PermanentError(f"{reason}; the session was refused again after renewing it")
-        return PermanentError(reason)
+        return answer(response.status, response.headers, text)
 
     def _sent(self, uri: str, cid: str) -> Sent:
         _, _, rkey = at_uri(uri)
@@ -305,12 +287,3 @@ class Bluesky:
         parts = urlsplit(self._service)
         return f"Bluesky at {parts.scheme}://{parts.netloc}"
 
-
-def _may_exist(err: Failed) -> bool:
-    """Whether a refused create may mean the record is there already (not a limit, not our text)."""
-    return err.status >= 500 or err.status == 409 or "exist" in err.text.lower()
-
-
-def _now() -> str:
-    """The time as AT Protocol datetimes are usually written: UTC, milliseconds, "Z"."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,14 +1,11 @@
 """Facebook page channel: the Graph API over aiohttp, posting as the page with its access token.
 
 The token travels in the Authorization header, never in a URL, so it cannot land in a log.
-Graph names its errors in `error.code`/`error_subcode` (HTTP is nearly always 400): `classify`
-turns them into TransientError or PermanentError with what an operator should do.
+What Graph's answers and errors mean is read in facebook_errors.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import re
 import time
 from collections.abc import Iterator, Mapping
@@ -17,10 +14,9 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from statusd.channels import http
-from statusd.channels.base import ChannelError, DuplicateError, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import ChannelError, PermanentError, Reply, Sent, TransientError
+from statusd.channels.facebook_errors import answer, usage_share
 from statusd.compose.message import Message
 from statusd.config.options import Duration, PathSegment, Url
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
@@ -29,32 +25,13 @@ from statusd.textfit import SEPARATOR
 GRAPH_URL = "https://graph.facebook.com/v21.0"
 WEB_URL = "https://www.facebook.com"
 MAX_CHARS = 63_206
-USAGE_HEADERS = ("X-App-Usage", "X-Page-Usage", "X-Business-Use-Case-Usage")
-# When throttled without an estimate in the usage headers.
-DEFAULT_WAIT = 60.0
 # How many recent posts `find` reads (the first page of the feed).
 FIND_LIMIT = 25
 
-_TOKEN_STATES = {
-    463: "has expired",
-    460: "was invalidated because an administrator changed their password",
-    458: "was revoked because the app was removed from the account",
-}
-_THROTTLED = frozenset({4, 17, 32, 613})
-_TEMPORARY = frozenset({1, 2})
-# The permission each call needs, named when Graph's message does not name one.
-_NEEDS = {
-    "post to the page": "pages_manage_posts",
-    "delete the post": "pages_manage_posts",
-    "comment on the post": "pages_manage_engagement",
-    "read the page's feed": "pages_read_engagement",
-    "read who the token is for": "pages_manage_posts",
-}
-_PERMISSION = re.compile(r"\bpages_[a-z_]+")
 _ID = re.compile(r"[0-9A-Za-z_.-]{1,100}")
 
 
-class FacebookPage:
+class FacebookPage(http.HttpChannel):
     """Posts on a Facebook page's feed; thread updates become comments on the first post."""
 
     kind: ClassVar[str] = "facebook"
@@ -71,26 +48,21 @@ class FacebookPage:
         timeout: Duration | None = None
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
-        self.name = config.name
-        self.language = config.language
-        self.max_chars: int | None = MAX_CHARS
+        super().__init__(config, delivery, max_chars=MAX_CHARS)
         options: FacebookPage.Options = config.options
         self._page_id = str(options.page_id)
         self._token = options.token.read() or ""
         self._token_source = options.token.describe()
         self._graph = str(options.graph_url or GRAPH_URL).rstrip("/")
-        timeout = options.timeout or delivery.timeout
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
         # A post older than a delivery may live cannot be the one a crashed send made.
         self._recent = delivery.deadline
-        self._session: aiohttp.ClientSession | None = None
 
     def measure(self, text: str) -> int:
         # Facebook counts characters (code points); links count in full.
         return len(text)
 
     async def open(self) -> None:
-        self._open_session()
+        self._http_session()
 
     async def whoami(self) -> str:
         data = await self._call("GET", "me", "read who the token is for",
@@ -146,26 +118,16 @@ class FacebookPage:
                 return Sent(remote_id=post_id, url=None if reply_to else f"{WEB_URL}/{post_id}")
         return None
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
     def _feed(self) -> str:
         return f"{_checked_id(self._page_id, 'page')}/feed"
-
-    def _open_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = http.session(self._timeout.total or 0)
-        return self._session
 
     async def _call(self, method: str, path: str, action: str, *,
                     form: Mapping[str, str] | None = None,
                     params: Mapping[str, str] | None = None) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self._token}"}
         url = f"{self._graph}/{path}"
-        async with http.mapped(f"the Graph API at {_where(self._graph)}", self._timeout.total or 0):
-            async with self._open_session().request(
+        async with http.mapped(f"the Graph API at {_where(self._graph)}", self._seconds):
+            async with self._http_session().request(
                 method, url, data=dict(form) if form is not None else None,
                 params=params, headers=headers,
             ) as response:
@@ -192,9 +154,8 @@ class FacebookPage:
 
     def _note_usage(self, headers: Mapping[str, str]) -> None:
         """Keep the highest share (percent) in the usage headers: the posting budget reads it."""
-        shares = [v for name in USAGE_HEADERS for v in _shares(_json(headers.get(name) or ""))]
-        if shares:
-            self.usage_percent = max(shares)
+        if (share := usage_share(headers)) is not None:
+            self.usage_percent = share
 
 
 def feed_fields(message: Message) -> dict[str, str]:
@@ -215,119 +176,6 @@ def feed_fields(message: Message) -> dict[str, str]:
     if text:
         fields["message"] = text
     return fields
-
-
-def answer(status: int, headers: Mapping[str, str], text: str, action: str, *,
-           token_from: str = "its secret") -> dict[str, Any]:
-    """The JSON object Graph answered; raise the ChannelError its error (or status) means."""
-    body = _json(text)
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        raise classify(error, status, headers, action, token_from=token_from)
-    if status >= 300:
-        raise _http_error(status, headers, text)
-    if not isinstance(body, dict):
-        # The outcome is unknown: retrying is safe, Facebook refuses a duplicate (#506).
-        raise TransientError(f"Facebook answered HTTP {status} with no JSON: {_snippet(text)}")
-    return body
-
-
-def classify(error: Mapping[str, Any], status: int, headers: Mapping[str, str], action: str,
-             *, token_from: str = "its secret") -> ChannelError:
-    """The ChannelError a Graph error object means, saying what an operator should do."""
-    code, subcode = _int(error.get("code")), _int(error.get("error_subcode"))
-    full = str(error.get("message") or "no message")
-    said = _snippet(full)
-    where = f"(code {code}{f'/{subcode}' if subcode is not None else ''}: {said})"
-    if code in (190, 104):  # 104: no token arrived at all
-        state = "is missing" if code == 104 else _TOKEN_STATES.get(subcode or 0, "is not valid")
-        return PermanentError(
-            f"the page access token {state} {where}; renew the page token (Meta Business Suite "
-            f"or the Graph API Explorer) and put it in {token_from}")
-    if code == 506 or (code == 368 and "already posted" in said.lower()):
-        return DuplicateError(f"duplicate: Facebook refuses to post the same text again {where}")
-    if code == 368:
-        return PermanentError(f"Facebook blocked the page from posting {where}; check the page's "
-                              "quality notices in Meta Business Suite before trying again")
-    if code in _THROTTLED:
-        wait = usage_retry_after(headers) or DEFAULT_WAIT
-        return TransientError(f"Facebook rate limit {where}; access returns in about {wait:g} s",
-                              retry_after=wait)
-    if code in _TEMPORARY:
-        return TransientError(f"Facebook had a temporary problem {where}")
-    if code == 10 or (code is not None and 200 <= code <= 299):
-        missing = ", ".join(dict.fromkeys(_PERMISSION.findall(full))) or _NEEDS.get(
-            action, "pages_manage_posts")
-        return PermanentError(f"the page token may not {action}: it needs the permission "
-                              f"{missing} {where}; generate a page token with it granted")
-    if status >= 500 or error.get("is_transient") is True:
-        return TransientError(f"Facebook could not {action} {where}")
-    return PermanentError(f"Facebook refused to {action} {where}")
-
-
-def usage_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds until access returns: the largest estimated_time_to_regain_access (minutes)."""
-    minutes = [m for name in USAGE_HEADERS for m in _regain_minutes(_json(headers.get(name) or ""))]
-    longest = max(minutes, default=0.0)
-    return longest * 60.0 if longest > 0 else None
-
-
-def _regain_minutes(value: Any) -> Iterator[float]:
-    """Every estimate in a usage header: a flat object, or lists of them keyed by business id."""
-    if isinstance(value, list):
-        for item in value:
-            yield from _regain_minutes(item)
-    elif isinstance(value, dict):
-        estimate = _minutes(value.get("estimated_time_to_regain_access"))
-        if estimate is not None:
-            yield estimate
-        for item in value.values():
-            if isinstance(item, (list, dict)):
-                yield from _regain_minutes(item)
-
-
-def _shares(value: Any) -> Iterator[float]:
-    """Every call_count, total_time and total_cputime (percent of the allowance) in a usage header."""
-    if isinstance(value, list):
-        for item in value:
-            yield from _shares(item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if key in ("call_count", "total_time", "total_cputime") and isinstance(item, (int, float)):
-                yield float(item)
-            elif isinstance(item, (list, dict)):
-                yield from _shares(item)
-
-
-def _minutes(value: Any) -> float | None:
-    """A plausible estimate: a JSON number (not a boolean) above 0 and at most a day."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) and 0 < value <= 24 * 60 else None
-
-
-def _http_error(status: int, headers: Mapping[str, str], text: str) -> ChannelError:
-    reason = f"Facebook answered HTTP {status}: {_snippet(text) or 'no body'}"
-    if status in (408, 429) or status >= 500:
-        wait = usage_retry_after(headers)
-        return TransientError(reason, retry_after=wait or (DEFAULT_WAIT if status == 429 else None))
-    return PermanentError(reason)
-
-
-def _json(text: str) -> Any:
-    try:
-        return json.loads(text) if text else None
-    except ValueError:
-        return None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _snippet(text: str) -> str:
-    """At most 200 characters of an answer, HTML tags taken out."""
-    return http.snippet(text)
 
 
 def _where(url: str) -> str:

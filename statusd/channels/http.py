@@ -8,18 +8,24 @@ sentence, and quotes at most a short, tag-free, secret-free snippet of an answer
 from __future__ import annotations
 
 import asyncio
+import json
 import re
-from collections.abc import AsyncIterator, Iterable
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 
 from statusd.channels.base import TransientError
+from statusd.config.types import ChannelConfig, DeliveryConfig
 
 SNIPPET = 200  # the most of an answer's body an error ever quotes
 _TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]*>", re.DOTALL | re.IGNORECASE)
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+# Plain ASCII decimals only: float() would also take "inf", "1e999" and "¹".
+_NUMBER = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,6})?")
 # A bearer-like run: long enough that blanking it never eats an ordinary word.
 _SHORTEST_SECRET = 8
 
@@ -34,6 +40,36 @@ def session(timeout: float, *, connector: aiohttp.BaseConnector | None = None,
         headers={"User-Agent": "statusd"},
         **extra,
     )
+
+
+class HttpChannel:
+    """What every channel that speaks HTTP itself starts from: its name, language and limit,
+    the one timeout its requests keep to, and one session opened at first use and closed with it."""
+
+    max_chars: int | None
+
+    def __init__(self, config: ChannelConfig, delivery: DeliveryConfig, *, max_chars: int | None) -> None:
+        self.name = config.name
+        self.language = config.language
+        self.max_chars = max_chars
+        # The channel's own `timeout` option, else the delivery section's.
+        self._seconds = float(config.options.timeout or delivery.timeout)
+        self._http: aiohttp.ClientSession | None = None
+
+    def _http_session(self) -> aiohttp.ClientSession:
+        """The channel's session, opened at the first request."""
+        if self._http is None:
+            self._http = self._new_session()
+        return self._http
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        return session(self._seconds)
+
+    async def close(self) -> None:
+        """Release the session's connections; a later request opens a new one."""
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
 
 def no_answer(where: str, timeout: float) -> str:
@@ -71,6 +107,33 @@ async def mapped(where: str, seconds: float) -> AsyncIterator[None]:
         error = transport_error(err, where, seconds)
         assert error is not None  # every caught type maps
         raise error from err
+
+
+def parsed(text: str, empty: Any = None) -> Any:
+    """The JSON value an answer's body holds: `empty` for no body, None for one that is not JSON."""
+    if not text:
+        return empty
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from Retry-After (seconds or HTTP date) or X-RateLimit-Reset (epoch)."""
+    now = time.time() if now is None else now
+    value = (headers.get("Retry-After") or "").strip()
+    if _NUMBER.fullmatch(value):
+        return max(0.0, float(value))
+    if value:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+        except (TypeError, ValueError, IndexError):
+            pass
+    reset = (headers.get("X-RateLimit-Reset") or "").strip()
+    if _NUMBER.fullmatch(reset):
+        return max(0.0, float(reset) - now)
+    return None
 
 
 def snippet(text: str, secrets: Iterable[str] = ()) -> str:

@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-import requests
 import structlog
-from mastodon import (
-    Mastodon as Client,
-)
-from mastodon import (
-    MastodonAPIError,
-    MastodonError,
-    MastodonNetworkError,
-    MastodonNotFoundError,
-    MastodonRatelimitError,
-)
 
 from statusd import textfit
-from statusd.channels import http
-from statusd.channels.base import (
-    ChannelError,
-    PermanentError,
-    Reply,
-    Sent,
-    TransientError,
-)
-from statusd.channels.mastodon_errors import Context, TooLong, classify
+from statusd.channels.base import ChannelError, PermanentError, Reply, Sent
+from statusd.channels.mastodon_calls import Calls, none_if_missing
+from statusd.channels.mastodon_errors import TooLong
 from statusd.channels.mastodon_servers import (
     DEFAULT_MAX_CHARS,
     URL_LENGTH,
@@ -76,17 +56,11 @@ class Mastodon:
         options: Mastodon.Options = config.options
         instance: str = options.instance.rstrip("/")
         self._host = urlsplit(instance).netloc or instance
-        self._token_where = options.token.describe()
-        self._token = options.token.read() or ""
         self._visibility: str = options.visibility
-        self._timeout: float = options.timeout or delivery.timeout
         self._account_id: str | None = None
-        # No request is made here: Mastodon.py only checks the version when asked to.
-        self._client = Client(
-            access_token=self._token, api_base_url=instance, version_check_mode="none",
-            ratelimit_method="throw", request_timeout=self._timeout, user_agent="statusd",
-            session=self._keeping_session(),
-        )
+        self._call = Calls(instance, self._host, options.token.read() or "", options.token.describe(),
+                           options.timeout or delivery.timeout)
+        self._client = self._call.client
         # Until the instance says what it is, it is not trusted with Idempotency-Key and
         # URLs count their raw length where that is more (docs/platforms.md).
         self.server = Instance()
@@ -142,7 +116,7 @@ class Mastodon:
             return await self._post(shorter, message, f"{idempotency_key}.fit", reply_to)
 
     async def delete(self, remote_id: str) -> None:
-        deleted = await self._call(_none_if_missing(self._client.status_delete), remote_id)
+        deleted = await self._call(none_if_missing(self._client.status_delete), remote_id)
         if deleted is None:
             log.info("mastodon_delete_missing", channel=self.name, remote_id=remote_id)
 
@@ -178,17 +152,17 @@ class Mastodon:
         return None
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._client.session.close)
+        await self._call.close()
 
     # -- internals ---------------------------------------------------------------------------
 
     async def _learn(self, *, quiet: bool = False) -> None:
         """Read the instance: v2, then v1 where v2 is missing (404); the defaults if neither says."""
         try:
-            found = instance_from(await self._call(_none_if_missing(self._client.instance_v2)),
+            found = instance_from(await self._call(none_if_missing(self._client.instance_v2)),
                                   "/api/v2/instance")
             if found is None or not found.read:  # v2 missing, or silent on the limit
-                older = instance_from(await self._call(_none_if_missing(self._client.instance_v1)),
+                older = instance_from(await self._call(none_if_missing(self._client.instance_v1)),
                                       "/api/v1/instance")
                 found = older if found is None or (older is not None and older.read) else found
         except ChannelError:
@@ -257,75 +231,6 @@ class Mastodon:
                 f"channel {self.name}: visibility {self._visibility!r} is not one of "
                 f"{', '.join(VISIBILITIES)}; fix it in statusd.yaml"
             )
-
-    def _keeping_session(self) -> requests.Session:
-        """Mastodon.py's session, keeping a snippet of every answer that is an error or not
-        JSON (Mastodon.py drops such bodies, and they say what went wrong)."""
-        self._answers = threading.local()
-        session = requests.Session()
-        session.hooks["response"].append(self._keep_answer)
-        return session
-
-    def _keep_answer(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        json_body = "json" in response.headers.get("Content-Type", "")
-        keep = not response.ok or not json_body
-        self._answers.body = http.snippet(response.text, [self._token]) if keep else ""
-
-    def _answered(self) -> str:
-        return str(getattr(self._answers, "body", "") or "")
-
-    async def _call(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(self._blocking, call, *args, **kwargs)
-
-    def _blocking(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Runs in a thread: the call, its failure raised as a TransientError or PermanentError."""
-        self._answers.body = ""
-        try:
-            return call(*args, **kwargs)
-        except MastodonRatelimitError as err:
-            # Read now, in this thread: the next request overwrites ratelimit_reset.
-            wait = self._reset_wait()
-            when = "" if wait is None else f"; it resets in {wait:.0f} s"
-            what = "HTTP 429, rate limit reached" if "Hit rate limit" in str(err) else str(err)
-            raise self._error(TransientError, f"{self._host} answered {what}{when}",
-                              retry_after=wait) from err
-        except MastodonNetworkError as err:
-            raise self._error(TransientError, self._network_reason(err)) from err
-        except MastodonAPIError as err:
-            raise self._classified(err) from err
-        except MastodonError as err:
-            raise self._error(PermanentError, f"Mastodon.py refused the call: {err}") from err
-
-    def _reset_wait(self) -> float | None:
-        # Mastodon.py parses X-RateLimit-Reset (an ISO time) into epoch seconds on our clock.
-        reset = self._client.ratelimit_reset
-        return None if reset is None else max(0.0, float(reset) - time.time())
-
-    def _network_reason(self, err: MastodonNetworkError) -> str:
-        cause = err.__context__  # Mastodon.py wraps the requests error without `from`
-        if isinstance(cause, requests.Timeout):
-            return http.no_answer(self._host, self._timeout)
-        return http.unreachable(self._host, cause if cause is not None else err)
-
-    def _classified(self, err: MastodonAPIError) -> ChannelError:
-        return classify(err, Context(self._host, self._token, self._token_where,
-                                     self._answered(), self._reset_wait()))
-
-    def _error(self, kind: type[ChannelError], reason: str, **extra: Any) -> ChannelError:
-        """The error with the token blanked out, should any answer have echoed it."""
-        return kind(http.redact(reason, [self._token]), **extra)
-
-
-def _none_if_missing(call: Callable[..., Any]) -> Callable[..., Any]:
-    """`call`, answering None instead of raising on 404 (gone already, or no such endpoint)."""
-
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return call(*args, **kwargs)
-        except MastodonNotFoundError:
-            return None
-
-    return wrapped
 
 
 def _second(since: datetime | None) -> datetime | None:

@@ -22,8 +22,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import aiohttp
-
+from statusd.channels import http
 from statusd.channels.base import ChannelError, PermanentError, Reply, Sent, TransientError
 from statusd.channels.options import MatrixOptions
 from statusd.compose.message import Message
@@ -44,7 +43,7 @@ _ROOM = re.compile(r"![^:\s/]{1,255}(:[A-Za-z0-9.:\[\]-]{1,255})?|#[^:\s/]{1,255
 _EVENT = re.compile(r"\$[A-Za-z0-9+/=_.:-]{1,255}")
 
 
-class Matrix:
+class Matrix(http.HttpChannel):
     """Posts m.notice events in one Matrix room; thread updates are m.thread replies."""
 
     kind: ClassVar[str] = "matrix"
@@ -54,19 +53,15 @@ class Matrix:
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         # Every option is read here, in one place.
-        self.name = config.name
-        self.language = config.language
-        self.max_chars: int | None = None
+        super().__init__(config, delivery, max_chars=None)
         options: MatrixOptions = config.options
         self._homeserver = options.homeserver.rstrip("/")
         self._room = options.room.strip()
         self._token = config.secrets["token"].read() or ""
         self._token_source = config.secrets["token"].describe()
-        self._timeout = aiohttp.ClientTimeout(total=options.timeout or delivery.timeout)
         self._recent = delivery.deadline
         self._room_id: str | None = None
         self._user_id: str | None = None
-        self._session: aiohttp.ClientSession | None = None
 
     def measure(self, text: str) -> int:
         return len(text)
@@ -114,11 +109,6 @@ class Matrix:
                 return Sent(remote_id=event["event_id"], url=permalink(room_id, event["event_id"]))
         return None
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
     async def _joined_room(self) -> str:
         """The room's id, joining it first (an alias is resolved by the join)."""
         if self._room_id is None:
@@ -148,18 +138,12 @@ class Matrix:
 
     async def _call(self, method: str, path: str, action: str, body: Mapping[str, Any] | None = None, *,
                     params: Mapping[str, str] | None = None) -> dict[str, Any]:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        headers = {"Authorization": f"Bearer {self._token}", "User-Agent": "statusd"}
-        try:
-            async with self._session.request(method, f"{self._homeserver}{API}{path}", json=body,
-                                             params=params, headers=headers) as response:
+        headers = {"Authorization": f"Bearer {self._token}"}
+        async with http.mapped(f"the homeserver {self._homeserver}", self._seconds):
+            async with self._http_session().request(method, f"{self._homeserver}{API}{path}", json=body,
+                                                    params=params, headers=headers) as response:
                 text = await response.text(errors="replace")
-                return answer(response.status, response.headers, text, action, token_from=self._token_source)
-        except TimeoutError as err:
-            raise TransientError(f"the homeserver did not answer within {self._timeout.total:g} s") from err
-        except aiohttp.ClientError as err:
-            raise TransientError(f"cannot reach the homeserver {self._homeserver}: {type(err).__name__}") from err
+        return answer(response.status, response.headers, text, action, token_from=self._token_source)
 
 
 def txn_id(key: str) -> str:
@@ -203,10 +187,7 @@ def permalink(room_id: str, event_id: str) -> str:
 def answer(status: int, headers: Mapping[str, str], text: str, action: str, *,
            token_from: str = "its secret") -> dict[str, Any]:
     """The JSON object the homeserver answered; raise the ChannelError its errcode (or status) means."""
-    try:
-        body = json.loads(text) if text else {}
-    except ValueError:
-        body = None
+    body = http.parsed(text, empty={})
     if status < 300 and isinstance(body, dict):
         return body
     error = body if isinstance(body, dict) else {}

@@ -10,7 +10,6 @@ A bot cannot read a channel's history, so there is no look-up: `find` always ans
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from typing import Any, ClassVar
 import aiohttp
 import structlog
 
+from statusd.channels import http
 from statusd.channels.base import ChannelError, PermanentError, Reply, Sent, TransientError
 from statusd.channels.options import TelegramOptions
 from statusd.compose.message import Message
@@ -49,10 +49,9 @@ WITHDRAWN = {
 _SILENT = frozenset(kind.value for kind in AUTOMATIC)
 _CHAT = re.compile(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
 _REMOTE = re.compile(r"(-?[0-9]{1,20}):([0-9]{1,20}):([0-9]{1,12})")
-_TAGS = re.compile(r"<[^>]*>")
 
 
-class Telegram:
+class Telegram(http.HttpChannel):
     """Posts as a bot in one Telegram channel or group; thread updates are replies."""
 
     kind: ClassVar[str] = "telegram"
@@ -62,17 +61,13 @@ class Telegram:
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         # Every option is read here, in one place.
-        self.name = config.name
-        self.language = config.language
-        self.max_chars: int | None = MAX_CHARS
+        super().__init__(config, delivery, max_chars=MAX_CHARS)
         options: TelegramOptions = config.options
         self._chat = options.chat_id.strip()
         self._token = config.secrets["token"].read() or ""
         self._token_source = config.secrets["token"].describe()
         self._api = (options.api_url or API_URL).rstrip("/")
         self._withdrawn = (options.withdrawn or WITHDRAWN.get(self.language, WITHDRAWN["en"]))
-        self._timeout = aiohttp.ClientTimeout(total=options.timeout or delivery.timeout)
-        self._session: aiohttp.ClientSession | None = None
 
     def measure(self, text: str) -> int:
         # UTF-16 code units: an emoji outside the BMP counts 2, as in Telegram's entity offsets.
@@ -125,11 +120,6 @@ class Telegram:
         # A bot cannot read a channel's history: nothing to look up.
         return None
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
     async def _withdraw(self, chat: str, message_id: int, remote_id: str, age: float) -> None:
         body = {"chat_id": chat, "message_id": message_id, "text": self._withdrawn}
         try:
@@ -148,15 +138,13 @@ class Telegram:
         return self._chat
 
     async def _call(self, method: str, body: Mapping[str, Any], action: str) -> dict[str, Any]:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
         url = f"{self._api}/bot{self._token}/{method}"
         try:
-            async with self._session.post(url, json=body, headers={"User-Agent": "statusd"}) as response:
+            async with self._http_session().post(url, json=body) as response:
                 text = await response.text(errors="replace")
                 return answer(response.status, response.headers, text, action, token_from=self._token_source)
         except TimeoutError as err:
-            raise TransientError(f"Telegram did not answer {method} within {self._timeout.total:g} s") from err
+            raise TransientError(f"Telegram did not answer {method} within {self._seconds:g} s") from err
         except aiohttp.ClientError as err:
             # Never str(err): some aiohttp errors carry the URL, and the URL carries the token.
             raise TransientError(f"cannot reach the Bot API for {method}: {type(err).__name__}") from err
@@ -177,12 +165,9 @@ class _Unchanged(PermanentError):
 def answer(status: int, headers: Mapping[str, str], text: str, action: str, *,
            token_from: str = "its secret") -> dict[str, Any]:
     """The `result` object the Bot API answered; raise the ChannelError its error means."""
-    try:
-        body = json.loads(text) if text else None
-    except ValueError:
-        body = None
+    body = http.parsed(text)
     if not isinstance(body, dict):
-        reason = f"Telegram answered HTTP {status} with no JSON: {_snippet(text) or 'no body'}"
+        reason = f"Telegram answered HTTP {status} with no JSON: {http.snippet(text) or 'no body'}"
         if status == 429 or status >= 500 or status < 300:
             raise TransientError(reason, retry_after=_header_wait(headers) if status == 429 else None)
         raise PermanentError(reason)
@@ -196,7 +181,7 @@ def classify(body: Mapping[str, Any], status: int, headers: Mapping[str, str], a
              token_from: str = "its secret") -> ChannelError:
     """The ChannelError a Bot API error body means, saying what an operator should do."""
     code = _int(body.get("error_code"), status)
-    said = _snippet(str(body.get("description") or "no description"))
+    said = http.snippet(str(body.get("description") or "no description"))
     lower = said.lower()
     parameters = _mapping(body.get("parameters"))
     where = f"({code}: {said})"
@@ -269,6 +254,3 @@ def _header_wait(headers: Mapping[str, str]) -> float | None:
     value = (headers.get("Retry-After") or "").strip()
     return _seconds(int(value)) if value.isascii() and value.isdigit() and len(value) <= 6 else None
 
-
-def _snippet(text: str) -> str:
-    return " ".join(_TAGS.sub(" ", text).split())[:200]

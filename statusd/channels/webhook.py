@@ -5,25 +5,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
-import time
 from collections.abc import Mapping
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from statusd.channels import http
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
+from statusd.channels.http import retry_after
 from statusd.channels.options import WebhookOptions
 from statusd.compose.message import Message
 from statusd.config.types import ChannelConfig, DeliveryConfig
 
 SIGNATURE_HEADER = "X-Statusd-Signature"
-# Plain ASCII decimals only: float() would also take "inf", "1e999" and "¹".
-_NUMBER = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,6})?")
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -31,7 +25,7 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class Webhook:
+class Webhook(http.HttpChannel):
     """POSTs each message as JSON, signed with a shared secret, with an Idempotency-Key."""
 
     kind: ClassVar[str] = "webhook"
@@ -40,14 +34,10 @@ class Webhook:
     Options = WebhookOptions  # what its section in statusd.yaml holds (statusd.channels.options)
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
-        self.name = config.name
-        self.language = config.language
-        self.max_chars: int | None = None
+        super().__init__(config, delivery, max_chars=None)
         options: WebhookOptions = config.options
         self._url: str = options.url
         self._secret = options.secret.read() or ""
-        self._timeout = aiohttp.ClientTimeout(total=options.timeout or delivery.timeout)
-        self._session: aiohttp.ClientSession | None = None
 
     def measure(self, text: str) -> int:
         return len(text)
@@ -82,22 +72,12 @@ class Webhook:
         # The receiver honours Idempotency-Key, so sending again is safe.
         return None
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
     async def _request(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> Any:
-        if self._session is None:
-            self._session = http.session(self._timeout.total or 0)
-        async with http.mapped(_where(url), self._timeout.total or 0):
-            async with self._session.request(method, url, data=body, headers=headers) as response:
+        async with http.mapped(_where(url), self._seconds):
+            async with self._http_session().request(method, url, data=body, headers=headers) as response:
                 text = await response.text(errors="replace")
         _raise_for(response.status, response.headers, http.snippet(text, [self._secret]))
-        try:
-            return json.loads(text) if text else None
-        except ValueError:
-            return None
+        return http.parsed(text)
 
 
 def _payload(message: Message, key: str, reply_to: Reply | None) -> dict[str, Any]:
@@ -123,23 +103,6 @@ def _raise_for(status: int, headers: Mapping[str, str], text: str) -> None:
     if status == 429 or status == 408 or status >= 500:
         raise TransientError(reason, retry_after=retry_after(headers))
     raise PermanentError(reason)
-
-
-def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds to wait from Retry-After (seconds or HTTP date) or X-RateLimit-Reset (epoch)."""
-    now = time.time() if now is None else now
-    value = (headers.get("Retry-After") or "").strip()
-    if _NUMBER.fullmatch(value):
-        return max(0.0, float(value))
-    if value:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-        except (TypeError, ValueError, IndexError):
-            pass
-    reset = (headers.get("X-RateLimit-Reset") or "").strip()
-    if _NUMBER.fullmatch(reset):
-        return max(0.0, float(reset) - now)
-    return None
 
 
 def _where(url: str) -> str:

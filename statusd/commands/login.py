@@ -6,6 +6,7 @@ import argparse
 import getpass
 import os
 import sys
+import time
 from collections.abc import Sequence
 
 from statusd.commands import remote
@@ -20,6 +21,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     login_cmd.add_argument("--user", help="your desk account (default: your login name)")
     login_cmd.add_argument("--password-stdin", action="store_true",
                            help="read the password from standard input instead of asking")
+    login_cmd.add_argument("--sso", action="store_true",
+                           help="sign in with your library account (the identity provider's device flow): "
+                                "prints an address and a code to enter there")
     login_cmd.set_defaults(handler=login)
     logout_cmd = sub.add_parser("logout", help="revoke and forget the token of a daemon")
     common(logout_cmd)
@@ -29,6 +33,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def login(args: argparse.Namespace) -> int:
     server = args.url.rstrip("/")
+    if args.sso:
+        return _login_sso(server)
     account = args.user or getpass.getuser()
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -38,11 +44,38 @@ def login(args: argparse.Namespace) -> int:
     status, answer = _call(server, "/api/v1/login", body, None)
     if status != 200 or "token" not in answer:
         raise UserError(str(answer.get("error") or f"{server} answered HTTP {status}; is it a statusd daemon?"))
+    return _keep(server, answer)
+
+
+def _keep(server: str, answer: dict[str, object]) -> int:
     tokens = remote.Tokens()
     tokens.put(server, str(answer["token"]))
     print(f"Logged in to {server} as {answer['display']} ({answer['account']}), {answer['role']}; "
           f"the token is in {tokens.path}. Use --server {server} or STATUSD_SERVER={server}.")
     return 0
+
+
+def _login_sso(server: str) -> int:
+    """The device flow, run by the daemon (which keeps the client secret): show the code, then wait."""
+    status, answer = _call(server, "/api/v1/sso/device", {"label": f"statusd login --sso from {_host()}"}, None)
+    if status != 200 or "handle" not in answer:
+        raise UserError(str(answer.get("error") or f"{server} answered HTTP {status} for single sign-on; "
+                                                     "is desk.sso set up there?"))
+    complete = answer.get("verification_uri_complete")
+    print(f"To sign in, open {answer['verification_uri']} and enter the code {answer['user_code']}"
+          + (f"\n(or open {complete} directly)" if complete else ""), flush=True)
+    interval = max(1.0, float(str(answer.get("interval") or 5)))
+    deadline = time.monotonic() + float(str(answer.get("expires_in") or 600))
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        status, polled = _call(server, "/api/v1/sso/device/token", {"handle": str(answer["handle"])}, None)
+        if status == 202:
+            interval += 5.0 if polled.get("slow_down") else 0.0
+            continue
+        if status == 200 and "token" in polled:
+            return _keep(server, polled)
+        raise UserError(str(polled.get("error") or f"{server} answered HTTP {status}"))
+    raise UserError("the sign-in was not finished in time; run `statusd login URL --sso` again")
 
 
 def logout(args: argparse.Namespace) -> int:

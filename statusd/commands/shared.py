@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 
 from statusd.errors import ConfigError, UserError
 
-# The remote commands import this module too, and must run with no package installed
-# (no ruamel): the config stage is imported by the commands that read the config.
 if TYPE_CHECKING:
     from statusd.config.load import Config
+
+# Nothing here imports the config, YAML or the channels at module level: `statusd login`
+# and the remote command import this module with only the standard library at hand.
 
 
 def load_config(args: argparse.Namespace) -> Config:

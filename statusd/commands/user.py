@@ -46,6 +46,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
             command.add_argument("--role", choices=ROLES, default="desk" if verb == "add" else None,
                                  help="desk: flip, preview, undo its own; lead: also any update of its sites; "
                                       "admin: every site")
+            command.add_argument("--email", help="the person's e-mail: single sign-on matches on it "
+                                                 "(when the provider says it is verified); \"\" clears it")
+            command.add_argument("--sso-subject", help="the person's subject (sub) at the identity provider: "
+                                                       "single sign-on matches on it first; \"\" clears it")
         if verb == "revoke":
             command.add_argument("token", nargs="?", help="the token's id (`statusd user tokens`); default: all")
         command.set_defaults(handler=_run(handler))
@@ -82,6 +86,8 @@ def _link(config: Config, accounts: Accounts, name: str) -> None:
 
 def _add(args: argparse.Namespace, config: Config, accounts: Accounts, tokens: Tokens) -> None:
     accounts.add(args.account, args.display or args.account, args.role, _sites(args.sites) or [], config.sites)
+    if args.email is not None or args.sso_subject is not None:
+        accounts.link(args.account, args.email, args.sso_subject)
     print(f"Account {args.account} made: {_describe(accounts.require(args.account))}.")
     _link(config, accounts, args.account)
 
@@ -91,12 +97,15 @@ def _list(args: argparse.Namespace, config: Config, accounts: Accounts, tokens: 
     if not people:
         print("No desk accounts yet; add one with `statusd user add NAME --name \"…\" --sites SITE`.")
     for person in people:
-        state = "disabled" if person.disabled else "active" if person.enrolled else "waiting for enrolment"
+        state = ("disabled" if person.disabled else "active" if person.enrolled
+                 else "single sign-on" if person.sso_subject or person.email else "waiting for enrolment")
         print(f"{person.name:<20} {person.role:<6} {_sites_text(person):<24} {state:<22} {person.display}")
 
 
 def _edit(args: argparse.Namespace, config: Config, accounts: Accounts, tokens: Tokens) -> None:
     person = accounts.edit(args.account, args.display, args.role, _sites(args.sites), config.sites)
+    if args.email is not None or args.sso_subject is not None:
+        person = accounts.link(args.account, args.email, args.sso_subject)
     print(f"Account {person.name}: {_describe(person)}.")
 
 
@@ -136,7 +145,10 @@ def _revoke(args: argparse.Namespace, config: Config, accounts: Accounts, tokens
 
 
 def _describe(person: Person) -> str:
-    return f"{person.role} for {_sites_text(person)}, shown as {person.display!r}"
+    links = [f"e-mail {person.email}"] if person.email else []
+    links += [f"single sign-on subject {person.sso_subject!r}"] if person.sso_subject else []
+    return f"{person.role} for {_sites_text(person)}, shown as {person.display!r}" + "".join(
+        f", {link}" for link in links)
 
 
 def _sites_text(person: Person) -> str:

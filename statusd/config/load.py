@@ -12,7 +12,7 @@ from statusd.config import reader
 from statusd.config.channels import parse_channels
 from statusd.config.feed_section import parse_feeds
 from statusd.config.feeds import FeedsConfig
-from statusd.config.reader import Problems, Section, parse_url
+from statusd.config.reader import Problems, Section, parse_secret, parse_url
 from statusd.config.rules import RulesConfig, default_rules, parse_rules
 from statusd.config.sites import parse_sites
 from statusd.config.trust import untrusted
@@ -20,6 +20,7 @@ from statusd.config.types import (
     HOLD_KINDS,
     ChannelConfig,
     DeliveryConfig,
+    Secret,
     Site,
     WebConfig,
 )
@@ -30,12 +31,22 @@ _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
 
 @dataclass(frozen=True)
+class SsoConfig:
+    """Single sign-on with the library's OpenID Connect provider (the role and sites stay statusd's)."""
+
+    issuer: str
+    client_id: str
+    client_secret: Secret
+
+
+@dataclass(frozen=True)
 class DeskConfig:
     """Desk accounts: how long a token, a page session and an enrolment link last unused."""
 
     token_idle: float = 30 * 86400.0
     session_idle: float = 12 * 3600.0
     enrol_valid: float = 86400.0
+    sso: SsoConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -232,10 +243,26 @@ def _words(root: Section, key: str, allowed: tuple[str, ...], what: str) -> tupl
 def _desk(section: Section) -> DeskConfig:
     if section.node is None or not section.is_mapping():
         return DeskConfig()
-    section.allow("token_idle", "session_idle", "enrol_valid")
+    section.allow("token_idle", "session_idle", "enrol_valid", "sso")
     default = DeskConfig()
-    return DeskConfig(*(section.duration(key, getattr(default, key))
-                        for key in ("token_idle", "session_idle", "enrol_valid")))
+    idle = {key: section.duration(key, getattr(default, key)) for key in ("token_idle", "session_idle", "enrol_valid")}
+    return DeskConfig(**idle, sso=_sso(section.sub("sso")))
+
+
+def _sso(section: Section) -> SsoConfig | None:
+    """desk.sso: {issuer: URL, client_id: TEXT, client_secret: {env|credential|file: …}}, or absent."""
+    if section.node is None or not section.is_mapping():
+        return None
+    section.allow("issuer", "client_id", "client_secret")
+    issuer = parse_url(section, "issuer", required=True)
+    client_id = section.string("client_id", required=True)
+    if section.get("client_secret") is None:
+        section.error("client_secret", "is needed: {env: VARIABLE}, {credential: NAME} or {file: PATH}")
+        return None
+    secret = parse_secret(section, "client_secret")
+    if issuer is None or client_id is None or secret is None:
+        return None
+    return SsoConfig(issuer.rstrip("/"), client_id, secret)
 
 
 def _web(section: Section, base: Path) -> WebConfig:

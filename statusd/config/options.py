@@ -1,11 +1,8 @@
 """Typed channel options: each channel's frozen `Options` dataclass, filled from its type hints.
 
-    @dataclass(frozen=True)
-    class Options:
-        instance: Url
-        token: Secret
-        visibility: Literal["public", "unlisted", "private", "direct"] = "public"
-        timeout: Duration | None = None
+Mastodon's, for one, declares `instance: Url`, `token: Secret`, `visibility:
+Literal["public", "unlisted", "private", "direct"] = "public"` and `timeout:
+Duration | None = None` (statusd/channels/mastodon.py).
 
 A field without a default is required. Its hint says how the value is read and
 checked (`Url`, `Secret`, `Duration`, `HostPort`, `CaFile`, `PathSegment`,

@@ -16,6 +16,7 @@ from statusd.errors import UserError
 
 ROLES = ("desk", "lead", "admin")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Person:
     sites: tuple[str, ...]
     disabled: bool = False
     enrolled: bool = False
+    email: str | None = None
+    sso_subject: str | None = None
 
     @property
     def by(self) -> str:
@@ -116,6 +119,30 @@ class Accounts:
         self.require(name)
         self.db.execute("UPDATE desk_users SET password = NULL, changed_at = ? WHERE name = ?", (time.time(), name))
 
+    def link(self, name: str, email: str | None, subject: str | None) -> Person:
+        """Set (or with "" clear) the e-mail and provider subject that single sign-on matches on."""
+        person = self.require(name)
+        email = person.email if email is None else (email.strip().lower() or None)
+        subject = person.sso_subject if subject is None else (subject.strip() or None)
+        if email is not None and not _EMAIL.match(email):
+            raise UserError(f"{email!r} is not an e-mail address; give it as name@example.org (or \"\" to clear it)")
+        for column, what, value in (("email", "e-mail", email), ("sso_subject", "single sign-on subject", subject)):
+            other = value and self.db.execute(f"SELECT name FROM desk_users WHERE {column} = ? AND name != ?",
+                                              (value, name)).fetchone()
+            if other:
+                raise UserError(f"the account {other[0]} already has this {what}; one person, one account")
+        self.db.execute("UPDATE desk_users SET email = ?, sso_subject = ?, changed_at = ? WHERE name = ?",
+                        (email, subject, time.time(), name))
+        return self.require(name)
+
+    def by_sso(self, subject: str, email: str | None) -> Person | None:
+        """The account linked to the provider's subject, else the one with that (verified) e-mail."""
+        row = self.db.execute("SELECT * FROM desk_users WHERE sso_subject = ?", (subject,)).fetchone()
+        if row is None and email:
+            row = self.db.execute("SELECT * FROM desk_users WHERE email = ? AND sso_subject IS NULL",
+                                  (email.strip().lower(),)).fetchone()
+        return _person(row) if row else None
+
     def require(self, name: str) -> Person:
         person = self.get(name)
         if person is None:
@@ -125,7 +152,7 @@ class Accounts:
 
 def _person(row: sqlite3.Row) -> Person:
     return Person(row["name"], row["display"], row["role"], tuple(json.loads(row["sites"])),
-                  bool(row["disabled"]), row["password"] is not None)
+                  bool(row["disabled"]), row["password"] is not None, row["email"], row["sso_subject"])
 
 
 def _check(name: str, role: str, sites: Sequence[str], known: Iterable[str]) -> None:

@@ -59,4 +59,17 @@ def connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA busy_timeout = 2000")
     db.execute("PRAGMA journal_mode = WAL")
     db.executescript(SCHEMA)
+    _link_columns(db)
     return db
+
+
+def _link_columns(db: sqlite3.Connection) -> None:
+    """The single sign-on links (added after the first desk release: stores made before lack them)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(desk_users)")}
+    for column in ("email", "sso_subject"):
+        if column not in have:
+            try:
+                db.execute(f"ALTER TABLE desk_users ADD COLUMN {column} TEXT")
+            except sqlite3.OperationalError as err:
+                if "duplicate column" not in str(err):  # another process added it just now
+                    raise

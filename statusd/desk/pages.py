@@ -95,8 +95,9 @@ class DeskPages:
     def lang(self, request: web.Request) -> str:
         return pick(request.query.get("lang"), request.headers.get("Accept-Language"), self.api.config().languages)
 
-    def render(self, request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
-        lang = self.lang(request)
+    def render(self, request: web.Request, name: str, status: int = 200, lang: str | None = None,
+               **context: Any) -> web.Response:
+        lang = lang if lang in self.api.config().languages else self.lang(request)
         languages = self.api.config().languages
         html = self.env.get_template(name).render(lang=lang, w=lambda k: word(k, lang), languages=languages,
                                                   **context)
@@ -116,9 +117,10 @@ class DeskPages:
         return await self.cards(request, grant, flash=message)
 
     def login_page(self, request: web.Request, error: str | None = None, note: str | None = None,
-                   status: int = 200) -> web.Response:
+                   status: int = 200, lang: str | None = None) -> web.Response:
         pre = secrets.token_urlsafe(24)
-        response = self.render(request, "login.html", status=status, csrf=pre, error=error, note=note)
+        response = self.render(request, "login.html", status=status, lang=lang, csrf=pre, error=error, note=note,
+                               sso=self.api.config().desk.sso is not None)
         response.set_cookie(PRE, pre, httponly=True, secure=True, samesite="Strict", path="/desk/")
         return response
 

@@ -35,6 +35,11 @@ SCHEMAS: dict[str, Any] = {
         "token": {"type": "string", "description": "shown once; only its hash is kept"},
         "account": {"type": "string"}, "display": {"type": "string"},
         "role": {"enum": ["desk", "lead", "admin"]}, "sites": {"type": "array", "items": {"type": "string"}}}},
+    "DeskDevice": {"type": "object", "required": ["handle", "user_code", "verification_uri"], "properties": {
+        "handle": {"type": "string", "description": "POST it as {\"handle\": …} to /api/v1/sso/device/token"},
+        "user_code": {"type": "string"}, "verification_uri": {"type": "string"},
+        "verification_uri_complete": {"type": ["string", "null"]},
+        "interval": {"type": "integer"}, "expires_in": {"type": "integer"}}},
     "DeskEnrol": {"type": "object", "required": ["code", "password"], "properties": {
         "code": {"type": "string", "description": "from the link `statusd user add` printed"},
         "password": {"type": "string", "minLength": 10}}},
@@ -77,6 +82,18 @@ PATHS: dict[str, Any] = {
     "/api/v1/enrol": {"post": _op("Set the password with a one-time enrolment code", "DeskEnrol",
                                   {"200": {"description": "Enrolled"}, "422": _error("Unknown, used or expired")},
                                   secured=False)},
+    "/api/v1/sso/device": {"post": _op(
+        "`statusd login --sso`: start the identity provider's device flow (the daemon keeps its secret)",
+        responses={"200": {"description": "Where to go and the code to enter", **_ref("DeskDevice")},
+                   "404": _error("Single sign-on is not set up"),
+                   "429": _error("Too many sign-ins started from this address"),
+                   "502": _error("The identity provider could not be reached or refused")}, secured=False)},
+    "/api/v1/sso/device/token": {"post": _op(
+        "The personal token once the person approved at the provider",
+        responses={"200": {"description": "The token", **_ref("DeskToken")},
+                   "202": {"description": "Not approved yet: ask again after the interval"},
+                   "403": _error("Unknown or expired sign-in, no linked account, or a disabled one")},
+        secured=False)},
     "/api/v1/status": {"get": _op("`statusd show`")},
     "/api/v1/status/{site}": {"put": _op("`statusd set SITE LEVEL …`", "DeskChange")},
     "/api/v1/status/{site}/{service}": {"put": _op("`statusd set SITE/SERVICE LEVEL …`", "DeskChange")},

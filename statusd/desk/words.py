@@ -50,6 +50,11 @@ WORDS: dict[str, dict[str, str]] = {
                  "sv": "Lösenordet är sparat; logga in."},
     "falls_back": {"fr": "Pas de texte dans sa langue, repli", "en": "No text in its language, falls back",
                    "sv": "Ingen text på dess språk, reserv"},
+    "sso": {"fr": "Se connecter avec votre compte de la bibliothèque", "en": "Sign in with your library account",
+            "sv": "Logga in med ditt bibliotekskonto"},
+    "or": {"fr": "ou avec un compte statusd", "en": "or with a statusd account", "sv": "eller med ett statusd-konto"},
+    "signed_in": {"fr": "Vous êtes connecté.", "en": "You are signed in.", "sv": "Du är inloggad."},
+    "continue": {"fr": "Continuer vers l'accueil", "en": "Continue to the desk", "sv": "Fortsätt till disken"},
     "language": {"fr": "Langue", "en": "Language", "sv": "Språk"},
 }
 

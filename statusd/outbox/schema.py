@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (channel, state, next_attempt);
 CREATE INDEX IF NOT EXISTS events_target ON events (target, seq);
 CREATE INDEX IF NOT EXISTS events_created ON events (created_at);
+CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (channel, created_at);
 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at REAL NOT NULL, pad BLOB);
 CREATE TABLE IF NOT EXISTS channel_state (
     channel TEXT PRIMARY KEY,

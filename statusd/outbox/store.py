@@ -141,6 +141,7 @@ class Store(Upkeep):
 
     def _insert_delivery(self, event_id: str, item: Planned, now: float, deadline: float) -> None:
         state = FAILED if item.message is None else PENDING
+        created = self._created_at(item.channel, now)
         self._db.execute(
             "INSERT OR IGNORE INTO deliveries (event_id, channel, state, message, idempotency_key,"
             " next_attempt, deadline, last_error, created_at, updated_at)"
@@ -148,9 +149,19 @@ class Store(Upkeep):
             (
                 event_id, item.channel, state, message_json(item.message),
                 idempotency_key(event_id, item.channel), now + item.delay,
-                now + item.delay + deadline, item.error, now, now,
+                now + item.delay + deadline, item.error, created, now,
             ),
         )
+
+    def _created_at(self, channel: str, now: float) -> float:
+        """When a delivery was recorded: to the microsecond, and never the same twice on one channel.
+
+        A channel may derive the post's own key from it (Bluesky's record key is a TID,
+        a microsecond timestamp): deliveries recorded in one transaction must not share it.
+        """
+        row = self._db.execute("SELECT MAX(created_at) FROM deliveries WHERE channel = ?", (channel,)).fetchone()
+        last = row[0] if row and row[0] is not None else 0.0
+        return round(max(now, last + 1e-6), 6)
 
     # -- the workers' side -----------------------------------------------
 

@@ -200,7 +200,7 @@ async def _trouble_is_visible(scene: Scene) -> None:
     _command("statusd set on a full disk", refused, 74, "full", scene.findings)
     if "announces it" in refused.stdout:
         scene.findings.append(f"statusd set on a full disk claims the change is announced: {refused.stdout}")
-    ready = await asyncio.to_thread(_get, f"{scene.daemon.url}/readyz")
+    ready = await asyncio.to_thread(_get, f"{scene.daemon.ops_url}/readyz")
     if ready[0] != 503 or "full" not in str(ready[1].get("store")):
         scene.findings.append(f"/readyz on a full disk answered {ready}")
     shown = await asyncio.to_thread(scene.daemon.cli, "show", check=False)

@@ -17,17 +17,17 @@ from hypothesis import strategies as st
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.matrix import KEY_FIELD, Matrix
 from statusd.compose.message import Message
+from statusd.config.options import Duration, Url
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
-from statusd.loading import load
-from statusd.textfit import SEPARATOR
 from tests.fakes.common import drop
 from tests.matrix.conftest import fresh_room_name, join
 from tests.matrix.server import Account, Synapse
+from tests.support import channels as support
+from tests.support.channels import LINK, TEXT, ChannelBuilder, linked
 
 pytestmark = pytest.mark.e2e
 
 ENV = "TEST_MATRIX_TOKEN"
-LINK = "http://127.0.0.1:8080/#main"
 CHANNEL = """\
   mx:
     type: matrix
@@ -49,21 +49,15 @@ def bot_token_file(bot: Account, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 @pytest.fixture
-async def make_channel(write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch,
-                       synapse: Synapse, bot: Account) -> AsyncIterator[MakeChannel]:
+def make_channel(write_config: Callable[..., Path], channel_builder: ChannelBuilder,
+                 synapse: Synapse, bot: Account) -> MakeChannel:
     """Matrix channels built from a statusd.yaml, as the daemon builds them; closed after the test."""
-    made: list[Matrix] = []
 
     def make(room: str, *, token: str | None = None, url: str | None = None) -> Matrix:
-        monkeypatch.setenv(ENV, token or bot.access_token)
-        config = load(write_config(channels=CHANNEL.format(url=url or synapse.url, room=room, env=ENV)))
-        channel = Matrix(config.channels["mx"], config.delivery)
-        made.append(channel)
-        return channel
+        path = write_config(channels=CHANNEL.format(url=url or synapse.url, room=room, env=ENV))
+        return channel_builder.build(path, "mx", Matrix, {ENV: token or bot.access_token})
 
-    yield make
-    for channel in made:
-        await channel.close()
+    return make
 
 
 @pytest.fixture
@@ -71,8 +65,8 @@ def channel(make_channel: MakeChannel, room: tuple[str, str]) -> Matrix:
     return make_channel(room[0])
 
 
-def message(text: str = "Bibliothèque centrale : fermé. Dégât des eaux.") -> Message:
-    return Message(f"{text}{SEPARATOR}{LINK}", "fr", LINK, "evt-42", "status_changed", "main", "closed")
+def message(text: str = TEXT) -> Message:
+    return support.message(linked(text, LINK))
 
 
 def notices(synapse: Synapse, reader: Account, room_id: str) -> list[dict[str, Any]]:
@@ -216,7 +210,8 @@ class TestRefusals:
 def _config(url: str, room: str, token_file: Path) -> ChannelConfig:
     """A ChannelConfig without a statusd.yaml (the property test makes many channels)."""
     return ChannelConfig(name="mx", type="matrix", language="fr", sites=None, events=None,
-                         options={"homeserver": url, "room": room, "timeout": 5.0},
+                         options=Matrix.Options(homeserver=Url(url), token=Secret("file", str(token_file)),
+                                                room=room, timeout=Duration(5.0)),
                          secrets={"token": Secret("file", str(token_file))})
 
 
