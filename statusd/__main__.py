@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from statusd.commands import main as _main
 
 
 def main() -> None:
-    sys.exit(_main(sys.argv[1:]))
+    try:
+        code = _main(sys.argv[1:])
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `statusd history | head`: the reader has gone, which is no error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -163,6 +163,14 @@ class TestDeskStaysDesk:
         assert os.stat(config).st_uid == 0 and not os.stat(config).st_mode & 0o022
         assert _shell_as(install.desk, f"echo '# desk' >> {install.status}").returncode == 0
 
+    def test_desk_cannot_manage_accounts(self, install: Install) -> None:
+        """The accounts live in the store the group writes: `statusd user` still refuses a desk member."""
+        for command in (("user", "list"), ("user", "edit", "annexe-desk", "--role", "admin"),
+                        ("user", "add", "me-too", "--role", "admin")):
+            refused = as_user(install.desk, install, *command)
+            assert refused.returncode == 2, (command, refused.stdout, refused.stderr)
+            assert "needs the right to change" in refused.stderr and "Traceback" not in refused.stderr
+
     def test_daemon_refuses_a_config_the_group_could_write(self, install: Install) -> None:
         os.chown(install.config, 0, grp.getgrnam(install.group).gr_gid)
         install.config.chmod(0o664)

@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from statusd.channels.base import Message, Reply, Sent, TransientError
+from statusd.channels.base import Reply, Sent, TransientError
+from statusd.compose.message import Message
 from statusd.config.types import DeliveryConfig
 from statusd.events import Event, EventKind
 from statusd.model import Announced, Level, Target
@@ -283,3 +284,83 @@ class TestBackoff:
         assert 2 <= len(platform.found_calls) <= 6
         assert delivery.attempts == 1 + len(platform.found_calls)
         assert delivery.state == PENDING and delivery.uncertain
+
+
+class _StockMastodon:
+    """Stock Mastodon: remembers an Idempotency-Key for an hour after the post it made; can be searched."""
+
+    kind = "mastodon"
+    name = "m"
+    language = "en"
+    max_chars = None
+    honours_idempotency = True
+
+    def __init__(self, clock: list[float], script: list[str]) -> None:
+        self.clock, self.script = clock, script
+        self.posts: list[tuple[str, str, float]] = []
+        self.keys: dict[str, tuple[str, float]] = {}
+
+    def measure(self, text: str) -> int:
+        return len(text)
+
+    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None,
+                   created: Any = None) -> Sent:
+        outcome = self.script.pop(0) if self.script else "ok"
+        if outcome == "refused":
+            raise TransientError("cannot reach: Connection refused") from ConnectionRefusedError()
+        known = self.keys.get(idempotency_key)
+        if known and self.clock[0] - known[1] < 3600:
+            return Sent(known[0])
+        remote = f"p{len(self.posts)}"
+        self.posts.append((remote, message.text, self.clock[0]))
+        self.keys[idempotency_key] = (remote, self.clock[0])
+        if outcome == "timeout":
+            raise TransientError("no answer within 10 s") from TimeoutError()
+        return Sent(remote)
+
+    async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
+                   reply_to: Reply | None = None, exclude: frozenset[str] = frozenset()) -> Sent | None:
+        start = since.timestamp() if since else 0.0
+        return next((Sent(r) for r, text, at in self.posts if text == message.text and at >= start
+                     and r not in exclude), None)
+
+    async def delete(self, remote_id: str) -> None:
+        return None
+
+
+class TestKeyWindow:
+    """After an outage longer than the platform remembers keys, the post is looked up, not repeated."""
+
+    async def test_two_hours_of_refusals_after_a_timeout_make_one_post(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import statusd.outbox.store as store_module
+        import statusd.outbox.worker as worker_module
+
+        clock = [1_800_000_000.0]
+
+        steady = time.monotonic
+
+        class Clock:
+            time = staticmethod(lambda: clock[0])
+            monotonic = staticmethod(steady)
+
+        monkeypatch.setattr(store_module, "time", Clock)
+        monkeypatch.setattr(worker_module, "time", Clock)
+        store = Store(tmp_path / "o.db")
+        ev = Event(EventKind.STATUS_CHANGED, Target.parse("main"), Level.CLOSED, Level.OPEN, {"en": "x"},
+                   datetime.now(UTC), "a", "r1")
+        text = Message("Main: closed.", "en", None, ev.id, ev.kind.value, "main", "closed")
+        store.record([(ev, [Planned("m", text)])], {}, 6 * 3600.0, now=clock[0])
+        platform = _StockMastodon(clock, ["timeout"] + ["refused"] * 60)
+        # Retries every few minutes: each one alone looks recent, the first post is hours old.
+        worker = Worker(store, platform, DeliveryConfig(backoff_max=300.0))  # type: ignore[arg-type]
+        for _ in range(300):  # bounded: each step is one attempt
+            due = store.next_due("m")
+            if due is None:
+                break
+            clock[0] = max(clock[0], due.next_attempt)
+            await worker.attempt(due)
+        assert [text for _, text, _ in platform.posts] == ["Main: closed."]
+        assert platform.script == [] or store.next_due("m") is None
+        store.close()

@@ -7,6 +7,7 @@ account is made by whoever runs the server, not by anyone who can reach it.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -18,6 +19,7 @@ from statusd.desk import db as desk_db
 from statusd.desk.accounts import ROLES, Accounts, Person
 from statusd.desk.limits import Limits
 from statusd.desk.tokens import Tokens
+from statusd.errors import UserError
 
 Handler = Callable[[argparse.Namespace, Config, Accounts, Tokens], None]
 
@@ -58,6 +60,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         config = load_config(args)
+        # Accounts decide who may change what: managing them takes the right to change the
+        # configuration itself (root on a server), which desk staff in the statusd group lack.
+        if not os.access(config.path, os.W_OK):
+            raise UserError(f"statusd user manages who may change what, so it needs the right to change "
+                            f"{config.path}: run it as root (sudo statusd user …) or as the owner of that file")
         with _opened(args, config) as (accounts, tokens):
             handler(args, config, accounts, tokens)
         return 0

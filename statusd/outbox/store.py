@@ -54,7 +54,12 @@ class Store(Upkeep):
             path.parent.mkdir(parents=True, exist_ok=True)
             # SQLite creates files 0644 (and its -wal/-shm like the database):
             # create it 0666 less the umask, so the group (desk staff) may write.
-            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o666))
+            # Only when missing: closing any descriptor of an open database drops
+            # every SQLite lock this process holds on it (POSIX locks are per process).
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o666))
+            except FileExistsError:
+                pass
             self._db = sqlite3.connect(path, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         # Short: the daemon's event loop waits this long when another program holds the lock.

@@ -157,7 +157,9 @@ class Worker:
         return False
 
     def _key_is_enough(self, delivery: Delivery) -> bool:
-        recent = time.time() - delivery.updated_at < IDEMPOTENCY_WINDOW
+        # Counted from when the delivery was made, not from its last retry: Mastodon forgets a
+        # key about an hour after the first request, however often it was repeated since.
+        recent = time.time() - delivery.created_at < IDEMPOTENCY_WINDOW
         return bool(self.channel.honours_idempotency) and recent
 
     def _supersede(self, delivery: Delivery, newer: str, log_: Log) -> None:
