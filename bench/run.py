@@ -1,13 +1,15 @@
 """`make bench`: every benchmark, one after the other, then one plain table.
 
 Fan-out to 8 and 32 webhooks, fan-out to 12 social accounts, the idle daemon, SSE
-fan-out, /status.json and ingest throughput (wrk), and `statusd replay`. Takes about
+fan-out, /status.json and ingest throughput (wrk), `statusd replay`, and how long a
+local `statusd set` takes from 1 to 128 channels and 3 to 500 sites. Takes about
 four minutes. Each benchmark starts its own daemon and fakes on 127.0.0.1 in a
 temporary directory and stops them at the end, even after an error; one failing
 benchmark is reported and the others still run.
 
     python bench/run.py                  # all
     python bench/run.py --only ingest --only replay
+    python bench/run.py --only command --command-runs 20
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+import command
 import fanout
 import idle
 import ingest
@@ -28,7 +31,7 @@ import status_rps
 from common import HOOK_DELAY, Summary, machine
 
 Row = tuple[str, str, str]  # figure, value, target or note
-BENCHES = ("fanout", "social", "idle", "sse", "status", "ingest", "replay")
+BENCHES = ("fanout", "social", "idle", "sse", "status", "ingest", "replay", "command")
 
 
 def _fanout_rows(flips: int) -> list[Row]:
@@ -59,6 +62,8 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], list[Ro
          lambda: ingest.rows(ingest.measure(args.seconds, 64, 100), 64)),
         ("replay", f"statusd replay, {args.runs} runs a day",
          lambda: replay.rows(replay.measure(args.runs))),
+        ("command", f"statusd set, {args.command_runs} runs at each of 1-128 channels and 3-500 sites",
+         lambda: command.rows(command.measure(args.command_runs))),
     ]
 
 
@@ -72,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=int, default=5000, help="SSE streams")
     parser.add_argument("--seconds", type=float, default=5.0, help="each wrk run")
     parser.add_argument("--runs", type=int, default=5, help="replay runs a day")
+    parser.add_argument("--command-runs", type=int, default=10, help="command: timed `statusd set` runs a config")
     args = parser.parse_args(argv)
     started = time.monotonic()
     failures: list[str] = []

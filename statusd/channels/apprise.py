@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -21,9 +20,9 @@ import apprise
 from apprise import AppriseResultStatus
 
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
+from statusd.channels.options import AppriseOptions
 from statusd.compose.message import Message
-from statusd.config.options import Duration
-from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
+from statusd.config.types import ChannelConfig, DeliveryConfig
 
 # A subject for services that show one (e-mail, Teams): the message's first line, this long at most.
 TITLE_CHARS = 120
@@ -49,13 +48,7 @@ class AppriseChannel:
     kind: ClassVar[str] = "apprise"
     # Apprise has no idempotency key and no look-up: after a crash a message may go out twice.
     honours_idempotency: ClassVar[bool] = False
-    @dataclass(frozen=True)
-    class Options:
-        """The Apprise URL (by reference: it holds the service's secrets), a title and a timeout."""
-
-        url: Secret
-        title: str | None = None
-        timeout: Duration | None = None
+    Options = AppriseOptions  # what its section in statusd.yaml holds (statusd.channels.options)
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         # Every option is read here, in one place.
@@ -63,7 +56,7 @@ class AppriseChannel:
         self.language = config.language
         url = config.secrets["url"].read() or ""
         self._source = config.secrets["url"].describe()
-        options: AppriseChannel.Options = config.options
+        options: AppriseOptions = config.options
         self._title = options.title
         self._timeout = float(options.timeout or delivery.timeout)
         self._secrets = _secret_parts(url)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, TextIO
 
 from statusd.channels.base import Reply, Sent
+from statusd.channels.options import ConsoleOptions
 from statusd.compose.message import Message
 from statusd.config.types import ChannelConfig, DeliveryConfig
 from statusd.safetext import terminal
@@ -19,16 +19,12 @@ class Console:
     kind: ClassVar[str] = "console"
     honours_idempotency: ClassVar[bool] = False
 
-    @dataclass(frozen=True)
-    class Options:
-        """Console options: an optional length limit, to try templates against."""
-
-        max_chars: int | None = None
+    Options = ConsoleOptions  # what its section in statusd.yaml holds (statusd.channels.options)
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig, out: TextIO | None = None) -> None:
         self.name = config.name
         self.language = config.language
-        options: Console.Options = config.options
+        options: ConsoleOptions = config.options
         self.max_chars: int | None = options.max_chars
         self._out = out or sys.stdout
         self._count = 0

@@ -18,16 +18,15 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 from statusd.channels import http
 from statusd.channels.base import ChannelError, PermanentError, Reply, Sent, TransientError
+from statusd.channels.options import MatrixOptions
 from statusd.compose.message import Message
-from statusd.config.options import Duration, Url
-from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
+from statusd.config.types import ChannelConfig, DeliveryConfig
 
 API = "/_matrix/client/v3"
 WEB_URL = "https://matrix.to/#"
@@ -50,19 +49,12 @@ class Matrix(http.HttpChannel):
     kind: ClassVar[str] = "matrix"
     # The homeserver answers a repeated transaction id with the first event.
     honours_idempotency: ClassVar[bool] = True
-    @dataclass(frozen=True)
-    class Options:
-        """The homeserver, the account's access token, the room (id or alias) and an optional timeout."""
-
-        homeserver: Url
-        token: Secret
-        room: str
-        timeout: Duration | None = None
+    Options = MatrixOptions  # what its section in statusd.yaml holds (statusd.channels.options)
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         # Every option is read here, in one place.
         super().__init__(config, delivery, max_chars=None)
-        options: Matrix.Options = config.options
+        options: MatrixOptions = config.options
         self._homeserver = options.homeserver.rstrip("/")
         self._room = options.room.strip()
         self._token = config.secrets["token"].read() or ""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -22,9 +21,9 @@ import structlog
 
 from statusd.channels import http
 from statusd.channels.base import ChannelError, PermanentError, Reply, Sent, TransientError
+from statusd.channels.options import TelegramOptions
 from statusd.compose.message import Message
-from statusd.config.options import Duration, Url
-from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
+from statusd.config.types import ChannelConfig, DeliveryConfig
 from statusd.events import AUTOMATIC
 
 log = structlog.get_logger()
@@ -58,21 +57,12 @@ class Telegram(http.HttpChannel):
     kind: ClassVar[str] = "telegram"
     # The Bot API has no idempotency key and no way for a bot to read a channel back.
     honours_idempotency: ClassVar[bool] = False
-    @dataclass(frozen=True)
-    class Options:
-        """The bot's token, the chat it posts to, and optionally another API, a timeout and the
-        words an old message is replaced with when it can no longer be deleted."""
-
-        token: Secret
-        chat_id: str
-        api_url: Url | None = None
-        timeout: Duration | None = None
-        withdrawn: str | None = None
+    Options = TelegramOptions  # what its section in statusd.yaml holds (statusd.channels.options)
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         # Every option is read here, in one place.
         super().__init__(config, delivery, max_chars=MAX_CHARS)
-        options: Telegram.Options = config.options
+        options: TelegramOptions = config.options
         self._chat = options.chat_id.strip()
         self._token = config.secrets["token"].read() or ""
         self._token_source = config.secrets["token"].describe()

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -14,9 +13,9 @@ from urllib.parse import urlsplit
 from statusd.channels import http
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.http import retry_after
+from statusd.channels.options import WebhookOptions
 from statusd.compose.message import Message
-from statusd.config.options import Duration, Url
-from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
+from statusd.config.types import ChannelConfig, DeliveryConfig
 
 SIGNATURE_HEADER = "X-Statusd-Signature"
 
@@ -32,17 +31,11 @@ class Webhook(http.HttpChannel):
     kind: ClassVar[str] = "webhook"
     honours_idempotency: ClassVar[bool] = True
 
-    @dataclass(frozen=True)
-    class Options:
-        """Where to POST, the key the body is signed with, and an optional timeout."""
-
-        url: Url
-        secret: Secret
-        timeout: Duration | None = None
+    Options = WebhookOptions  # what its section in statusd.yaml holds (statusd.channels.options)
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         super().__init__(config, delivery, max_chars=None)
-        options: Webhook.Options = config.options
+        options: WebhookOptions = config.options
         self._url: str = options.url
         self._secret = options.secret.read() or ""
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
 from statusd import loading, paths
-from statusd.channels import Channel, ChannelError
 from statusd.commands.shared import common
 from statusd.errors import ConfigError, Problem
+
+if TYPE_CHECKING:  # the channels are imported by the checks that build them, not by every command
+    from statusd.channels.base import Channel
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,6 +57,8 @@ async def _live(config_flag: str | None, state_flag: str | None = None) -> bool:
 
 
 async def _whoami(channel: Channel) -> tuple[bool, str]:
+    from statusd.channels.base import ChannelError
+
     try:
         await channel.open()
         return True, await channel.whoami()

@@ -11,9 +11,7 @@ import argparse
 import json
 import os
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -106,6 +104,9 @@ def request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:
 def call(server: str, method: str, path: str, body: dict[str, Any] | None,
          token: str | None = None) -> tuple[int, dict[str, Any]]:
     """One desk API request; (HTTP status, JSON answer). Raises OSError when unreachable."""
+    import urllib.error  # with http.client and ssl: imported only by a command that goes remote
+    import urllib.request
+
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Accept": "application/json", "User-Agent": "statusd-remote"}
     if data is not None:

@@ -10,6 +10,7 @@ import argparse
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from statusd import paths
@@ -18,12 +19,12 @@ from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.events import Event, EventKind
 from statusd.model import Announced, Wanted
-from statusd.outbox import health
-from statusd.outbox.budget import budget_for
-from statusd.outbox.store import FAILED, PENDING, SENDING, SENT, Delivery, Store
-from statusd.rules import reconcile
 from statusd.sources.status import file as status_file
-from statusd.web.snapshot import snapshot
+
+# Every command's parser is built from this module: the store, the rules and the page's
+# snapshot are imported where `show` and `history` use them, so `set` starts fast.
+if TYPE_CHECKING:
+    from statusd.outbox.store import Delivery, Store
 
 NOT_YET = "not yet announced"
 
@@ -44,6 +45,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _open_store(args: argparse.Namespace, config: Config) -> Store | None:
+    from statusd.outbox.store import Store
+
     path = paths.store_path(paths.state_dir(args.state_dir, config))
     return Store(path, readonly=True) if path.exists() else None
 
@@ -64,6 +67,8 @@ def _zone_name(tz: tzinfo) -> str:
 
 
 def show_status(args: argparse.Namespace) -> int:
+    from statusd.web.snapshot import snapshot
+
     config = load_config(args)
     tz = _zone(args, config)
     store = _open_store(args, config)
@@ -101,6 +106,9 @@ def show_status(args: argparse.Namespace) -> int:
 
 def _channel_lines(args: argparse.Namespace, config: Config, store: Store, tz: tzinfo) -> list[str]:
     """Each channel's health (pause, failure, credential warnings) and remaining budget."""
+    from statusd.outbox import health
+    from statusd.outbox.budget import budget_for
+
     checks = health.read_checks(paths.state_dir(args.state_dir, config))
     budgets = {name: budget_for(channel) for name, channel in config.channels.items()}
     lines = []
@@ -148,6 +156,8 @@ def show_history(args: argparse.Namespace) -> int:
 def not_yet_announced(wanted: Wanted, announced: Mapping[str, Announced], config: Config,
                       now: datetime) -> set[str]:
     """Targets whose wanted status differs from what the store says was announced."""
+    from statusd.rules import reconcile
+
     plan = reconcile(wanted, announced, config, now)
     return {str(e.target) for e in plan.events if e.kind is EventKind.STATUS_CHANGED}
 
@@ -194,6 +204,8 @@ def _update_line(event: Event, created: float, tz: tzinfo) -> str:
 
 
 def _delivery_state(d: Delivery, tz: tzinfo) -> str:
+    from statusd.outbox.store import FAILED, PENDING, SENDING, SENT
+
     if d.state == SENT:
         return f"sent      id {d.remote_id}" + (f" {d.remote_url}" if d.remote_url else "")
     if d.state in (PENDING, SENDING):

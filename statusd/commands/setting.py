@@ -11,21 +11,22 @@ import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from statusd import paths
-from statusd.announcer import render
-from statusd.channels import Channel, ChannelError
 from statusd.commands.shared import common, load_config
-from statusd.compose import Composer
 from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.model import Announced, StatusEntry, Target, Wanted
-from statusd.outbox.store import Store
-from statusd.rules import reconcile
 from statusd.sources.status import entry as desk
 from statusd.sources.status import file as status_file
 from statusd.sources.status import languages as required_languages
 from statusd.sources.status import wanted as wanted_status
+
+# `set` must start fast (issue 15): what only `preview` needs (the channels, compose and
+# its templates, the rules) and the store are imported where they are used.
+if TYPE_CHECKING:
+    from statusd.channels.base import Channel
 
 # The change is in status.yaml but cannot be recorded yet (os.EX_IOERR: an I/O error).
 EX_STORE = 74
@@ -86,6 +87,8 @@ def store_trouble(path: Path) -> str | None:
     """
     if not path.exists():
         return None  # the daemon has not run yet: it records at its start
+    from statusd.outbox.store import Store
+
     try:
         store = Store(path)
     except PermissionError:
@@ -106,6 +109,10 @@ def _not_ours(err: sqlite3.Error) -> bool:
 
 
 def preview(args: argparse.Namespace) -> int:
+    from statusd.announcer import render
+    from statusd.compose import Composer
+    from statusd.rules import reconcile
+
     config = load_config(args)
     target, entry = _entry(args, config)
     wanted = dict(_wanted(config))
@@ -137,6 +144,7 @@ def preview(args: argparse.Namespace) -> int:
 async def _learn_limits(channels: Mapping[str, Channel], seconds: float) -> list[str]:
     """Ask each server that sets its own limit (a Mastodon instance) for it, as the daemon
     does; one line per channel saying which limit the preview uses and where it came from."""
+    from statusd.channels.base import ChannelError
 
     async def learn(name: str, channel: Channel) -> str:
         describe = getattr(channel, "describe_limit", None)
@@ -166,6 +174,8 @@ def _announced(args: argparse.Namespace, config: Config) -> dict[str, Announced]
     path = paths.store_path(paths.state_dir(args.state_dir, config))
     if not path.exists():
         return {}
+    from statusd.outbox.store import Store
+
     store = Store(path, readonly=True)
     try:
         return store.announced()

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def load_config(args: argparse.Namespace) -> Config:
     """statusd.yaml as --config, $STATUSD_CONFIG or ./statusd.yaml names it, checked."""
-    from statusd import loading, paths  # every channel's module: only for commands that read the config
+    from statusd import loading, paths
 
     return loading.load(paths.config_path(args.config))
 

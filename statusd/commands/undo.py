@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from statusd import paths
 from statusd.commands.setting import current_user
@@ -18,10 +19,11 @@ from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.events import STAFF_KINDS, EventKind
 from statusd.model import Announced, StatusEntry
-from statusd.outbox.store import Store, StoredEvent
-from statusd.rules import reconcile
 from statusd.sources.status import edit as status_edit
 from statusd.sources.status import file as status_file
+
+if TYPE_CHECKING:  # imported where used: every command's parser is built from this module
+    from statusd.outbox.store import Store, StoredEvent
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,6 +49,8 @@ def _take_back(args: argparse.Namespace, update: str | None) -> int:
     path = paths.store_path(paths.state_dir(args.state_dir, config))
     if not path.exists():
         raise UserError("nothing has been announced yet, so there is nothing to take back")
+    from statusd.outbox.store import Store
+
     store = Store(path)
     try:
         with status_edit.locked(config.status_file):
@@ -60,6 +64,8 @@ def _take_back(args: argparse.Namespace, update: str | None) -> int:
 
 def _refuse_unannounced(config: Config, store: Store) -> None:
     """Taking back "the last update" must not skip a change the daemon has not announced yet."""
+    from statusd.rules import reconcile
+
     try:
         wanted = status_file.read(config.status_file, config)
     except ConfigError as err:

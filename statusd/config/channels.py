@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
-from statusd.config.options import Configurable, parse_options
+from statusd.config.options import parse_options
 from statusd.config.reader import Section
 from statusd.config.types import BUDGET_KEYS, ChannelConfig, Site
 from statusd.events import EventKind
@@ -16,9 +16,12 @@ def parse_channels(
     section: Section,
     languages: tuple[str, ...],
     sites: Mapping[str, Site],
-    registry: Mapping[str, type[Configurable]],
+    registry: Mapping[str, type[Any]],
 ) -> tuple[dict[str, ChannelConfig], dict[str, str]]:
-    """Active channels, and the inactive ones with why (a secret not set)."""
+    """Active channels, and the inactive ones with why (a secret not set).
+
+    `registry` maps each channel type to its options dataclass.
+    """
     channels: dict[str, ChannelConfig] = {}
     inactive: dict[str, str] = {}
     if section.node is None:
@@ -46,7 +49,7 @@ def _channel(
     section: Section,
     languages: tuple[str, ...],
     sites: Mapping[str, Site],
-    registry: Mapping[str, type[Configurable]],
+    registry: Mapping[str, type[Any]],
 ) -> ChannelConfig | None:
     kind = section.string("type", required=True)
     if kind is None:
@@ -54,8 +57,7 @@ def _channel(
     if kind not in registry:
         section.error("type", f"unknown channel type {kind!r}; known types: {', '.join(sorted(registry))}")
         return None
-    # A nested class, which typing can only state as a read-only member.
-    options_class = cast(type[Any], registry[kind].Options)
+    options_class = registry[kind]  # the type's frozen options dataclass
     section.allow("type", "language", "sites", "events", "budget", "fallback",
                   *(f.name for f in dataclasses.fields(options_class)))
     language = section.string("language", languages[0]) or languages[0]

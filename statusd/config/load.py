@@ -12,7 +12,6 @@ from statusd.config import reader
 from statusd.config.channels import parse_channels
 from statusd.config.feed_section import parse_feeds
 from statusd.config.feeds import FeedsConfig
-from statusd.config.options import Configurable
 from statusd.config.reader import Problems, Section, parse_secret, parse_url
 from statusd.config.rules import RulesConfig, default_rules, parse_rules
 from statusd.config.sites import parse_sites
@@ -84,11 +83,11 @@ class Config:
         return self.languages[0]
 
 
-def load(path: Path, channels: Mapping[str, type[Configurable]]) -> Config:
+def load(path: Path, channels: Mapping[str, type[Any]]) -> Config:
     """Load and check `path`; raise ConfigError listing every problem.
 
-    `channels` is the registry of channel types (statusd.channels.CHANNELS):
-    each type's `Options` dataclass says what its section may hold.
+    `channels` gives each channel type's options dataclass (statusd.channels.OPTIONS),
+    which says what its section may hold.
     """
     root = Section(reader.load(path), "", Problems(str(path)))
     if root.node is None:
@@ -130,7 +129,7 @@ def _check_text(node: Any, where: str, line: int | None, problems: Problems, dep
             _check_text(value, f"{where}[{index}]", reader.item_line(node, index) or line, problems, depth + 1)
 
 
-def _build(root: Section, path: Path, registry: Mapping[str, type[Configurable]]) -> Config | None:
+def _build(root: Section, path: Path, registry: Mapping[str, type[Any]]) -> Config | None:
     base = path.parent
     languages = _languages(root)
     public_url = parse_url(root, "public_url", required=True) or "http://127.0.0.1:8080"

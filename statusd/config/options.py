@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import ssl
 import types
 import typing
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, TypeVar
 
 from statusd.config.reader import Section, kind_of, parse_secret, parse_url
 from statusd.config.types import Secret
@@ -41,15 +40,6 @@ class CaFile(str):
 
 class PathSegment(str):
     """An id safe to put in a URL path: letters, digits, '_', '.' and '-'."""
-
-
-class Configurable(Protocol):
-    """What the loader needs of a channel class: its options dataclass."""
-
-    @property
-    def Options(self) -> type[Any]:
-        """The nested frozen dataclass of the type's options."""
-        ...
 
 
 OptionsT = TypeVar("OptionsT")
@@ -132,6 +122,8 @@ def _ca_file(section: Section, key: str) -> Any:
     value = _text(section, key)
     if value is _BAD:
         return _BAD
+    import ssl  # only a config naming a CA bundle needs it (ssl takes a while to import)
+
     try:
         ssl.create_default_context(cafile=value)
     except (OSError, ssl.SSLError) as err:

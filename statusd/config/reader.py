@@ -12,12 +12,14 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from statusd.config import fastyaml
+from statusd.config.fastyaml import LinedList, LinedMap
 from statusd.config.types import SAMPLE_SECRETS, Secret
 from statusd.errors import ConfigError, Problem
 
 
 def load(path: Path) -> Any:
-    """Parse `path` into ruamel's commented maps (which remember lines).
+    """Parse `path` into maps and lists that remember their lines (fastyaml's, or ruamel's).
 
     Raises ConfigError with the line and column of a syntax error, or when the
     file cannot be read.
@@ -35,6 +37,9 @@ def load(path: Path) -> Any:
 
 def loads(text: str, name: str) -> Any:
     """Parse YAML text; `name` is used in error messages."""
+    done, document = fastyaml.loads(text)
+    if done:
+        return document
     try:
         return YAML(typ="rt").load(text)
     except MarkedYAMLError as err:
@@ -49,6 +54,8 @@ def loads(text: str, name: str) -> Any:
 
 def key_line(node: Any, key: Any) -> int | None:
     """1-based line of `key` inside a mapping node, if known."""
+    if isinstance(node, LinedMap) and key in node.key_lines:
+        return node.key_lines[key] + 1
     if isinstance(node, CommentedMap):
         try:
             return int(node.lc.key(key)[0]) + 1
@@ -59,6 +66,8 @@ def key_line(node: Any, key: Any) -> int | None:
 
 def node_line(node: Any) -> int | None:
     """1-based line where a mapping or sequence node starts, if known."""
+    if isinstance(node, (LinedMap, LinedList)):
+        return node.line + 1
     if isinstance(node, (CommentedMap, CommentedSeq)):
         try:
             return int(node.lc.line) + 1
@@ -69,6 +78,8 @@ def node_line(node: Any) -> int | None:
 
 def item_line(node: Any, index: int) -> int | None:
     """1-based line of item `index` of a sequence node, if known."""
+    if isinstance(node, LinedList) and 0 <= index < len(node.item_lines):
+        return node.item_lines[index] + 1
     if isinstance(node, CommentedSeq):
         try:
             return int(node.lc.item(index)[0]) + 1

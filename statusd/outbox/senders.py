@@ -8,7 +8,8 @@ from collections.abc import Iterable
 
 import structlog
 
-from statusd.channels import Channel, ChannelError, build_channel
+from statusd.channels import build_channel
+from statusd.channels.base import Channel, ChannelError
 from statusd.config.load import Config
 from statusd.outbox.budget import budget_for
 from statusd.outbox.store import Store

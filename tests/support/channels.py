@@ -15,7 +15,8 @@ from typing import TypeVar
 
 import pytest
 
-from statusd.channels import Channel, build_channel
+from statusd.channels import build_channel
+from statusd.channels.base import Channel
 from statusd.compose.message import Message
 from statusd.loading import load
 from statusd.textfit import SEPARATOR

@@ -1,0 +1,174 @@
+"""The command: wall time of a local `statusd set`, from 1 to 128 channels and 3 to 500 sites.
+
+Each run is a fresh `python -m statusd set main closed -m …` against a generated
+config in a temporary directory (the shipped statusd.yaml with generated channels
+and sites, the shipped alerts/); the store is not there yet, as on a first flip.
+Channels cycle through every channel type, so a platform client imported on the
+way shows in the figures. One more run under `python -X importtime` gives the
+modules that cost most.
+
+    python bench/command.py --runs 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common import REPO, Summary, machine
+
+TARGET_MS = 120.0  # issue 15: the command starts fast, whatever the channels and sites
+SECRET_ENV = "BENCH_COMMAND_SECRET"
+CHANNEL_COUNTS = (1, 8, 32, 128)
+SITE_COUNTS = (3, 50, 200, 500)
+LANGUAGES = ("fr", "en", "sv")
+MESSAGE = ("-m", "fr:Fermé pour travaux.", "-m", "en:Closed for works.", "-m", "sv:Stängt för arbete.")
+SECRET = {"env": SECRET_ENV}
+
+# One channel of each type, as examples/statusd.full.yaml writes them; the first is a webhook,
+# so one channel is the shipped config's kind.
+KINDS: tuple[dict[str, Any], ...] = (
+    {"type": "webhook", "url": "http://127.0.0.1:9/hook", "secret": SECRET},
+    {"type": "mastodon", "instance": "http://127.0.0.1:9", "token": SECRET},
+    {"type": "x", "consumer_key": SECRET, "consumer_secret": SECRET, "access_token": SECRET,
+     "access_token_secret": SECRET},
+    {"type": "facebook", "page_id": "104857600123456", "token": SECRET},
+    {"type": "bluesky", "service": "http://127.0.0.1:9", "handle": "library.bsky.social",
+     "app_password": SECRET},
+    {"type": "telegram", "chat_id": "@biblio", "token": SECRET},
+    {"type": "matrix", "homeserver": "http://127.0.0.1:9", "room": "#status:bib.test", "token": SECRET},
+    {"type": "apprise", "url": SECRET},
+    {"type": "console"},
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One config's wall times, and the costliest imports of one run."""
+
+    channels: int
+    sites: int
+    wall: Summary  # milliseconds
+    imports: list[tuple[float, str]]  # (cumulative ms, top-level module), costliest first
+
+
+def channels(count: int) -> dict[str, dict[str, Any]]:
+    """`count` channels cycling through every type, in every language."""
+    # Copied through JSON: a dict used twice would be written as a YAML anchor and aliases,
+    # which a real config does not hold.
+    return {f"ch-{i:03d}": {**json.loads(json.dumps(KINDS[i % len(KINDS)])), "language": LANGUAGES[i % len(LANGUAGES)]}
+            for i in range(count)}
+
+
+def sites(count: int, shipped: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The shipped sites plus generated ones up to `count`, and a status.yaml naming each."""
+    generated = dict(shipped)
+    for i in range(len(shipped), count):
+        generated[f"site{i:03d}"] = {
+            "name": {"fr": f"Bibliothèque {i}", "en": f"Library {i}", "sv": f"Bibliotek {i}"},
+            "timezone": "Europe/Paris",
+            "hours": {"mo-fr": "09:00-20:00", "sa": "10:00-18:00", "su": "closed"},
+            "services": {"wifi": "Wi-Fi", "printing": {"fr": "Impression", "en": "Printing", "sv": "Utskrifter"}},
+        }
+    status = "".join(f"{name}:\n  level: open\n" for name in generated)
+    return generated, status
+
+
+def write(directory: Path, channel_count: int, site_count: int) -> Path:
+    """statusd.yaml and status.yaml for one point of the grid; returns the config's path."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    data = yaml.load((REPO / "statusd.yaml").read_text(encoding="utf-8"))
+    data["channels"] = channels(channel_count)
+    data["sites"], status = sites(site_count, dict(data["sites"]))
+    data["alerts"] = str(REPO / "alerts")
+    path = directory / "statusd.yaml"
+    with path.open("w", encoding="utf-8") as out:
+        yaml.dump(data, out)
+    (directory / "status.yaml").write_text(status, encoding="utf-8")
+    return path
+
+
+def _command(config: Path, level: str, *python_flags: str) -> list[str]:
+    return [sys.executable, *python_flags, "-m", "statusd", "--config", str(config),
+            "--state-dir", str(config.parent / "state"), "set", "main", level, *MESSAGE]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, SECRET_ENV: "bench-command-secret", "PYTHONPATH": str(REPO)}
+
+
+def _run(config: Path, level: str, *python_flags: str) -> tuple[float, str]:
+    """One `statusd set`: its wall time in ms, and its stderr. Raises if it fails."""
+    began = time.perf_counter()
+    done = subprocess.run(_command(config, level, *python_flags), env=_env(), cwd=config.parent,
+                          capture_output=True, text=True, timeout=60, check=False)
+    wall = (time.perf_counter() - began) * 1000
+    if done.returncode != 0:
+        raise RuntimeError(f"statusd set failed ({done.returncode}): {done.stderr.strip()[:400]}")
+    return wall, done.stderr
+
+
+def top_imports(stderr: str, count: int = 8) -> list[tuple[float, str]]:
+    """The costliest top-level imports in `python -X importtime` output, cumulative ms."""
+    found: list[tuple[float, str]] = []
+    for line in stderr.splitlines():
+        parts = line.split("|")
+        if not line.startswith("import time:") or len(parts) != 3 or not parts[1].strip().isdigit():
+            continue  # the heading
+        if not parts[2].startswith("  "):  # nested imports are indented by two spaces a level
+            found.append((int(parts[1]) / 1000, parts[2].strip()))
+    return sorted(found, reverse=True)[:count]
+
+
+def measure(runs: int, grid: list[tuple[int, int]] | None = None) -> list[Result]:
+    """`runs` timed `set`s (closed and open in turn) at each (channels, sites) of `grid`."""
+    results = []
+    for channel_count, site_count in grid or default_grid():
+        with tempfile.TemporaryDirectory(prefix="statusd-bench-command-") as tmp:
+            config = write(Path(tmp), channel_count, site_count)
+            _run(config, "limited")  # warm the file cache and compile bytecode once
+            walls = [_run(config, ("closed", "open")[i % 2])[0] for i in range(runs)]
+            _, stderr = _run(config, "closed", "-X", "importtime")
+        results.append(Result(channel_count, site_count, Summary.of(walls), top_imports(stderr)))
+    return results
+
+
+def default_grid() -> list[tuple[int, int]]:
+    """Channels from 1 to 128 at 3 sites, then sites from 3 to 500 at 8 channels."""
+    return [(n, 3) for n in CHANNEL_COUNTS] + [(8, s) for s in SITE_COUNTS if s != 3]
+
+
+def rows(results: list[Result]) -> list[tuple[str, str, str]]:
+    """(figure, value, target) per grid point, then the costliest imports of the largest config."""
+    table = [(f"statusd set, {r.channels} channel(s), {r.sites} sites",
+              f"{r.wall.median:.0f} ms (p90 {r.wall.p90:.0f}, max {r.wall.max:.0f})",
+              f"< {TARGET_MS:.0f} ms" + ("" if r.wall.median < TARGET_MS else "  MISSED"))
+             for r in results]
+    largest = max(results, key=lambda r: (r.channels * r.sites, r.channels))
+    for ms, name in largest.imports:
+        table.append((f"  import {name} ({largest.channels} ch, {largest.sites} sites)", f"{ms:.1f} ms", ""))
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench/command.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20, help="timed runs per config (median and p90 of these)")
+    args = parser.parse_args(argv)
+    print(machine())
+    for figure, value, target in rows(measure(args.runs)):
+        print(f"{figure:<52} {value:>32}  {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
