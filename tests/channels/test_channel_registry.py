@@ -15,7 +15,7 @@ from statusd.channels import CHANNELS, OPTIONS
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 CLIENTS = ("aiohttp", "mastodon", "tweepy", "requests", "apprise", "jinja2")
 
 # `statusd set` in a fresh interpreter, then every module it imported, as JSON on the last line.

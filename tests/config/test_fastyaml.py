@@ -16,7 +16,7 @@ from statusd.config import fastyaml, reader
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 SHIPPED = [REPO / "statusd.yaml", REPO / "alerts" / "labels.yaml", REPO / "alerts" / "presets.yaml"]
 
 
