@@ -51,9 +51,15 @@ class _GiveUp(Exception):
     """The document holds something only ruamel builds exactly."""
 
 
+_DISPUTED = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+
+
 def loads(text: str) -> tuple[bool, Any]:
     """(True, the document) when this path can read `text` as ruamel would; (False, None) if not."""
-    if CParser is None or "%YAML" in text:
+    # Where YAML parsers disagree (libyaml takes `a: [0\t0]` and a tab after `a:` that ruamel
+    # refuses; NEL, LS and PS break lines for one and not the other; CR, BOM): any of those,
+    # or any other control character, and ruamel reads the file, as it reads everything else.
+    if CParser is None or "%YAML" in text or _DISPUTED.search(text):
         return False, None
     parser = CParser(text)
     try:
