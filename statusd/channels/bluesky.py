@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -43,9 +42,9 @@ from statusd.channels.bluesky_xrpc import (
     retry_after,
     strong_ref,
 )
+from statusd.channels.options import BlueskyOptions
 from statusd.compose.message import Message
-from statusd.config.options import Duration, Url
-from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
+from statusd.config.types import ChannelConfig, DeliveryConfig
 
 __all__ = ["Bluesky", "graphemes", "link_facets"]
 
@@ -62,21 +61,14 @@ class Bluesky(http.HttpChannel):
     # The record key is the delivery's own: repeating a create can never make a second post.
     honours_idempotency: ClassVar[bool] = True
 
-    @dataclass(frozen=True)
-    class Options:
-        """The PDS, the account's handle and app password, and an optional timeout."""
-
-        handle: str
-        app_password: Secret
-        service: Url | None = None
-        timeout: Duration | None = None
+    Options = BlueskyOptions  # what its section in statusd.yaml holds (statusd.channels.options)
 
     max_graphemes: ClassVar[int] = 300
     max_bytes: ClassVar[int] = 3000
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         super().__init__(config, delivery, max_chars=self.max_graphemes)
-        options: Bluesky.Options = config.options
+        options: BlueskyOptions = config.options
         self._service = (options.service or DEFAULT_SERVICE).rstrip("/")
         self._handle: str = options.handle.lstrip("@")
         self._password = options.app_password

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -17,9 +16,9 @@ from urllib.parse import urlsplit
 from statusd.channels import http
 from statusd.channels.base import ChannelError, PermanentError, Reply, Sent, TransientError
 from statusd.channels.facebook_errors import answer, usage_share
+from statusd.channels.options import FacebookOptions
 from statusd.compose.message import Message
-from statusd.config.options import Duration, PathSegment, Url
-from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
+from statusd.config.types import ChannelConfig, DeliveryConfig
 from statusd.textfit import SEPARATOR
 
 GRAPH_URL = "https://graph.facebook.com/v21.0"
@@ -38,18 +37,11 @@ class FacebookPage(http.HttpChannel):
     # Graph has no idempotency key: after a crash `find` looks the post up instead.
     honours_idempotency: ClassVar[bool] = False
 
-    @dataclass(frozen=True)
-    class Options:
-        """The page, its page access token, Graph's address (for tests) and an optional timeout."""
-
-        page_id: PathSegment
-        token: Secret
-        graph_url: Url | None = None
-        timeout: Duration | None = None
+    Options = FacebookOptions  # what its section in statusd.yaml holds (statusd.channels.options)
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         super().__init__(config, delivery, max_chars=MAX_CHARS)
-        options: FacebookPage.Options = config.options
+        options: FacebookOptions = config.options
         self._page_id = str(options.page_id)
         self._token = options.token.read() or ""
         self._token_source = options.token.describe()

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import structlog
@@ -24,9 +23,9 @@ from statusd.channels.mastodon_servers import (
     measure,
     plain_text,
 )
+from statusd.channels.options import MastodonOptions
 from statusd.compose.message import Message
-from statusd.config.options import Duration, Url
-from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
+from statusd.config.types import ChannelConfig, DeliveryConfig
 
 log = structlog.get_logger()
 
@@ -40,20 +39,13 @@ class Mastodon:
     """Posts statuses to one account on a Mastodon instance (or a server with its API)."""
 
     kind: ClassVar[str] = "mastodon"
-    @dataclass(frozen=True)
-    class Options:
-        """The instance, the account's token, who sees the posts, and an optional timeout."""
-
-        instance: Url
-        token: Secret
-        visibility: Literal["public", "unlisted", "private", "direct"] = "public"
-        timeout: Duration | None = None
+    Options = MastodonOptions  # what its section in statusd.yaml holds (statusd.channels.options)
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         self.name = config.name
         self.language = config.language
         self.max_chars: int | None = DEFAULT_MAX_CHARS
-        options: Mastodon.Options = config.options
+        options: MastodonOptions = config.options
         instance: str = options.instance.rstrip("/")
         self._host = urlsplit(instance).netloc or instance
         self._visibility: str = options.visibility

@@ -15,7 +15,6 @@ import socket
 import ssl
 import unicodedata
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -25,11 +24,11 @@ from tweepy.asynchronous import AsyncClient  # type: ignore[import-untyped]
 
 from statusd.channels import http
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
+from statusd.channels.options import XOptions
 from statusd.channels.x_errors import FAILURES, classify, rate_limit_wait
 from statusd.channels.x_text import INVALID, comparable, weighted_length
 from statusd.compose.message import Message
-from statusd.config.options import CaFile, Duration, HostPort
-from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
+from statusd.config.types import ChannelConfig, DeliveryConfig
 
 __all__ = ["X", "comparable", "rate_limit_wait", "snowflake_time", "weighted_length"]
 
@@ -50,21 +49,11 @@ class X(http.HttpChannel):
     # X has no idempotency key: after a crash, find() looks the post up instead.
     honours_idempotency: ClassVar[bool] = False
 
-    @dataclass(frozen=True)
-    class Options:
-        """The app's and the account's OAuth 1.0a keys; where to connect and whom to trust (tests, proxies)."""
-
-        consumer_key: Secret
-        consumer_secret: Secret
-        access_token: Secret
-        access_token_secret: Secret
-        timeout: Duration | None = None
-        connect_to: HostPort | None = None
-        ca_file: CaFile | None = None
+    Options = XOptions  # what its section in statusd.yaml holds (statusd.channels.options)
 
     def __init__(self, config: ChannelConfig, delivery: DeliveryConfig) -> None:
         super().__init__(config, delivery, max_chars=MAX_CHARS)
-        options: X.Options = config.options
+        options: XOptions = config.options
         keys = {"consumer_key": options.consumer_key.read() or "",
                 "consumer_secret": options.consumer_secret.read() or "",
                 "access_token": options.access_token.read() or "",
