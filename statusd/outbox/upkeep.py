@@ -12,7 +12,7 @@ from typing import ParamSpec, TypeVar
 
 from statusd.model import Announced
 from statusd.outbox.queries import Queries
-from statusd.outbox.records import CANCELLED, DELETE, PENDING, POST, SENDING, SENT, WAITING
+from statusd.outbox.records import CANCELLED, DELETE, PENDING, POST, SENDING, SENT, SUPERSEDED, WAITING
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -126,7 +126,23 @@ class Upkeep(Queries):
                         "INSERT OR REPLACE INTO announced VALUES (?, ?, ?, ?, ?, ?)",
                         (target, restore.level, restore.fingerprint, restore.stamp, restore.event_id, restore.since),
                     )
+                    self._revive(restore.event_id, event_id, now)
         return cancelled, deletions
+
+    def _revive(self, restored: str | None, retracted: str, now: float) -> None:
+        """The restored update's posts that the taken-back one had superseded go out after all.
+
+        Otherwise the store would say the restored status was announced while the
+        channels whose post was superseded never carried it.
+        """
+        if restored is None:
+            return
+        self._db.execute(
+            "UPDATE deliveries SET state = ?, last_error = NULL, next_attempt = ?,"
+            " deadline = ? + (deadline - created_at), updated_at = ?"
+            " WHERE event_id = ? AND action = ? AND state = ? AND last_error = ?",
+            (PENDING, now, now, now, restored, POST, SUPERSEDED, f"superseded by {retracted}"),
+        )
 
 
 class Transaction:

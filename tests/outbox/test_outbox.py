@@ -163,6 +163,21 @@ class TestRecording:
         assert len(created) == 300 and len(keys) == 300
 
 
+    def test_taking_back_an_update_revives_the_posts_it_had_superseded(self, store: Store) -> None:
+        """Closed (not yet sent), then emergency, then undo: closed goes out after all."""
+        closed, emergency = event(rev="r1"), event(level=Level.EMERGENCY, rev="r2")
+        record(store, closed, ("a",))
+        record(store, emergency, ("a",))
+        states = {d.event_id: d.state for _, _, ds in store.recent() for d in ds}
+        assert states == {closed.id: SUPERSEDED, emergency.id: PENDING}
+        stored = store.event(emergency.id)
+        assert stored is not None and stored.previous is not None
+        store.retract(emergency.id, "desk", stored.previous, restore_target=True)
+        due = store.next_due("a")
+        assert due is not None and due.event_id == closed.id and due.action == "post"
+        assert store.announced()["main"].event_id == closed.id
+
+
 class TestWorker:
     """A worker sends in order, retries transient errors and stops on permanent ones."""
 
