@@ -72,10 +72,11 @@ def count_rows(store: Path) -> tuple[int, int]:
 
 
 def delivery_rows(store: Path) -> list[tuple[str, str, str | None, str | None]]:
-    """(channel, state, last_error, message) of every delivery."""
+    """(channel, state, last_error, message) of every post (a deletion queued by an undo while a
+    post was still in doubt is "sent" with nothing to delete: it is no post of that channel)."""
     db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5)
     try:
-        rows = db.execute("SELECT channel, state, last_error, message FROM deliveries ORDER BY id")
+        rows = db.execute("SELECT channel, state, last_error, message FROM deliveries WHERE action = 'post' ORDER BY id")
         return [(str(a), str(b), c, d) for a, b, c, d in rows]
     finally:
         db.close()
