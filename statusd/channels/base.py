@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from statusd.compose.message import Message
 from statusd.config.types import ChannelConfig, DeliveryConfig
@@ -66,11 +66,8 @@ class Channel(Protocol):
     """One configured account or endpoint that messages are delivered to."""
 
     kind: ClassVar[str]
-    # The channel's frozen options dataclass, filled and checked at load (statusd.config.options).
-    @property
-    def Options(self) -> type[Any]:
-        """The nested frozen dataclass of the type's options."""
-        ...
+    # Each type's options (a frozen dataclass, checked at load) are declared in
+    # statusd.channels.options, which the config check reads without this module.
     name: str
     language: str
     max_chars: int | None

@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from statusd.commands.argv import Parser
 from statusd.commands.shared import EX_CONFIG, EX_USAGE, dispatch
 from statusd.safetext import TerminalText
 
@@ -21,7 +22,7 @@ __all__ = ["EX_CONFIG", "EX_USAGE", "dispatch", "main", "parser"]
 def parser() -> argparse.ArgumentParser:
     from statusd.commands import checking, login, replay, report, running, setting, undo, user
 
-    top = argparse.ArgumentParser(
+    top: argparse.ArgumentParser = Parser(
         prog="statusd", description="Tell the public, everywhere at once, how the library is doing.")
     top.add_argument("--config", help="config file (default: $STATUSD_CONFIG or ./statusd.yaml)")
     top.add_argument("--state-dir", help="where the store lives (default: $STATUSD_STATE_DIR or ./state)")

@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 
 from statusd.commands import remote
+from statusd.commands.argv import Parser
 from statusd.commands.shared import common
 from statusd.errors import UserError
 
@@ -110,7 +111,7 @@ def main(argv: Sequence[str]) -> int:
     """`statusd login` or `logout`, parsed with only the options they need."""
     from statusd.commands.shared import dispatch
 
-    top = argparse.ArgumentParser(prog="statusd")
+    top: argparse.ArgumentParser = Parser(prog="statusd")
     for flag in remote.VALUED:
         top.add_argument(flag, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     add_commands(top.add_subparsers(dest="command", required=True, metavar="COMMAND"))

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from statusd.commands.argv import Parser
 from statusd.errors import UserError
 
 REMOTE = ("set", "show", "preview", "undo", "retract", "history")
@@ -56,7 +57,7 @@ def wanted(argv: Sequence[str]) -> bool:
 
 def parser() -> argparse.ArgumentParser:
     """The same arguments as the local commands (tests compare the two parsers)."""
-    top = argparse.ArgumentParser(prog="statusd", description="statusd through a daemon's desk API.")
+    top: argparse.ArgumentParser = Parser(prog="statusd", description="statusd through a daemon's desk API.")
     for flag in VALUED:
         top.add_argument(flag, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -191,7 +191,7 @@ class TestJson:
         assert receiver.received[0][1]["message"].startswith("Toujours fermé.")
 
     @settings(max_examples=15)
-    @given(text=st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=300)
+    @given(text=st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=300)
            .filter(str.strip))
     async def test_hostile_text_arrives_as_typed(self, text: str, tmp_path_factory: pytest.TempPathFactory) -> None:
         fake = JsonReceiver()

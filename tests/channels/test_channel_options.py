@@ -13,7 +13,7 @@ import pytest
 from statusd import loading
 from statusd.channels import CHANNELS
 from statusd.channels.mastodon import Mastodon
-from statusd.channels.x import X
+from statusd.channels.options import XOptions
 from statusd.config.options import CaFile, Duration, HostPort, PathSegment, Url, parse_options
 from statusd.config.reader import Problems, Section
 from statusd.config.types import Secret
@@ -100,7 +100,7 @@ class TestFilledValues:
         path.write_text(HEAD + f"  x: {{type: x, consumer_key: {token}, consumer_secret: {token},"
                         f" access_token: {token}, access_token_secret: {token}, connect_to: '127.0.0.1:8443',"
                         " timeout: 2m}\n", encoding="utf-8")
-        options: X.Options = loading.load(path).channels["x"].options
+        options: XOptions = loading.load(path).channels["x"].options
         assert isinstance(options.connect_to, HostPort) and options.connect_to == "127.0.0.1:8443"
         assert isinstance(options.timeout, Duration) and options.timeout == 120.0
         assert options.ca_file is None

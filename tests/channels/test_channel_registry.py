@@ -39,7 +39,7 @@ class TestOptionsMatchTheChannels:
 
     @pytest.mark.parametrize("kind", list(OPTIONS))
     def test_same_fields_types_and_defaults(self, kind: str) -> None:
-        channel_options = typing.cast(type, CHANNELS[kind].Options)
+        channel_options = typing.cast(type, vars(CHANNELS[kind])["Options"])  # a class's own attribute
         assert _fields(channel_options) == _fields(OPTIONS[kind])
         assert channel_options.__dataclass_params__.frozen  # type: ignore[attr-defined]
         assert channel_options.__doc__ == OPTIONS[kind].__doc__

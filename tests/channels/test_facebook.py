@@ -545,7 +545,7 @@ PARIS = ZoneInfo("Europe/Paris")
 # Latin with accents, CJK, emoji with modifiers and joiners, combining marks, odd spaces.
 PIECE = st.text(st.characters(codec="utf-8"), min_size=1, max_size=8) | st.sampled_from(
     ["图书馆", "👩🏽‍💻", "e\u0301", "\u202f", "🇸🇪", "\n\n", " ", "http://x.test/a"])
-TEXT = st.lists(PIECE, max_size=40).map("".join)
+ANY_TEXT = st.lists(PIECE, max_size=40).map("".join)
 
 
 @pytest.fixture(scope="module")
@@ -562,7 +562,7 @@ class TestComposedMessagesFit:
     @settings(max_examples=60, deadline=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(
-        text=TEXT,
+        text=ANY_TEXT,
         long=st.booleans(),
         language=st.sampled_from(["fr", "en", "sv"]),
         kind=st.sampled_from(STAFF_KINDS),

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
-from statusd.channels.webhook import Webhook, retry_after
+from statusd.channels.http import retry_after
+from statusd.channels.webhook import Webhook
 from statusd.compose.message import Message
 from statusd.config.load import Config
 from statusd.loading import load

@@ -94,7 +94,7 @@ class TestLeftToRuamel:
 SCALARS = st.one_of(
     st.integers(-10**6, 10**6).map(str),
     st.sampled_from(["true", "False", "yes", "no", "on", "~", "null", "", "12:30", "1e3", "0o7", ".inf"]),
-    st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12),
+    st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12),
 )
 
 

@@ -10,6 +10,7 @@ import pytest
 from statusd import loading as config_module
 from statusd.commands import main
 from statusd.compose import Composer
+from statusd.config.load import Config
 from statusd.errors import ConfigError
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
@@ -28,7 +29,7 @@ def _event(message: dict[str, str]) -> Event:
                  datetime(2031, 3, 4, 9, 0, tzinfo=UTC), "desk", "r1")
 
 
-def _text(config: config_module.Config, channel: str, message: dict[str, str]) -> tuple[str, str]:
+def _text(config: Config, channel: str, message: dict[str, str]) -> tuple[str, str]:
     posted = Composer(config).render(_event(message), config.channels[channel], None, len)
     return posted.language, posted.text
 

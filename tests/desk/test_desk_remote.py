@@ -13,9 +13,11 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,12 +111,13 @@ class TestSameAsLocal:
     def test_undo_and_retract(self, remote: Remote) -> None:
         daemon = remote.server.daemon
         outputs = []
-        for round, run in enumerate((remote.run, lambda *a: daemon.cli(*a, check=False))):
+        runs: tuple[Callable[..., Any], ...] = (remote.run, lambda *a: daemon.cli(*a, check=False))
+        for round, run in enumerate(runs):
             seen = daemon.cli("history").stdout.count("annexe → limited")
             # Each round its own text: the same status again after an undo has the same event id.
             done = daemon.cli("set", "annexe", "limited", "-m", f"sv:Kort kö ({round})")
             assert done.returncode == 0
-            _wait(lambda seen=seen: daemon.cli("history").stdout.count("annexe → limited") > seen)
+            _wait(partial(_more_than, daemon, "annexe → limited", seen))
             outputs.append(run("undo"))
         assert outputs[0].returncode == outputs[1].returncode == 0, outputs
         assert _ids(outputs[0].stdout) == _ids(outputs[1].stdout)
@@ -164,15 +167,19 @@ class TestRefusedTokens:
         assert done.returncode != 0 and "No module named 'structlog'" in done.stderr
 
 
-def _wait(done: object, timeout: float = 10.0) -> None:
+def _wait(done: Callable[[], bool], timeout: float = 10.0) -> None:
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if done():  # type: ignore[operator]
+        if done():
             return
         time.sleep(0.05)
     raise AssertionError("not within the time allowed")
 
 
 assert sys.version_info >= (3, 11)
+
+
+def _more_than(daemon: Any, text: str, seen: int) -> bool:
+    return bool(daemon.cli("history").stdout.count(text) > seen)
