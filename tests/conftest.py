@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, settings
 from statusd import loading
 from statusd.config.load import Config
 from tests.support.channels import ChannelBuilder
+from tests.support.postgres import postgres_database, postgres_dsn, postgres_server  # noqa: F401 (fixtures)
 
 # Speed is measured in benchmarks, never in tests: no per-example deadline, and
 # no failure because a slow machine generated few examples.
