@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,9 +24,11 @@ from statusd.intake import Intake
 from statusd.model import StatusEntry, Target, Wanted
 from statusd.notify import notify, watchdog
 from statusd.outbox import health
+from statusd.outbox.facade import AsyncStore
 from statusd.outbox.health import Health
+from statusd.outbox.opening import open_store
+from statusd.outbox.records import STORE_ERRORS
 from statusd.outbox.senders import Senders
-from statusd.outbox.store import Store
 from statusd.paths import store_path
 from statusd.sensors.state import Sensors
 from statusd.sources.feeds.http import add_routes
@@ -53,10 +54,12 @@ class App:
 
     def __init__(self, config: Config, state_dir: Path, port: int, ops_port: int | None = None) -> None:
         self.config = config
-        self.store = Store(store_path(state_dir))
-        self.senders = Senders(config, self.store)
+        self.state_dir = state_dir
+        self.store = AsyncStore(open_store(config, state_dir))
+        self.senders = Senders(config, self.store, state_dir)
         self.health = Health(state_dir, config.delivery.recheck, config.delivery.timeout)
-        self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels)
+        self._turn = asyncio.Lock()
+        self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels, self._turn)
         self.sensors = Sensors(config, config.rules)
         self.status = StatusWatch(config, self._step, self._last_announced)
         self.intake = Intake(config, self.sensors, lambda: self.wanted, self.status.submit)
@@ -71,6 +74,12 @@ class App:
         self._stop = asyncio.Event()
         self._signals = 0
         self._reloading: asyncio.Task[None] | None = None
+        # The status path's callbacks are plain calls; the steps they ask for await the store
+        # in the `steps` loop, in order (sensor events queued until then, never dropped).
+        self._kick = asyncio.Event()
+        self._events: list[Any] = []
+        self._fallback: Wanted = {}
+        self._next_wake = MAX_SLEEP
 
     @property
     def wanted(self) -> Wanted | None:
@@ -82,15 +91,17 @@ class App:
         for name, reason in self.config.inactive.items():
             log.warning("channel_inactive", channel=name, reason=reason)
         self._install_signals()
+        self._fallback = await self._read_last_announced()
         # The first read (whole, so it takes a moment) before the first request: status.json is right at once.
         await self.status.load()
-        self.publisher.refresh(datetime.now(UTC))
+        await self.publisher.refresh(datetime.now(UTC))
         # Listen before logging in or saying anything: a port in use must stop us before a
         # post goes out, and before a login that a crash loop would repeat.
         await self._listen()
         await self.senders.open()
-        self._remember_sensor_posts()
+        await self._remember_sensor_posts()
         await self.status.reconcile()
+        self._next_wake = await self._step_now()  # said before READY, as a start must
         # Ready only now: config, store and web server are up.
         notify("READY=1")
         log.info("daemon_started", channels=sorted(self.senders.channels), port=self.web.port,
@@ -109,7 +120,7 @@ class App:
             await self.senders.close()
             await self.ops.stop()
             await self.web.stop()
-            self.store.close()
+            await self.store.close()
             log.info("daemon_stopped")
         return 0
 
@@ -130,14 +141,15 @@ class App:
         """Every long-lived loop: the inputs that bring changes in, the web side's, the watchdog."""
         feeds = feeds_tasks(self.config, self.config.feeds, self.ingest)
         return [*((f"status-{i}", coro) for i, coro in enumerate(self.status.tasks())),
-                ("sensor-tick", self._tick_sensors()), ("web-publish", self.publisher.run()),
+                ("steps", self._steps()), ("sensor-tick", self._tick_sensors()),
+                ("web-publish", self.publisher.run()),
                 ("health", self.health.watch(lambda: self.senders.channels)),
                 *((f"feed-{i}", coro) for i, coro in enumerate(feeds)),
                 *self.web.loops(), ("watchdog", watchdog())]
 
     def _routes(self, app: web.Application) -> None:
         add_routes(app, self.config, self.config.feeds, self.ingest, describe_more=desk_schema.extend)
-        add_desk_routes(app, lambda: self.config, self.store.path)
+        add_desk_routes(app, lambda: self.config, store_path(self.state_dir))
 
     # -- signals -----------------------------------------------------------
 
@@ -171,7 +183,7 @@ class App:
             return
         replaced = await self.senders.replace(config)
         self.config = self.web_state.config = self.status.config = config
-        self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels)
+        self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels, self._turn)
         self.status.changed()
         notify("READY=1")
         log.info("config_reloaded", channels=sorted(self.senders.channels), replaced=replaced,
@@ -180,35 +192,58 @@ class App:
     # -- status --------------------------------------------------------------
 
     def _last_announced(self) -> Wanted:
-        """What the store says was last announced, as entries: the last good status."""
+        """The last good status (read from the store at start, before the status file)."""
+        return self._fallback
+
+    async def _read_last_announced(self) -> Wanted:
+        """What the store says was last announced, as entries."""
         wanted: dict[Target, StatusEntry] = {}
         try:
-            for key, said in self.store.announced().items():
-                stored = self.store.event(said.event_id) if said.event_id else None
+            for key, said in (await self.store.announced()).items():
+                stored = await self.store.event(said.event_id) if said.event_id else None
                 if stored is not None:
                     e = stored.event
                     wanted[Target.parse(key)] = StatusEntry(e.level, e.message, e.starts, e.until)
-        except sqlite3.Error as err:
-            log.error("store_unavailable", reason=str(err), store=str(self.store.path))
+        except STORE_ERRORS as err:
+            log.error("store_unavailable", reason=str(err), store=self.store.label)
         return wanted
 
     def _step(self, wanted: Wanted | None) -> float:
+        """The status watch's callback: a step is due (it runs in `_steps`, which awaits the store)."""
+        self._kick.set()
+        return self._next_wake
+
+    async def _steps(self) -> None:
+        """The one loop that records: queued sensor events, then the wanted status; and planned times."""
+        while True:
+            try:
+                await asyncio.wait_for(self._kick.wait(), timeout=self._next_wake)
+            except TimeoutError:
+                pass  # a planned time (a closure's start, an expiry) has come
+            self._kick.clear()
+            events, self._events = self._events, []
+            if events:
+                await self._announce_now(events)
+            self._next_wake = await self._step_now()
+
+    async def _step_now(self) -> float:
         """Reconcile, record, wake the workers and refresh the public picture; seconds to the next look."""
         now = datetime.now(UTC)
         next_wake = MAX_SLEEP
+        wanted = self.wanted
         if wanted is not None:
             try:
-                plan = self.announcer.step(wanted, now)
-            except sqlite3.Error as err:
-                # Disk full, or locked by another program: keep running, try again soon.
-                log.error("store_unavailable", reason=str(err), store=str(self.store.path), retry_in=STORE_RETRY)
+                plan = await self.announcer.step(wanted, now)
+            except STORE_ERRORS as err:
+                # Disk full, locked by another program, the database cut: keep running, try again soon.
+                log.error("store_unavailable", reason=str(err), store=self.store.label, retry_in=STORE_RETRY)
                 next_wake = STORE_RETRY
             else:
                 # Look again at least every few minutes, in case the clock jumped.
                 wake = (plan.wake_at - now).total_seconds() + 0.05 if plan.wake_at else MAX_SLEEP
                 next_wake = min(max(wake, 0.0), MAX_SLEEP)
                 self.senders.poke()
-        self.publisher.refresh(now)
+        await self.publisher.refresh(now)
         return next_wake
 
     # -- sensors -----------------------------------------------------------
@@ -219,15 +254,26 @@ class App:
         self.publisher.dirty()
 
     def _announce(self, events: Sequence[Any]) -> None:
-        try:
-            if events and self.announcer.announce(events):
-                self.senders.poke()
-        except sqlite3.Error as err:
-            log.error("store_unavailable", reason=str(err), store=str(self.store.path), dropped=len(events))
+        """Queue sensor events for the `steps` loop, which records them in order."""
+        if events:
+            self._events.extend(events)
+            self._kick.set()
 
-    def _remember_sensor_posts(self) -> None:
+    async def _announce_now(self, events: Sequence[Any]) -> None:
+        try:
+            if await self.announcer.announce(events):
+                self.senders.poke()
+        except STORE_ERRORS as err:
+            log.error("store_unavailable", reason=str(err), store=self.store.label, dropped=len(events))
+
+    async def _remember_sensor_posts(self) -> None:
         """After a restart, today's automatic posts count: nothing is said twice."""
-        automatic = [e for e in recent_events(self.store, 500) if e.kind in AUTOMATIC]
+        try:
+            recent = await self.store.run(recent_events, 500)
+        except STORE_ERRORS as err:
+            log.error("store_unavailable", reason=str(err), store=self.store.label)
+            return
+        automatic = [e for e in recent if e.kind in AUTOMATIC]
         self.sensors.remember(automatic, datetime.now(UTC))
 
     async def _tick_sensors(self) -> None:
@@ -239,7 +285,7 @@ class App:
             metrics.SENSORS_STALE.set(len(self.sensors.stale(now)))
             self.publisher.dirty()
 
-    def _health(self) -> dict[str, dict[str, Any]]:
+    async def _health(self) -> dict[str, dict[str, Any]]:
         """Each channel's health for /readyz, /metrics and the operator: failures, pauses, budgets."""
         budgets = {n: w.budget for n, w in self.senders.workers.items() if w.budget is not None}
-        return health.report(self.store, list(self.senders.channels), budgets, self.health.checks)
+        return await self.store.run(health.report, list(self.senders.channels), budgets, self.health.checks)

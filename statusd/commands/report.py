@@ -45,10 +45,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _open_store(args: argparse.Namespace, config: Config) -> Store | None:
-    from statusd.outbox.store import Store
+    from statusd.outbox.opening import open_store
 
-    path = paths.store_path(paths.state_dir(args.state_dir, config))
-    return Store(path, readonly=True) if path.exists() else None
+    state = paths.state_dir(args.state_dir, config)
+    if not config.store.postgresql and not paths.store_path(state).exists():
+        return None
+    return open_store(config, state, readonly=True)
 
 
 def _zone(args: argparse.Namespace, config: Config) -> tzinfo:
