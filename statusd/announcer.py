@@ -8,7 +8,7 @@ from datetime import datetime
 
 import structlog
 
-from statusd.channels.base import Channel
+from statusd.channels.base import Channel, refuses_repeats
 from statusd.compose import Composer, TemplateProblem
 from statusd.config.load import Config
 from statusd.events import Event, EventKind
@@ -81,7 +81,8 @@ def render(config: Config, composer: Composer, channels: Mapping[str, Channel], 
         if not settings.carries(event.target.site, event.kind.value):
             continue
         try:
-            message = composer.render(event, settings, channel.max_chars, channel.measure)
+            message = composer.render(event, settings, channel.max_chars, channel.measure,
+                                      again=refuses_repeats(channel))
         except TemplateProblem as err:
             log.error("template_failed", channel=name, event_id=event.id, problem=str(err))
             planned.append(Planned(name, None, f"template error: {err}"))

@@ -40,6 +40,23 @@ def fit(body: str, link: str | None, limit: int | None, measure: Callable[[str],
     return kept + ELLIPSIS if kept else ""
 
 
+def fit_with_tail(body: str, tail: str, link: str | None, limit: int | None,
+                  measure: Callable[[str], int]) -> str:
+    """`fit`, with `tail` kept whole right after the body (the body gives way first).
+
+    When not even a word of the body fits beside the tail, it is `fit` without the tail.
+    """
+    body = normalize(body)
+
+    def glued(prefix: str) -> str:
+        return join(f"{prefix} {tail}", link)
+
+    if limit is None or measure(glued(body)) <= limit:
+        return glued(body)
+    kept = _shorten(body, lambda prefix: measure(glued(prefix + ending(prefix))) <= limit)
+    return glued(kept + ending(kept)) if kept else fit(body, link, limit, measure)
+
+
 def normalize(body: str) -> str:
     """Trailing spaces stripped, runs of blank lines made one, no space at either end."""
     lines = [line.rstrip() for line in body.replace("\r\n", "\n").split("\n")]

@@ -62,6 +62,15 @@ class DuplicateError(PermanentError):
     """
 
 
+def refuses_repeats(channel: object) -> bool:
+    """Whether the channel's platform refuses a text it already holds (X, Facebook).
+
+    Such a channel says so with a class constant `refuses_repeats = True`; its
+    messages then carry a variant with the time of the change (Message.again).
+    """
+    return bool(getattr(channel, "refuses_repeats", False))
+
+
 class Channel(Protocol):
     """One configured account or endpoint that messages are delivered to."""
 

@@ -36,6 +36,8 @@ class FacebookPage(http.HttpChannel):
     kind: ClassVar[str] = "facebook"
     # Graph has no idempotency key: after a crash `find` looks the post up instead.
     honours_idempotency: ClassVar[bool] = False
+    # Graph answers #506 (or #368 "already posted") to a text the page posted recently.
+    refuses_repeats: ClassVar[bool] = True
 
     Options = FacebookOptions  # what its section in statusd.yaml holds (statusd.channels.options)
 

@@ -48,6 +48,8 @@ class X(http.HttpChannel):
     kind: ClassVar[str] = "x"
     # X has no idempotency key: after a crash, find() looks the post up instead.
     honours_idempotency: ClassVar[bool] = False
+    # X answers 403 "duplicate content" to a text the account already posted.
+    refuses_repeats: ClassVar[bool] = True
 
     Options = XOptions  # what its section in statusd.yaml holds (statusd.channels.options)
 

@@ -30,6 +30,10 @@ log = structlog.get_logger()
 Measure = Callable[[str], int]
 VARIABLES = ("site", "service", "level", "level_code", "previous", "previous_code", "message",
              "until", "starts", "at", "reason", "reopening", "kind", "link", *SENSOR_VARIABLES)
+# labels.yaml's optional `again` entry, when a language has none.
+DEFAULT_AGAIN = "({time})"
+
+
 class TemplateProblem(Exception):
     """A template failed to load or render; the message names the file and line."""
 
@@ -47,12 +51,17 @@ class Composer:
         self._env = Sandbox(ConfinedLoader(self._dir))
 
     def render(self, event: Event, channel: ChannelConfig, max_chars: int | None,
-               measure: Measure) -> Message:
-        """The message for `event` on `channel`; raise TemplateProblem if it cannot be made."""
+               measure: Measure, *, again: bool = False) -> Message:
+        """The message for `event` on `channel`; raise TemplateProblem if it cannot be made.
+
+        `again`: the channel refuses a text it already holds, so the message also
+        carries its variant with the time of the change (Message.again).
+        """
         site = self._site(event.target.site)
         # The whole post in the language of the text it carries: never one language's frame around another's text.
         channel = replace(channel, language=self.language_for(event, channel))
         _, body = self._body(event, channel)
+        tail = self._again(event, site, channel.language) if again else None
         return Message(
             text=textfit.fit(body, site.url, max_chars, measure),
             language=channel.language,
@@ -61,7 +70,14 @@ class Composer:
             kind=event.kind.value,
             target=str(event.target),
             level=event.level.value,
+            again=None if tail is None else textfit.fit_with_tail(body, tail, site.url, max_chars, measure),
         )
+
+    def _again(self, event: Event, site: Site, lang: str) -> str:
+        """What sets a repeated post apart: the time of the change, worded by labels.yaml's `again`."""
+        moment = when(event.at, event.at, site.tz, lang, self._word)
+        pattern = wording.load(self._dir).word(lang, "again") or DEFAULT_AGAIN
+        return pattern.replace("{time}", moment.time if moment else "")
 
     def language_for(self, event: Event, channel: ChannelConfig) -> str:
         """The channel's language if the update has text in it, else the first of its fallback chain that has."""

@@ -16,3 +16,7 @@ class Message:
     kind: str
     target: str
     level: str
+    # The same post with the time of the change added ("… (update at 14:05)"), for a platform
+    # that refuses a text it already holds (X, Facebook): sent when the plain text is refused
+    # although the channel's last post about the target says something else. None elsewhere.
+    again: str | None = None

@@ -30,6 +30,9 @@ log = structlog.get_logger()
 LABELS_FILE = "labels.yaml"
 # Words the posts' date formatting needs besides the level labels.
 POST_WORDS = ("today", "tomorrow", "day_at_time")
+# Optional: what sets a post apart when a platform refuses to repeat a text (X, Facebook),
+# "{time}" being the time of the change; without it, the time in brackets.
+OPTIONAL_WORDS = ("again",)
 # The banner's queue wait: {d} in none/under/about/over is one of the three durations.
 WAIT_WORDS = ("none", "under", "about", "over", "minutes", "hours", "hours_minutes")
 PAGE_WORDS = (
@@ -124,7 +127,8 @@ def _read(path: Path) -> Wording:
         if not isinstance(entries, Mapping):
             problems.append(Problem(str(path), lines[str(lang)], str(lang), "should map each word to its text"))
             continue
-        words[str(lang)] = _entries(path, str(lang), entries, (*LEVELS, *POST_WORDS, *GROUPS), problems)
+        words[str(lang)] = _entries(path, str(lang), entries, (*LEVELS, *POST_WORDS, *OPTIONAL_WORDS, *GROUPS),
+                                   problems)
     return Wording(path, words, lines, tuple(problems), mtime)
 
 

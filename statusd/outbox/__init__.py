@@ -6,6 +6,7 @@
 - `upkeep`: the write guard behind `Store.trouble`, probing, pruning, retraction
 - `store`: recording events with their deliveries, and the workers' marks
 - `outcome`: what a failed send or a look-up proves (Presence, may_have_posted)
+- `lookup`: looking an uncertain post up on its platform (its plain text, or its `again` variant)
 - `retry`: the backoff
 - `threads`: where a post goes in its site's crisis thread
 - `worker`: one channel's deliveries, in order, each uncertain send resolved

@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 import structlog
 
 from statusd import metrics
-from statusd.channels.base import Channel, DuplicateError, PermanentError, Reply, Sent, TransientError
+from statusd.channels.base import Channel, DuplicateError, PermanentError, Reply, TransientError
 from statusd.config.types import DeliveryConfig
 from statusd.outbox.budget import Budget
 from statusd.outbox.facade import AsyncStore
+from statusd.outbox.lookup import look_up
 from statusd.outbox.outcome import Presence, may_have_posted
 from statusd.outbox.records import STORE_ERRORS
 from statusd.outbox.retry import backoff
@@ -26,8 +27,6 @@ Log = structlog.typing.FilteringBoundLogger
 # Mastodon remembers an Idempotency-Key for about an hour; after that, look first.
 IDEMPOTENCY_WINDOW = 3000.0
 STORE_RETRY = 2.0
-# A post claimed by another delivery up to this long before this one was recorded is not this one.
-CLAIM_MARGIN = 3600.0
 
 
 class Worker:
@@ -149,7 +148,7 @@ class Worker:
     async def _resolve(self, delivery: Delivery, reply: Reply | None, log_: Log) -> bool:
         """Look an uncertain attempt up: recorded as sent if found; True if proved absent."""
         await self.store.mark_looking(delivery.id)
-        presence = await self._look_up(delivery, reply, log_)
+        presence = await look_up(self.store, self.channel, delivery, reply, log_)
         if presence is Presence.ABSENT:
             await self.store.mark_absent(delivery.id)
             return True
@@ -182,24 +181,28 @@ class Worker:
         log_.info("delivery_skipped", same_as=last.event_id, remote_id=last.remote_id)
         return True
 
-    async def _send(self, delivery: Delivery, reply: Reply | None, log_: Log) -> None:
+    async def _send(self, delivery: Delivery, reply: Reply | None, log_: Log, *, again: bool = False) -> None:
+        """Post; `again`: its variant with the time of the change, the plain text being refused."""
         assert delivery.message is not None
         await self.store.mark_sending(delivery.id)
         sending = replace(delivery, attempts=delivery.attempts + 1)
         started = time.monotonic()
+        message = replace(delivery.message, text=delivery.message.again or "") if again else delivery.message
         try:
             sent = await self.channel.send(
-                delivery.message, idempotency_key=delivery.idempotency_key, reply_to=reply,
+                message, idempotency_key=delivery.idempotency_key, reply_to=reply,
                 created=datetime.fromtimestamp(delivery.created_at, UTC),
             )
         except TransientError as err:
             # A definite "not sent" now does not undo an earlier attempt's doubt.
             await self._retry(sending, err, log_, uncertain=delivery.uncertain or may_have_posted(err))
         except DuplicateError as err:
-            presence = await self._look_up(sending, reply, log_)
+            presence = await look_up(self.store, self.channel, sending, reply, log_)
             if presence is Presence.UNKNOWN:
                 await self._retry(sending, TransientError(f"{err}; the post could not be looked up yet"), log_,
                             uncertain=True)
+            elif presence is Presence.ABSENT and not again and await self._needs_again(delivery):
+                await self._send(sending, reply, log_, again=True)
             elif presence is Presence.ABSENT:
                 await self._fail(sending, str(err), log_)
         except PermanentError as err:
@@ -212,9 +215,18 @@ class Worker:
             metrics.DELIVERIES.labels(self.channel.name, "sent").inc()
             metrics.LATENCY.labels(self.channel.name).observe(max(0.0, time.time() - delivery.created_at))
             log_.info(
-                "delivery_sent", remote_id=sent.remote_id, attempts=sending.attempts,
+                "delivery_sent", remote_id=sent.remote_id, attempts=sending.attempts, again=again,
                 reply_to=reply.parent if reply else None, seconds=round(time.monotonic() - started, 3),
             )
+
+    async def _needs_again(self, delivery: Delivery) -> bool:
+        """Whether a refused repeat must go out as its variant: the channel's last post about the
+        target says something else, so without it the channel would not show the latest status."""
+        message = delivery.message
+        if message is None or not message.again or message.again == message.text:
+            return False
+        last = await self.store.last_carried(self.channel.name, message.target)
+        return last is None or last.message is None or last.message.text != message.text
 
     async def _delete(self, delivery: Delivery, log_: Log) -> None:
         post = await self.store.post_for(delivery.event_id, delivery.channel)
@@ -238,35 +250,6 @@ class Worker:
         else:
             await self.store.mark_sent(delivery.id, post.remote_id, None)
             log_.info("post_deleted", remote_id=post.remote_id)
-
-    async def _look_up(self, delivery: Delivery, reply: Reply | None, log_: Log) -> Presence:
-        """Find a post whose outcome is unknown (or refused as a duplicate) rather than make it twice.
-
-        FOUND is recorded as sent here. A post that other deliveries already
-        claim is never this one's. UNKNOWN (the look-up failed): the caller
-        tries again later rather than risk a second post.
-        """
-        assert delivery.message is not None
-        exclude = await self.store.claimed(delivery, since=delivery.created_at - CLAIM_MARGIN)
-        try:
-            found: Sent | None = await self.channel.find(
-                delivery.message, idempotency_key=delivery.idempotency_key,
-                since=datetime.fromtimestamp(delivery.created_at, UTC), reply_to=reply, exclude=exclude,
-            )
-        except (TransientError, PermanentError) as err:
-            log_.warning("delivery_lookup_failed", reason=str(err))
-            return Presence.UNKNOWN
-        except Exception as err:  # a channel bug: as unknown as a failed lookup
-            log_.exception("delivery_lookup_crashed", error=repr(err))
-            return Presence.UNKNOWN
-        if found is None:
-            return Presence.ABSENT
-        if found.remote_id in exclude:
-            log_.warning("delivery_lookup_claimed", remote_id=found.remote_id)
-            return Presence.ABSENT
-        await self.store.mark_sent(delivery.id, found.remote_id, found.url)
-        log_.info("delivery_recovered", remote_id=found.remote_id)
-        return Presence.FOUND
 
     async def _fail(self, delivery: Delivery, reason: str, log_: Log) -> None:
         await self.store.mark_failed(delivery.id, reason)

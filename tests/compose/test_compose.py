@@ -327,6 +327,33 @@ class TestContext:
         assert text.startswith("Bibliothèque centrale : fermée.")
 
 
+class TestAgain:
+    """A channel that refuses repeats gets the post's variant with the time of the change."""
+
+    @pytest.mark.parametrize(("name", "tail"), [("console_fr", "(mise à jour de 09:00)"),
+                                                ("console_en", "(update at 9:00\u202fAM)"),
+                                                ("console_sv", "(uppdatering kl. 09:00)")])
+    def test_the_time_in_the_site_zone_and_language(self, tmp_path: Path, name: str, tail: str) -> None:
+        config = make_config(tmp_path)
+        sample = event(at=datetime(2026, 11, 24, 8, 0, tzinfo=UTC))  # 09:00 in Paris
+        message = Composer(config).render(sample, channel(config, name), 280, len, again=True)
+        plain, link = message.text.split("\n\n")
+        assert message.again == f"{plain} {tail}\n\n{link}"
+
+    def test_only_when_asked(self, tmp_path: Path) -> None:
+        config = make_config(tmp_path)
+        assert Composer(config).render(event(), channel(config, "console_fr"), 280, len).again is None
+
+    def test_labels_without_the_word_use_the_time_in_brackets(self, tmp_path: Path) -> None:
+        alerts = copy_alerts(tmp_path)
+        labels = alerts / "labels.yaml"
+        labels.write_text(labels.read_text(encoding="utf-8").replace('  again: "(mise à jour de {time})"\n', ""),
+                          encoding="utf-8")
+        config = make_config(tmp_path, alerts)
+        message = Composer(config).render(event(), channel(config, "console_fr"), 280, len, again=True)
+        assert message.again is not None and message.again.split("\n\n")[0].endswith(". (09:00)")
+
+
 class TestCheck:
     """check() lists every problem in alerts/, each naming the file and, where known, the line."""
 

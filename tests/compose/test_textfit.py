@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from statusd.textfit import ELLIPSIS, SEPARATOR, ending, fit, normalize
+from statusd.textfit import ELLIPSIS, SEPARATOR, ending, fit, fit_with_tail, normalize
 
 pytestmark = pytest.mark.unit
 
@@ -188,3 +188,17 @@ class TestLongMessages:
         result = fit("x" * 100_000, None, 300, counting)
         assert result == "x" * 299 + ELLIPSIS
         assert len(calls) < 60, len(calls)
+
+
+class TestFitWithTail:
+    """A tail (the time that sets a repeated post apart) stays whole; the body gives way."""
+
+    def test_short_body_gets_the_tail_before_the_link(self) -> None:
+        assert fit_with_tail("Annexe : fermé.", "(10:10)", LINK, 280, len) == f"Annexe : fermé. (10:10)\n\n{LINK}"
+
+    @pytest.mark.parametrize("measure", MEASURES)
+    def test_long_body_is_cut_and_the_tail_kept(self, measure: Callable[[str], int]) -> None:
+        body = " ".join(f"mot{i}" for i in range(200))
+        result = fit_with_tail(body, "(mise à jour de 10:10)", LINK, 280, measure)
+        assert measure(result) <= 280
+        assert result.endswith(f"{ELLIPSIS} (mise à jour de 10:10){SEPARATOR}{LINK}"), result

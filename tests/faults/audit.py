@@ -1,4 +1,8 @@
-"""Compare what the store says was delivered with what every platform actually holds."""
+"""Compare what the store says was delivered with what every platform actually holds.
+
+`judge` is the one verdict of the crash suites: zero lost, zero duplicated, and the latest
+status of every target last on every channel; `Verdict.check` asserts it.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,10 @@ from statusd.model import Wanted
 from statusd.outbox.sqlite import SqliteStore
 from statusd.outbox.store import FAILED, POST, SENT, SKIPPED, WAITING, Delivery
 from tests.faults.fleet import Fleet, Post
+from tests.faults.summary import Row
 
-__all__ = ["Audit", "Outbox", "Recorded", "audit", "out_of_order", "read_outbox", "unannounced"]
+__all__ = ["Audit", "Outbox", "Recorded", "Verdict", "audit", "judge", "out_of_order", "read_outbox",
+           "unannounced"]
 # Said: posted, or not posted because the channel already showed exactly this.
 SAID = (SENT, SKIPPED)
 
@@ -189,3 +195,44 @@ def unannounced(outbox: Outbox, wanted: Wanted, channels: Iterable[str]) -> list
             if states.get(channel) not in SAID:
                 problems.append(f"{target}: event {found.id} is {states.get(channel, 'missing')} on {channel}")
     return problems
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Every promise at once, for the channels judged: what arrived, what status.yaml wants
+    announced, and what each channel shows last."""
+
+    audit: Audit
+    unannounced: list[str]
+    out_of_order: list[str]
+
+    @property
+    def lost(self) -> int:
+        """Sent but not on the platform, stuck, or the wanted status never announced."""
+        return self.audit.lost + len(self.unannounced)
+
+    @property
+    def problems(self) -> list[str]:
+        result = self.audit
+        return [*result.problems, *(f"stuck: {s}" for s in result.stuck),
+                *(f"failed: {f}" for f in result.failed), *(f"not announced: {m}" for m in self.unannounced),
+                *(f"out of order: {d}" for d in self.out_of_order)]
+
+    def row(self, test: str, trials: int, faults: int) -> Row:
+        result = self.audit
+        return Row(test, trials, faults, result.expected, result.arrived, result.duplicated, self.lost,
+                   len(result.failed), result.unrecorded)
+
+    def check(self) -> None:
+        """Assert zero lost, zero duplicated, nothing unexplained, and the latest status last."""
+        wrong = self.problems
+        assert wrong == [], f"{len(wrong)} problem(s):\n" + "\n".join(wrong)
+        result = self.audit
+        assert (result.expected, result.duplicated, result.unrecorded, self.lost) == (result.arrived, 0, 0, 0)
+
+
+def judge(outbox: Outbox, fleet: Fleet, wanted: Wanted, channels: Iterable[str] | None = None) -> Verdict:
+    """The verdict on every channel of `fleet` (or those named) once the daemon has settled."""
+    names = list(fleet.channel_names if channels is None else channels)
+    return Verdict(audit(outbox, fleet, names), unannounced(outbox, wanted, names),
+                   out_of_order(outbox, fleet, names))

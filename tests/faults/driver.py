@@ -20,10 +20,12 @@ import aiohttp
 from statusd.config.load import Config
 from statusd.sources.status import edit as status_edit
 from statusd.sources.status import entry as desk
-from tests.faults.fleet import COUNTER_TOKEN
+from statusd.sources.status import file as status_file
+from tests.faults.audit import Outbox, read_outbox, unannounced
+from tests.faults.fleet import COUNTER_TOKEN, Fleet
 from tests.support.daemon import Daemon
 
-__all__ = ["TARGETS", "TRACEBACK", "Desk", "Readings", "excerpt", "log_events"]
+__all__ = ["TARGETS", "TRACEBACK", "Desk", "Readings", "excerpt", "kill_mid_send", "log_events", "settle"]
 
 TARGETS = ("main", "main/wifi", "main/printing", "annexe")
 LEVELS = ("open", "limited", "closed", "emergency")
@@ -113,6 +115,33 @@ class Readings:
     @property
     def server_errors(self) -> int:
         return sum(n for status, n in self.answers.items() if status >= 500)
+
+
+async def kill_mid_send(daemon: Daemon, desk: Desk, fleet: Fleet, rng: random.Random) -> str:
+    """A kill point: flip, then wait (up to 2 s) until a platform has taken a post whose answer
+    is still on its way; "after set" when nothing was in flight in time (still a kill after a flip)."""
+    await asyncio.to_thread(desk.flip)
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        if fleet.holding():
+            return "mid-send"
+        await asyncio.sleep(0.003)
+    return "after set"
+
+
+async def settle(daemon: Daemon, config: Config, channels: list[str], timeout: float, linger: float) -> Outbox:
+    """The store once the wanted status is said on every channel and nothing waits (or `timeout`
+    passed), read again `linger` seconds later, so that a late second post would be seen."""
+    await asyncio.sleep(0.5)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        outbox = read_outbox(daemon.state_dir)
+        wanted = status_file.read(config.status_file, config)
+        if not outbox.waiting() and not unannounced(outbox, wanted, channels):
+            break
+        await asyncio.sleep(0.25)
+    await asyncio.sleep(linger)
+    return read_outbox(daemon.state_dir)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

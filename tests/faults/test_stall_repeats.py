@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,12 +18,11 @@ from pathlib import Path
 import pytest
 
 from statusd import loading as config_module
-from statusd.config.load import Config
 from statusd.sources.status import file as status_file
-from tests.faults.audit import Outbox, audit, out_of_order, read_outbox, unannounced
-from tests.faults.driver import TRACEBACK, Desk, excerpt
+from tests.faults.audit import judge
+from tests.faults.driver import TRACEBACK, Desk, excerpt, kill_mid_send, settle
 from tests.faults.fleet import ENV, Fleet, Hook
-from tests.faults.summary import Ledger, Row
+from tests.faults.summary import Ledger
 from tests.support.daemon import Daemon
 
 pytestmark = pytest.mark.faults
@@ -36,16 +34,6 @@ STALLS = {"late": 0.25, "timeout": 0.05, "5xx": 0.05}
 REPEATS = 0.35
 TIMEOUT = 1.0
 SETTLE = 45.0
-
-
-async def _kill_mid_send(daemon: Daemon, desk: Desk, fleet: Fleet, rng: random.Random) -> str:
-    await asyncio.to_thread(desk.flip)
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:
-        if fleet.holding():
-            return "mid-send"
-        await asyncio.sleep(0.003)
-    return "after set"
 
 
 async def _kill_anytime(daemon: Daemon, desk: Desk, fleet: Fleet, rng: random.Random) -> str:
@@ -74,47 +62,25 @@ class TestStallsAndRepeats:
                 group.create_task(desk.keep_flipping((0.2, 0.7), stop))
                 try:
                     for trial in range(TRIALS):
-                        point = _kill_mid_send if trial % 2 else _kill_anytime
+                        point = kill_mid_send if trial % 2 else _kill_anytime
                         kills[await point(daemon, desk, fleet, rng)] += 1
                         await asyncio.to_thread(daemon.kill)
                         await asyncio.to_thread(daemon.start)
                 finally:
                     stop.set()
-            outbox = await _settle(daemon, config)
+            # Longer than a "late" answer takes, so that a late second post would be seen.
+            outbox = await settle(daemon, config, list(CHANNELS), SETTLE, linger=2.5)
             alive = daemon.proc is not None and daemon.proc.poll() is None
         finally:
             await asyncio.to_thread(daemon.kill)
-        result = audit(outbox, fleet, CHANNELS)
-        wanted = status_file.read(config.status_file, config)
-        missing = unannounced(outbox, wanted, CHANNELS)
-        disorder = out_of_order(outbox, fleet, CHANNELS)
-        ledger.add(Row("stalls, kills, repeated texts", TRIALS, fleet.faults_injected + sum(kills.values()),
-                       result.expected, result.arrived, result.duplicated, result.lost + len(missing),
-                       len(result.failed), result.unrecorded))
+        verdict = judge(outbox, fleet, status_file.read(config.status_file, config), CHANNELS)
+        ledger.add(verdict.row("stalls, kills, repeated texts", TRIALS, fleet.faults_injected + sum(kills.values())))
         print(f"kills {dict(kills)}; flips {desk.flips} ({desk.flips - len(desk.said)} repeats);"
               f" events {len(outbox.events)}; faults injected {fleet.faults_injected}")
         assert alive, f"the daemon died after the last restart:\n{daemon.logs()[-3000:]}"
         assert TRACEBACK not in daemon.logs(), excerpt(daemon.logs(), TRACEBACK)
-        wrong = [*result.problems, *(f"stuck: {s}" for s in result.stuck),
-                 *(f"failed: {f}" for f in result.failed), *(f"not announced: {m}" for m in missing),
-                 *(f"out of order: {d}" for d in disorder)]
-        assert wrong == [], f"{len(wrong)} problem(s):\n" + "\n".join(wrong)
-        assert (result.expected, result.duplicated, result.unrecorded) == (result.arrived, 0, 0)
+        verdict.check()
         # Not a vacuous run: repeats were flipped, stalls injected, kills landed mid-send.
         assert desk.flips - len(desk.said) >= 5 and fleet.faults_injected >= 20, (desk.flips, fleet.faults_injected)
         assert len(outbox.events) >= 15, len(outbox.events)
 
-
-async def _settle(daemon: Daemon, config: Config) -> Outbox:
-    """Until the final status is said everywhere and nothing waits, then a little longer, so a
-    late second post would still be seen."""
-    await asyncio.sleep(0.5)
-    deadline = time.monotonic() + SETTLE
-    while time.monotonic() < deadline:
-        outbox = read_outbox(daemon.state_dir)
-        wanted = status_file.read(config.status_file, config)
-        if not outbox.waiting() and not unannounced(outbox, wanted, CHANNELS):
-            break
-        await asyncio.sleep(0.25)
-    await asyncio.sleep(2.5)  # longer than a "late" answer takes
-    return read_outbox(daemon.state_dir)
