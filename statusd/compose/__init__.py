@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,9 @@ class Composer:
             kind=event.kind.value,
             target=str(event.target),
             level=event.level.value,
+            starts=_iso(event.starts, site),
+            until=_iso(event.until, site),
+            at=_iso(event.at, site),
         )
 
     def language_for(self, event: Event, channel: ChannelConfig) -> str:
@@ -229,3 +232,11 @@ def _describe(err: Exception) -> str:
 def _located(problem: Problem) -> tuple[str, int | None, str]:
     field = f"{problem.field}: " if problem.field else ""
     return problem.file, problem.line, field + problem.text
+
+
+def _iso(moment: datetime | None, site: Site) -> str | None:
+    """`moment` as an ISO time in the site's zone (a naive one is taken as UTC)."""
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(site.tz).isoformat()

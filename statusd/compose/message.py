@@ -16,3 +16,8 @@ class Message:
     kind: str
     target: str
     level: str
+    # When the status starts and ends and when it was set, as ISO times in the site's
+    # time zone (None: not given): channels that publish hours rather than text read them.
+    starts: str | None = None
+    until: str | None = None
+    at: str | None = None

@@ -224,7 +224,7 @@ class Worker:
         self.store.mark_sending(delivery.id)
         deleting = replace(delivery, attempts=delivery.attempts + 1)
         try:
-            await self.channel.delete(post.remote_id)
+            note = await self.channel.delete(post.remote_id)
         except TransientError as err:
             self._retry(deleting, err, log_, uncertain=False)  # deleting twice does no harm
         except PermanentError as err:
@@ -233,8 +233,9 @@ class Worker:
             log_.exception("channel_crashed", error=repr(err))
             self._retry(deleting, TransientError(f"internal error: {err!r}"), log_, uncertain=False)
         else:
-            self.store.mark_sent(delivery.id, post.remote_id, None)
-            log_.info("post_deleted", remote_id=post.remote_id)
+            # A deletion has no URL: its remote_url holds how the post was withdrawn, if not deleted.
+            self.store.mark_sent(delivery.id, post.remote_id, note or None)
+            log_.info("post_deleted", remote_id=post.remote_id, **({"note": note} if note else {}))
 
     async def _look_up(self, delivery: Delivery, reply: Reply | None, log_: Log) -> Presence:
         """Find a post whose outcome is unknown (or refused as a duplicate) rather than make it twice.
