@@ -204,6 +204,18 @@ class TestReopening:
                    key="k3")
         assert google.periods() == []
 
+    async def test_a_planned_closure_written_ahead_is_taken_back_too(self, channel: GoogleBusiness,
+                                                                      google: FakeGoogleBusiness) -> None:
+        mon = monday()
+        window = {"starts": at(mon), "until": at(mon + timedelta(days=3))}
+        await send(channel, message(kind="closure_planned", event="evt-0", **window), key="k0")
+        assert len(google.periods()) == 3  # on Google as soon as it is announced
+        started = await send(channel, message(**window), key="k1")  # the closure begins: nothing to write
+        assert [p.text() for p in Change.parse(started.remote_id).held] == [
+            f"{mon + timedelta(days=i)} closed" for i in range(3)]
+        await send(channel, message("open", event="evt-2"), reply_to=thread(started), key="k2")
+        assert google.periods() == []
+
     async def test_open_outside_an_incident_touches_nothing(self, channel: GoogleBusiness,
                                                             google: FakeGoogleBusiness) -> None:
         google.location.special = [period(monday())]
