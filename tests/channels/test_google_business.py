@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -482,3 +483,55 @@ async def _until(done: Callable[[], bool], deadline: float, nudge: Callable[[], 
         if nudge is not None:
             nudge()
         await asyncio.sleep(0.05)
+
+
+class TestIncidentThroughTheOutbox:
+    """The outbox's threads carry each update's change to the next: a reopening takes back the
+    closure's days, and `statusd retract` of the reopening puts them back."""
+
+    async def test_close_reopen_retract(self, tmp_path: Path, channel: GoogleBusiness,
+                                        google: FakeGoogleBusiness) -> None:
+        import asyncio
+        import time
+
+        from statusd.config.types import DeliveryConfig
+        from statusd.events import Event, EventKind
+        from statusd.model import Level, Target
+        from statusd.outbox.store import Planned, Store
+        from statusd.outbox.worker import Worker
+
+        store = Store(tmp_path / "statusd.db")
+        mon = monday()
+        holiday = period(mon + timedelta(days=1), (10, 0), (12, 0))
+        google.location.special = [dict(holiday)]
+
+        async def say(level: Level, previous: Level, revision: str, sample: Message) -> str:
+            ev = Event(EventKind.STATUS_CHANGED, Target.parse("main"), level, previous, {"fr": revision},
+                       datetime.now(PARIS), "alice", revision)
+            store.record([(ev, [Planned("gbp", replace(sample, event_id=ev.id))])], {}, deadline=3600.0)
+            await _drain(Worker(store, channel, DeliveryConfig()), store, time.monotonic() + 5, asyncio)
+            return ev.id
+
+        await say(Level.CLOSED, Level.OPEN, "r1", message(starts=at(mon), until=at(mon + timedelta(days=3))))
+        closed = google.periods()
+        assert closed == [period(mon + timedelta(days=i)) for i in range(3)]
+        reopening = await say(Level.OPEN, Level.CLOSED, "r2", message("open"))
+        assert google.periods() == [holiday]
+        store.retract(reopening, "bob", None, restore_target=False)
+        await _drain(Worker(store, channel, DeliveryConfig()), store, time.monotonic() + 5, asyncio)
+        assert google.periods() == closed
+        store.close()
+
+
+async def _drain(worker: Any, store: Any, deadline: float, asyncio: Any) -> None:
+    """Run the worker until nothing of the channel is waiting."""
+    import time
+
+    task = asyncio.create_task(worker.run())
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        if store.next_due("gbp") is None and not worker.busy:
+            break
+    worker.stop()
+    worker.poke()
+    await asyncio.wait_for(task, 3.0)
