@@ -16,7 +16,7 @@ days of its closure (the library's own holiday hours on other days are never tou
 the closure's days they are kept aside and put back when it ends) and records in the
 remote id what it added and took off (google_business_hours.Change), so that undo puts
 back exactly what was there. Look-up: the hours are there or not, and local posts can be
-listed, so a send whose answer was lost is found rather than repeated.
+listed (the newest 100), so a send whose answer was lost is found rather than repeated.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ POSTS_URL = "https://mybusiness.googleapis.com/v4"
 MAX_CHARS = 1500  # a local post's summary
 CLOSING = frozenset({"closed", "emergency"})
 PLANNING = frozenset({"closure_planned", "closure_reminder"})
+# An open-ended closure is written this many days ahead at most (the option is clamped to it).
+MAX_OPEN_ENDED = 60
 _REMEMBERED = 256  # changes kept per idempotency key, for a retry or look-up in this process
 
 
@@ -63,7 +65,7 @@ class GoogleBusiness(http.HttpChannel):
         self._posts = (f"{base or POSTS_URL}{'/v4' if base else ''}/accounts/{options.account_id}"
                        f"/locations/{options.location_id}/localPosts")
         self._topics = {"limited": options.limited_post, "emergency": options.emergency_post}
-        self._days = max(1, options.open_ended_days)
+        self._days = min(max(1, options.open_ended_days), MAX_OPEN_ENDED)
         secrets = config.secrets
         self._api = GoogleApi(self._http_session, self._seconds, token_url=str(options.token_url or TOKEN_URL),
                               client_id=secrets["client_id"].read() or "",
