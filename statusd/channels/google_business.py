@@ -91,8 +91,9 @@ class GoogleBusiness(http.HttpChannel):
             raise PermanentError(f"the message is {self.measure(message.text)} characters; a Google local post "
                                  f"takes at most {MAX_CHARS}: shorten the template for channel {self.name}")
         change = await self._hours(message, reply_to, idempotency_key)
-        name, url = change.post, None
-        if name is None and (topic := self._topic(message)) is not None:
+        name: str | None = None
+        url = None
+        if (topic := self._topic(message)) is not None:
             made = await self._api.call("POST", self._posts, "create the local post",
                                         body=post_body(message, topic, self._today(message)))
             name, url = str(made.get("name") or ""), made.get("searchUrl")
@@ -224,8 +225,9 @@ def now(zone: tzinfo | None) -> datetime:
 
 
 def _speaks_for_hours(message: Message) -> bool:
-    """Site-level status updates and planned closures change hours; services and sensors do not."""
-    site_level = "/" not in message.target
+    """Site-level status updates and planned closures change hours; services and sensors do not,
+    nor a message recorded before messages carried their times (nothing to place it by)."""
+    site_level = "/" not in message.target and message.at is not None
     return site_level and (message.kind == "status_changed" or (message.kind in PLANNING and
                                                                  message.level in CLOSING))
 

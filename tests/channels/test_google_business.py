@@ -535,3 +535,20 @@ async def _drain(worker: Any, store: Any, deadline: float, asyncio: Any) -> None
     worker.stop()
     worker.poke()
     await asyncio.wait_for(task, 3.0)
+
+
+class TestOldMessages:
+    """A message recorded before messages carried their times changes no hours."""
+
+    async def test_no_times_no_hours(self, channel: GoogleBusiness, google: FakeGoogleBusiness) -> None:
+        google.location.special = [period(monday())]
+        old = replace(message("open"), at=None)
+        closed = hours_change(period(monday()))
+        await send(channel, old, reply_to=Reply(closed, closed))
+        assert google.periods() == [period(monday())]
+
+
+def hours_change(*held: dict[str, Any]) -> str:
+    from statusd.channels.google_business_hours import from_google
+
+    return Change(held=tuple(from_google(p) for p in held)).remote_id()
