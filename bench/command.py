@@ -46,6 +46,8 @@ KINDS: tuple[dict[str, Any], ...] = (
     {"type": "telegram", "chat_id": "@biblio", "token": SECRET},
     {"type": "matrix", "homeserver": "http://127.0.0.1:9", "room": "#status:bib.test", "token": SECRET},
     {"type": "apprise", "url": SECRET},
+    {"type": "google_business", "account_id": "1234567890", "location_id": "987654321", "client_id": SECRET,
+     "client_secret": SECRET, "refresh_token": SECRET},
     {"type": "console"},
 )
 

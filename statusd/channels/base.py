@@ -114,8 +114,9 @@ class Channel(Protocol):
         """
         ...
 
-    async def delete(self, remote_id: str) -> None:
-        """Remove an earlier post."""
+    async def delete(self, remote_id: str) -> str | None:
+        """Remove an earlier post; where the platform only lets it be withdrawn another way,
+        say how (shown by `statusd history`, e.g. Telegram's edit after 48 hours)."""
         ...
 
     async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,

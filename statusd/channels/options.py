@@ -105,6 +105,25 @@ class AppriseOptions:
     timeout: Duration | None = None
 
 
+@dataclass(frozen=True)
+class GoogleBusinessOptions:
+    """The account and location, the OAuth client and refresh token (by reference), the local
+    post made for `limited` and `emergency` ("none": no post), how many days an open-ended
+    closure marks closed, and where to connect (tests)."""
+
+    account_id: PathSegment
+    location_id: PathSegment
+    client_id: Secret
+    client_secret: Secret
+    refresh_token: Secret
+    limited_post: Literal["STANDARD", "EVENT", "ALERT", "none"] = "STANDARD"
+    emergency_post: Literal["STANDARD", "EVENT", "ALERT", "none"] = "STANDARD"
+    open_ended_days: int = 7
+    api_url: Url | None = None
+    token_url: Url | None = None
+    timeout: Duration | None = None
+
+
 # Channel type → its options, in the order of statusd.channels.CHANNELS.
 OPTIONS: dict[str, type[Any]] = {
     "console": ConsoleOptions,
@@ -116,4 +135,5 @@ OPTIONS: dict[str, type[Any]] = {
     "telegram": TelegramOptions,
     "matrix": MatrixOptions,
     "apprise": AppriseOptions,
+    "google_business": GoogleBusinessOptions,
 }

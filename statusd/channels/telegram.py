@@ -45,6 +45,8 @@ WITHDRAWN = {
     "en": "Withdrawn: this message no longer applies.",
     "sv": "Återkallat: meddelandet gäller inte längre.",
 }
+# What `statusd history` says of an undo that could only edit the post.
+WITHDRAWN_NOTE = "withdrawn (edited; Telegram deletes only within 48 h)"
 # Seats and queue figures arrive without a sound: only what staff announce rings a phone.
 _SILENT = frozenset(kind.value for kind in AUTOMATIC)
 _CHAT = re.compile(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
@@ -99,37 +101,38 @@ class Telegram(http.HttpChannel):
         result = await self._call("sendMessage", body, "post to the chat")
         return sent_from(result)
 
-    async def delete(self, remote_id: str) -> None:
-        """Delete the post; past Telegram's 48 hours, edit it to say it was withdrawn."""
+    async def delete(self, remote_id: str) -> str | None:
+        """Delete the post; past Telegram's 48 hours, edit it to say it was withdrawn (and say so)."""
         chat, message_id, date = parse_remote_id(remote_id)
         age = time.time() - date
         if age < DELETE_WINDOW - CLOCK_SKEW:
             try:
                 await self._call("deleteMessage", {"chat_id": chat, "message_id": message_id}, "delete the message")
-                return
+                return None
             except _Gone:
                 log.info("telegram_already_deleted", channel=self.name, remote_id=remote_id)
-                return
+                return None
             except _Undeletable as err:
                 if age < DELETE_WINDOW - DELETE_MARGIN:
                     raise PermanentError(str(err)) from err
-        await self._withdraw(chat, message_id, remote_id, age)
+        return await self._withdraw(chat, message_id, remote_id, age)
 
     async def find(self, message: Message, *, idempotency_key: str, since: datetime | None = None,
                    reply_to: Reply | None = None, exclude: frozenset[str] = frozenset()) -> Sent | None:
         # A bot cannot read a channel's history: nothing to look up.
         return None
 
-    async def _withdraw(self, chat: str, message_id: int, remote_id: str, age: float) -> None:
+    async def _withdraw(self, chat: str, message_id: int, remote_id: str, age: float) -> str | None:
         body = {"chat_id": chat, "message_id": message_id, "text": self._withdrawn}
         try:
             await self._call("editMessageText", body, "edit the message")
         except _Gone:
             log.info("telegram_already_deleted", channel=self.name, remote_id=remote_id)
-            return
+            return None
         except _Unchanged:
             pass  # an earlier attempt withdrew it already
         log.info("telegram_withdrawn", channel=self.name, remote_id=remote_id, age_hours=round(age / 3600, 1))
+        return WITHDRAWN_NOTE
 
     def _checked_chat(self) -> str:
         if not _CHAT.fullmatch(self._chat):

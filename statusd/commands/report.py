@@ -208,6 +208,9 @@ def _update_line(event: Event, created: float, tz: tzinfo) -> str:
 def _delivery_state(d: Delivery, tz: tzinfo) -> str:
     from statusd.outbox.store import FAILED, PENDING, SENDING, SENT
 
+    if d.state == SENT and d.action == "delete":
+        # A deletion's remote_url says how the post was withdrawn when it could not be deleted.
+        return f"{d.remote_url} id {d.remote_id}" if d.remote_url else f"deleted   id {d.remote_id}"
     if d.state == SENT:
         return f"sent      id {d.remote_id}" + (f" {d.remote_url}" if d.remote_url else "")
     if d.state in (PENDING, SENDING):

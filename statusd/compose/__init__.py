@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,9 @@ class Composer:
             target=str(event.target),
             level=event.level.value,
             again=None if tail is None else textfit.fit_with_tail(body, tail, site.url, max_chars, measure),
+            starts=_iso(event.starts, site),
+            until=_iso(event.until, site),
+            at=_iso(event.at, site),
         )
 
     def _again(self, event: Event, site: Site, lang: str) -> str:
@@ -245,3 +248,11 @@ def _describe(err: Exception) -> str:
 def _located(problem: Problem) -> tuple[str, int | None, str]:
     field = f"{problem.field}: " if problem.field else ""
     return problem.file, problem.line, field + problem.text
+
+
+def _iso(moment: datetime | None, site: Site) -> str | None:
+    """`moment` as an ISO time in the site's zone (a naive one is taken as UTC)."""
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(site.tz).isoformat()

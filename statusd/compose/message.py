@@ -20,3 +20,8 @@ class Message:
     # that refuses a text it already holds (X, Facebook): sent when the plain text is refused
     # although the channel's last post about the target says something else. None elsewhere.
     again: str | None = None
+    # When the status starts and ends and when it was set, as ISO times in the site's
+    # time zone (None: not given): channels that publish hours rather than text read them.
+    starts: str | None = None
+    until: str | None = None
+    at: str | None = None

@@ -16,6 +16,7 @@ from statusd.desk.preview import ChannelText, preview
 from statusd.errors import ConfigError
 from statusd.model import Target, Wanted
 from statusd.outbox.sqlite import SqliteStore
+from statusd.outbox.store import Delivery
 from statusd.sources.status import entry as desk_entry
 from statusd.sources.status import languages as required_languages
 from statusd.sources.status import wanted as wanted_status
@@ -65,14 +66,20 @@ def _recent(store_path: Path) -> list[dict[str, Any]]:
                 "id": event.id, "site": event.target.site, "target": str(event.target), "level": event.level.value,
                 "author": event.author, "when": datetime.fromtimestamp(created, UTC).isoformat(timespec="seconds"),
                 "retracted_by": stored.retracted_by if stored else None,
-                "deliveries": [{"id": d.id, "channel": d.channel, "action": d.action, "state": d.state,
-                                "url": d.remote_url, "error": d.last_error} for d in deliveries],
+                "deliveries": [_delivery(d) for d in deliveries],
             })
         return updates
     except sqlite3.Error:
         return []
     finally:
         store.close()
+
+
+def _delivery(d: Delivery) -> dict[str, Any]:
+    """One delivery for the desk: a deletion's remote_url is no link but how the post was withdrawn."""
+    post = d.action == "post"
+    return {"id": d.id, "channel": d.channel, "action": d.action, "state": d.state,
+            "url": d.remote_url if post else None, "note": None if post else d.remote_url, "error": d.last_error}
 
 
 def preview_texts(config: Config, store_path: Path, by: str, change: dict[str, Any]) -> list[ChannelText]:

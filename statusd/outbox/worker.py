@@ -239,7 +239,7 @@ class Worker:
         await self.store.mark_sending(delivery.id)
         deleting = replace(delivery, attempts=delivery.attempts + 1)
         try:
-            await self.channel.delete(post.remote_id)
+            note = await self.channel.delete(post.remote_id)
         except TransientError as err:
             await self._retry(deleting, err, log_, uncertain=False)  # deleting twice does no harm
         except PermanentError as err:
@@ -248,8 +248,9 @@ class Worker:
             log_.exception("channel_crashed", error=repr(err))
             await self._retry(deleting, TransientError(f"internal error: {err!r}"), log_, uncertain=False)
         else:
-            await self.store.mark_sent(delivery.id, post.remote_id, None)
-            log_.info("post_deleted", remote_id=post.remote_id)
+            # A deletion has no URL: its remote_url holds how the post was withdrawn, if not deleted.
+            await self.store.mark_sent(delivery.id, post.remote_id, note or None)
+            log_.info("post_deleted", remote_id=post.remote_id, **({"note": note} if note else {}))
 
     async def _fail(self, delivery: Delivery, reason: str, log_: Log) -> None:
         await self.store.mark_failed(delivery.id, reason)
