@@ -47,6 +47,7 @@ CHANNELS: Mapping[str, type[Channel]] = Registry({
     "telegram": "statusd.channels.telegram:Telegram",
     "matrix": "statusd.channels.matrix:Matrix",
     "apprise": "statusd.channels.apprise:AppriseChannel",
+    "webpush": "statusd.channels.webpush:WebPush",
 })
 
 
