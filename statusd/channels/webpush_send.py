@@ -31,7 +31,7 @@ from statusd.channels.webpush_store import ACCEPTED, GONE, REFUSED, Progress, Re
 log = structlog.get_logger()
 
 CHUNK = 128       # recipients claimed (and encrypted) at a time
-FLUSH = 32        # answers written in one transaction
+FLUSH = 16        # answers written in one transaction
 TRIES = 4         # attempts per recipient within one run of a job
 MAX_PAUSE = 30.0  # a longer Retry-After ends the run; the outbox tries again after it
 BACKOFF = 0.5
