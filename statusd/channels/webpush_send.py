@@ -62,7 +62,7 @@ class Fanout:
                  connections: int) -> None:
         self.store = store
         self.signer = signer
-        self._session = session
+        self.session = session
         self.connections = connections
         self._paused: dict[str, float] = {}  # push service origin → until when it asked us to wait
 
@@ -130,14 +130,15 @@ class _Run:
             if (wait := self.fanout.paused_for(origin)) > MAX_PAUSE:
                 self.retry_after = max(self.retry_after or 0.0, wait)
                 return None
-            await asyncio.sleep(wait)
+            if wait:
+                await asyncio.sleep(wait)
             headers = {"TTL": str(self.push.ttl), "Urgency": self.push.urgency, "Topic": self.push.topic,
                        "Content-Encoding": "aes128gcm", "Content-Type": "application/octet-stream",
                        "Authorization": self.fanout.signer.header(origin)}
             try:
-                async with self.fanout._session().post(row.endpoint, data=body, headers=headers) as response:
+                async with self.fanout.session().post(row.endpoint, data=body, headers=headers) as response:
                     status = response.status
-                    wait = http.retry_after(response.headers)
+                    asked = http.retry_after(response.headers)
                     await response.read()
             except (aiohttp.ClientError, TimeoutError, ValueError) as err:
                 log.debug("push_unreachable", origin=origin, reason=str(err) or type(err).__name__)
@@ -148,7 +149,7 @@ class _Run:
             if status in (404, 410):
                 return GONE
             if status == 429 or status == 408 or status >= 500:
-                if not self._wait(origin, status, wait, attempt):
+                if not self._wait(origin, status, asked, attempt):
                     return None
                 continue
             log.warning("push_refused", origin=origin, status=status)

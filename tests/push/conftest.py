@@ -12,12 +12,13 @@ from statusd.channels.webpush_store import Subscription, Subscriptions, store_fi
 from tests.support.fakes.push import Browser, PushService
 
 
-def push_channels(key: Path, languages: tuple[str, ...] = ("fr", "en"), connections: int = 50) -> str:
+def push_channels(key: Path, languages: tuple[str, ...] = ("fr", "en"), connections: int = 50,
+                  loopback: bool = True) -> str:
     """The channels section: one webpush channel per language, sharing the key."""
     return "\n".join(
         f"  push-{lang}: {{type: webpush, language: {lang}, vapid_key: {{file: {key}}}, "
         f"subject: 'mailto:it@library.example', title: Status, connections: {connections}, "
-        f"loopback_endpoints: true}}"
+        f"loopback_endpoints: {str(loopback).lower()}}}"
         for lang in languages)
 
 
