@@ -30,6 +30,10 @@ const post = (path, body) => fetch(path, {
   credentials: "omit", cache: "no-store",
 });
 
+// A browser that cannot reach its push service may never answer: give up after a while.
+const within = (promise, ms) => Promise.race([promise, new Promise((_, no) => setTimeout(
+  () => no(Object.assign(new Error("no answer from the push service"), { name: "AbortError" })), ms))]);
+
 const subscription = async () => {
   const offer = await fetch("push/config.json", { credentials: "omit" });
   if (!offer.ok) throw new Error("no offer");
@@ -46,7 +50,7 @@ const start = async (box, form) => {
   if (permission !== "granted") return say(box, "denied");
   let sub;
   try {
-    sub = await subscription();
+    sub = await within(subscription(), 20000);
   } catch (err) {
     // Chromium without a push service answers AbortError ("push service not available").
     return say(box, err && err.name === "NotAllowedError" ? "denied" : "unsupported");
