@@ -1,6 +1,5 @@
 /* statusd banner: <script src=".../banner.js" data-site="main" data-lang="fr" async> or
-   <statusd-banner site="main" lang="fr">. "Hide" is kept in sessionStorage. data-follow (or
-   follow) adds "Notify me": a link to the status page's Web Push form for the site. */
+   <statusd-banner site="main" lang="fr">. "Hide" is kept in sessionStorage. */
 (() => {
 "use strict";
 const TAG = "statusd-banner", S = document.currentScript, D = document;
@@ -8,11 +7,11 @@ let HOME = location.origin;
 try { HOME = new URL(S.src).origin; } catch {}
 if (!window.customElements) return;
 const SEV = { open: 0, busy: 1, limited: 2, closed: 3, emergency: 4 };
-// Levels by SEV; until, updated, link, hide, show, notify me.
+// Levels by SEV; until, updated, link, hide, show.
 const W = {
-  en: "Open|Busy|Limited service|Closed|Emergency|Until {}|Updated: {}|Status page|Hide|Show: {}|Notify me",
-  fr: "Ouvert|Affluence|Service réduit|Fermé|Urgence|Jusqu’à {}|Mis à jour : {}|Page d’état|Masquer|Afficher : {}|M’avertir",
-  sv: "Öppet|Mycket folk|Begränsad service|Stängt|Nödläge|Till {}|Uppdaterad: {}|Statussida|Dölj|Visa: {}|Meddela mig"
+  en: "Open|Busy|Limited service|Closed|Emergency|Until {}|Updated: {}|Status page|Hide|Show: {}",
+  fr: "Ouvert|Affluence|Service réduit|Fermé|Urgence|Jusqu’à {}|Mis à jour : {}|Page d’état|Masquer|Afficher : {}",
+  sv: "Öppet|Mycket folk|Begränsad service|Stängt|Nödläge|Till {}|Uppdaterad: {}|Statussida|Dölj|Visa: {}"
 };
 const O = "M12 3a9 9 0 1 0 .01 0";
 const ICON = ["M5 12l5 5 9-10", O + "M12 7v5l3 3", O + "M12 11v6M12 7.5v.5", O + "M7 12h10",
@@ -178,11 +177,6 @@ class Banner extends HTMLElement {
     if (at) this.meta.append(say(w[6], at) + " · ");
     this.meta.appendChild(el("a", w[7])).href =
       /^https?:/i.test(v.site.url) ? v.site.url : this.origin + "/";
-    if (this.hasAttribute("follow")) {
-      this.meta.append(" · ");
-      this.meta.appendChild(el("a", w[10])).href =
-        `${this.origin}/?lang=${encodeURIComponent(this.l)}#follow-${encodeURIComponent(this.site)}`;
-    }
     this.collapse();
   }
   line(parent, message, until, tz, sep) {
@@ -212,7 +206,6 @@ try {
   const node = attr(attr(D.createElement(TAG), "site", site), "origin", HOME);
   if (S.dataset.lang) node.lang = S.dataset.lang;
   if (S.hasAttribute("data-show-open")) node.setAttribute("show-open", "");
-  if (S.hasAttribute("data-follow")) node.setAttribute("follow", "");
   const place = () => {
     const p = S.parentNode;
     if (p && p !== D.head && p !== D.documentElement) p.insertBefore(node, S.nextSibling);
