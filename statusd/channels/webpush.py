@@ -139,6 +139,7 @@ class WebPush(http.HttpChannel):
             raise TransientError(f"{done.left} of {total} subscriptions not reached yet",
                                  retry_after=outcome.retry_after)
         await asyncio.to_thread(self._store.finish, idempotency_key)
+        await asyncio.to_thread(self._store.prune)  # the progress of week-old jobs
         return Sent(remote_id=f"push:{idempotency_key}:{done.accepted}/{total}")
 
     def _payload(self, message: Message, site: str) -> bytes:
