@@ -173,3 +173,29 @@ class TestGoneAndBusy:
         await channel.send(message(), idempotency_key="k", reply_to=None)
         assert len(push_service.received) == 400
         assert set(push_service.times().values()) == {1}
+
+
+class TestMisconfigured:
+    """A subject push services cannot contact, or an unreadable key, is one sentence without the key."""
+
+    async def test_bad_subject(self, write_config: WriteConfig, channel_builder: ChannelBuilder,
+                               vapid: tuple[Path, str], tmp_path: Path) -> None:
+        from statusd.channels.base import PermanentError
+
+        path = write_config(channels=push_channels(vapid[0]).replace("mailto:it@library.example", "it@library"))
+        channel = channel_builder.build(path, "push-fr", WebPush)
+        channel.keep_sessions(tmp_path / "state")
+        with pytest.raises(PermanentError, match="must be a mailto: or https: address"):
+            await channel.open()
+
+    async def test_bad_key(self, write_config: WriteConfig, channel_builder: ChannelBuilder,
+                           tmp_path: Path) -> None:
+        from statusd.channels.base import PermanentError
+
+        key = tmp_path / "broken.pem"
+        key.write_text("-----BEGIN PRIVATE KEY-----\nsecretgarbage\n-----END PRIVATE KEY-----\n")
+        channel = channel_builder.build(write_config(channels=push_channels(key)), "push-fr", WebPush)
+        channel.keep_sessions(tmp_path / "state")
+        with pytest.raises(PermanentError, match=f"neither a PEM P-256 key.*file {key}") as caught:
+            await channel.open()
+        assert "secretgarbage" not in str(caught.value)
