@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from statusd.channels.webpush_keys import Signer, load
 from statusd.channels.webpush_store import Subscriptions, store_file
 from statusd.config.load import Config
 from statusd.web.follow_checks import Invalid, parse_subscription, parse_unsubscription
+
+log = structlog.get_logger()
 
 MAX_BODY = 4096
 MAX_SUBSCRIPTIONS = 1_000_000
@@ -98,10 +102,14 @@ class Follow:
             sub = parse_subscription(data, config.sites, self.languages(), loopback=self._loopback())
         except Invalid as err:
             return _refuse(str(err))
-        store = self._subscriptions()
-        if await asyncio.to_thread(store.count) >= MAX_SUBSCRIPTIONS:
-            return _refuse("the list of subscriptions is full; try again later", 429)
-        await asyncio.to_thread(store.subscribe, sub)
+        try:
+            store = self._subscriptions()
+            if await asyncio.to_thread(store.count) >= MAX_SUBSCRIPTIONS:
+                return _refuse("the list of subscriptions is full; try again later", 429)
+            await asyncio.to_thread(store.subscribe, sub)
+        except sqlite3.Error as err:  # disk full, or locked by another program: nothing was kept
+            log.error("push_store_unavailable", reason=str(err), store=str(self._path))
+            return _refuse("subscriptions cannot be saved just now; try again in a minute", 503)
         return web.json_response({"subscribed": sub.site, "kinds": sub.kinds, "language": sub.language},
                                  status=201, headers=NO_STORE)
 
@@ -110,7 +118,11 @@ class Follow:
             endpoint, site = parse_unsubscription(await _body(request), self._config().sites)
         except Invalid as err:
             return _refuse(str(err))
-        removed = await asyncio.to_thread(self._subscriptions().unsubscribe, endpoint, site)
+        try:
+            removed = await asyncio.to_thread(self._subscriptions().unsubscribe, endpoint, site)
+        except sqlite3.Error as err:
+            log.error("push_store_unavailable", reason=str(err), store=str(self._path))
+            return _refuse("the subscription cannot be removed just now; try again in a minute", 503)
         return web.json_response({"removed": removed}, headers=NO_STORE)
 
     async def _worker(self, request: web.Request) -> web.StreamResponse:
