@@ -2,7 +2,8 @@
 
 Fan-out to 8 and 32 webhooks, fan-out to 12 social accounts, the idle daemon, SSE
 fan-out, /status.json and ingest throughput (wrk), `statusd replay`, and how long a
-local `statusd set` takes from 1 to 128 channels and 3 to 500 sites. Takes about
+local `statusd set` takes from 1 to 128 channels and 3 to 500 sites, and one closure
+to 10,000 and 50,000 Web Push subscriptions. Takes about
 four minutes. Each benchmark starts its own daemon and fakes on 127.0.0.1 in a
 temporary directory and stops them at the end, even after an error; one failing
 benchmark is reported and the others still run.
@@ -24,6 +25,7 @@ import command
 import fanout
 import idle
 import ingest
+import push
 import replay
 import social
 import sse
@@ -31,7 +33,7 @@ import status_rps
 from common import HOOK_DELAY, Summary, machine
 
 Row = tuple[str, str, str]  # figure, value, target or note
-BENCHES = ("fanout", "social", "idle", "sse", "status", "ingest", "replay", "command")
+BENCHES = ("fanout", "social", "idle", "sse", "status", "ingest", "replay", "command", "push")
 
 
 def _fanout_rows(flips: int) -> list[Row]:
@@ -64,6 +66,8 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], list[Ro
          lambda: replay.rows(replay.measure(args.runs))),
         ("command", f"statusd set, {args.command_runs} runs at each of 1-128 channels and 3-500 sites",
          lambda: command.rows(command.measure(args.command_runs))),
+        ("push", f"Web Push: one closure to {' and '.join(f'{n:,}' for n in args.push)} subscriptions",
+         lambda: push.rows([push.measure(n) for n in args.push])),
     ]
 
 
@@ -78,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="each wrk run")
     parser.add_argument("--runs", type=int, default=5, help="replay runs a day")
     parser.add_argument("--command-runs", type=int, default=10, help="command: timed `statusd set` runs a config")
+    parser.add_argument("--push", type=int, action="append",
+                        help="Web Push subscriptions for one closure (repeatable; default 10,000 and 50,000)")
     args = parser.parse_args(argv)
+    args.push = args.push or [10_000, 50_000]
     started = time.monotonic()
     failures: list[str] = []
     sections: list[tuple[str, list[Row]]] = []

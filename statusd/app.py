@@ -35,6 +35,7 @@ from statusd.sources.feeds.http import add_routes
 from statusd.sources.feeds.start import feeds_tasks
 from statusd.sources.readings import Reading
 from statusd.sources.status.watch import StatusWatch
+from statusd.web.follow import Follow
 from statusd.web.ops import Ops, OpsView
 from statusd.web.publish import Publisher
 from statusd.web.server import WebServer, WebState
@@ -150,6 +151,7 @@ class App:
     def _routes(self, app: web.Application) -> None:
         add_routes(app, self.config, self.config.feeds, self.ingest, describe_more=desk_schema.extend)
         add_desk_routes(app, lambda: self.config, store_path(self.state_dir))
+        Follow(lambda: self.config, self.state_dir).add_routes(app)
 
     # -- signals -----------------------------------------------------------
 

@@ -48,6 +48,7 @@ CHANNELS: Mapping[str, type[Channel]] = Registry({
     "matrix": "statusd.channels.matrix:Matrix",
     "apprise": "statusd.channels.apprise:AppriseChannel",
     "google_business": "statusd.channels.google_business:GoogleBusiness",
+    "webpush": "statusd.channels.webpush:WebPush",
 })
 
 

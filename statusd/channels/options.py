@@ -124,6 +124,23 @@ class GoogleBusinessOptions:
     timeout: Duration | None = None
 
 
+@dataclass(frozen=True)
+class WebPushOptions:
+    """The VAPID private key (by reference) and contact (`subject`: mailto: or https:), the
+    notification's title, how many connections a fan-out may hold open, and a timeout.
+
+    `loopback_endpoints` lets the subscribe API accept http://127.0.0.1 endpoints: for
+    tests and a local push service only, never in production.
+    """
+
+    vapid_key: Secret
+    subject: str
+    title: str | None = None
+    connections: int = 100
+    timeout: Duration | None = None
+    loopback_endpoints: bool = False
+
+
 # Channel type → its options, in the order of statusd.channels.CHANNELS.
 OPTIONS: dict[str, type[Any]] = {
     "console": ConsoleOptions,
@@ -136,4 +153,5 @@ OPTIONS: dict[str, type[Any]] = {
     "matrix": MatrixOptions,
     "apprise": AppriseOptions,
     "google_business": GoogleBusinessOptions,
+    "webpush": WebPushOptions,
 }

@@ -41,7 +41,10 @@ PAGE_WORDS = (
     "no_live_data", "updates", "no_updates", "languages", "feeds", "feed", "calendar",
     "status_json", "cap", "updated", "until_further_notice", "site_page", "author",
 )
-GROUPS: Mapping[str, tuple[str, ...]] = {"wait": WAIT_WORDS, "page": PAGE_WORDS}
+# The status page's "Notify me" (Web Push) form, shown when a webpush channel is configured.
+FOLLOW_WORDS = ("button", "kinds", "status", "all", "language", "start", "stop", "on", "off", "denied",
+                "unsupported", "failed", "privacy")
+GROUPS: Mapping[str, tuple[str, ...]] = {"wait": WAIT_WORDS, "page": PAGE_WORDS, "follow": FOLLOW_WORDS}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_skeleton, format_time
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from statusd.config import wording
 from statusd.config.load import Config
 from statusd.config.types import Site
 from statusd.web import jsonld
@@ -71,7 +72,20 @@ def render(config: Config, snap: Mapping[str, Any], lang: str, links: Links) -> 
         updates=[_update(config, snap, item, lang) for item in snap["updates"]],
         generated=_moment(snap["generated_at"], None, lang),
         json_ld=jsonld.script_text(jsonld.graph(config, snap, lang)),
+        follow=_follow(config, lang, links),
     ).encode("utf-8")
+
+
+def _follow(config: Config, lang: str, links: Links) -> dict[str, Any] | None:
+    """The "Notify me" form's words and languages, when a webpush channel is on (not on exported
+    copies: the service worker and the subscribe API live on the daemon's own origin)."""
+    offered = {c.language for c in config.channels.values() if c.type == "webpush"}
+    if links.export or not offered:
+        return None
+    return {
+        "w": wording.load(config.alerts_dir).group("follow", lang, config.default_language),
+        "languages": [(code, _native(code)) for code in config.languages if code in offered],
+    }
 
 
 def _site(config: Config, site: Site, status: Mapping[str, Any], lang: str) -> dict[str, Any]:

@@ -1,0 +1,185 @@
+"""One message to every subscription of a job: encrypted in a thread, sent over aiohttp, recorded as it goes.
+
+pywebpush and py-vapid only encrypt and sign here; the requests go out on our
+own aiohttp session (pywebpush's own sending is blocking `requests`), with at
+most `connections` of them open at once, so that a crisis with 50,000
+subscriptions neither opens 50,000 sockets nor holds the event loop.
+
+Progress reaches push.sqlite before and after each request: a recipient is
+CLAIMED in groups of `CHUNK` before its request, and its outcome is written
+every `FLUSH` answers. A crash leaves at most `connections` + `FLUSH` accepted
+messages unrecorded; they go again with the same Topic, which the push service
+uses to replace a message it still holds and the service worker uses as the
+notification's tag, so the patron sees the notification once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import aiohttp
+import structlog
+
+from statusd.channels import http
+from statusd.channels.webpush_keys import Signer, encrypt
+from statusd.channels.webpush_store import ACCEPTED, GONE, REFUSED, Progress, Recipient, Subscriptions
+
+log = structlog.get_logger()
+
+CHUNK = 128       # recipients claimed (and encrypted) at a time
+FLUSH = 16        # answers written in one transaction
+TRIES = 4         # attempts per recipient within one run of a job
+MAX_PAUSE = 30.0  # a longer Retry-After ends the run; the outbox tries again after it
+BACKOFF = 0.5
+
+
+@dataclass(frozen=True)
+class Push:
+    """What every recipient of one job gets: the plaintext and the Web Push headers."""
+
+    payload: bytes
+    topic: str
+    ttl: int
+    urgency: str
+
+
+@dataclass
+class Outcome:
+    """A run's result: the job's progress, and the longest Retry-After the push services asked for."""
+
+    progress: Progress
+    retry_after: float | None = None
+
+
+class Fanout:
+    """Sends jobs through one aiohttp session with a bounded number of connections."""
+
+    def __init__(self, store: Subscriptions, signer: Signer, session: Callable[[], aiohttp.ClientSession],
+                 connections: int) -> None:
+        self.store = store
+        self.signer = signer
+        self.session = session
+        self.connections = connections
+        self._paused: dict[str, float] = {}  # push service origin → until when it asked us to wait
+
+    async def run(self, key: str, push: Push) -> Outcome:
+        """Send job `key` to every recipient not yet done; its progress afterwards."""
+        await asyncio.to_thread(self.store.reopen, key)
+        run = _Run(self, key, push)
+        await run.all()
+        progress = await asyncio.to_thread(self.store.progress, key)
+        return Outcome(progress, run.retry_after)
+
+    def paused_for(self, origin: str) -> float:
+        """Seconds `origin` still asked us to wait."""
+        return max(self._paused.get(origin, 0.0) - time.monotonic(), 0.0)
+
+    def hold(self, origin: str, seconds: float) -> None:
+        self._paused[origin] = max(self._paused.get(origin, 0.0), time.monotonic() + seconds)
+
+
+class _Run:
+    """One pass over a job: claim, encrypt, send, record; deferred recipients stay for the next pass."""
+
+    def __init__(self, fanout: Fanout, key: str, push: Push) -> None:
+        self.fanout = fanout
+        self.store = fanout.store
+        self.key = key
+        self.push = push
+        self.retry_after: float | None = None
+        self._answers: list[tuple[int, int]] = []
+        self._slots = asyncio.Semaphore(fanout.connections)
+        self._writing = asyncio.Lock()
+
+    async def all(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            while rows := await asyncio.to_thread(self.store.claim, self.key, CHUNK):
+                bodies = await asyncio.to_thread(_encrypt_all, self.push.payload, rows)
+                for row, body in zip(rows, bodies):
+                    await self._slots.acquire()
+                    group.create_task(self._one(row, body))
+                await self._flush(force=False)
+        await self._flush(force=True)
+
+    async def _one(self, row: Recipient, body: bytes | None) -> None:
+        try:
+            state = REFUSED if body is None else await self._send(row, body)
+        finally:
+            self._slots.release()
+        if state is not None:
+            self._answers.append((row.id, state))
+        if len(self._answers) >= FLUSH:
+            await self._flush(force=False)
+
+    async def _flush(self, *, force: bool) -> None:
+        if not force and len(self._answers) < FLUSH:
+            return
+        async with self._writing:
+            answers, self._answers = self._answers, []
+            if answers:
+                await asyncio.to_thread(self.store.record, self.key, answers)
+
+    async def _send(self, row: Recipient, body: bytes) -> int | None:
+        """ACCEPTED, GONE or REFUSED; None to leave it for the next pass (429, 5xx, no answer)."""
+        origin = _origin(row.endpoint)
+        for attempt in range(TRIES):
+            if (wait := self.fanout.paused_for(origin)) > MAX_PAUSE:
+                self.retry_after = max(self.retry_after or 0.0, wait)
+                return None
+            if wait:
+                await asyncio.sleep(wait)
+            headers = {"TTL": str(self.push.ttl), "Urgency": self.push.urgency, "Topic": self.push.topic,
+                       "Content-Encoding": "aes128gcm", "Content-Type": "application/octet-stream",
+                       "Authorization": self.fanout.signer.header(origin)}
+            try:
+                async with self.fanout.session().post(row.endpoint, data=body, headers=headers) as response:
+                    status = response.status
+                    asked = http.retry_after(response.headers)
+                    await response.read()
+            except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+                log.debug("push_unreachable", origin=origin, reason=str(err) or type(err).__name__)
+                await asyncio.sleep(BACKOFF * 2**attempt)
+                continue
+            if status in (200, 201, 202):
+                return ACCEPTED
+            if status in (404, 410):
+                return GONE
+            if status == 429 or status == 408 or status >= 500:
+                if not self._wait(origin, status, asked, attempt):
+                    return None
+                continue
+            log.warning("push_refused", origin=origin, status=status)
+            return REFUSED
+        return None
+
+    def _wait(self, origin: str, status: int, wait: float | None, attempt: int) -> bool:
+        """Honour a Retry-After for the whole origin; False when it is too long to wait in this pass."""
+        seconds = wait if wait is not None else BACKOFF * 2**attempt
+        if seconds > MAX_PAUSE:
+            self.retry_after = max(self.retry_after or 0.0, seconds)
+            self.fanout.hold(origin, seconds)
+            return False
+        if status == 429:
+            log.info("push_paused", origin=origin, seconds=round(seconds, 2))
+        self.fanout.hold(origin, seconds)
+        return True
+
+
+def _encrypt_all(payload: bytes, rows: list[Recipient]) -> list[bytes | None]:
+    """Each recipient's ciphertext; None for keys that cannot be used (REFUSED, not retried)."""
+    bodies: list[bytes | None] = []
+    for row in rows:
+        try:
+            bodies.append(encrypt(payload, row.p256dh, row.auth))
+        except Exception:  # keys checked at subscription; a bad one must not stop the others
+            bodies.append(None)
+    return bodies
+
+
+def _origin(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    return f"{parts.scheme}://{parts.netloc}"
