@@ -39,6 +39,7 @@ import structlog
 from statusd.channels import http
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.options import WebPushOptions
+from statusd.channels.webpush_guard import PublicResolver
 from statusd.channels.webpush_keys import Signer, load
 from statusd.channels.webpush_send import Fanout, Push
 from statusd.channels.webpush_store import Subscriptions, store_file
@@ -114,11 +115,15 @@ class WebPush(http.HttpChannel):
             signer = Signer(load(self._key_text), self._options.subject)
         except ValueError as err:
             raise PermanentError(f"{err}: read from {self._source}") from err
-        self._fanout = Fanout(self._store, signer, self._http_session, self._options.connections)
+        self._fanout = Fanout(self._store, signer, self._http_session, self._options.connections,
+                             loopback=self._options.loopback_endpoints)
         return self._fanout
 
     def _new_session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=self._options.connections)
+        # A name that resolves inside (the cloud's metadata, the intranet) is unreachable, unless
+        # loopback_endpoints lets a local push service be used.
+        resolver = None if self._options.loopback_endpoints else PublicResolver()
+        connector = aiohttp.TCPConnector(limit=self._options.connections, resolver=resolver)
         return http.session(self._seconds, connector=connector)
 
     async def send(

@@ -25,6 +25,7 @@ import aiohttp
 import structlog
 
 from statusd.channels import http
+from statusd.channels.webpush_guard import sendable
 from statusd.channels.webpush_keys import Signer, encrypt
 from statusd.channels.webpush_store import ACCEPTED, GONE, REFUSED, Progress, Recipient, Subscriptions
 
@@ -35,6 +36,7 @@ FLUSH = 16        # answers written in one transaction
 TRIES = 4         # attempts per recipient within one run of a job
 MAX_PAUSE = 30.0  # a longer Retry-After ends the run; the outbox tries again after it
 BACKOFF = 0.5
+MAX_ANSWER = 65536  # the most of a push service's answer read (a hostile one may never stop)
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,9 @@ class Fanout:
     """Sends jobs through one aiohttp session with a bounded number of connections."""
 
     def __init__(self, store: Subscriptions, signer: Signer, session: Callable[[], aiohttp.ClientSession],
-                 connections: int) -> None:
+                 connections: int, *, loopback: bool = False) -> None:
         self.store = store
+        self.loopback = loopback
         self.signer = signer
         self.session = session
         self.connections = connections
@@ -126,6 +129,9 @@ class _Run:
     async def _send(self, row: Recipient, body: bytes) -> int | None:
         """ACCEPTED, GONE or REFUSED; None to leave it for the next pass (429, 5xx, no answer)."""
         origin = _origin(row.endpoint)
+        if not sendable(row.endpoint, loopback=self.fanout.loopback):
+            log.warning("push_endpoint_refused", origin=origin)
+            return GONE  # an address or a local name: never sent to, and forgotten
         for attempt in range(TRIES):
             if (wait := self.fanout.paused_for(origin)) > MAX_PAUSE:
                 self.retry_after = max(self.retry_after or 0.0, wait)
@@ -136,10 +142,11 @@ class _Run:
                        "Content-Encoding": "aes128gcm", "Content-Type": "application/octet-stream",
                        "Authorization": self.fanout.signer.header(origin)}
             try:
-                async with self.fanout.session().post(row.endpoint, data=body, headers=headers) as response:
+                async with self.fanout.session().post(row.endpoint, data=body, headers=headers,
+                                                      allow_redirects=False) as response:
                     status = response.status
                     asked = http.retry_after(response.headers)
-                    await response.read()
+                    await response.content.read(MAX_ANSWER)
             except (aiohttp.ClientError, TimeoutError, ValueError) as err:
                 log.debug("push_unreachable", origin=origin, reason=str(err) or type(err).__name__)
                 await asyncio.sleep(BACKOFF * 2**attempt)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,11 @@ log = structlog.get_logger()
 
 MAX_BODY = 4096
 MAX_SUBSCRIPTIONS = 1_000_000
+# Subscriptions taken at most this many a second, in bursts of BURST: a patron is never
+# refused in a crowd after a closure, a script cannot fill the list (or aim the fan-out
+# at a host of its choosing) in an afternoon. Nobody's address is read, so it is one bucket.
+RATE = 5.0
+BURST = 300
 STATIC = Path(__file__).parent / "static"
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -46,6 +52,7 @@ class Follow:
         self._store: Subscriptions | None = None
         self._key: tuple[int, str | None] | None = None
         self._worker_js: bytes | None = None
+        self._tokens, self._filled = float(BURST), time.monotonic()
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/push/config.json", self._offer)
@@ -102,6 +109,10 @@ class Follow:
             sub = parse_subscription(data, config.sites, self.languages(), loopback=self._loopback())
         except Invalid as err:
             return _refuse(str(err))
+        if not self._take():
+            log.warning("push_subscribe_throttled", rate=RATE)
+            return web.json_response({"error": "too many subscriptions at once; try again in a minute"},
+                                     status=429, headers={**NO_STORE, "Retry-After": "60"})
         try:
             store = self._subscriptions()
             if await asyncio.to_thread(store.count) >= MAX_SUBSCRIPTIONS:
@@ -112,6 +123,16 @@ class Follow:
             return _refuse("subscriptions cannot be saved just now; try again in a minute", 503)
         return web.json_response({"subscribed": sub.site, "kinds": sub.kinds, "language": sub.language},
                                  status=201, headers=NO_STORE)
+
+    def _take(self) -> bool:
+        """One subscription from the bucket; False when it is empty."""
+        now = time.monotonic()
+        self._tokens = min(float(BURST), self._tokens + (now - self._filled) * RATE)
+        self._filled = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
 
     async def _unsubscribe(self, request: web.Request) -> web.StreamResponse:
         try:

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from statusd.channels.webpush_guard import public_name
 from statusd.channels.webpush_store import KINDS, Subscription
 
 MAX_ENDPOINT = 1024
@@ -61,6 +62,8 @@ def endpoint_of(value: Any, *, loopback: bool) -> str:
     if parts.username is not None or parts.password is not None or not parts.hostname:
         raise Invalid("endpoint should be https://host/path, without a user name or password")
     if parts.scheme == "https":
+        if not public_name(parts.hostname):
+            raise Invalid("endpoint should name a push service on the internet, not an address or a local name")
         return value
     if parts.scheme == "http" and loopback and parts.hostname == "127.0.0.1" and port is not None:
         return value
