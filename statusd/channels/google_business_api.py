@@ -7,6 +7,7 @@ the refresh token nor an access token ever appears in an error or a log.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,13 +18,17 @@ import structlog
 
 from statusd.channels import google_business_errors as errors
 from statusd.channels import http
-from statusd.channels.base import TransientError
+from statusd.channels.base import ChannelError, TransientError
 
 log = structlog.get_logger()
 
 TOKEN_URL = "https://oauth2.googleapis.com/token"
 # Refreshed this long before Google's `expires_in` runs out.
 EARLY = 60.0
+# The most of an answer that is read: Google's are a few kB; a hostile or broken one may not stop.
+MAX_ANSWER = 1 << 20
+# An access token's lifetime is believed up to a day (Google's are an hour).
+LONGEST = 86400.0
 
 
 class GoogleApi:
@@ -50,10 +55,12 @@ class GoogleApi:
             status, headers, text = await self._request(method, url, token, params, body)
             try:
                 return errors.answer(status, headers, text, action)
-            except errors.Unauthenticated:
+            except errors.Unauthenticated as err:
                 self._access = None  # a refreshed token gets one more try
                 if attempt == 2:
-                    raise
+                    raise _scrubbed(err, (*self._secrets, token)) from None
+            except ChannelError as err:  # its text quotes Google's, parsed: a secret in JSON escapes shows here
+                raise _scrubbed(err, (*self._secrets, token)) from None
         raise AssertionError("unreachable")
 
     async def _request(self, method: str, url: str, token: str, params: Mapping[str, str] | None,
@@ -61,26 +68,39 @@ class GoogleApi:
         headers = {"Authorization": f"Bearer {token}"}
         async with http.mapped(_host(url), self._seconds):
             async with self._session().request(method, url, params=params, json=body, headers=headers) as answer:
-                return answer.status, answer.headers, await answer.text(errors="replace")
+                return answer.status, answer.headers, await _text(answer)
 
     async def _token(self) -> str:
         if self._access is not None and time.monotonic() < self._expires:
             return self._access
         async with http.mapped(_host(self._token_url), self._seconds):
             async with self._session().post(self._token_url, data=self._grant) as answer:
-                status, text = answer.status, await answer.text(errors="replace")
+                status, text = answer.status, await _text(answer)
         body = http.parsed(text)
         token = body.get("access_token") if isinstance(body, dict) else None
         if status != 200 or not isinstance(token, str) or not token:
             error = errors.token_error(status, http.redact(text, self._secrets), self._source)
             if status == 200:
                 error = TransientError("the OAuth token endpoint answered no access_token")
-            raise error
+            raise _scrubbed(error, self._secrets)
         lifetime = body.get("expires_in") if isinstance(body, dict) else None
         seconds = float(lifetime) if isinstance(lifetime, int | float) and not isinstance(lifetime, bool) else 3600.0
+        seconds = min(seconds, LONGEST) if math.isfinite(seconds) else 3600.0  # JSON may say Infinity or NaN
         self._access, self._expires = token, time.monotonic() + max(0.0, seconds - EARLY)
         log.info("google_token_refreshed", channel=self._channel, expires_in=round(seconds))
         return token
+
+
+def _scrubbed(err: ChannelError, secrets: tuple[str, ...]) -> ChannelError:
+    """`err` with every secret blanked out of its sentence (its kind and retry_after kept)."""
+    err.args = tuple(http.redact(arg, secrets) if isinstance(arg, str) else arg for arg in err.args)
+    return err
+
+
+async def _text(answer: aiohttp.ClientResponse) -> str:
+    """At most MAX_ANSWER bytes of the body, as text (a longer one is cut, and then is no JSON)."""
+    raw = await answer.content.read(MAX_ANSWER)
+    return raw.decode("utf-8", errors="replace")  # what Google speaks; a hostile charset is not believed
 
 
 def _host(url: str) -> str:

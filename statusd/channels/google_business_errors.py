@@ -50,7 +50,7 @@ def classify(error: Mapping[str, Any], status: int, headers: Mapping[str, str], 
     """The ChannelError a Google error object means, saying what an operator should do."""
     given = error.get("code")
     code = given if isinstance(given, int) and not isinstance(given, bool) else status
-    state = str(error.get("status") or "")
+    state = http.snippet(str(error.get("status") or ""))  # one line, however Google's is written
     said = http.snippet(str(error.get("message") or "no message"))
     where = f"({code} {state}: {said}{_fields(error)})"
     if code == 429 or state == "RESOURCE_EXHAUSTED":
