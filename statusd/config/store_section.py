@@ -15,6 +15,10 @@ from statusd.config.types import Secret
 
 KEYS = ("store", "store_password", "store_timeout")
 DEFAULT_TIMEOUT = 5.0
+# libpq settings that are secrets: the server's password, and the client key's passphrase.
+SECRET_SETTINGS = frozenset({"password", "sslpassword"})
+# A shorter store_timeout is none at all: PostgreSQL's statement_timeout=0 waits for ever.
+SHORTEST_TIMEOUT = 1.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,10 @@ class StoreConfig:
 
 def parse_store(root: Section) -> StoreConfig:
     timeout = root.duration("store_timeout", DEFAULT_TIMEOUT)
+    if timeout < SHORTEST_TIMEOUT:
+        root.error("store_timeout", f"should be at least {SHORTEST_TIMEOUT:g}s: a stalled server must "
+                                    "become an error, and 0 would let it hold the store for ever")
+        timeout = DEFAULT_TIMEOUT
     if root.get("store") is None:
         if root.get("store_password") is not None:
             root.error("store_password", "is only used with store: postgresql://…; remove it or set store")
@@ -54,9 +62,29 @@ def _address_ok(root: Section, dsn: str) -> bool:
         root.error("store", "should be a postgresql://USER@HOST[:PORT]/DATABASE address, "
                             "or absent for the SQLite file in the state directory")
         return False
-    if has_password or "password=" in parts.query:
+    settings = _settings(dsn)  # as libpq reads it: percent-escapes decoded (?pass%77ord= is a password)
+    if settings is None:
+        root.error("store", "is not an address that can be read; write it as postgresql://USER@HOST[:PORT]/DATABASE")
+        return False
+    if has_password or SECRET_SETTINGS & settings.keys():
         root.error("store", "holds a password; secrets are never written in statusd.yaml: "
                             "remove it from the address and give store_password: {env: VARIABLE}, "
                             "{credential: NAME} or {file: PATH}")
         return False
+    ports = [port for port in str(settings.get("port") or "").split(",") if port]
+    if any(not port.isdigit() or not 0 < int(port) < 65536 for port in ports):
+        root.error("store", "has a port that is not a number from 1 to 65535; "
+                            "write it as postgresql://USER@HOST[:PORT]/DATABASE")
+        return False
     return True
+
+
+def _settings(dsn: str) -> dict[str, str] | None:
+    """The libpq settings the address holds; None when libpq cannot read it."""
+    import psycopg  # only when a PostgreSQL store is configured: `statusd set` starts without it
+    from psycopg import conninfo
+
+    try:
+        return {key: str(value) for key, value in conninfo.conninfo_to_dict(dsn).items()}
+    except psycopg.Error:
+        return None

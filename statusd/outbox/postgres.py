@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 from psycopg import conninfo
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from statusd.outbox.dialect import POSTGRES, placeholders
 from statusd.outbox.postgres_rows import Result, row_maker
@@ -33,9 +33,16 @@ MIGRATE_LOCK = WRITE_LOCK + 1
 class PgDb:
     """The shared SQL's connection: each statement on a pooled connection, a transaction on one."""
 
-    def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
+    def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]], why: list[str] | None = None) -> None:
         self._pool = pool
         self._conn: psycopg.Connection[Any] | None = None
+        self._why = why if why is not None else []
+
+    def _error(self, err: psycopg.Error) -> StoreError:
+        # The pool's own timeout says only "couldn't get a connection": add why its last connect failed.
+        if isinstance(err, PoolTimeout) and self._why:
+            return StoreError(f"{sentence(err)}: {self._why[0]}")
+        return StoreError(sentence(err))
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Result:
         try:
@@ -44,7 +51,7 @@ class PgDb:
             with self._pool.connection() as conn:
                 return _run(conn, sql, parameters)
         except psycopg.Error as err:
-            raise StoreError(sentence(err)) from err
+            raise self._error(err) from err
 
     @contextmanager
     def transaction(self, lock: int | None = WRITE_LOCK) -> Iterator[None]:
@@ -58,7 +65,7 @@ class PgDb:
                 finally:
                     self._conn = None
         except psycopg.Error as err:
-            raise StoreError(sentence(err)) from err
+            raise self._error(err) from err
 
 
 def _run(conn: psycopg.Connection[Any], sql: str, parameters: Sequence[Any]) -> Result:
@@ -81,11 +88,12 @@ class PostgresStore(SqlStore):
         self.label = describe(dsn)
         self.troubles = {}
         self.timeout = timeout
+        why: list[str] = []
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             dsn, min_size=1, max_size=2, timeout=timeout, open=False, name=f"{name}-store",
-            kwargs=connect_options(password, timeout))
+            kwargs=connect_options(password, timeout), connection_class=_recording(why))
         self._pool.open(wait=False)
-        self._db = self._pg = PgDb(self._pool)
+        self._db = self._pg = PgDb(self._pool, why)
 
     def close(self) -> None:
         self._pool.close(timeout=self.timeout)
@@ -118,6 +126,23 @@ class PostgresStore(SqlStore):
             state = "has no statusd tables" if found == 0 else f"holds schema version {found}"
             raise SchemaBehind(f"the store {self.label} {state}, this statusd needs version {VERSION}; "
                                "run `statusd migrate` first")
+
+
+def _recording(why: list[str]) -> type[psycopg.Connection[Any]]:
+    """A connection class that keeps, in `why`, the sentence of the last failed connect (libpq's: no password)."""
+
+    class Recording(psycopg.Connection[Any]):
+        @classmethod
+        def connect(cls, conninfo: str = "", **kwargs: Any) -> Recording:
+            try:
+                conn = super().connect(conninfo, **kwargs)
+            except psycopg.Error as err:
+                why[:] = [sentence(err)]
+                raise
+            why.clear()
+            return conn
+
+    return Recording
 
 
 def connect_options(password: str | None, timeout: float) -> dict[str, Any]:
