@@ -60,11 +60,17 @@ class Worker:
                 # Disk full or locked: nothing can be recorded, so nothing is sent; try again soon.
                 log.error("store_unavailable", channel=self.channel.name, reason=str(err))
                 await self._sleep(STORE_RETRY)
+            except Exception as err:  # a row the store cannot read (garbled): this channel waits, the daemon stays
+                why = f"the store {self.store.label} holds a delivery of {self.channel.name} that cannot be read"
+                self.store.sync.troubles[f"read:{self.channel.name}"] = why
+                log.error("store_unreadable", channel=self.channel.name, reason=why, error=type(err).__name__)
+                await self._sleep(STORE_RETRY)
 
     async def _next(self) -> None:
         # Cleared before the store is read: a poke (or stop) while it answers is not lost.
         self.wakeup.clear()
         delivery = await self.store.next_due(self.channel.name)
+        self.store.sync.troubles.pop(f"read:{self.channel.name}", None)  # read again: no garbled row in the way
         wait = self._wait_for(delivery)
         if wait is not None:
             await self._sleep(wait)

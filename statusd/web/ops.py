@@ -71,26 +71,35 @@ class Ops:
 
     async def ready(self, request: web.Request) -> web.StreamResponse:
         """Ready when the status file has been read; with every channel's state for the operator."""
+        unread: str | None = None
         try:
             health = await self.view.channels()
         except STORE_ERRORS as err:  # the store's trouble is told below; the channels' state is unknown
             health = {}
             log.warning("store_unavailable", reason=str(err), store=self.view.store.label)
+            # A store that cannot even be read (a PostgreSQL server down) has no write trouble yet.
+            unread = f"the store {self.view.store.label} cannot be read: {err}"
         channels: dict[str, Any] = {name: _redacted(state) for name, state in health.items()}
         channels.update({name: {"state": "off", "reason": "secret missing"} for name in self.view.inactive()})
         read = self.view.ready()
         # A store that cannot record (disk full, locked) announces nothing: not ready, and why.
-        trouble = self.view.store.trouble
+        trouble = self.view.store.trouble or unread
         ready = read and trouble is None
         body = {"ready": ready, "status_file": "ok" if read else "not read yet",
                 "store": redact(trouble) if trouble else "ok", "channels": channels}
         return web.json_response(body, status=200 if ready else 503)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
-        for name, count in (await self.view.store.retry_depth()).items():
+        try:
+            depth = await self.view.store.retry_depth()
+            health = await self.view.channels()
+        except STORE_ERRORS as err:  # not a 500 and a traceback: the scraper sees the store is out
+            log.warning("store_unavailable", reason=str(err), store=self.view.store.label)
+            return web.Response(status=503, text=f"the store {self.view.store.label} cannot be read\n")
+        for name, count in depth.items():
             metrics.RETRY_QUEUE.labels(name).set(count)
         metrics.SSE_SUBSCRIBERS.set(len(self.view.web_state.hub.subscribers))
-        self.view.on_metrics(await self.view.channels())
+        self.view.on_metrics(health)
         return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
 
     async def health(self, request: web.Request) -> web.StreamResponse:
