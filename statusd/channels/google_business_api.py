@@ -99,7 +99,7 @@ def _scrubbed(err: ChannelError, secrets: tuple[str, ...]) -> ChannelError:
 
 async def _text(answer: aiohttp.ClientResponse) -> str:
     """At most MAX_ANSWER bytes of the body, as text (a longer one is cut, and then is no JSON)."""
-    raw = await answer.content.read(MAX_ANSWER)
+    raw = (await http.read_at_most(answer.content, MAX_ANSWER))[:MAX_ANSWER]
     return raw.decode("utf-8", errors="replace")  # what Google speaks; a hostile charset is not believed
 
 

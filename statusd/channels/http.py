@@ -72,6 +72,17 @@ class HttpChannel:
             self._http = None
 
 
+async def read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """The body, or its first `limit` + 1 bytes when it is longer (one read() gives only what has arrived)."""
+    raw = b""
+    while len(raw) <= limit:
+        part = await stream.read(limit + 1 - len(raw))
+        if not part:
+            break
+        raw += part
+    return raw
+
+
 def no_answer(where: str, timeout: float) -> str:
     """The sentence for a request that got no answer in time."""
     return f"no answer from {where} within {timeout:g} s"

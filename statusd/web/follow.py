@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from statusd.channels import http
 from statusd.channels.webpush_keys import Signer, load
 from statusd.channels.webpush_store import Subscriptions, store_file
 from statusd.config.load import Config
@@ -166,7 +167,7 @@ async def _body(request: web.Request) -> Any:
     """The request's JSON, at most MAX_BODY bytes; Invalid for anything else."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise Invalid(f"the request body is over {MAX_BODY} bytes")
-    raw = await request.content.read(MAX_BODY + 1)
+    raw = await http.read_at_most(request.content, MAX_BODY)
     if len(raw) > MAX_BODY:
         raise Invalid(f"the request body is over {MAX_BODY} bytes")
     try:

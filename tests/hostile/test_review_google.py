@@ -37,6 +37,7 @@ class Google:
                                             "application/json")
         self.api: tuple[int, str] = (200, '{"ok": true}')
         self.endless = False
+        self.split = False
 
     async def _token(self, request: web.Request) -> web.StreamResponse:
         await request.read()
@@ -53,6 +54,13 @@ class Google:
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
         status, text = self.api
+        if self.split:  # the answer in two pieces, as a proxy or a slow link hands it over
+            response = web.StreamResponse(status=status, headers={"Content-Type": "application/json"})
+            await response.prepare(request)
+            await response.write(text[:5].encode())
+            await asyncio.sleep(0.2)
+            await response.write(text[5:].encode())
+            return response
         return web.Response(status=status, text=text, content_type="application/json")
 
 
@@ -201,3 +209,16 @@ def test_any_error_text_keeps_secrets(google: tuple[Google, str], before: str, a
         fake.api = Google().api
     assert err is not None
     clean(err, logs)
+
+
+def test_answer_in_two_pieces(google: tuple[Google, str]) -> None:
+    """Google's JSON in two segments is read whole (one read() stopped at the first)."""
+    fake, url = google
+    fake.split = True
+    fake.api = (200, json.dumps({"name": "locations/1", "regularHours": {"periods": []}}))
+    try:
+        answer, err, _ = run(url)
+    finally:
+        fake.split = False
+        fake.api = Google().api
+    assert err is None and answer == {"name": "locations/1", "regularHours": {"periods": []}}

@@ -227,3 +227,26 @@ async def test_channel_session_resolves_publicly(vapid_key: Path, write_config: 
     finally:
         await channel.close()
     assert hosts.internal == []
+
+
+@pytest.mark.e2e
+def test_body_in_two_segments(write_config: WriteConfig, vapid_key: Path, tmp_path: Path) -> None:
+    """A subscription whose body arrives in two TCP segments (as a slow phone sends it) is taken whole:
+    one read() returned only the first part, and a good request got 400."""
+    import json
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    with follow_server(write_config(channels=push_channels(vapid_key)), tmp_path / "state") as url:
+        body = json.dumps(request(keys=keys())).encode()
+        parts = urlsplit(url)
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+            sock.sendall(b"POST /push/subscribe HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:40])
+            time.sleep(0.3)
+            sock.sendall(body[40:])
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:200]

@@ -48,7 +48,12 @@ class PollFeed:
                 if response.status != 200:
                     log.warning("poll_failed", feed=self.feed.name, status=response.status)
                     return False
-                body = await response.content.read(MAX_DOCUMENT + 1)
+                body = b""
+                while len(body) <= MAX_DOCUMENT:  # one read() gives what has arrived, not the document
+                    part = await response.content.read(MAX_DOCUMENT + 1 - len(body))
+                    if not part:
+                        break
+                    body += part
         except (TimeoutError, aiohttp.ClientError) as err:
             log.warning("poll_failed", feed=self.feed.name, error=str(err) or type(err).__name__)
             return False
