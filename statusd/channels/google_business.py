@@ -203,7 +203,7 @@ class GoogleBusiness(http.HttpChannel):
         try:
             present = sorted(hours.from_google(p) for p in listed or [] if isinstance(p, dict))
             regular = hours.regular_from_google(found.get("regularHours"))
-        except (KeyError, TypeError, ValueError) as err:
+        except READ_ERRORS as err:
             raise PermanentError(f"Google answered hours statusd cannot read ({type(err).__name__}): "
                                  "check the location's hours in the Business Profile") from err
         return present, regular
@@ -217,6 +217,10 @@ class GoogleBusiness(http.HttpChannel):
         self._done[key] = (change, result)
         while len(self._done) > _REMEMBERED:
             self._done.pop(next(iter(self._done)))
+
+
+# What reading hostile hours may raise: OverflowError is `"hours": 1e400` (an infinite float).
+READ_ERRORS = (KeyError, TypeError, ValueError, OverflowError)
 
 
 def now(zone: tzinfo | None) -> datetime:

@@ -222,3 +222,31 @@ def test_answer_in_two_pieces(google: tuple[Google, str]) -> None:
         fake.split = False
         fake.api = Google().api
     assert err is None and answer == {"name": "locations/1", "regularHours": {"periods": []}}
+
+
+JSONS = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | HOSTILE,
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                         st.sampled_from(["startDate", "endDate", "openTime", "closeTime", "closed", "year", "month",
+                                          "day", "hours", "minutes", "periods", "openDay", "closeDay", "x"]),
+                         inner, max_size=5), max_leaves=25)
+NUMBER = st.one_of(st.integers(), st.floats(), st.just(float("inf")), st.just(1e308), HOSTILE, st.none())
+
+
+@settings(max_examples=300, deadline=None)
+@given(period=st.one_of(JSONS, st.fixed_dictionaries({
+    "startDate": st.fixed_dictionaries({"year": NUMBER, "month": NUMBER, "day": NUMBER}),
+    "openTime": st.fixed_dictionaries({"hours": NUMBER, "minutes": NUMBER}),
+    "closeTime": st.fixed_dictionaries({"hours": NUMBER}), "closed": st.booleans() | NUMBER})),
+    regular=JSONS)
+def test_any_hours_answer_is_read_or_refused(period: Any, regular: Any) -> None:
+    """Whatever Google answers as hours, reading it raises only what the channel turns into a sentence
+    (KeyError, TypeError, ValueError): `"hours": 1e400` was an OverflowError, an "internal error" traceback."""
+    from statusd.channels import google_business_hours as hours
+    from statusd.channels.google_business import READ_ERRORS
+
+    for read in (lambda: hours.from_google(period) if isinstance(period, dict) else None,
+                 lambda: hours.regular_from_google(regular if isinstance(regular, dict) else {"periods": [regular]})):
+        try:
+            read()
+        except READ_ERRORS:
+            pass
