@@ -54,6 +54,7 @@ class Follow:
         self._key: tuple[int, str | None] | None = None
         self._worker_js: bytes | None = None
         self._tokens, self._filled = float(BURST), time.monotonic()
+        self._opening = asyncio.Lock()
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/push/config.json", self._offer)
@@ -88,9 +89,11 @@ class Follow:
     def _loopback(self) -> bool:
         return any(c.options.loopback_endpoints for c in self._channels())
 
-    def _subscriptions(self) -> Subscriptions:
-        if self._store is None:
-            self._store = Subscriptions(self._path)
+    async def _subscriptions(self) -> Subscriptions:
+        """push.sqlite, opened (made) in a thread at the first request: file work stays off the loop."""
+        async with self._opening:
+            if self._store is None:
+                self._store = await asyncio.to_thread(Subscriptions, self._path)
         return self._store
 
     async def _offer(self, request: web.Request) -> web.StreamResponse:
@@ -115,11 +118,11 @@ class Follow:
             return web.json_response({"error": "too many subscriptions at once; try again in a minute"},
                                      status=429, headers={**NO_STORE, "Retry-After": "60"})
         try:
-            store = self._subscriptions()
+            store = await self._subscriptions()
             if await asyncio.to_thread(store.count) >= MAX_SUBSCRIPTIONS:
                 return _refuse("the list of subscriptions is full; try again later", 429)
             await asyncio.to_thread(store.subscribe, sub)
-        except sqlite3.Error as err:  # disk full, or locked by another program: nothing was kept
+        except (sqlite3.Error, OSError) as err:  # disk full, locked, its directory unmade: nothing was kept
             log.error("push_store_unavailable", reason=str(err), store=str(self._path))
             return _refuse("subscriptions cannot be saved just now; try again in a minute", 503)
         return web.json_response({"subscribed": sub.site, "kinds": sub.kinds, "language": sub.language},
@@ -141,8 +144,8 @@ class Follow:
         except Invalid as err:
             return _refuse(str(err))
         try:
-            removed = await asyncio.to_thread(self._subscriptions().unsubscribe, endpoint, site)
-        except sqlite3.Error as err:
+            removed = await asyncio.to_thread((await self._subscriptions()).unsubscribe, endpoint, site)
+        except (sqlite3.Error, OSError) as err:
             log.error("push_store_unavailable", reason=str(err), store=str(self._path))
             return _refuse("the subscription cannot be removed just now; try again in a minute", 503)
         return web.json_response({"removed": removed}, headers=NO_STORE)

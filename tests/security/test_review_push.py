@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
+import structlog
 import pytest
 from aiohttp import web
 from hypothesis import given
@@ -250,3 +251,17 @@ def test_body_in_two_segments(write_config: WriteConfig, vapid_key: Path, tmp_pa
             while chunk := sock.recv(65536):
                 answer += chunk
     assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+
+
+@pytest.mark.e2e
+def test_state_directory_that_cannot_be_made(write_config: WriteConfig, vapid_key: Path, tmp_path: Path) -> None:
+    """push.sqlite's directory is a file (or unwritable): 503 and a sentence, not a 500 traceback."""
+    blocked = tmp_path / "state"
+    blocked.write_text("not a directory", encoding="utf-8")
+    with structlog.testing.capture_logs() as logs, \
+            follow_server(write_config(channels=push_channels(vapid_key)), blocked) as url:
+        status, answer, _ = call(f"{url}/push/subscribe", request(keys=keys()))
+        gone, removed, _ = call(f"{url}/push/unsubscribe", {"endpoint": "https://fcm.googleapis.com/fcm/send/x"})
+    assert (status, gone) == (503, 503)
+    assert "try again" in answer["error"] and "try again" in removed["error"]
+    assert "push_store_unavailable" in [line["event"] for line in logs]
