@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
-import structlog
 import pytest
+import structlog
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
