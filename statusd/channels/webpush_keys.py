@@ -20,6 +20,8 @@ from pywebpush import WebPusher
 
 TOKEN_LIFE = 12 * 3600
 TOKEN_MARGIN = 3600
+# Signed headers kept: the browsers' push services are a handful; the rest is someone's flood.
+MAX_ORIGINS = 256
 
 
 def b64url(data: bytes) -> str:
@@ -69,6 +71,8 @@ class Signer:
         expires = int(now) + TOKEN_LIFE
         signed = self._vapid.sign({"aud": origin, "sub": self.subject, "exp": expires})
         value = str(signed["Authorization"])
+        if len(self._cache) >= MAX_ORIGINS:  # origins are whatever strangers subscribed with
+            self._cache.pop(next(iter(self._cache)))
         self._cache[origin] = (float(expires), value)
         return value
 

@@ -36,6 +36,7 @@ FLUSH = 16        # answers written in one transaction
 TRIES = 4         # attempts per recipient within one run of a job
 MAX_PAUSE = 30.0  # a longer Retry-After ends the run; the outbox tries again after it
 BACKOFF = 0.5
+MAX_PAUSED = 1024  # origins held at once before the waits that ended are forgotten
 MAX_ANSWER = 65536  # the most of a push service's answer read (a hostile one may never stop)
 
 
@@ -82,7 +83,12 @@ class Fanout:
         return max(self._paused.get(origin, 0.0) - time.monotonic(), 0.0)
 
     def hold(self, origin: str, seconds: float) -> None:
-        self._paused[origin] = max(self._paused.get(origin, 0.0), time.monotonic() + seconds)
+        now = time.monotonic()
+        if len(self._paused) >= MAX_PAUSED:  # origins are whatever strangers subscribed with
+            self._paused = {o: until for o, until in self._paused.items() if until > now}
+            while len(self._paused) >= MAX_PAUSED:
+                self._paused.pop(next(iter(self._paused)))
+        self._paused[origin] = max(self._paused.get(origin, 0.0), now + seconds)
 
 
 class _Run:

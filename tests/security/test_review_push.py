@@ -265,3 +265,22 @@ def test_state_directory_that_cannot_be_made(write_config: WriteConfig, vapid_ke
     assert (status, gone) == (503, 503)
     assert "try again" in answer["error"] and "try again" in removed["error"]
     assert "push_store_unavailable" in [line["event"] for line in logs]
+
+
+@pytest.mark.unit
+def test_per_origin_memory_is_bounded(tmp_path: Path) -> None:
+    """Every origin strangers subscribe with got a signed header kept for hours (and a pause kept for ever):
+    a flood over many hosts grew the daemon without bound."""
+    signer = Signer(load(generate()[0]), "mailto:it@library.example")
+    for i in range(3000):
+        signer.header(f"https://p{i}.flood.example.org")
+    assert len(signer._cache) <= 256
+    assert signer.header("https://p2999.flood.example.org") == signer.header("https://p2999.flood.example.org")
+    subs = Subscriptions(store_file(tmp_path))
+    try:
+        fanout = Fanout(subs, signer, lambda: None, 4)  # type: ignore[arg-type, return-value]
+        for i in range(5000):
+            fanout.hold(f"https://p{i}.flood.example.org", 3600)
+        assert len(fanout._paused) <= 1024 and fanout.paused_for("https://p4999.flood.example.org") > 3000
+    finally:
+        subs.close()
