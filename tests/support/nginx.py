@@ -108,8 +108,8 @@ class Nginx:
         self.export = export
         self.nodes = list(nodes)
         self.workers, self.connections, self.shm = workers, connections, shm
-        self.port = 0
-        self.hub_port = 0
+        self.port, self.hub_port = unused_port(), unused_port()
+        self._pinned = False  # once a daemon's config holds hub_url, the ports stay
         self.proc: subprocess.Popen[bytes] | None = None
         self.error_log = directory / "error.log"
         self._started_once = False
@@ -120,7 +120,8 @@ class Nginx:
 
     @property
     def hub_url(self) -> str:
-        """The `web.hub` value for statusd.yaml."""
+        """The `web.hub` value for statusd.yaml (read before `start`, it fixes the ports)."""
+        self._pinned = True
         return f"http://127.0.0.1:{self.hub_port}/pub/{{channel}}"
 
     def events_url(self) -> str:
@@ -129,17 +130,17 @@ class Nginx:
     def start(self, timeout: float = 10.0) -> Self:
         """Start; on a first start, on other ports if the chosen ones were taken meanwhile.
 
-        nginx cannot bind port 0 and report it, so ports are chosen ahead; an nginx that cannot
-        bind exits at once, and other ports are tried. A restart keeps its ports.
+        nginx cannot bind port 0 and report it, so ports are chosen ahead (at construction);
+        an nginx that cannot bind exits at once, and other ports are tried unless `hub_url`
+        was already handed out. A restart keeps its ports.
         """
         for _ in range(5):
-            if not self._started_once:
-                self.port, self.hub_port = _unused_port(), _unused_port()
             if self._launch(timeout):
                 self._started_once = True
                 return self
-            if self._started_once or "Address already in use" not in self.errors():
+            if self._started_once or self._pinned or "Address already in use" not in self.errors():
                 break
+            self.port, self.hub_port = unused_port(), unused_port()
         raise RuntimeError(f"nginx could not start:\n{self.errors()}")
 
     def stop(self, graceful: bool = False) -> None:
@@ -154,6 +155,39 @@ class Nginx:
             # Its own process group (start_new_session): the workers go with the master.
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(STOP_TIMEOUT)
+
+    def reload(self, timeout: float = 10.0) -> None:
+        """Write the config again (new `nodes`) and SIGHUP: new workers take it, the ports stay open.
+
+        Beware: with nchan 1.3.6 (Debian 12), workers started by a reload abort
+        (spool.c:479 assertion) when many readers join a channel that existed before it;
+        they are restarted and readers reconnect, but a test would see cut streams.
+        Prefer choosing the nodes' ports ahead, or `restart`.
+        """
+        assert self.proc is not None and self.proc.poll() is None
+        before = self._workers()
+        self._write_config()
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self._workers()
+            if len(now - before) >= self.workers:
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"nginx did not take its new config within {timeout} s:\n{self.errors()}")
+
+    def _workers(self) -> set[int]:
+        """The master's child processes (workers, cache helpers) by pid, from /proc."""
+        assert self.proc is not None
+        found: set[int] = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.proc.pid:
+                found.add(int(stat.parent.name))
+        return found
 
     def restart(self) -> None:
         """Stop and start on the same ports: readers and daemons under test come back there."""
@@ -225,11 +259,11 @@ def _raise_files(wanted: int) -> Callable[[], None]:
     return raise_limit
 
 
-def _unused_port() -> int:
+def unused_port() -> int:
     """A port nothing listens on now; nginx may still lose it, and `start` then tries another."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-__all__ = ["Nginx", "nginx_binary", "render"]
+__all__ = ["Nginx", "nginx_binary", "render", "unused_port"]
