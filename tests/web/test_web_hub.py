@@ -39,6 +39,10 @@ class Stack:
         message = () if lvl == "open" or "-m" in args else ("-m", f"en:{lvl} for the test.")
         self.daemon.cli("set", site, lvl, *message, *args)
 
+    def changes(self, *each: tuple[str, ...]) -> None:
+        for args in each:
+            self.set(*args)
+
 
 def hub_config(write_config: WriteConfig, export: Path, hub: str) -> Path:
     path = write_config()
@@ -125,8 +129,8 @@ class TestResume:
         async with aiohttp.ClientSession(headers=SSE) as session:
             async with session.get(stack.nginx.events_url()) as first:
                 seen = await read_event(first, 5)
-            published = await own_events(stack.daemon, 2, lambda: (stack.set("main", "closed", "-m", "en:Flood."),
-                                                                   stack.set("annexe", "limited")))
+            published = await own_events(stack.daemon, 2, lambda: stack.changes(
+                ("main", "closed", "-m", "en:Flood."), ("annexe", "limited")))
             await _hub_holds(stack, lambda info: info["messages"] >= 3)
             headers = {"Last-Event-ID": seen["id"]}
             async with session.get(stack.nginx.events_url(), headers=headers) as again:
@@ -168,7 +172,7 @@ class TestHubDown:
     async def test_down_hub_changes_nothing_else_then_recovers(self, stack: Stack) -> None:
         await asyncio.to_thread(stack.nginx.stop)
         started = time.monotonic()
-        published = await own_events(stack.daemon, 3, lambda: [stack.set("main", lvl) for lvl in LEVELS])
+        published = await own_events(stack.daemon, 3, lambda: stack.changes(*(("main", lvl) for lvl in LEVELS)))
         assert time.monotonic() - started < 15
         assert [level(e["data"]) for e in published] == list(LEVELS)
         ready = json.loads(await _get(f"{stack.daemon.ops_url}/readyz"))
