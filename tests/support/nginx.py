@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -82,11 +83,14 @@ def nginx_binary() -> str:
     return found
 
 
-def render(shipped: str, public: int, hub: int, export: Path, nodes: Sequence[str]) -> str:
-    """The shipped config with this instance's ports, export directory and daemons (host:port)."""
+def render(shipped: str, public: int, hub: int, export: Path, nodes: Sequence[str], reuseport: bool = False) -> str:
+    """The shipped config with this instance's ports, export directory and daemons (host:port).
+
+    `reuseport` spreads new connections evenly over the workers (for benchmarks).
+    """
     first, second = (nodes[0], nodes[-1]) if nodes else ("127.0.0.1:9", "127.0.0.1:9")
     values = {
-        "public": f"listen 127.0.0.1:{public};", "hub": f"listen 127.0.0.1:{hub};",
+        "public": f"listen 127.0.0.1:{public}{' reuseport' if reuseport else ''};", "hub": f"listen 127.0.0.1:{hub};",
         "export": str(export), "node1": f"server {first}", "node2": f"server {second}",
     }
     text = shipped
@@ -103,11 +107,15 @@ class Nginx:
     """One nginx (master + workers) on two free loopback ports: public (`url`) and hub (`hub_url`)."""
 
     def __init__(self, directory: Path, export: Path, nodes: Sequence[str] = (), workers: int = 1,
-                 connections: int = 4096, shm: str = "64m") -> None:
+                 connections: int = 4096, shm: str = "64m", reuseport: bool = False) -> None:
         self.prefix = directory
         self.export = export
         self.nodes = list(nodes)
         self.workers, self.connections, self.shm = workers, connections, shm
+        self.reuseport = reuseport
+        # Each reader holds one descriptor in a worker; never ask for more than the hard limit.
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        self.files = connections + 1024 if hard == resource.RLIM_INFINITY else min(connections + 1024, hard)
         self.port, self.hub_port = unused_port(), unused_port()
         self._pinned = False  # once a daemon's config holds hub_url, the ports stay
         self.proc: subprocess.Popen[bytes] | None = None
@@ -211,11 +219,12 @@ class Nginx:
     def _write_config(self) -> Path:
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (self.prefix / "tmp" / sub).mkdir(parents=True, exist_ok=True)
-        site = render(SHIPPED.read_text(encoding="utf-8"), self.port, self.hub_port, self.export, self.nodes)
+        site = render(SHIPPED.read_text(encoding="utf-8"), self.port, self.hub_port, self.export, self.nodes,
+                      self.reuseport)
         (self.prefix / "statusd.conf").write_text(site, encoding="utf-8")
         main = self.prefix / "nginx.conf"
         main.write_text(MAIN.format(
-            workers=self.workers, files=self.connections * 2 + 64, prefix=self.prefix, nchan=NCHAN,
+            workers=self.workers, files=self.files, prefix=self.prefix, nchan=NCHAN,
             connections=self.connections, shm=self.shm), encoding="utf-8")
         return main
 
@@ -225,7 +234,7 @@ class Nginx:
             self.proc = subprocess.Popen(
                 [nginx_binary(), "-p", str(self.prefix), "-c", str(main), "-e", str(self.error_log)],
                 stdout=out, stderr=out, start_new_session=True,
-                preexec_fn=_raise_files(self.connections * 2 + 64))
+                preexec_fn=_raise_files(self.files))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -248,8 +257,6 @@ class Nginx:
 
 def _raise_files(wanted: int) -> Callable[[], None]:
     """A preexec function raising the child's open-files limit (nginx's workers inherit it)."""
-    import resource
-
     def raise_limit() -> None:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
