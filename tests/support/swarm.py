@@ -7,8 +7,8 @@ opens N streams (HTTP/1.0, so that neither nginx nor the daemon chunks them), wr
 FILE.ready once every stream has its first event (the current status), and ends when
 every stream holds F events, or at SIGTERM. With `--reconnect` a stream that is cut
 comes back after a second with `Last-Event-ID`, as a browser's EventSource does.
-FILE then holds, per stream, its events as [wall time read, id, generated_at, sha256 of
-data] and how often it reconnected. Parsing waits until the end: while events arrive,
+FILE then holds, per stream, its events as [wall time read, kernel receive time, id,
+generated_at, sha256 of data] and how often it reconnected. Parsing waits until the end: while events arrive,
 a stream only keeps the bytes and the time, so the figures time the delivery.
 """
 
@@ -20,6 +20,8 @@ import hashlib
 import json
 import resource
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -33,28 +35,49 @@ CONNECT_TIMEOUT = 120.0
 RUN_TIMEOUT = 300.0  # bounded: a swarm never outlives its test
 RECONNECT_DELAY = 1.0
 MARK = b"\ndata: "
+RECV_SIZE = 1 << 18
+# Linux's SO_TIMESTAMPNS (SCM_TIMESTAMPNS in the ancillary data); Python's socket module lacks it.
+SO_TIMESTAMPNS = SCM_TIMESTAMPNS = 35
+ANCILLARY_SIZE = socket.CMSG_SPACE(16)
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
-class Stream(asyncio.Protocol):
-    """One /events stream: its bytes with the time each block arrived, counted cheaply."""
+class Stream:
+    """One /events stream on a bare non-blocking socket: its bytes with their times, counted cheaply.
+
+    Lighter than an asyncio transport: the loop calls `readable`, which makes one `recvmsg`
+    and keeps the bytes with the wall time and the kernel's receive time (SO_TIMESTAMPNS),
+    so the figures can say when the event reached this machine, however busy the swarm was.
+    """
 
     def __init__(self, swarm: Swarm) -> None:
         self.swarm = swarm
-        self.chunks: list[tuple[float, bytes]] = []
+        self.chunks: list[tuple[float, float, bytes]] = []
         self.frames = 0
         self.tail = b""
-        self.transport: asyncio.Transport | None = None
+        self.sock: socket.socket | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.reconnects = 0
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+    def attach(self, sock: socket.socket) -> None:
+        self.sock = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self.readable)
 
-    def data_received(self, data: bytes) -> None:
-        now = time.time()
-        self.chunks.append((now, data))
+    def readable(self) -> None:
+        now = time.time()  # first: what follows must not count as delivery delay
+        assert self.sock is not None
+        try:
+            data, ancillary, _, _ = self.sock.recvmsg(RECV_SIZE, ANCILLARY_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
+            if not self.closed.done():
+                self.closed.set_result(None)
+            return
+        self.chunks.append((now, _kernel_time(ancillary) or now, data))
         joined = self.tail + data
         before = self.frames
         self.frames += joined.count(MARK) - self.tail.count(MARK)
@@ -64,19 +87,20 @@ class Stream(asyncio.Protocol):
         if before < self.swarm.frames <= self.frames:
             self.swarm.finished()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
+    def close(self) -> None:
+        if self.sock is not None and self.sock.fileno() >= 0:
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
+            self.sock.close()
 
     def last_id(self) -> str | None:
-        found = [event_id for _, event_id, _, _ in self.events() if event_id]
+        found = [event[2] for event in self.events() if event[2]]
         return found[-1] if found else None
 
-    def events(self) -> list[tuple[float, str, str, str]]:
-        """(time read, id, generated_at, sha256 of data) of each complete event, in order."""
-        out: list[tuple[float, str, str, str]] = []
+    def events(self) -> list[tuple[float, float, str, str, str]]:
+        """(time read, kernel time, id, generated_at, sha256 of data) of each complete event, in order."""
+        out: list[tuple[float, float, str, str, str]] = []
         buffer = b""
-        for when, data in self.chunks:
+        for when, kernel, data in self.chunks:
             if not data:
                 buffer = b""  # a new connection: what was left of the old one is cut off
                 continue
@@ -88,7 +112,7 @@ class Stream(asyncio.Protocol):
                     data_field = fields[b"data"]
                     key = b'"generated_at":"'
                     start = data_field.find(key) + len(key)
-                    out.append((when, fields.get(b"id", b"").decode(),
+                    out.append((when, kernel, fields.get(b"id", b"").decode(),
                                 data_field[start:data_field.find(b'"', start)].decode() if start >= len(key) else "",
                                 hashlib.sha256(data_field).hexdigest()[:16]))
         return out
@@ -122,12 +146,22 @@ class Swarm:
         return (f"GET {self.path} HTTP/1.0\r\nHost: {self.host}:{self.port}\r\n"
                 f"Accept: text/event-stream\r\n{extra}\r\n").encode()
 
+    async def connect(self, stream: Stream, last_id: str | None) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        try:
+            await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (self.host, self.port)),
+                                   CONNECT_TIMEOUT)
+        except BaseException:
+            sock.close()
+            raise
+        sock.send(self.request(last_id))  # a few dozen bytes into an empty buffer: never partial
+        stream.attach(sock)
+
     async def open(self, stream: Stream, gate: asyncio.Semaphore) -> None:
-        loop = asyncio.get_running_loop()
         async with gate:
-            await asyncio.wait_for(loop.create_connection(lambda: stream, self.host, self.port), CONNECT_TIMEOUT)
-        assert stream.transport is not None
-        stream.transport.write(self.request(None))
+            await self.connect(stream, None)
 
     async def keep(self, stream: Stream) -> None:
         """Reconnect `stream` whenever it is cut, with the id of the last event it read."""
@@ -139,13 +173,11 @@ class Swarm:
                 await asyncio.sleep(RECONNECT_DELAY)
                 stream.reconnects += 1
                 stream.tail = b""
-                stream.chunks.append((time.time(), b""))
+                stream.chunks.append((time.time(), time.time(), b""))
                 try:
-                    await loop.create_connection(lambda: stream, self.host, self.port)
+                    await self.connect(stream, stream.last_id())
                 except OSError:
                     continue
-                assert stream.transport is not None
-                stream.transport.write(self.request(stream.last_id()))
                 break
 
 
@@ -165,10 +197,17 @@ async def run(url: str, count: int, frames: int, out: Path, reconnect: bool) -> 
     for task in (*waits, *keepers):
         task.cancel()
     for stream in swarm.streams:
-        if stream.transport is not None:
-            stream.transport.abort()
+        stream.close()
     result = [{"events": s.events(), "reconnects": s.reconnects} for s in swarm.streams]
     await asyncio.to_thread(_write, out, json.dumps(result))
+
+
+def _kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = struct.unpack_from("qq", data)
+            return float(seconds + nanoseconds / 1e9)
+    return None
 
 
 def _write(out: Path, text: str) -> None:

@@ -115,10 +115,10 @@ class TestFanOut:
         assert [level(e["data"]) for e in published] == list(LEVELS)
         wanted = [_digest(e["data"]) for e in published]
         assert len(streams) == READERS
-        got = [[digest for _, _, _, digest in s["events"][1:]] for s in streams]
+        got = [[event[4] for event in s["events"][1:]] for s in streams]
         assert all(g == wanted for g in got), f"{sum(g != wanted for g in got)} readers missed or mixed changes"
         # One id per change, the same for every reader (nchan numbers them).
-        ids = {tuple(event_id for _, event_id, _, _ in s["events"][1:]) for s in streams}
+        ids = {tuple(event[2] for event in s["events"][1:]) for s in streams}
         assert len(ids) == 1
 
 
@@ -154,7 +154,7 @@ class TestRestart:
         current = (await _get(f"{stack.daemon.url}/status.json")).decode()
         assert level(current) == "closed"
         assert all(s["reconnects"] >= 1 for s in streams)
-        last = [s["events"][-1][3] if s["events"] else None for s in streams]
+        last = [s["events"][-1][4] if s["events"] else None for s in streams]
         assert last == [_digest(current)] * count, "every reader catches up on the change made while nginx was down"
 
     async def test_hub_restarted_between_changes_gets_the_latest_again(self, stack: Stack) -> None:
