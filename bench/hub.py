@@ -1,5 +1,6 @@
 """Live readers at scale: one change to 20,000 SSE readers through nginx + nchan fed by statusd's
-`web.hub`, beside 5,000 readers straight on the daemon, in one run.
+`web.hub`, beside 5,000 readers straight on the daemon (and, like for like, 5,000 through
+nginx), in one run.
 
 nginx runs the shipped deploy/nginx/statusd.conf (tests/support/nginx.py: two workers,
 worker_connections raised); the readers are tests/support/swarm.py processes on this
@@ -62,7 +63,7 @@ def _stamp(iso: str) -> float:
 def _swarm(name: str, url: str, readers: int, changes: int, daemon: Daemon, work: Path) -> Route:
     procs = max(1, math.ceil(readers / READERS_PER_PROC))
     began = time.monotonic()
-    with Readers(url, readers, 1 + changes, work / name, procs=procs) as swarm:
+    with Readers(url, readers, 1 + changes, work / f"{name}-{readers}", procs=procs) as swarm:
         connect = time.monotonic() - began
         time.sleep(PAUSE)
         for level in LEVELS[:changes]:
@@ -104,11 +105,13 @@ def measure(hub_readers: int = 20000, direct_readers: int = 5000, changes: int =
         with nginx:
             daemon.start(timeout=20)
             try:
-                through = _swarm("hub", nginx.events_url(), hub_readers, changes, daemon, work)
-                direct = _swarm("direct", f"{daemon.url}/events", direct_readers, changes, daemon, work)
+                routes = [_swarm("hub", nginx.events_url(), hub_readers, changes, daemon, work)]
+                if direct_readers != hub_readers:  # like for like: the hub at the daemon's count too
+                    routes.append(_swarm("hub", nginx.events_url(), direct_readers, changes, daemon, work))
+                routes.append(_swarm("direct", f"{daemon.url}/events", direct_readers, changes, daemon, work))
             finally:
                 daemon.kill()
-    return [through, direct]
+    return routes
 
 
 def rows(paths: list[Route]) -> list[tuple[str, str, str]]:
