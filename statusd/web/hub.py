@@ -66,7 +66,11 @@ class Relay:
         async with aiohttp.ClientSession(timeout=timeout, headers=HEADERS) as session:
             backoff = BACKOFF[0]
             while True:
-                if await self._step(session):
+                try:
+                    ok = await self._step(session)
+                except Exception as err:  # whatever the hub or the client does, the daemon goes on
+                    ok = self._failed(self._url() or "", f"unexpected {type(err).__name__}")
+                if ok:
                     backoff = BACKOFF[0]
                     continue
                 await asyncio.sleep(backoff)
@@ -161,4 +165,4 @@ def _reason(err: BaseException) -> str:
 def _origin(url: str) -> str:
     """scheme://host:port of `url`: enough to find the hub, nothing that could be a credential."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"

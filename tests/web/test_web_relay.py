@@ -144,3 +144,16 @@ class TestRelay:
         finally:
             task.cancel()
         assert relay.published == 0 and relay.trouble is None
+
+    async def test_a_url_the_client_cannot_use_is_trouble_not_a_crash(self) -> None:
+        relay = Relay(lambda: "http://127.0.0.1:99999/pub/{channel}")  # a port past 65535
+        with capture_logs() as logs:
+            task = asyncio.ensure_future(relay.run())
+            try:
+                relay.submit(1, b"{}")
+                await until(lambda: relay.trouble is not None)
+                await asyncio.sleep(0.3)
+                assert not task.done()  # still trying, with backoff
+            finally:
+                task.cancel()
+        assert [e["event"] for e in logs].count("hub_unreachable") == 1
