@@ -163,8 +163,8 @@ class _Run:
             self.retry_after = max(self.retry_after or 0.0, seconds)
             self.fanout.hold(origin, seconds)
             return False
-        if status == 429:
-            log.info("push_paused", origin=origin, seconds=round(seconds, 2))
+        if status == 429 and not self.fanout.paused_for(origin):
+            log.info("push_paused", origin=origin, seconds=round(seconds, 2))  # once a pause, not per answer
         self.fanout.hold(origin, seconds)
         return True
 

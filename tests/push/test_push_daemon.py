@@ -1,4 +1,4 @@
-"""Web Push through the real daemon: 10,000 subscriptions, one closure, a SIGKILL mid-batch.
+"""Web Push through the real daemon: 10,000 subscriptions, one closure, a SIGKILL mid-batch, a 429 after.
 
 The push service is our own (tests/support/fakes/push.py): it checks every VAPID
 header and decrypts every message with the browser's key, so what it holds is what
@@ -75,6 +75,7 @@ class TestTenThousand:
             doubt = in_doubt(state)
             before = len(closures(push_service))
             assert before < FR + EN + ALL, "the kill came after the batch: nothing was tested"
+            push_service.limit(100, retry_after=1.0)  # the push service is busy when it comes back
             await asyncio.to_thread(daemon.start)
             live = fr + en + everything
             await until(lambda: set(closures(push_service)) >= {b.id for b in live}, "every closure", timeout=60)
@@ -90,6 +91,7 @@ class TestTenThousand:
         held = Counter(b for (b, _), r in push_service.held.items() if r.payload.get("level") == "closed")
         assert set(held.values()) == {1}, "after Topic replacement, one closure per phone"
         assert not push_service.refused, push_service.refused
+        assert push_service.answers[429] == 100
         bodies = {r.browser: r.payload["body"] for r in push_service.received}
         assert all(bodies[b.id].startswith("Bibliothèque centrale") for b in fr + everything)
         assert all(bodies[b.id].startswith("Central Library") for b in en), "each in its own language"

@@ -175,6 +175,25 @@ class TestGoneAndBusy:
         assert set(push_service.times().values()) == {1}
 
 
+class TestHarsh:
+    """A stalled request and HTML error pages are retried; nothing is lost or sent twice."""
+
+    async def test_stall_and_html_errors(self, write_config: WriteConfig, channel_builder: ChannelBuilder,
+                                         vapid: tuple[Path, str], push_service: PushService,
+                                         tmp_path: Path) -> None:
+        state = tmp_path / "state"
+        browsers = [push_service.subscribe() for _ in range(20)]
+        add(state, push_service, browsers)
+        path = write_config(channels=push_channels(vapid[0]).replace("loopback_endpoints", "timeout: 1s, loopback_endpoints"))
+        channel = channel_builder.build(path, "push-fr", WebPush)
+        channel.keep_sessions(state)
+        push_service.stall = 3.0
+        push_service.fail(0, 500, 502, 503)
+        await channel.send(message(), idempotency_key="k", reply_to=None)
+        assert push_service.times() == {b.id: 1 for b in browsers}
+        assert push_service.answers[500] + push_service.answers[502] + push_service.answers[503] == 3
+
+
 class TestMisconfigured:
     """A subject push services cannot contact, or an unreadable key, is one sentence without the key."""
 
