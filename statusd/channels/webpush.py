@@ -133,8 +133,10 @@ class WebPush(http.HttpChannel):
         push = Push(self._payload(message, site), topic(site), TTL[level], URGENCY[level])
         outcome = await fanout.run(idempotency_key, push)
         done = outcome.progress
-        log.info("push_batch", channel=self.name, site=site, total=total, accepted=done.accepted,
-                 gone=done.gone, refused=done.refused, left=done.left)
+        # Refused (400, 401, 403, 413): the request or the VAPID key is wrong for them, not worth a retry.
+        report = log.warning if done.refused else log.info
+        report("push_batch", channel=self.name, site=site, total=total, accepted=done.accepted,
+               gone=done.gone, refused=done.refused, left=done.left)
         if done.left:
             raise TransientError(f"{done.left} of {total} subscriptions not reached yet",
                                  retry_after=outcome.retry_after)

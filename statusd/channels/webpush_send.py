@@ -132,29 +132,34 @@ class _Run:
                 return None
             if wait:
                 await asyncio.sleep(wait)
-            headers = {"TTL": str(self.push.ttl), "Urgency": self.push.urgency, "Topic": self.push.topic,
-                       "Content-Encoding": "aes128gcm", "Content-Type": "application/octet-stream",
-                       "Authorization": self.fanout.signer.header(origin)}
-            try:
-                async with self.fanout.session().post(row.endpoint, data=body, headers=headers) as response:
-                    status = response.status
-                    asked = http.retry_after(response.headers)
-                    await response.read()
-            except (aiohttp.ClientError, TimeoutError, ValueError) as err:
-                log.debug("push_unreachable", origin=origin, reason=str(err) or type(err).__name__)
+            answer = await self._post(row.endpoint, origin, body)
+            if answer is None:
                 await asyncio.sleep(BACKOFF * 2**attempt)
                 continue
+            status, asked = answer
             if status in (200, 201, 202):
                 return ACCEPTED
             if status in (404, 410):
                 return GONE
-            if status == 429 or status == 408 or status >= 500:
-                if not self._wait(origin, status, asked, attempt):
-                    return None
-                continue
-            log.warning("push_refused", origin=origin, status=status)
-            return REFUSED
+            if status != 429 and status != 408 and status < 500:
+                log.debug("push_refused", origin=origin, status=status)  # counted in push_batch
+                return REFUSED
+            if not self._wait(origin, status, asked, attempt):
+                return None
         return None
+
+    async def _post(self, endpoint: str, origin: str, body: bytes) -> tuple[int, float | None] | None:
+        """The push service's status and Retry-After; None when it could not be reached or did not answer."""
+        headers = {"TTL": str(self.push.ttl), "Urgency": self.push.urgency, "Topic": self.push.topic,
+                   "Content-Encoding": "aes128gcm", "Content-Type": "application/octet-stream",
+                   "Authorization": self.fanout.signer.header(origin)}
+        try:
+            async with self.fanout.session().post(endpoint, data=body, headers=headers) as response:
+                await response.read()
+                return response.status, http.retry_after(response.headers)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+            log.debug("push_unreachable", origin=origin, reason=str(err) or type(err).__name__)
+            return None
 
     def _wait(self, origin: str, status: int, wait: float | None, attempt: int) -> bool:
         """Honour a Retry-After for the whole origin; False when it is too long to wait in this pass."""

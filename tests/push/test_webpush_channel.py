@@ -194,6 +194,27 @@ class TestHarsh:
         assert push_service.answers[500] + push_service.answers[502] + push_service.answers[503] == 3
 
 
+class TestRefusedByTheService:
+    """A 403 (a subscription made with another VAPID key) is counted and not retried; the others arrive."""
+
+    async def test_wrong_key(self, write_config: WriteConfig, channel_builder: ChannelBuilder,
+                             vapid: tuple[Path, str], tmp_path: Path) -> None:
+        from structlog.testing import capture_logs
+
+        from statusd.channels.webpush_keys import generate
+
+        async with PushService(vapid_public=generate()[1]) as other:
+            state = tmp_path / "state"
+            add(state, other, [other.subscribe() for _ in range(3)])
+            channel = await build(write_config, channel_builder, vapid[0], state)
+            with capture_logs() as logs:
+                sent = await channel.send(message(), idempotency_key="k", reply_to=None)
+        assert sent.remote_id.endswith("0/3")
+        assert other.answers[403] == 3 and not other.received
+        [batch] = [e for e in logs if e["event"] == "push_batch"]
+        assert (batch["log_level"], batch["refused"]) == ("warning", 3)
+
+
 class TestMisconfigured:
     """A subject push services cannot contact, or an unreadable key, is one sentence without the key."""
 
