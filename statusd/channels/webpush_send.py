@@ -97,7 +97,9 @@ class _Run:
 
     async def all(self) -> None:
         async with asyncio.TaskGroup() as group:
-            while rows := await asyncio.to_thread(self.store.claim, self.key, CHUNK):
+            cursor = 0
+            while rows := await asyncio.to_thread(self.store.claim, self.key, CHUNK, cursor):
+                cursor = rows[-1].id
                 bodies = await asyncio.to_thread(_encrypt_all, self.push.payload, rows)
                 for row, body in zip(rows, bodies):
                     await self._slots.acquire()
