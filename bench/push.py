@@ -98,8 +98,9 @@ def _hook_flip(daemon: Daemon, hooks: Hooks, n: int) -> float:
 
 
 def _written(daemon: Daemon) -> float:
-    """When status.yaml was replaced: the moment the daemon can first see the flip (as bench/fanout.py)."""
-    return daemon.config.with_name("status.yaml").stat().st_ctime_ns / 1e9
+    """When the new status.yaml was written (its mtime; its ctime also moves with the chmod that
+    follows the rename, which under load can come after the daemon has already acted)."""
+    return daemon.config.with_name("status.yaml").stat().st_mtime_ns / 1e9
 
 
 def _cpu(pid: int) -> float:
