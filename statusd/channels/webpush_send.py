@@ -96,16 +96,19 @@ class _Run:
         self._writing = asyncio.Lock()
 
     async def all(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            cursor = 0
-            while rows := await asyncio.to_thread(self.store.claim, self.key, CHUNK, cursor):
-                cursor = rows[-1].id
-                bodies = await asyncio.to_thread(_encrypt_all, self.push.payload, rows)
-                for row, body in zip(rows, bodies):
-                    await self._slots.acquire()
-                    group.create_task(self._one(row, body))
-                await self._flush(force=False)
-        await self._flush(force=True)
+        try:
+            async with asyncio.TaskGroup() as group:
+                cursor = 0
+                while rows := await asyncio.to_thread(self.store.claim, self.key, CHUNK, cursor):
+                    cursor = rows[-1].id
+                    bodies = await asyncio.to_thread(_encrypt_all, self.push.payload, rows)
+                    for row, body in zip(rows, bodies):
+                        await self._slots.acquire()
+                        group.create_task(self._one(row, body))
+                    await self._flush(force=False)
+        finally:
+            # Also when cancelled at shutdown: every answer already in hand is written down.
+            await asyncio.shield(self._flush(force=True))
 
     async def _one(self, row: Recipient, body: bytes | None) -> None:
         try:
