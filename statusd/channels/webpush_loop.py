@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-STOP_TIMEOUT = 5.0
+STOP_TIMEOUT = 15.0  # above a request's timeout: the requests in flight end first
 
 
 class PushLoop:
@@ -35,8 +35,26 @@ class PushLoop:
         return self._loop
 
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` in the push loop and wait for it here."""
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._started()))
+        """Run `coro` in the push loop and wait for it here.
+
+        Cancelled here, it is cancelled there, and this waits (up to STOP_TIMEOUT) until it
+        has really ended, so that its answers are written down before the channel closes.
+        """
+        ended = threading.Event()
+
+        async def tracked() -> T:
+            try:
+                return await coro
+            finally:
+                ended.set()
+
+        future = asyncio.run_coroutine_threadsafe(tracked(), self._started())
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            future.cancel()
+            await asyncio.shield(asyncio.to_thread(ended.wait, STOP_TIMEOUT))
+            raise
 
     async def stop(self, last: Coroutine[Any, Any, None] | None = None) -> None:
         """Run `last` (closing what lives in the loop) there, then end the thread."""

@@ -94,21 +94,38 @@ class _Run:
         self._answers: list[tuple[int, int]] = []
         self._slots = asyncio.Semaphore(fanout.connections)
         self._writing = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def all(self) -> None:
         try:
-            async with asyncio.TaskGroup() as group:
-                cursor = 0
-                while rows := await asyncio.to_thread(self.store.claim, self.key, CHUNK, cursor):
-                    cursor = rows[-1].id
-                    bodies = await asyncio.to_thread(_encrypt_all, self.push.payload, rows)
-                    for row, body in zip(rows, bodies):
-                        await self._slots.acquire()
-                        group.create_task(self._one(row, body))
-                    await self._flush(force=False)
+            await self._pass()
         finally:
-            # Also when cancelled at shutdown: every answer already in hand is written down.
+            # Also when cancelled at shutdown: the requests in flight still get their answers
+            # (each within the channel's timeout), and every answer in hand is written down.
+            if self._tasks:
+                await asyncio.shield(asyncio.wait(set(self._tasks)))
             await asyncio.shield(self._flush(force=True))
+
+    async def _pass(self) -> None:
+        cursor = 0
+        while rows := await asyncio.to_thread(self.store.claim, self.key, CHUNK, cursor):
+            cursor = rows[-1].id
+            bodies = await asyncio.to_thread(_encrypt_all, self.push.payload, rows)
+            for row, body in zip(rows, bodies):
+                await self._slots.acquire()
+                # Kept in self._tasks until done (not a TaskGroup: cancelling one would cut the
+                # requests in flight, which a push service may already have taken).
+                task = asyncio.get_running_loop().create_task(self._one(row, body))
+                self._tasks.add(task)
+                task.add_done_callback(self._finished)
+            await self._flush(force=False)
+        if self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("push_send_crashed", error=repr(error))
 
     async def _one(self, row: Recipient, body: bytes | None) -> None:
         try:
