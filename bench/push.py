@@ -194,7 +194,7 @@ def rows(results: list[Result]) -> list[tuple[str, str, str]]:
             (f"push {n}: set → last accepted", f"{r.to_last:.1f} s ({r.accepted:,} accepted)",
              f"push service answers in {DELAY * 1000:.0f} ms, {CONNECTIONS} connections"),
             (f"push {n}: daemon CPU over the batch", f"{r.cpu:.1f} s ({100 * r.cpu / max(r.to_last, 1e-9):.0f} % "
-                                                      "of a core)", "encryption in threads"),
+                                                      "of a core)", "fan-out in its own thread and loop"),
             (f"push {n}: daemon peak RSS", f"{r.peak_rss_mb:.0f} MB", "VmHWM"),
             (f"push {n}: webhook, no batch", _ms(r.quiet), "status.yaml written → webhook has it"),
             (f"push {n}: webhook, during the batch", _ms(r.busy), "target: no worse beyond noise"),
