@@ -14,13 +14,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/statusd run
 
-# What the tests need from outside Python: Mosquitto, PostgreSQL, Debian's chromium, a
+# What the tests need from outside Python: Mosquitto, PostgreSQL, nginx with nchan, Debian's chromium, a
 # Bluesky PDS and an OpenID Connect provider from npm, a Synapse homeserver from PyPI (in its own venv).
 # Each script is quick when its part is already there.
 test-deps:
 	command -v systemd-analyze >/dev/null || (apt-get update && apt-get install -y systemd)
 	sh tests/install-mosquitto.sh
 	sh tests/install-postgres.sh
+	sh tests/install-nginx.sh
 	bash tests/browser/install.sh
 	bash tests/pds/install.sh
 	bash tests/oidc/install.sh

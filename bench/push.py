@@ -98,8 +98,9 @@ def _hook_flip(daemon: Daemon, hooks: Hooks, n: int) -> float:
 
 
 def _written(daemon: Daemon) -> float:
-    """When status.yaml was replaced: the moment the daemon can first see the flip (as bench/fanout.py)."""
-    return daemon.config.with_name("status.yaml").stat().st_ctime_ns / 1e9
+    """When the new status.yaml was written (its mtime; its ctime also moves with the chmod that
+    follows the rename, which under load can come after the daemon has already acted)."""
+    return daemon.config.with_name("status.yaml").stat().st_mtime_ns / 1e9
 
 
 def _cpu(pid: int) -> float:
@@ -193,7 +194,7 @@ def rows(results: list[Result]) -> list[tuple[str, str, str]]:
             (f"push {n}: set → last accepted", f"{r.to_last:.1f} s ({r.accepted:,} accepted)",
              f"push service answers in {DELAY * 1000:.0f} ms, {CONNECTIONS} connections"),
             (f"push {n}: daemon CPU over the batch", f"{r.cpu:.1f} s ({100 * r.cpu / max(r.to_last, 1e-9):.0f} % "
-                                                      "of a core)", "encryption in threads"),
+                                                      "of a core)", "fan-out in its own thread and loop"),
             (f"push {n}: daemon peak RSS", f"{r.peak_rss_mb:.0f} MB", "VmHWM"),
             (f"push {n}: webhook, no batch", _ms(r.quiet), "status.yaml written → webhook has it"),
             (f"push {n}: webhook, during the batch", _ms(r.busy), "target: no worse beyond noise"),

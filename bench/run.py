@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, one after the other, then one plain table.
 
 Fan-out to 8 and 32 webhooks, fan-out to 12 social accounts, the idle daemon, SSE
-fan-out, /status.json and ingest throughput (wrk), `statusd replay`, and how long a
+fan-out (and through nginx+nchan), /status.json and ingest throughput (wrk), `statusd replay`, and how long a
 local `statusd set` takes from 1 to 128 channels and 3 to 500 sites, and one closure
 to 10,000 and 50,000 Web Push subscriptions. Takes about
 four minutes. Each benchmark starts its own daemon and fakes on 127.0.0.1 in a
@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import command
 import fanout
+import hub
 import idle
 import ingest
 import push
@@ -33,7 +34,7 @@ import status_rps
 from common import HOOK_DELAY, Summary, machine
 
 Row = tuple[str, str, str]  # figure, value, target or note
-BENCHES = ("fanout", "social", "idle", "sse", "status", "ingest", "replay", "command", "push")
+BENCHES = ("fanout", "social", "idle", "sse", "hub", "status", "ingest", "replay", "command", "push")
 
 
 def _fanout_rows(flips: int) -> list[Row]:
@@ -58,6 +59,8 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], list[Ro
          lambda: idle.rows(idle.measure(args.settle, args.window))),
         ("sse", f"SSE fan-out to {args.subscribers} subscribers",
          lambda: sse.rows(sse.measure(args.subscribers))),
+        ("hub", f"SSE: {args.hub_readers} readers through nginx+nchan beside {args.subscribers} from the daemon",
+         lambda: hub.rows(hub.measure(args.hub_readers, args.subscribers))),
         ("status", f"/status.json with wrk, {args.seconds:g} s a run",
          lambda: status_rps.rows(status_rps.measure(args.seconds, 64))),
         ("ingest", f"ingest with wrk, {args.seconds:g} s a run",
@@ -79,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=10.0, help="idle: seconds before measuring")
     parser.add_argument("--window", type=float, default=20.0, help="idle: seconds measured")
     parser.add_argument("--subscribers", type=int, default=5000, help="SSE streams")
+    parser.add_argument("--hub-readers", type=int, default=20000, help="SSE streams through nginx+nchan")
     parser.add_argument("--seconds", type=float, default=5.0, help="each wrk run")
     parser.add_argument("--runs", type=int, default=5, help="replay runs a day")
     parser.add_argument("--command-runs", type=int, default=10, help="command: timed `statusd set` runs a config")

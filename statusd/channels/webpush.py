@@ -41,6 +41,7 @@ from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.options import WebPushOptions
 from statusd.channels.webpush_guard import PublicResolver
 from statusd.channels.webpush_keys import Signer, load
+from statusd.channels.webpush_loop import PushLoop
 from statusd.channels.webpush_send import Fanout, Push
 from statusd.channels.webpush_store import Subscriptions, store_file
 from statusd.compose.message import Message
@@ -87,6 +88,8 @@ class WebPush(http.HttpChannel):
         self._source = options.vapid_key.describe()
         self._store: Subscriptions | None = None
         self._fanout: Fanout | None = None
+        # The fan-out and its aiohttp session live in a loop of their own (webpush_loop.py).
+        self._loop = PushLoop(f"webpush-{self.name}")
 
     def keep_sessions(self, directory: Path) -> None:
         """The daemon's state directory: where push.sqlite is (the senders call this before `open`)."""
@@ -136,10 +139,12 @@ class WebPush(http.HttpChannel):
         total = await asyncio.to_thread(self._store.start_job, idempotency_key, site, self.language,
                                         level != "detail")
         push = Push(self._payload(message, site), topic(site), TTL[level], URGENCY[level])
-        outcome = await fanout.run(idempotency_key, push)
+        outcome = await self._loop.run(fanout.run(idempotency_key, push))
         done = outcome.progress
-        log.info("push_batch", channel=self.name, site=site, total=total, accepted=done.accepted,
-                 gone=done.gone, refused=done.refused, left=done.left)
+        # Refused (400, 401, 403, 413): the request or the VAPID key is wrong for them, not worth a retry.
+        report = log.warning if done.refused else log.info
+        report("push_batch", channel=self.name, site=site, total=total, accepted=done.accepted,
+               gone=done.gone, refused=done.refused, left=done.left)
         if done.left:
             raise TransientError(f"{done.left} of {total} subscriptions not reached yet",
                                  retry_after=outcome.retry_after)
@@ -164,7 +169,7 @@ class WebPush(http.HttpChannel):
         return None
 
     async def close(self) -> None:
-        await super().close()
+        await self._loop.stop(last=super().close())  # the session is closed in the loop it belongs to
         if self._store is not None:
             self._store.close()
             self._store = None

@@ -103,16 +103,38 @@ class _Run:
         self._answers: list[tuple[int, int]] = []
         self._slots = asyncio.Semaphore(fanout.connections)
         self._writing = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def all(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            while rows := await asyncio.to_thread(self.store.claim, self.key, CHUNK):
-                bodies = await asyncio.to_thread(_encrypt_all, self.push.payload, rows)
-                for row, body in zip(rows, bodies):
-                    await self._slots.acquire()
-                    group.create_task(self._one(row, body))
-                await self._flush(force=False)
-        await self._flush(force=True)
+        try:
+            await self._pass()
+        finally:
+            # Also when cancelled at shutdown: the requests in flight still get their answers
+            # (each within the channel's timeout), and every answer in hand is written down.
+            if self._tasks:
+                await asyncio.shield(asyncio.wait(set(self._tasks)))
+            await asyncio.shield(self._flush(force=True))
+
+    async def _pass(self) -> None:
+        cursor = 0
+        while rows := await asyncio.to_thread(self.store.claim, self.key, CHUNK, cursor):
+            cursor = rows[-1].id
+            bodies = await asyncio.to_thread(_encrypt_all, self.push.payload, rows)
+            for row, body in zip(rows, bodies):
+                await self._slots.acquire()
+                # Kept in self._tasks until done (not a TaskGroup: cancelling one would cut the
+                # requests in flight, which a push service may already have taken).
+                task = asyncio.get_running_loop().create_task(self._one(row, body))
+                self._tasks.add(task)
+                task.add_done_callback(self._finished)
+            await self._flush(force=False)
+        if self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("push_send_crashed", error=repr(error))
 
     async def _one(self, row: Recipient, body: bytes | None) -> None:
         try:
@@ -144,30 +166,35 @@ class _Run:
                 return None
             if wait:
                 await asyncio.sleep(wait)
-            headers = {"TTL": str(self.push.ttl), "Urgency": self.push.urgency, "Topic": self.push.topic,
-                       "Content-Encoding": "aes128gcm", "Content-Type": "application/octet-stream",
-                       "Authorization": self.fanout.signer.header(origin)}
-            try:
-                async with self.fanout.session().post(row.endpoint, data=body, headers=headers,
-                                                      allow_redirects=False) as response:
-                    status = response.status
-                    asked = http.retry_after(response.headers)
-                    await response.content.read(MAX_ANSWER)
-            except (aiohttp.ClientError, TimeoutError, ValueError) as err:
-                log.debug("push_unreachable", origin=origin, reason=str(err) or type(err).__name__)
+            answer = await self._post(row.endpoint, origin, body)
+            if answer is None:
                 await asyncio.sleep(BACKOFF * 2**attempt)
                 continue
+            status, asked = answer
             if status in (200, 201, 202):
                 return ACCEPTED
             if status in (404, 410):
                 return GONE
-            if status == 429 or status == 408 or status >= 500:
-                if not self._wait(origin, status, asked, attempt):
-                    return None
-                continue
-            log.warning("push_refused", origin=origin, status=status)
-            return REFUSED
+            if status != 429 and status != 408 and status < 500:
+                log.debug("push_refused", origin=origin, status=status)  # counted in push_batch
+                return REFUSED
+            if not self._wait(origin, status, asked, attempt):
+                return None
         return None
+
+    async def _post(self, endpoint: str, origin: str, body: bytes) -> tuple[int, float | None] | None:
+        """The push service's status and Retry-After; None when it could not be reached or did not answer."""
+        headers = {"TTL": str(self.push.ttl), "Urgency": self.push.urgency, "Topic": self.push.topic,
+                   "Content-Encoding": "aes128gcm", "Content-Type": "application/octet-stream",
+                   "Authorization": self.fanout.signer.header(origin)}
+        try:
+            async with self.fanout.session().post(endpoint, data=body, headers=headers,
+                                                  allow_redirects=False) as response:
+                await response.content.read(MAX_ANSWER)  # a hostile one may never stop
+                return response.status, http.retry_after(response.headers)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+            log.debug("push_unreachable", origin=origin, reason=str(err) or type(err).__name__)
+            return None
 
     def _wait(self, origin: str, status: int, wait: float | None, attempt: int) -> bool:
         """Honour a Retry-After for the whole origin; False when it is too long to wait in this pass."""
@@ -176,8 +203,8 @@ class _Run:
             self.retry_after = max(self.retry_after or 0.0, seconds)
             self.fanout.hold(origin, seconds)
             return False
-        if status == 429:
-            log.info("push_paused", origin=origin, seconds=round(seconds, 2))
+        if status == 429 and not self.fanout.paused_for(origin):
+            log.info("push_paused", origin=origin, seconds=round(seconds, 2))  # once a pause, not per answer
         self.fanout.hold(origin, seconds)
         return True
 

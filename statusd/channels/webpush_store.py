@@ -176,12 +176,13 @@ class Subscriptions:
                 raise
             return total
 
-    def claim(self, key: str, limit: int) -> list[Recipient]:
-        """Up to `limit` recipients not yet sent to (or in doubt after a crash), marked CLAIMED."""
+    def claim(self, key: str, limit: int, after: int = 0) -> list[Recipient]:
+        """Up to `limit` pending recipients with ids above `after` (a pass's cursor), marked CLAIMED."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT p.sub, s.endpoint, s.p256dh, s.auth FROM pushes p JOIN subscriptions s ON s.id = p.sub "
-                "WHERE p.key = ? AND p.state = ? ORDER BY p.sub LIMIT ?", (key, PENDING, limit)).fetchall()
+                "WHERE p.key = ? AND p.sub > ? AND p.state = ? ORDER BY p.sub LIMIT ?",
+                (key, after, PENDING, limit)).fetchall()
             self._db.executemany("UPDATE pushes SET state = ? WHERE key = ? AND sub = ?",
                                  [(CLAIMED, key, row[0]) for row in rows])
         return [Recipient(*row) for row in rows]

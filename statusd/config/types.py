@@ -160,5 +160,7 @@ class WebConfig:
 
     banner_when_open: bool = False
     export_dir: Path | None = None
+    # The SSE hub's publisher URL with `{channel}` in it (nginx + nchan), or None: no hub.
+    hub: str | None = None
 
 

@@ -97,7 +97,7 @@ class Follow:
         return self._store
 
     async def _offer(self, request: web.Request) -> web.StreamResponse:
-        key = self.public_key()
+        key = await asyncio.to_thread(self.public_key)  # reads the key once per config, off the loop
         if key is None:
             raise web.HTTPNotFound(text="this status page offers no push notifications\n")
         config = self._config()
@@ -105,7 +105,7 @@ class Follow:
                                  headers={"Cache-Control": "public, max-age=60"})
 
     async def _subscribe(self, request: web.Request) -> web.StreamResponse:
-        if self.public_key() is None:
+        if await asyncio.to_thread(self.public_key) is None:
             return _refuse("this status page offers no push notifications", 404)
         try:
             data = await _body(request)

@@ -75,7 +75,7 @@ def _object(value: Any, allowed: frozenset[str], what: str) -> dict[str, Any]:
         raise Invalid(f"{what} should be a JSON object")
     unknown = sorted(k for k in value if k not in allowed)
     if unknown:
-        shown = repr(unknown[0][:40].encode("ascii", "backslashreplace").decode("ascii"))
+        shown = ascii(unknown[0][:24])[:64]  # escaped and short, whatever was sent
         raise Invalid(f"{what} has an unknown field {shown}; it may hold {', '.join(sorted(allowed))}")
     return value
 

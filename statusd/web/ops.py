@@ -87,6 +87,10 @@ class Ops:
         ready = read and trouble is None
         body = {"ready": ready, "status_file": "ok" if read else "not read yet",
                 "store": redact(trouble) if trouble else "ok", "channels": channels}
+        if self.view.web_state.config.web.hub is not None:
+            # Shown, not counted against readiness: this node still serves its own /events.
+            hub = self.view.web_state.relay.trouble
+            body["hub"] = f"unreachable: {hub}" if hub else "ok"
         return web.json_response(body, status=200 if ready else 503)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:

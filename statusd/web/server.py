@@ -107,7 +107,8 @@ class WebServer:
 
     def loops(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
         """The long-lived loops of the web side (SSE heartbeat, export), for the App's TaskGroup."""
-        found: list[tuple[str, Coroutine[Any, Any, None]]] = [("sse-heartbeat", self.state.hub.beat())]
+        found: list[tuple[str, Coroutine[Any, Any, None]]] = [
+            ("sse-heartbeat", self.state.hub.beat()), ("hub-relay", self.state.relay.run())]
         if self.state.exporter is not None:
             found.append(("export", self.state.exporter.run()))
         return found

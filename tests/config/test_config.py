@@ -151,6 +151,6 @@ class TestFullExample:
         config = loading.load(repo / "examples" / "statusd.full.yaml")
         assert set(config.channels) == {"console"}
         assert set(config.inactive) == {"mastodon-fr", "x-en", "facebook-fr", "bluesky-en", "telegram-fr",
-                                        "matrix-en", "google-main", "staff-mail", "signage"}
+                                        "matrix-en", "google-main", "staff-mail", "push-fr", "push-en", "signage"}
         assert config.delivery.hold == {"staff": 20.0, "emergency": 0.0}
         assert set(config.feeds.feeds) == {"counters", "fire-panel", "broker", "axis"}

@@ -90,6 +90,13 @@ class TestOverHttp:
         status, answer, _ = call(f"{api[0]}/push/subscribe", body)
         assert status in (201, 400) and (status == 201 or sentence(answer))
 
+    @settings(max_examples=80)
+    @given(st.dictionaries(st.sampled_from(["endpoint", "site"]) | TEXT, JSON, max_size=3))
+    def test_unsubscribe_anything(self, api: tuple[str, Path], data: dict[str, Any]) -> None:
+        status, answer, _ = call(f"{api[0]}/push/unsubscribe", data)
+        assert status in (200, 400)
+        assert status == 200 or sentence(answer)
+
     def test_only_well_formed_rows_are_kept(self, api: tuple[str, Path]) -> None:
         call(f"{api[0]}/push/subscribe", request(keys=keys()))
         db = sqlite3.connect(store_file(api[1]))

@@ -175,6 +175,46 @@ class TestGoneAndBusy:
         assert set(push_service.times().values()) == {1}
 
 
+class TestHarsh:
+    """A stalled request and HTML error pages are retried; nothing is lost or sent twice."""
+
+    async def test_stall_and_html_errors(self, write_config: WriteConfig, channel_builder: ChannelBuilder,
+                                         vapid: tuple[Path, str], push_service: PushService,
+                                         tmp_path: Path) -> None:
+        state = tmp_path / "state"
+        browsers = [push_service.subscribe() for _ in range(20)]
+        add(state, push_service, browsers)
+        path = write_config(channels=push_channels(vapid[0]).replace("loopback_endpoints", "timeout: 1s, loopback_endpoints"))
+        channel = channel_builder.build(path, "push-fr", WebPush)
+        channel.keep_sessions(state)
+        push_service.stall = 3.0
+        push_service.fail(0, 500, 502, 503)
+        await channel.send(message(), idempotency_key="k", reply_to=None)
+        assert push_service.times() == {b.id: 1 for b in browsers}
+        assert push_service.answers[500] + push_service.answers[502] + push_service.answers[503] == 3
+
+
+class TestRefusedByTheService:
+    """A 403 (a subscription made with another VAPID key) is counted and not retried; the others arrive."""
+
+    async def test_wrong_key(self, write_config: WriteConfig, channel_builder: ChannelBuilder,
+                             vapid: tuple[Path, str], tmp_path: Path) -> None:
+        from structlog.testing import capture_logs
+
+        from statusd.channels.webpush_keys import generate
+
+        async with PushService(vapid_public=generate()[1]) as other:
+            state = tmp_path / "state"
+            add(state, other, [other.subscribe() for _ in range(3)])
+            channel = await build(write_config, channel_builder, vapid[0], state)
+            with capture_logs() as logs:
+                sent = await channel.send(message(), idempotency_key="k", reply_to=None)
+        assert sent.remote_id.endswith("0/3")
+        assert other.answers[403] == 3 and not other.received
+        [batch] = [e for e in logs if e["event"] == "push_batch"]
+        assert (batch["log_level"], batch["refused"]) == ("warning", 3)
+
+
 class TestMisconfigured:
     """A subject push services cannot contact, or an unreadable key, is one sentence without the key."""
 

@@ -1,5 +1,5 @@
-/* statusd banner: <script src=".../banner.js" data-site="main" data-lang="fr" async> or
-   <statusd-banner site="main" lang="fr">. "Hide" is kept in sessionStorage. */
+/* <script src=".../banner.js" data-site="main" data-lang="fr" [data-follow] async> or
+   <statusd-banner site="main" lang="fr" [follow]>. "Hide": sessionStorage. */
 (() => {
 "use strict";
 const TAG = "statusd-banner", S = document.currentScript, D = document;
@@ -7,11 +7,11 @@ let HOME = location.origin;
 try { HOME = new URL(S.src).origin; } catch {}
 if (!window.customElements) return;
 const SEV = { open: 0, busy: 1, limited: 2, closed: 3, emergency: 4 };
-// Levels by SEV; until, updated, link, hide, show.
+// Levels by SEV; until, updated, link, hide, show, follow.
 const W = {
-  en: "Open|Busy|Limited service|Closed|Emergency|Until {}|Updated: {}|Status page|Hide|Show: {}",
-  fr: "Ouvert|Affluence|Service réduit|Fermé|Urgence|Jusqu’à {}|Mis à jour : {}|Page d’état|Masquer|Afficher : {}",
-  sv: "Öppet|Mycket folk|Begränsad service|Stängt|Nödläge|Till {}|Uppdaterad: {}|Statussida|Dölj|Visa: {}"
+  en: "Open|Busy|Limited service|Closed|Emergency|Until {}|Updated: {}|Status page|Hide|Show: {}|Notify me",
+  fr: "Ouvert|Affluence|Service réduit|Fermé|Urgence|Jusqu’à {}|Mis à jour : {}|Page d’état|Masquer|Afficher : {}|M’avertir",
+  sv: "Öppet|Mycket folk|Begränsad service|Stängt|Nödläge|Till {}|Uppdaterad: {}|Statussida|Dölj|Visa: {}|Meddela mig"
 };
 const O = "M12 3a9 9 0 1 0 .01 0";
 const ICON = ["M5 12l5 5 9-10", O + "M12 7v5l3 3", O + "M12 11v6M12 7.5v.5", O + "M7 12h10",
@@ -54,7 +54,7 @@ const when = (iso, timeZone, lang) => {
   } catch { return ""; }
 };
 
-// What a banner shows of a site; null when all is open.
+// What a banner shows; null when all is open.
 const view = (snap, id, showOpen) => {
   const site = snap.sites?.[id];
   if (!site) return null;
@@ -168,7 +168,7 @@ class Banner extends HTMLElement {
     this.status.textContent = this.meta.textContent = "";
     this.box.className = "b" + (v ? " on s" + v.worst : "") + (this.x ? " x" : "");
     if (!v) return;
-    // role=alert only when closed; announced as inserted.
+    // role=alert when closed: read out as inserted.
     const live = v.worst > 2 ? this.alert = attr(el("div"), "role", "alert") : this.status;
     live.append(...c.childNodes);
     if (this.alert) this.main.insertBefore(this.alert, this.meta);
@@ -177,6 +177,11 @@ class Banner extends HTMLElement {
     if (at) this.meta.append(say(w[6], at) + " · ");
     this.meta.appendChild(el("a", w[7])).href =
       /^https?:/i.test(v.site.url) ? v.site.url : this.origin + "/";
+    if (this.hasAttribute("follow")) { // the page's Notify me form
+      const e = encodeURIComponent;
+      this.meta.append(" · ");
+      this.meta.appendChild(el("a", w[10])).href = `${this.origin}/?lang=${e(this.l)}#follow-${e(this.site)}`;
+    }
     this.collapse();
   }
   line(parent, message, until, tz, sep) {
@@ -205,7 +210,7 @@ try {
   if (!site) return;
   const node = attr(attr(D.createElement(TAG), "site", site), "origin", HOME);
   if (S.dataset.lang) node.lang = S.dataset.lang;
-  if (S.hasAttribute("data-show-open")) node.setAttribute("show-open", "");
+  for (const a of ["show-open", "follow"]) if (S.hasAttribute("data-" + a)) node.setAttribute(a, "");
   const place = () => {
     const p = S.parentNode;
     if (p && p !== D.head && p !== D.documentElement) p.insertBefore(node, S.nextSibling);

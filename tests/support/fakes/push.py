@@ -51,6 +51,10 @@ def _hkdf(salt: bytes, ikm: bytes, info: bytes, length: int) -> bytes:
     return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()[:length]
 
 
+class _Stall(Exception):
+    """Hold this request without an answer."""
+
+
 @dataclass
 class Browser:
     """The browser side of one subscription: its keys, and what reached it."""
@@ -112,6 +116,8 @@ class PushService:
     port: int = 0
     _limited: int = 0
     _retry_after: float = 1.0
+    _failing: list[int] = field(default_factory=list)  # next answers: 500 with an HTML page, or 0 for a stall
+    stall: float = 60.0
     _tokens: set[str] = field(default_factory=set)
     _runner: web.AppRunner | None = None
 
@@ -131,6 +137,10 @@ class PushService:
     def limit(self, count: int, retry_after: float) -> None:
         """Answer the next `count` requests 429 with this Retry-After."""
         self._limited, self._retry_after = count, retry_after
+
+    def fail(self, *statuses: int) -> None:
+        """The next requests answer these statuses, with an HTML error page; 0 stalls (no answer)."""
+        self._failing.extend(statuses)
 
     def times(self) -> Counter[str]:
         """How many messages each browser received."""
@@ -159,7 +169,11 @@ class PushService:
     async def _push(self, request: web.Request) -> web.StreamResponse:
         if self.delay:
             await asyncio.sleep(self.delay)
-        response = self._answer(request, await request.read())
+        try:
+            response = self._answer(request, await request.read())
+        except _Stall:
+            await asyncio.sleep(self.stall)  # the request is read, nothing is answered
+            raise web.HTTPGatewayTimeout() from None
         self.answers[response.status] += 1
         return response
 
@@ -167,6 +181,12 @@ class PushService:
         browser = self.browsers.get(request.match_info["id"])
         if browser is None:
             return web.Response(status=404, text="no such subscription")
+        if self._failing:
+            status = self._failing.pop(0)
+            if status == 0:
+                raise _Stall
+            return web.Response(status=status, content_type="text/html",
+                                text="<html><body><h1>502 Bad Gateway</h1>nginx</body></html>")
         if self._limited > 0:
             self._limited -= 1
             return web.Response(status=429, headers={"Retry-After": f"{self._retry_after:g}"}, text="slow down")
