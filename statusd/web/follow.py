@@ -168,6 +168,10 @@ class Follow:
 
 async def _body(request: web.Request) -> Any:
     """The request's JSON, at most MAX_BODY bytes; Invalid for anything else."""
+    # Only JSON: a form or text/plain POST is what any other site can make its visitors send
+    # without asking (no CORS preflight), emptying the shared bucket with strangers' browsers.
+    if request.content_type != "application/json":
+        raise Invalid("the request should be sent as Content-Type: application/json")
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise Invalid(f"the request body is over {MAX_BODY} bytes")
     raw = await http.read_at_most(request.content, MAX_BODY)

@@ -284,3 +284,29 @@ def test_per_origin_memory_is_bounded(tmp_path: Path) -> None:
         assert len(fanout._paused) <= 1024 and fanout.paused_for("https://p4999.flood.example.org") > 3000
     finally:
         subs.close()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("kind", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"])
+def test_cross_site_simple_requests_refused(write_config: WriteConfig, vapid_key: Path, tmp_path: Path,
+                                            kind: str) -> None:
+    """A "simple" cross-site POST (no preflight: what any web page can make its visitors' browsers send)
+    subscribed like the page's own; only application/json, which needs a preflight we never grant, is taken."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    with follow_server(write_config(channels=push_channels(vapid_key)), tmp_path / "state") as url:
+        forged = urllib.request.Request(f"{url}/push/subscribe", data=json.dumps(request(keys=keys())).encode(),
+                                        method="POST", headers={"Content-Type": kind, "Origin": "https://evil.example.org"})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(forged, timeout=10)
+        assert caught.value.code == 400 and "application/json" in json.loads(caught.value.read())["error"]
+        assert "Access-Control-Allow-Origin" not in caught.value.headers
+        status, _, _ = call(f"{url}/push/subscribe", request(keys=keys()))
+    assert status == 201
+    db = sqlite3.connect(store_file(tmp_path / "state"))
+    try:
+        assert db.execute("SELECT count(*) FROM subscriptions").fetchone()[0] == 1
+    finally:
+        db.close()
