@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import argon2
 import pytest
 
 from statusd.desk import db as desk_db
@@ -15,7 +15,7 @@ from statusd.desk import passwords
 from statusd.desk.accounts import Accounts
 from statusd.desk.limits import Limits
 from statusd.desk.login import WRONG, Desk, LoginRefused, authenticate
-from statusd.desk.tokens import SESSION, TOKEN, Refused, Tokens
+from statusd.desk.tokens import PREFIX, SESSION, TOKEN, Refused, Tokens
 from statusd.errors import UserError
 from statusd.outbox.sqlite import SqliteStore
 
@@ -119,20 +119,32 @@ class TestLogin:
             authenticate(desk, "annexe-desk", "not the password", "192.0.2.2")
         assert str(unknown.value) == str(wrong.value) == WRONG
 
-    def test_unknown_and_known_accounts_take_the_same_time(self, desk: Desk) -> None:
-        # The issue asks for no difference beyond noise: both do one argon2 verification.
-        def median(name: str) -> float:
-            times = []
-            for i in range(7):
-                start = time.perf_counter()
-                with pytest.raises(LoginRefused):
-                    authenticate(desk, name, "wrong password", f"203.0.113.{i}")
-                times.append(time.perf_counter() - start)
-                desk.limits.clear(name)
-            return statistics.median(times)
+    def test_unknown_and_known_accounts_take_the_same_time(self, desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+        # The issue asks for no difference beyond noise. What sets the time is the argon2
+        # verification: both paths must do exactly one, at the same cost parameters. (A
+        # wall-clock comparison here failed on a loaded 2-core machine; speed is for bench/.)
+        real = passwords._HASHER
+        verified: list[tuple[int, int, int]] = []
 
-        known, unknown = median("annexe-desk"), median("nobody-here")
-        assert 0.6 < unknown / known < 1.6, (known, unknown)
+        class Counting:
+            def verify(self, stored: str, password: str) -> bool:
+                p = argon2.extract_parameters(stored)
+                verified.append((p.time_cost, p.memory_cost, p.parallelism))
+                return real.verify(stored, password)
+
+            def __getattr__(self, name: str) -> object:
+                return getattr(real, name)
+
+        monkeypatch.setattr(passwords, "_HASHER", Counting())
+        costs = {}
+        for name in ("annexe-desk", "nobody-here"):
+            verified.clear()
+            with pytest.raises(LoginRefused):
+                authenticate(desk, name, "wrong password", "203.0.113.9")
+            desk.limits.clear(name)
+            assert len(verified) == 1, (name, verified)
+            costs[name] = verified[0]
+        assert costs["annexe-desk"] == costs["nobody-here"], costs
 
     def test_a_disabled_account_cannot_log_in(self, desk: Desk) -> None:
         desk.accounts.set_disabled("annexe-desk", True)
@@ -150,7 +162,9 @@ class TestTokens:
         token, _ = Tokens(db, desk.accounts).issue("annexe-desk", TOKEN, "laptop")
         rows = db.execute("SELECT * FROM desk_tokens").fetchall()
         assert all(token not in str(tuple(row)) for row in rows)
-        assert token.split("_")[2] not in str([tuple(r) for r in rows])
+        # sdt_<id>_<secret>; the secret itself may hold "_" (urlsafe base64): split once.
+        secret = token.removeprefix(PREFIX).split("_", 1)[1]
+        assert len(secret) >= 40 and secret not in str([tuple(r) for r in rows])
 
     def test_a_revoked_token_is_refused(self, desk: Desk, db: sqlite3.Connection) -> None:
         tokens = Tokens(db, desk.accounts)
