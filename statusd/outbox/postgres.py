@@ -44,7 +44,7 @@ class PgDb:
             with self._pool.connection() as conn:
                 return _run(conn, sql, parameters)
         except psycopg.Error as err:
-            raise StoreError(sentence(err)) from err
+            raise self._failed(err) from err
 
     @contextmanager
     def transaction(self, lock: int | None = WRITE_LOCK) -> Iterator[None]:
@@ -57,8 +57,24 @@ class PgDb:
                     yield
                 finally:
                     self._conn = None
+        except StoreError:
+            self._check()
+            raise
         except psycopg.Error as err:
-            raise StoreError(sentence(err)) from err
+            raise self._failed(err) from err
+
+    def _failed(self, err: psycopg.Error) -> StoreError:
+        """The error to raise; after a lost connection the pool's idle ones are checked too, so a
+        cut costs one failed call, not one per pooled connection."""
+        if isinstance(err, psycopg.OperationalError) and self._conn is None:
+            self._check()
+        return StoreError(sentence(err))
+
+    def _check(self) -> None:
+        try:
+            self._pool.check()
+        except psycopg.Error:
+            pass
 
 
 def _run(conn: psycopg.Connection[Any], sql: str, parameters: Sequence[Any]) -> Result:
@@ -98,6 +114,11 @@ class PostgresStore(SqlStore):
         # needless look by the workers. (LISTEN/NOTIFY is the cluster's precise signal.)
         row = self._db.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").fetchone()
         return int(row[0])
+
+    def _restored(self) -> None:
+        for table, key in (("events", "seq"), ("deliveries", "id")):
+            self._db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'),"
+                             f" COALESCE(MAX({key}), 1), MAX({key}) IS NOT NULL) FROM {table}")
 
     def schema_version(self) -> int:
         """The schema version the database holds (0: none yet)."""
