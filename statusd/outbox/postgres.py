@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from statusd.outbox.dialect import POSTGRES, placeholders
 from statusd.outbox.postgres_rows import Result, row_maker
-from statusd.outbox.records import StoreError
+from statusd.outbox.records import Delivery, StoreError
 from statusd.outbox.schema import VERSION, SchemaBehind, upgrade
 from statusd.outbox.store import SqlStore
 
@@ -114,6 +114,11 @@ class PostgresStore(SqlStore):
         # needless look by the workers. (LISTEN/NOTIFY is the cluster's precise signal.)
         row = self._db.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").fetchone()
         return int(row[0])
+
+    def next_due(self, channel: str) -> Delivery | None:
+        """The one place a worker takes its next delivery: a cluster's leader claims it here
+        (FOR UPDATE SKIP LOCKED, under its lease) without the worker changing."""
+        return super().next_due(channel)
 
     def _restored(self) -> None:
         for table, key in (("events", "seq"), ("deliveries", "id")):
