@@ -56,7 +56,7 @@ class App:
     def __init__(self, config: Config, state_dir: Path, port: int, ops_port: int | None = None) -> None:
         self.config = config
         self.state_dir = state_dir
-        self.store = AsyncStore(open_store(config, state_dir))
+        self.store = AsyncStore(open_store(config, state_dir, patient=True))
         self.senders = Senders(config, self.store, state_dir)
         self.health = Health(state_dir, config.delivery.recheck, config.delivery.timeout)
         self._turn = asyncio.Lock()
@@ -219,7 +219,8 @@ class App:
         """The one loop that records: queued sensor events, then the wanted status; and planned times."""
         while True:
             try:
-                await asyncio.wait_for(self._kick.wait(), timeout=self._next_wake)
+                async with asyncio.timeout(self._next_wake):
+                    await self._kick.wait()
             except TimeoutError:
                 pass  # a planned time (a closure's start, an expiry) has come
             self._kick.clear()

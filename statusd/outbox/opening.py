@@ -5,15 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from statusd.config.load import Config
-from statusd.errors import UserError
+from statusd.errors import StoreError, UserError
 from statusd.outbox.contract import Store
 from statusd.outbox.schema import SchemaBehind
 from statusd.paths import store_path
 
 
-def open_store(config: Config, state_dir: Path, *, readonly: bool = False, current: bool = True) -> Store:
+def open_store(config: Config, state_dir: Path, *, readonly: bool = False, current: bool = True,
+               patient: bool = False) -> Store:
     """The store `config` names. A PostgreSQL one must hold this code's schema (unless not `current`:
-    `statusd migrate` opens it to make it so); its password is read now, and never shown."""
+    `statusd migrate` opens it to make it so); its password is read now, and never shown.
+
+    `patient` (the daemon): a server that cannot be reached yet is store trouble, not a
+    refusal to start; the pool keeps trying, and the banner is served meanwhile.
+    """
     settings = config.store
     if settings.dsn is None:
         return open_sqlite(store_path(state_dir), readonly)
@@ -32,7 +37,20 @@ def open_store(config: Config, state_dir: Path, *, readonly: bool = False, curre
         except SchemaBehind as err:
             store.close()
             raise UserError(str(err)) from err
+        except StoreError as err:
+            if not patient:
+                store.close()
+                raise
+            store.troubles["record"] = f"the store {store.label} cannot record: {err}"
     return store
+
+
+def open_reader(config: Config, path: Path) -> Store | None:
+    """The store to read from, for the desk: the SQLite file at `path` (None while it does not
+    exist), or the configured PostgreSQL database."""
+    if config.store.postgresql:
+        return open_store(config, path.parent, readonly=True)
+    return open_sqlite(path, readonly=True) if path.exists() else None
 
 
 def open_sqlite(path: Path, readonly: bool = False) -> Store:
@@ -40,3 +58,18 @@ def open_sqlite(path: Path, readonly: bool = False) -> Store:
 
     return SqliteStore(path, readonly=readonly)
 
+
+
+def postgres_trouble(config: Config) -> str | None:
+    """Why the PostgreSQL store cannot record now (as `statusd set` asks after writing), or None."""
+    try:
+        store = open_store(config, Path("."))
+    except StoreError as err:
+        return f"the store cannot record: {err}"
+    try:
+        store.probe()
+    except StoreError:
+        return store.trouble
+    finally:
+        store.close()
+    return None

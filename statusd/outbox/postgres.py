@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from statusd.outbox.dialect import POSTGRES, placeholders
 from statusd.outbox.postgres_rows import Result, row_maker
-from statusd.outbox.records import StoreError
+from statusd.outbox.records import Delivery, StoreError
 from statusd.outbox.schema import VERSION, SchemaBehind, upgrade
 from statusd.outbox.store import SqlStore
 
@@ -51,7 +51,7 @@ class PgDb:
             with self._pool.connection() as conn:
                 return _run(conn, sql, parameters)
         except psycopg.Error as err:
-            raise self._error(err) from err
+            raise self._failed(err) from err
 
     @contextmanager
     def transaction(self, lock: int | None = WRITE_LOCK) -> Iterator[None]:
@@ -64,8 +64,24 @@ class PgDb:
                     yield
                 finally:
                     self._conn = None
+        except StoreError:
+            self._check()
+            raise
         except psycopg.Error as err:
-            raise self._error(err) from err
+            raise self._failed(err) from err
+
+    def _failed(self, err: psycopg.Error) -> StoreError:
+        """The error to raise; after a lost connection the pool's idle ones are checked too, so a
+        cut costs one failed call, not one per pooled connection."""
+        if isinstance(err, psycopg.OperationalError) and self._conn is None:
+            self._check()
+        return self._error(err)
+
+    def _check(self) -> None:
+        try:
+            self._pool.check()
+        except psycopg.Error:
+            pass
 
 
 def _run(conn: psycopg.Connection[Any], sql: str, parameters: Sequence[Any]) -> Result:
@@ -106,6 +122,16 @@ class PostgresStore(SqlStore):
         # needless look by the workers. (LISTEN/NOTIFY is the cluster's precise signal.)
         row = self._db.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").fetchone()
         return int(row[0])
+
+    def next_due(self, channel: str) -> Delivery | None:
+        """The one place a worker takes its next delivery: a cluster's leader claims it here
+        (FOR UPDATE SKIP LOCKED, under its lease) without the worker changing."""
+        return super().next_due(channel)
+
+    def _restored(self) -> None:
+        for table, key in (("events", "seq"), ("deliveries", "id")):
+            self._db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'),"
+                             f" COALESCE(MAX({key}), 1), MAX({key}) IS NOT NULL) FROM {table}")
 
     def schema_version(self) -> int:
         """The schema version the database holds (0: none yet)."""
