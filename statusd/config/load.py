@@ -10,6 +10,7 @@ from typing import Any
 
 from statusd.config import reader
 from statusd.config.channels import parse_channels
+from statusd.config.cluster import ClusterConfig, parse_cluster
 from statusd.config.feed_section import parse_feeds
 from statusd.config.feeds import FeedsConfig
 from statusd.config.reader import Problems, Section, parse_secret, parse_url
@@ -77,6 +78,7 @@ class Config:
     # Languages every update must have text in (levels in require_except are exempt).
     require: tuple[str, ...] = ()
     require_except: tuple[str, ...] = ()
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     @property
     def default_language(self) -> str:
@@ -95,7 +97,7 @@ def load(path: Path, channels: Mapping[str, type[Any]]) -> Config:
     elif root.is_mapping():
         root.allow("public_url", "listen", "languages", "sites", "channels", "delivery",
                    "status_file", "status_max_bytes", "alerts", "state_dir", "web", "feeds", "rules", "ops",
-                   "desk", "require", "require_except")
+                   "desk", "require", "require_except", "cluster", "sensors")
     _check_text(root.node, "", None, root.problems)
     config = _build(root, path, channels)
     root.problems.check()
@@ -160,6 +162,7 @@ def _build(root: Section, path: Path, registry: Mapping[str, type[Any]]) -> Conf
         desk=_desk(root.sub("desk")),
         require=_words(root, "require", languages, "languages"),
         require_except=_words(root, "require_except", ("open", "limited", "closed", "emergency"), "levels"),
+        cluster=parse_cluster(root.sub("cluster"), root.sub("sensors")),
     )
 
 

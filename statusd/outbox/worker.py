@@ -14,6 +14,7 @@ from statusd import metrics
 from statusd.channels.base import Channel, DuplicateError, PermanentError, Reply, Sent, TransientError
 from statusd.config.types import DeliveryConfig
 from statusd.outbox.budget import Budget
+from statusd.outbox.gate import Gate, LeaseLost, guarded
 from statusd.outbox.outcome import Presence, may_have_posted
 from statusd.outbox.retry import backoff
 from statusd.outbox.store import DELETE, SENDING, SENT, WAITING, Delivery, Store
@@ -33,8 +34,9 @@ class Worker:
     """Delivers one channel's messages from the store, one at a time, oldest due first."""
 
     def __init__(self, store: Store, channel: Channel, policy: DeliveryConfig,
-                 budget: Budget | None = None) -> None:
+                 budget: Budget | None = None, gate: Gate | None = None) -> None:
         self.store = store
+        self.gate = gate  # in a cluster: the lease, without which nothing is sent
         self.channel = channel
         self.policy = policy
         self.budget = budget
@@ -62,7 +64,8 @@ class Worker:
                 await self._sleep(STORE_RETRY)
 
     async def _next(self) -> None:
-        delivery = self.store.next_due(self.channel.name)
+        # A follower leaves the deliveries to the leader: it sleeps until poked as the lease comes to it.
+        delivery = self.store.next_due(self.channel.name) if self.gate is None or self.gate.held() else None
         wait = self._wait_for(delivery)
         if wait is not None:
             await self._sleep(wait)
@@ -71,6 +74,8 @@ class Worker:
         self.busy = True
         try:
             await self.attempt(delivery)
+        except LeaseLost:
+            log.warning("send_stopped_lease_lost", channel=self.channel.name, delivery=delivery.id)
         except sqlite3.Error:
             raise
         except Exception as err:  # a bug in a channel must never stop its worker, nor the daemon
@@ -185,10 +190,10 @@ class Worker:
         sending = replace(delivery, attempts=delivery.attempts + 1)
         started = time.monotonic()
         try:
-            sent = await self.channel.send(
+            sent = await guarded(self.gate, self.channel.send(
                 delivery.message, idempotency_key=delivery.idempotency_key, reply_to=reply,
                 created=datetime.fromtimestamp(delivery.created_at, UTC),
-            )
+            ))
         except TransientError as err:
             # A definite "not sent" now does not undo an earlier attempt's doubt.
             self._retry(sending, err, log_, uncertain=delivery.uncertain or may_have_posted(err))
@@ -224,7 +229,7 @@ class Worker:
         self.store.mark_sending(delivery.id)
         deleting = replace(delivery, attempts=delivery.attempts + 1)
         try:
-            await self.channel.delete(post.remote_id)
+            await guarded(self.gate, self.channel.delete(post.remote_id))
         except TransientError as err:
             self._retry(deleting, err, log_, uncertain=False)  # deleting twice does no harm
         except PermanentError as err:
@@ -246,10 +251,10 @@ class Worker:
         assert delivery.message is not None
         exclude = self.store.claimed(delivery, since=delivery.created_at - CLAIM_MARGIN)
         try:
-            found: Sent | None = await self.channel.find(
+            found: Sent | None = await guarded(self.gate, self.channel.find(
                 delivery.message, idempotency_key=delivery.idempotency_key,
                 since=datetime.fromtimestamp(delivery.created_at, UTC), reply_to=reply, exclude=exclude,
-            )
+            ))
         except (TransientError, PermanentError) as err:
             log_.warning("delivery_lookup_failed", reason=str(err))
             return Presence.UNKNOWN

@@ -38,6 +38,7 @@ class OpsView:
     inactive: Callable[[], Mapping[str, str]]
     ready: Callable[[], bool]
     on_metrics: Callable[[dict[str, dict[str, Any]]], None] = lambda health: None
+    cluster: Callable[[], dict[str, Any] | None] = lambda: None  # this node's part, in a cluster
 
 
 class Ops:
@@ -78,6 +79,8 @@ class Ops:
         ready = read and trouble is None
         body = {"ready": ready, "status_file": "ok" if read else "not read yet",
                 "store": redact(trouble) if trouble else "ok", "channels": channels}
+        if (cluster := self.view.cluster()) is not None:
+            body["cluster"] = cluster  # a follower is ready (it serves), and says it is not the sender
         return web.json_response(body, status=200 if ready else 503)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:

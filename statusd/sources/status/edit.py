@@ -37,7 +37,7 @@ from statusd.sources.status import bounds
 from statusd.sources.status import file as status_file
 from statusd.sources.status.lock import COMMAND_WAIT, locked
 
-__all__ = ["HEADER", "locked", "set_entry"]
+__all__ = ["HEADER", "document", "locked", "set_entry"]
 
 log = structlog.get_logger()
 
@@ -82,6 +82,13 @@ def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry, lo
             raise UserError(f"{real} kept changing while {target} was being set (an editor saving "
                             "again and again?); nothing was changed, try again")
     log.info("status_entry_written", target=str(target), to=entry.level.value, file=str(real))
+
+
+def document(config: Config, target: Target, entry: StatusEntry, tz: ZoneInfo) -> str:
+    """`entry` alone in a status document, as this module writes it (for the wanted rows)."""
+    doc = CommentedMap()
+    _apply(doc, target, _fields(entry, config, tz))
+    return _dump(doc, None)
 
 
 def _change(path: Path, text: str | None, target: Target, fields: dict[str, Any]) -> str:

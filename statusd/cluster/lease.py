@@ -1,0 +1,158 @@
+"""Leadership by a lease row in PostgreSQL: renewed every second, expiring after five.
+
+One row (`cluster_lease`, name 'leader') says which process sends to the channels,
+until when (by the database's clock), and under which epoch; every takeover
+(another holder, or the same one after its lease had lapsed) increments the epoch.
+
+The node keeps its own count too, on its monotonic clock: the lease is taken as
+held until the moment the renewal was *sent* plus the expiry, less a margin. A
+node cut off from the database therefore stops sending before the row can expire
+for anyone else, whatever the network does to the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+import structlog
+
+__all__ = ["Lease", "LeaseView"]
+
+log = structlog.get_logger()
+
+ACQUIRE = """
+INSERT INTO cluster_lease AS l (name, holder, node, epoch, expires_at, acquired_at)
+VALUES ('leader', %(holder)s, %(node)s, 1, clock_timestamp() + %(expiry)s * interval '1 second', clock_timestamp())
+ON CONFLICT (name) DO UPDATE SET
+    holder = EXCLUDED.holder, node = EXCLUDED.node, expires_at = EXCLUDED.expires_at,
+    epoch = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > clock_timestamp()
+                 THEN l.epoch ELSE l.epoch + 1 END,
+    acquired_at = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > clock_timestamp()
+                       THEN l.acquired_at ELSE clock_timestamp() END
+WHERE l.holder = EXCLUDED.holder OR l.expires_at <= clock_timestamp()
+RETURNING epoch
+"""
+CURRENT = "SELECT node, epoch, expires_at > clock_timestamp() FROM cluster_lease WHERE name = 'leader'"
+RELEASE = "UPDATE cluster_lease SET expires_at = clock_timestamp() WHERE name = 'leader' AND holder = %s"
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    """What /readyz and `statusd show` say: who leads, and this node's part."""
+
+    node: str
+    leader: str | None
+    epoch: int | None
+    role: str  # "leader" or "follower"
+
+
+class Lease:
+    """Takes and renews the lease on a connection of its own; `held()` says whether to send."""
+
+    def __init__(self, dsn: str, node: str, holder: str, *, expiry: float = 5.0, renew: float = 1.0,
+                 margin: float = 1.5, on_change: Callable[[bool], None] | None = None) -> None:
+        self.dsn = dsn
+        self.node = node
+        self.holder = holder
+        self.expiry = expiry
+        self.renew = renew
+        self.margin = margin
+        self.epoch: int | None = None
+        self.leader: str | None = None
+        self._valid_until = 0.0
+        self._on_change = on_change or (lambda leading: None)
+        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+        self._was_held = False
+
+    def held(self) -> bool:
+        """Whether this node may send now (its own clock: the database's may be out of reach)."""
+        return self.epoch is not None and time.monotonic() < self._valid_until
+
+    def remaining(self) -> float:
+        """Seconds this node may still send for, without another renewal."""
+        return max(0.0, self._valid_until - time.monotonic()) if self.epoch is not None else 0.0
+
+    def view(self) -> LeaseView:
+        leading = self.held()
+        return LeaseView(self.node, self.node if leading else self.leader, self.epoch if leading else None,
+                         "leader" if leading else "follower")
+
+    async def run(self) -> None:
+        """Try to take or renew the lease every `renew` seconds, for ever."""
+        while True:
+            started = time.monotonic()
+            await self.step()
+            await asyncio.sleep(max(0.0, self.renew - (time.monotonic() - started)))
+
+    async def step(self) -> None:
+        """One renewal (or attempt to take over); a database out of reach counts as not renewed."""
+        sent = time.monotonic()
+        try:
+            conn = await self._connection()
+            async with asyncio.timeout(self.renew):
+                cursor = await conn.execute(ACQUIRE, {"holder": self.holder, "node": self.node,
+                                                      "expiry": self.expiry})
+                row = await cursor.fetchone()
+                if row is None:
+                    current = await (await conn.execute(CURRENT)).fetchone()
+                    self.leader = str(current[0]) if current and current[2] else None
+        except (psycopg.Error, OSError, TimeoutError) as err:
+            await self._drop(err)
+            self._settle()
+            return
+        if row is not None:
+            epoch = int(row[0])  # type: ignore[call-overload]
+            if epoch != self.epoch:
+                log.info("lease_acquired", node=self.node, epoch=epoch)
+            self.epoch, self.leader = epoch, self.node
+            self._valid_until = sent + self.expiry - self.margin
+        elif self.epoch is not None:
+            log.warning("lease_lost", node=self.node, epoch=self.epoch, leader=self.leader)
+            self.epoch = None
+        self._settle()
+
+    def _settle(self) -> None:
+        leading = self.held()
+        if leading != self._was_held:
+            self._was_held = leading
+            if not leading:
+                log.warning("lease_expired_locally", node=self.node, epoch=self.epoch)
+            self._on_change(leading)
+
+    async def _connection(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
+        if self._conn is None or self._conn.closed:
+            async with asyncio.timeout(self.renew):
+                self._conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True,
+                                                                   connect_timeout=max(1, int(self.renew)))
+        return self._conn
+
+    async def _drop(self, err: BaseException) -> None:
+        log.warning("lease_renewal_failed", node=self.node, reason=type(err).__name__,
+                    held_for=round(self.remaining(), 2))
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                async with asyncio.timeout(0.5):
+                    await conn.close()
+            except (psycopg.Error, OSError, TimeoutError):
+                pass
+
+    async def release(self) -> None:
+        """At a clean stop: let another node take over at once rather than after the expiry."""
+        held, self.epoch, self._valid_until = self.held(), None, 0.0
+        if not held or self._conn is None:
+            return
+        try:
+            async with asyncio.timeout(1.0):
+                await self._conn.execute(RELEASE, (self.holder,))
+            log.info("lease_released", node=self.node)
+        except (psycopg.Error, OSError, TimeoutError) as err:
+            log.warning("lease_release_failed", node=self.node, reason=type(err).__name__)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
