@@ -27,10 +27,14 @@ class Announcer:
         self.composer = composer
         self.channels = channels
 
-    def step(self, wanted: Wanted, now: datetime) -> Plan:
-        """Say what changed in status.yaml (and what the clock brought) since it was last said."""
+    def step(self, wanted: Wanted, now: datetime, record: bool = True) -> Plan:
+        """Say what changed in status.yaml (and what the clock brought) since it was last said.
+
+        `record=False` (a follower in a cluster): only the plan, for when to look again.
+        """
         plan = reconcile(wanted, self.store.announced(), self.config, now)
-        self.announce(plan.events, plan.announced)
+        if record:
+            self.announce(plan.events, plan.announced)
         return plan
 
     def announce(self, events: Sequence[Event], announced: Mapping[str, Announced] | None = None) -> list[str]:

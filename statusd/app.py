@@ -15,6 +15,9 @@ from aiohttp import web
 
 from statusd import loading, metrics, tasks
 from statusd.announcer import Announcer
+from statusd.cluster.node import Cluster
+from statusd.cluster.sensors import SharedSensors
+from statusd.cluster.watch import ClusterWatch
 from statusd.compose import Composer
 from statusd.config.load import Config
 from statusd.desk import schema as desk_schema
@@ -41,6 +44,11 @@ from statusd.web.state import recent_events
 
 __all__ = ["App"]
 
+
+def _cluster_dsn(config: Config) -> str | None:
+    """The PostgreSQL store's connection string when there is one (cluster mode)."""
+    return None
+
 log = structlog.get_logger()
 
 MAX_SLEEP = 300.0
@@ -53,19 +61,26 @@ class App:
 
     def __init__(self, config: Config, state_dir: Path, port: int, ops_port: int | None = None) -> None:
         self.config = config
+        dsn = _cluster_dsn(config)
+        self.cluster = Cluster(config, dsn) if dsn else None
         self.store = Store(store_path(state_dir))
-        self.senders = Senders(config, self.store)
+        self.senders = Senders(config, self.store, self.cluster.lease if self.cluster else None)
         self.health = Health(state_dir, config.delivery.recheck, config.delivery.timeout)
         self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels)
         self.sensors = Sensors(config, config.rules)
-        self.status = StatusWatch(config, self._step, self._last_announced)
+        self.status: StatusWatch | ClusterWatch = (
+            ClusterWatch(config, dsn, self._step, self._last_announced, self._refresh_now) if dsn
+            else StatusWatch(config, self._step, self._last_announced))
+        self.shared = (SharedSensors(dsn, config.cluster.node_name, self._ingest_shared)
+                       if dsn and config.cluster.shared_sensors else None)
         self.intake = Intake(config, self.sensors, lambda: self.wanted, self.status.submit)
         self.web_state = WebState(config)
         self.publisher = Publisher(self.web_state, self.store, lambda: self.wanted, self.sensors.view)
         self.web = WebServer(self.web_state, config.host, port, extra=self._routes)
         self.ops = Ops(OpsView(self.store, self.web_state, self._health, lambda: self.config.inactive,
                                lambda: self.wanted is not None,
-                               lambda report: health.update_metrics(report, self.health.checks)),
+                               lambda report: health.update_metrics(report, self.health.checks),
+                               cluster=lambda: self.cluster.describe() if self.cluster else None),
                        config.ops_host, config.ops_port if ops_port is None else ops_port)
         metrics.know_feeds(config.feeds.feeds)
         self._stop = asyncio.Event()
@@ -82,6 +97,9 @@ class App:
         for name, reason in self.config.inactive.items():
             log.warning("channel_inactive", channel=name, reason=reason)
         self._install_signals()
+        if self.cluster is not None:
+            await asyncio.to_thread(self.cluster.prepare)
+            self.cluster.on_change(self._on_role)
         # The first read (whole, so it takes a moment) before the first request: status.json is right at once.
         await self.status.load()
         self.publisher.refresh(datetime.now(UTC))
@@ -106,6 +124,8 @@ class App:
                     task.cancel()
                 await self.senders.drain()
         finally:
+            if self.cluster is not None:
+                await self.cluster.stop()  # the lease is let go at once: another node takes over now
             await self.senders.close()
             await self.ops.stop()
             await self.web.stop()
@@ -133,7 +153,9 @@ class App:
                 ("sensor-tick", self._tick_sensors()), ("web-publish", self.publisher.run()),
                 ("health", self.health.watch(lambda: self.senders.channels)),
                 *((f"feed-{i}", coro) for i, coro in enumerate(feeds)),
-                *self.web.loops(), ("watchdog", watchdog())]
+                *self.web.loops(), ("watchdog", watchdog()),
+                *(self.cluster.loops() if self.cluster else []),
+                *([("shared-sensors", self.shared.run())] if self.shared else [])]
 
     def _routes(self, app: web.Application) -> None:
         add_routes(app, self.config, self.config.feeds, self.ingest, describe_more=desk_schema.extend)
@@ -198,7 +220,7 @@ class App:
         next_wake = MAX_SLEEP
         if wanted is not None:
             try:
-                plan = self.announcer.step(wanted, now)
+                plan = self.announcer.step(wanted, now, record=self._leading())
             except sqlite3.Error as err:
                 # Disk full, or locked by another program: keep running, try again soon.
                 log.error("store_unavailable", reason=str(err), store=str(self.store.path), retry_in=STORE_RETRY)
@@ -215,12 +237,17 @@ class App:
 
     def ingest(self, readings: list[Reading]) -> None:
         """Every feed hands its readings here (already checked, a whole batch at a time)."""
+        if self.shared is not None:
+            self.shared.note(readings)
+        self._ingest_shared(readings)
+
+    def _ingest_shared(self, readings: list[Reading]) -> None:
         self._announce(self.intake.accept(readings, datetime.now(UTC)))
         self.publisher.dirty()
 
     def _announce(self, events: Sequence[Any]) -> None:
         try:
-            if events and self.announcer.announce(events):
+            if events and self._leading() and self.announcer.announce(events):
                 self.senders.poke()
         except sqlite3.Error as err:
             log.error("store_unavailable", reason=str(err), store=str(self.store.path), dropped=len(events))
@@ -238,6 +265,20 @@ class App:
             self._announce(self.sensors.tick(now, self.intake.closed))
             metrics.SENSORS_STALE.set(len(self.sensors.stale(now)))
             self.publisher.dirty()
+
+    # -- cluster -----------------------------------------------------------
+
+    def _leading(self) -> bool:
+        """Whether this daemon records and sends: always alone, only the lease's holder in a cluster."""
+        return self.cluster is None or self.cluster.leading()
+
+    def _on_role(self, leading: bool) -> None:
+        if leading:  # the old leader may have died between a change and its recording: look now
+            self.status.changed()
+            self.senders.poke()
+
+    def _refresh_now(self) -> None:
+        self.publisher.refresh(datetime.now(UTC))
 
     def _health(self) -> dict[str, dict[str, Any]]:
         """Each channel's health for /readyz, /metrics and the operator: failures, pauses, budgets."""

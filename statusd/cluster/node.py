@@ -54,6 +54,12 @@ class Cluster:
     def view(self) -> LeaseView:
         return self.lease.view()
 
+    def describe(self) -> dict[str, Any]:
+        """For /readyz: this node, its role, who leads (as far as it knows), and whether it sends."""
+        view = self.view()
+        return {"node": view.node, "role": view.role, "leader": view.leader, "epoch": view.epoch,
+                "sender": view.role == "leader"}
+
     def loops(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
         return [("lease", self.lease.run())]
 
