@@ -2,8 +2,9 @@
 
 Fan-out to 8 and 32 webhooks, fan-out to 12 social accounts, the idle daemon, SSE
 fan-out, /status.json and ingest throughput (wrk), `statusd replay`, and how long a
-local `statusd set` takes from 1 to 128 channels and 3 to 500 sites. Takes about
-four minutes. Each benchmark starts its own daemon and fakes on 127.0.0.1 in a
+local `statusd set` takes from 1 to 128 channels and 3 to 500 sites, and (cluster) the
+fail-over time over 20 leader kills and 32 webhooks on PostgreSQL vs SQLite. Takes about
+seven minutes. Each benchmark starts its own daemon and fakes on 127.0.0.1 in a
 temporary directory and stops them at the end, even after an error; one failing
 benchmark is reported and the others still run.
 
@@ -20,6 +21,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+import cluster
 import command
 import fanout
 import idle
@@ -31,7 +33,7 @@ import status_rps
 from common import HOOK_DELAY, Summary, machine
 
 Row = tuple[str, str, str]  # figure, value, target or note
-BENCHES = ("fanout", "social", "idle", "sse", "status", "ingest", "replay", "command")
+BENCHES = ("fanout", "social", "idle", "sse", "status", "ingest", "replay", "command", "cluster")
 
 
 def _fanout_rows(flips: int) -> list[Row]:
@@ -64,6 +66,8 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], list[Ro
          lambda: replay.rows(replay.measure(args.runs))),
         ("command", f"statusd set, {args.command_runs} runs at each of 1-128 channels and 3-500 sites",
          lambda: command.rows(command.measure(args.command_runs))),
+        ("cluster", f"3 nodes on PostgreSQL: {args.kills} leader kills; 32 webhooks on PostgreSQL vs SQLite",
+         lambda: cluster.rows(cluster.failover(args.kills), cluster.compare(32, args.flips // 2 or 1))),
     ]
 
 
@@ -77,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=int, default=5000, help="SSE streams")
     parser.add_argument("--seconds", type=float, default=5.0, help="each wrk run")
     parser.add_argument("--runs", type=int, default=5, help="replay runs a day")
+    parser.add_argument("--kills", type=int, default=20, help="cluster: leader kills")
     parser.add_argument("--command-runs", type=int, default=10, help="command: timed `statusd set` runs a config")
     args = parser.parse_args(argv)
     started = time.monotonic()

@@ -41,7 +41,7 @@ class ClusterWatch:
                  refresh: Callable[[], None]) -> None:
         self.config = config
         self.dsn = dsn
-        self.rows = WantedRows(config, dsn)
+        self.rows = WantedRows(config, dsn, keep=True)
         self._step = step
         self._fallback = fallback
         self._refresh = refresh

@@ -64,10 +64,13 @@ def parse_row(config: Config, target: str, body: str) -> StatusEntry:
 class WantedRows:
     """The `WantedStatus` of a cluster: rows in PostgreSQL, one connection per call."""
 
-    def __init__(self, config: Config, dsn: str) -> None:
+    def __init__(self, config: Config, dsn: str, keep: bool = False) -> None:
         self.config = config
         self.dsn = dsn
         self._held: psycopg.Connection[tuple[object, ...]] | None = None
+        # The daemon reads on every notice: one connection kept for reads (one reader at a time).
+        self._keep = keep
+        self._reader: psycopg.Connection[tuple[object, ...]] | None = None
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
         try:
@@ -83,9 +86,23 @@ class WantedRows:
         with self._connect() as conn:
             yield conn
 
+    def _rows(self) -> list[tuple[object, ...]]:
+        query = "SELECT target, body FROM wanted ORDER BY target"
+        if not self._keep:
+            with self._connection() as conn:
+                return conn.execute(query).fetchall()
+        try:
+            if self._reader is None or self._reader.closed:
+                self._reader = self._connect()
+            return self._reader.execute(query).fetchall()
+        except psycopg.Error as err:
+            if self._reader is not None:
+                self._reader.close()
+            self._reader = None
+            raise UserError(f"cannot read {self.describe()}: {_reason(err)}") from err
+
     def read(self) -> Wanted:
-        with self._connection() as conn:
-            rows = conn.execute("SELECT target, body FROM wanted ORDER BY target").fetchall()
+        rows = self._rows()
         wanted: dict[Target, StatusEntry] = {}
         problems: list[Problem] = []
         for target, body in rows:
