@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -12,7 +13,8 @@ from statusd.compose import Composer, TemplateProblem
 from statusd.config.load import Config
 from statusd.events import Event, EventKind
 from statusd.model import Announced, Level, Wanted
-from statusd.outbox.store import Planned, Store
+from statusd.outbox.facade import AsyncStore
+from statusd.outbox.store import Planned
 from statusd.rules import Plan, reconcile
 
 log = structlog.get_logger()
@@ -21,28 +23,36 @@ log = structlog.get_logger()
 class Announcer:
     """One step of the pipeline: what is wanted at `now` → events → deliveries in the store."""
 
-    def __init__(self, config: Config, store: Store, composer: Composer, channels: Mapping[str, Channel]) -> None:
+    def __init__(self, config: Config, store: AsyncStore, composer: Composer, channels: Mapping[str, Channel],
+                 turn: asyncio.Lock | None = None) -> None:
         self.config = config
         self.store = store
         self.composer = composer
         self.channels = channels
+        # One step at a time (a step awaits the store): what one reads as announced, it records.
+        self.turn = turn or asyncio.Lock()
 
-    def step(self, wanted: Wanted, now: datetime, record: bool = True) -> Plan:
+    async def step(self, wanted: Wanted, now: datetime, record: bool = True) -> Plan:
         """Say what changed in status.yaml (and what the clock brought) since it was last said.
 
         `record=False` (a follower in a cluster): only the plan, for when to look again.
         """
-        plan = reconcile(wanted, self.store.announced(), self.config, now)
-        if record:
-            self.announce(plan.events, plan.announced)
+        async with self.turn:
+            plan = reconcile(wanted, await self.store.announced(), self.config, now)
+            if record:
+                await self._announce(plan.events, plan.announced)
         return plan
 
-    def announce(self, events: Sequence[Event], announced: Mapping[str, Announced] | None = None) -> list[str]:
+    async def announce(self, events: Sequence[Event], announced: Mapping[str, Announced] | None = None) -> list[str]:
         """Render and record events not recorded before; the ids of the new ones."""
-        updates = [(event, self.render(event)) for event in events if not self.store.has_event(event.id)]
+        async with self.turn:
+            return await self._announce(events, announced)
+
+    async def _announce(self, events: Sequence[Event], announced: Mapping[str, Announced] | None) -> list[str]:
+        updates = [(event, self.render(event)) for event in events if not await self.store.has_event(event.id)]
         if not updates and not announced:
             return []
-        new = self.store.record(updates, announced or {}, self.config.delivery.deadline)
+        new = await self.store.record(updates, announced or {}, self.config.delivery.deadline)
         for event, planned in updates:
             if event.id in new:
                 log.info(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,9 +14,7 @@ from aiohttp import web
 
 from statusd import loading, metrics, tasks
 from statusd.announcer import Announcer
-from statusd.cluster.node import Cluster
-from statusd.cluster.sensors import SharedSensors
-from statusd.cluster.watch import ClusterWatch
+from statusd.cluster.node import node_for
 from statusd.compose import Composer
 from statusd.config.load import Config
 from statusd.desk import schema as desk_schema
@@ -28,9 +25,11 @@ from statusd.intake import Intake
 from statusd.model import StatusEntry, Target, Wanted
 from statusd.notify import notify, watchdog
 from statusd.outbox import health
+from statusd.outbox.facade import AsyncStore
 from statusd.outbox.health import Health
+from statusd.outbox.opening import open_store
+from statusd.outbox.records import STORE_ERRORS
 from statusd.outbox.senders import Senders
-from statusd.outbox.store import Store
 from statusd.paths import store_path
 from statusd.sensors.state import Sensors
 from statusd.sources.feeds.http import add_routes
@@ -44,11 +43,6 @@ from statusd.web.state import recent_events
 
 __all__ = ["App"]
 
-
-def _cluster_dsn(config: Config) -> str | None:
-    """The PostgreSQL store's connection string when there is one (cluster mode)."""
-    return None
-
 log = structlog.get_logger()
 
 MAX_SLEEP = 300.0
@@ -61,18 +55,17 @@ class App:
 
     def __init__(self, config: Config, state_dir: Path, port: int, ops_port: int | None = None) -> None:
         self.config = config
-        dsn = _cluster_dsn(config)
-        self.cluster = Cluster(config, dsn) if dsn else None
-        self.store = Store(store_path(state_dir))
-        self.senders = Senders(config, self.store, self.cluster.lease if self.cluster else None)
+        self.state_dir = state_dir
+        self.node = node_for(config, self.ingest)  # alone (SQLite), or one node of a cluster on PostgreSQL
+        self.store = AsyncStore(open_store(config, state_dir, holder=self.node.holder))
+        self.senders = Senders(config, self.store, state_dir, self.node.lease)
         self.health = Health(state_dir, config.delivery.recheck, config.delivery.timeout)
-        self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels)
+        self._turn = asyncio.Lock()
+        self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels, self._turn)
         self.sensors = Sensors(config, config.rules)
-        self.status: StatusWatch | ClusterWatch = (
-            ClusterWatch(config, dsn, self._step, self._last_announced, self._refresh_now) if dsn
-            else StatusWatch(config, self._step, self._last_announced))
-        self.shared = (SharedSensors(dsn, config.cluster.node_name, self._ingest_shared)
-                       if dsn and config.cluster.shared_sensors else None)
+        self.status = (self.node.watch(self._step, self._last_announced,
+                                       lambda: self.publisher.refresh(datetime.now(UTC)))
+                       or StatusWatch(config, self._step, self._last_announced))
         self.intake = Intake(config, self.sensors, lambda: self.wanted, self.status.submit)
         self.web_state = WebState(config)
         self.publisher = Publisher(self.web_state, self.store, lambda: self.wanted, self.sensors.view)
@@ -80,12 +73,18 @@ class App:
         self.ops = Ops(OpsView(self.store, self.web_state, self._health, lambda: self.config.inactive,
                                lambda: self.wanted is not None,
                                lambda report: health.update_metrics(report, self.health.checks),
-                               cluster=lambda: self.cluster.describe() if self.cluster else None),
+                               self.node.describe),
                        config.ops_host, config.ops_port if ops_port is None else ops_port)
         metrics.know_feeds(config.feeds.feeds)
         self._stop = asyncio.Event()
         self._signals = 0
         self._reloading: asyncio.Task[None] | None = None
+        # The status path's callbacks are plain calls; the steps they ask for await the store
+        # in the `steps` loop, in order (sensor events queued until then, never dropped).
+        self._kick = asyncio.Event()
+        self._events: list[Any] = []
+        self._fallback: Wanted = {}
+        self._next_wake = MAX_SLEEP
 
     @property
     def wanted(self) -> Wanted | None:
@@ -97,18 +96,19 @@ class App:
         for name, reason in self.config.inactive.items():
             log.warning("channel_inactive", channel=name, reason=reason)
         self._install_signals()
-        if self.cluster is not None:
-            await asyncio.to_thread(self.cluster.prepare)
-            self.cluster.on_change(self._on_role)
+        # In a cluster: its tables, the lease; on taking over, a step now (it wakes the workers too).
+        await self.node.start(self._kick.set)
+        self._fallback = await self._read_last_announced()
         # The first read (whole, so it takes a moment) before the first request: status.json is right at once.
         await self.status.load()
-        self.publisher.refresh(datetime.now(UTC))
+        await self.publisher.refresh(datetime.now(UTC))
         # Listen before logging in or saying anything: a port in use must stop us before a
         # post goes out, and before a login that a crash loop would repeat.
         await self._listen()
         await self.senders.open()
-        self._remember_sensor_posts()
+        await self._remember_sensor_posts()
         await self.status.reconcile()
+        self._next_wake = await self._step_now()  # said before READY, as a start must
         # Ready only now: config, store and web server are up.
         notify("READY=1")
         log.info("daemon_started", channels=sorted(self.senders.channels), port=self.web.port,
@@ -124,12 +124,11 @@ class App:
                     task.cancel()
                 await self.senders.drain()
         finally:
-            if self.cluster is not None:
-                await self.cluster.stop()  # the lease is let go at once: another node takes over now
+            await self.node.stop()  # the lease let go at once: another node takes over now
             await self.senders.close()
             await self.ops.stop()
             await self.web.stop()
-            self.store.close()
+            await self.store.close()
             log.info("daemon_stopped")
         return 0
 
@@ -150,16 +149,15 @@ class App:
         """Every long-lived loop: the inputs that bring changes in, the web side's, the watchdog."""
         feeds = feeds_tasks(self.config, self.config.feeds, self.ingest)
         return [*((f"status-{i}", coro) for i, coro in enumerate(self.status.tasks())),
-                ("sensor-tick", self._tick_sensors()), ("web-publish", self.publisher.run()),
+                ("steps", self._steps()), ("sensor-tick", self._tick_sensors()),
+                ("web-publish", self.publisher.run()),
                 ("health", self.health.watch(lambda: self.senders.channels)),
                 *((f"feed-{i}", coro) for i, coro in enumerate(feeds)),
-                *self.web.loops(), ("watchdog", watchdog()),
-                *(self.cluster.loops() if self.cluster else []),
-                *([("shared-sensors", self.shared.run())] if self.shared else [])]
+                *self.web.loops(), ("watchdog", watchdog()), *self.node.loops()]
 
     def _routes(self, app: web.Application) -> None:
         add_routes(app, self.config, self.config.feeds, self.ingest, describe_more=desk_schema.extend)
-        add_desk_routes(app, lambda: self.config, self.store.path)
+        add_desk_routes(app, lambda: self.config, store_path(self.state_dir))
 
     # -- signals -----------------------------------------------------------
 
@@ -193,7 +191,7 @@ class App:
             return
         replaced = await self.senders.replace(config)
         self.config = self.web_state.config = self.status.config = config
-        self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels)
+        self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels, self._turn)
         self.status.changed()
         notify("READY=1")
         log.info("config_reloaded", channels=sorted(self.senders.channels), replaced=replaced,
@@ -202,59 +200,89 @@ class App:
     # -- status --------------------------------------------------------------
 
     def _last_announced(self) -> Wanted:
-        """What the store says was last announced, as entries: the last good status."""
+        """The last good status (read from the store at start, before the status file)."""
+        return self._fallback
+
+    async def _read_last_announced(self) -> Wanted:
+        """What the store says was last announced, as entries."""
         wanted: dict[Target, StatusEntry] = {}
         try:
-            for key, said in self.store.announced().items():
-                stored = self.store.event(said.event_id) if said.event_id else None
+            for key, said in (await self.store.announced()).items():
+                stored = await self.store.event(said.event_id) if said.event_id else None
                 if stored is not None:
                     e = stored.event
                     wanted[Target.parse(key)] = StatusEntry(e.level, e.message, e.starts, e.until)
-        except sqlite3.Error as err:
-            log.error("store_unavailable", reason=str(err), store=str(self.store.path))
+        except STORE_ERRORS as err:
+            log.error("store_unavailable", reason=str(err), store=self.store.label)
         return wanted
 
     def _step(self, wanted: Wanted | None) -> float:
+        """The status watch's callback: a step is due (it runs in `_steps`, which awaits the store)."""
+        self._kick.set()
+        return self._next_wake
+
+    async def _steps(self) -> None:
+        """The one loop that records: queued sensor events, then the wanted status; and planned times."""
+        while True:
+            try:
+                await asyncio.wait_for(self._kick.wait(), timeout=self._next_wake)
+            except TimeoutError:
+                pass  # a planned time (a closure's start, an expiry) has come
+            self._kick.clear()
+            events, self._events = self._events, []
+            if events:
+                await self._announce_now(events)
+            self._next_wake = await self._step_now()
+
+    async def _step_now(self) -> float:
         """Reconcile, record, wake the workers and refresh the public picture; seconds to the next look."""
         now = datetime.now(UTC)
         next_wake = MAX_SLEEP
+        wanted = self.wanted
         if wanted is not None:
             try:
-                plan = self.announcer.step(wanted, now, record=self._leading())
-            except sqlite3.Error as err:
-                # Disk full, or locked by another program: keep running, try again soon.
-                log.error("store_unavailable", reason=str(err), store=str(self.store.path), retry_in=STORE_RETRY)
+                plan = await self.announcer.step(wanted, now, record=self.node.leading())
+            except STORE_ERRORS as err:
+                # Disk full, locked by another program, the database cut: keep running, try again soon.
+                log.error("store_unavailable", reason=str(err), store=self.store.label, retry_in=STORE_RETRY)
                 next_wake = STORE_RETRY
             else:
                 # Look again at least every few minutes, in case the clock jumped.
                 wake = (plan.wake_at - now).total_seconds() + 0.05 if plan.wake_at else MAX_SLEEP
                 next_wake = min(max(wake, 0.0), MAX_SLEEP)
                 self.senders.poke()
-        self.publisher.refresh(now)
+        await self.publisher.refresh(now)
         return next_wake
 
     # -- sensors -----------------------------------------------------------
 
     def ingest(self, readings: list[Reading]) -> None:
         """Every feed hands its readings here (already checked, a whole batch at a time)."""
-        if self.shared is not None:
-            self.shared.note(readings)
-        self._ingest_shared(readings)
-
-    def _ingest_shared(self, readings: list[Reading]) -> None:
+        self.node.note(readings)  # with sensors.shared, for the other nodes too
         self._announce(self.intake.accept(readings, datetime.now(UTC)))
         self.publisher.dirty()
 
     def _announce(self, events: Sequence[Any]) -> None:
-        try:
-            if events and self._leading() and self.announcer.announce(events):
-                self.senders.poke()
-        except sqlite3.Error as err:
-            log.error("store_unavailable", reason=str(err), store=str(self.store.path), dropped=len(events))
+        """Queue sensor events for the `steps` loop, which records them in order."""
+        if events and self.node.leading():  # in a cluster, the leader alone decides automatic posts
+            self._events.extend(events)
+            self._kick.set()
 
-    def _remember_sensor_posts(self) -> None:
+    async def _announce_now(self, events: Sequence[Any]) -> None:
+        try:
+            if await self.announcer.announce(events):
+                self.senders.poke()
+        except STORE_ERRORS as err:
+            log.error("store_unavailable", reason=str(err), store=self.store.label, dropped=len(events))
+
+    async def _remember_sensor_posts(self) -> None:
         """After a restart, today's automatic posts count: nothing is said twice."""
-        automatic = [e for e in recent_events(self.store, 500) if e.kind in AUTOMATIC]
+        try:
+            recent = await self.store.run(recent_events, 500)
+        except STORE_ERRORS as err:
+            log.error("store_unavailable", reason=str(err), store=self.store.label)
+            return
+        automatic = [e for e in recent if e.kind in AUTOMATIC]
         self.sensors.remember(automatic, datetime.now(UTC))
 
     async def _tick_sensors(self) -> None:
@@ -266,21 +294,7 @@ class App:
             metrics.SENSORS_STALE.set(len(self.sensors.stale(now)))
             self.publisher.dirty()
 
-    # -- cluster -----------------------------------------------------------
-
-    def _leading(self) -> bool:
-        """Whether this daemon records and sends: always alone, only the lease's holder in a cluster."""
-        return self.cluster is None or self.cluster.leading()
-
-    def _on_role(self, leading: bool) -> None:
-        if leading:  # the old leader may have died between a change and its recording: look now
-            self.status.changed()
-            self.senders.poke()
-
-    def _refresh_now(self) -> None:
-        self.publisher.refresh(datetime.now(UTC))
-
-    def _health(self) -> dict[str, dict[str, Any]]:
+    async def _health(self) -> dict[str, dict[str, Any]]:
         """Each channel's health for /readyz, /metrics and the operator: failures, pauses, budgets."""
         budgets = {n: w.budget for n, w in self.senders.workers.items() if w.budget is not None}
-        return health.report(self.store, list(self.senders.channels), budgets, self.health.checks)
+        return await self.store.run(health.report, list(self.senders.channels), budgets, self.health.checks)

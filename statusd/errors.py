@@ -40,6 +40,13 @@ class UserError(Exception):
     """A command that cannot be carried out, with one sentence saying why."""
 
 
+class StoreError(Exception):
+    """The PostgreSQL store could not answer (cut, timed out, refused): what sqlite3.Error is for SQLite.
+
+    Its text is one sentence fit for a log or /readyz: no password, no row content.
+    """
+
+
 # -- redaction -------------------------------------------------------------------------------
 # Secrets are known by value once read (`remember_secret`), and by shape otherwise: what
 # follows an Authorization header, "Bearer", or a parameter or field named like a credential.

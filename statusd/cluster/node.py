@@ -1,11 +1,13 @@
-"""This daemon as one node of a cluster: its name, its lease, and the connection string its
-store uses (which carries the node's holder id, so the fence knows who writes)."""
+"""This daemon's part: alone (`Solo`, the SQLite default: it always leads), or one node of a
+cluster on PostgreSQL (`Cluster`: its name, its lease, the wanted-status rows it watches,
+the holder id its store's connections carry so the fence knows who writes)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import psycopg
@@ -13,64 +15,116 @@ import structlog
 
 from statusd.cluster import schema
 from statusd.cluster.lease import Lease, LeaseView
+from statusd.cluster.sensors import SharedSensors
+from statusd.cluster.watch import ClusterWatch
 from statusd.config.load import Config
+from statusd.model import Wanted
+from statusd.sources.readings import Reading
+from statusd.sources.status import rows
 
-__all__ = ["Cluster", "holder_dsn"]
+__all__ = ["Cluster", "Solo", "node_for"]
 
 log = structlog.get_logger()
 
+Loops = list[tuple[str, Coroutine[Any, Any, None]]]
 
-def holder_dsn(dsn: str, holder: str) -> str:
-    """`dsn` with `statusd.holder` set on every connection made from it."""
-    return psycopg.conninfo.make_conninfo(dsn, options=f"-c statusd.holder={holder}")
+
+class Solo:
+    """One daemon alone: it is the sender, with nothing to take or share."""
+
+    holder: str | None = None
+    lease: Lease | None = None
+
+    def leading(self) -> bool:
+        return True
+
+    def describe(self) -> dict[str, Any] | None:
+        return None
+
+    def watch(self, step: Callable[[Wanted | None], float], fallback: Callable[[], Wanted],
+              refresh: Callable[[], Awaitable[None]]) -> ClusterWatch | None:
+        return None  # status.yaml is watched, as ever
+
+    def note(self, readings: list[Reading]) -> None:
+        return None
+
+    async def start(self, on_lead: Callable[[], object]) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def loops(self) -> Loops:
+        return []
+
+
+def node_for(config: Config, ingest: Callable[[list[Reading]], None]) -> Solo | Cluster:
+    """A `Cluster` node when the store is PostgreSQL, else `Solo`."""
+    return Cluster(config, ingest) if config.store.dsn else Solo()
 
 
 class Cluster:
-    """The node's part in the cluster; `leading()` is the gate of every send."""
+    """The node's part in the cluster; `leading()` is the gate of every send and every record."""
 
-    def __init__(self, config: Config, dsn: str) -> None:
-        self.dsn = dsn
+    def __init__(self, config: Config, ingest: Callable[[list[Reading]], None]) -> None:
+        self.config = config
+        self.dsn = rows.address(config)
         self.node = config.cluster.node_name
         # Per process, not per node: a restarted node is a new holder, under a new epoch.
-        self.holder = f"{self.node}.{os.getpid()}.{secrets.token_hex(4)}"
-        self.store_dsn = holder_dsn(dsn, self.holder)
+        self.holder: str | None = f"{self.node}.{os.getpid()}.{secrets.token_hex(4)}"
         expiry = config.cluster.lease
-        self.lease = Lease(dsn, self.node, self.holder, expiry=expiry, renew=expiry / 5,
-                           margin=max(1.0, expiry * 0.3), on_change=self._changed)
-        self._listeners: list[Callable[[bool], None]] = []
-
-    def prepare(self) -> None:
-        """Create the cluster's tables and triggers (blocking: before the loop's work starts)."""
-        with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
-            schema.migrate(conn)
-
-    def on_change(self, listener: Callable[[bool], None]) -> None:
-        """Call `listener(leading)` whenever this node becomes or stops being the leader."""
-        self._listeners.append(listener)
+        self.lease: Lease | None = Lease(self.dsn, self.node, self.holder, expiry=expiry, renew=expiry / 5,
+                                         margin=max(1.0, expiry * 0.3), on_change=self._changed)
+        self.shared = SharedSensors(self.dsn, self.node, ingest) if config.cluster.shared_sensors else None
+        self._on_lead: Callable[[], object] = lambda: None
 
     def leading(self) -> bool:
-        return self.lease.held()
+        return self.lease is not None and self.lease.held()
 
     def view(self) -> LeaseView:
+        assert self.lease is not None
         return self.lease.view()
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any] | None:
         """For /readyz: this node, its role, who leads (as far as it knows), and whether it sends."""
         view = self.view()
         return {"node": view.node, "role": view.role, "leader": view.leader, "epoch": view.epoch,
                 "sender": view.role == "leader"}
 
-    def loops(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
-        return [("lease", self.lease.run())]
+    def watch(self, step: Callable[[Wanted | None], float], fallback: Callable[[], Wanted],
+              refresh: Callable[[], Awaitable[None]]) -> ClusterWatch | None:
+        """The wanted status: rows in the database, not status.yaml."""
+        return ClusterWatch(self.config, self.dsn, step, fallback, refresh)
+
+    def note(self, readings: list[Reading]) -> None:
+        if self.shared is not None:
+            self.shared.note(readings)
+
+    async def start(self, on_lead: Callable[[], object]) -> None:
+        """Make the cluster's tables (blocking, in a thread), then try for the lease once."""
+        self._on_lead = on_lead
+        await asyncio.to_thread(self._prepare)
+        assert self.lease is not None
+        await self.lease.step()
+
+    def _prepare(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
+            schema.migrate(conn)
+
+    def loops(self) -> Loops:
+        assert self.lease is not None
+        loops: Loops = [("lease", self.lease.run())]
+        if self.shared is not None:
+            loops.append(("shared-sensors", self.shared.run()))
+        return loops
 
     async def stop(self) -> None:
+        assert self.lease is not None
         await self.lease.release()
         await self.lease.close()
 
     def _changed(self, leading: bool) -> None:
+        assert self.lease is not None
         log.info("cluster_role", node=self.node, role="leader" if leading else "follower", epoch=self.lease.epoch)
-        for listener in self.listeners():
-            listener(leading)
-
-    def listeners(self) -> list[Callable[[bool], None]]:
-        return list(self._listeners)
+        if leading:
+            self._on_lead()

@@ -11,7 +11,7 @@ are read again whole, since notices sent meanwhile are gone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import psycopg
@@ -38,7 +38,7 @@ class ClusterWatch:
     """Keeps `wanted` equal to the rows (plus pushes not yet written) and calls `step` on each change."""
 
     def __init__(self, config: Config, dsn: str, step: Step, fallback: Callable[[], Wanted],
-                 refresh: Callable[[], None]) -> None:
+                 refresh: Callable[[], Awaitable[None]]) -> None:
         self.config = config
         self.dsn = dsn
         self.rows = WantedRows(config, dsn, keep=True)
@@ -117,7 +117,7 @@ class ClusterWatch:
                         if notice.channel == CHANNEL:
                             self._changed.set()
                         else:
-                            self._refresh()
+                            await self._refresh()  # notices arriving meanwhile wait: coalesced
             except (psycopg.Error, OSError) as err:
                 log.warning("cluster_listen_lost", reason=type(err).__name__, retry_in=RECONNECT)
             await asyncio.sleep(RECONNECT)

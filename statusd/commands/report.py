@@ -19,7 +19,8 @@ from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.events import Event, EventKind
 from statusd.model import Announced, Wanted
-from statusd.sources.status import file as status_file
+from statusd.sources.status import rows
+from statusd.sources.status import wanted as wanted_status
 
 # Every command's parser is built from this module: the store, the rules and the page's
 # snapshot are imported where `show` and `history` use them, so `set` starts fast.
@@ -45,10 +46,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _open_store(args: argparse.Namespace, config: Config) -> Store | None:
-    from statusd.outbox.store import Store
+    from statusd.outbox.opening import open_store
 
-    path = paths.store_path(paths.state_dir(args.state_dir, config))
-    return Store(path, readonly=True) if path.exists() else None
+    state = paths.state_dir(args.state_dir, config)
+    if not config.store.postgresql and not paths.store_path(state).exists():
+        return None
+    return open_store(config, state, readonly=True)
 
 
 def _zone(args: argparse.Namespace, config: Config) -> tzinfo:
@@ -72,11 +75,16 @@ def show_status(args: argparse.Namespace) -> int:
     config = load_config(args)
     tz = _zone(args, config)
     store = _open_store(args, config)
+    source = wanted_status.for_config(config)
     try:
-        wanted = status_file.read(config.status_file, config)
+        wanted = source.read()
     except ConfigError as err:
-        print(f"status.yaml is broken; the daemon keeps the last good status:\n  {err.problems[0]}\n")
+        print(f"{source.describe()} is broken; the daemon keeps the last good status:\n  {err.problems[0]}\n")
         wanted = {}
+    if config.store.dsn is not None:
+        from statusd.cluster.report import leadership_lines
+
+        print("\n".join(leadership_lines(rows.address(config), config.cluster.node_name)) + "\n")
     print(f"Times in {_zone_name(tz)}\n")
     now = datetime.now(UTC)
     announced = store.announced() if store else {}

@@ -87,7 +87,7 @@ def store_trouble(path: Path) -> str | None:
     """
     if not path.exists():
         return None  # the daemon has not run yet: it records at its start
-    from statusd.outbox.store import Store
+    from statusd.outbox.sqlite import SqliteStore as Store
 
     try:
         store = Store(path)
@@ -174,7 +174,7 @@ def _announced(args: argparse.Namespace, config: Config) -> dict[str, Announced]
     path = paths.store_path(paths.state_dir(args.state_dir, config))
     if not path.exists():
         return {}
-    from statusd.outbox.store import Store
+    from statusd.outbox.sqlite import SqliteStore as Store
 
     store = Store(path, readonly=True)
     try:

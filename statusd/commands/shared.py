@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from statusd.errors import ConfigError, UserError
+from statusd.errors import ConfigError, StoreError, UserError
 
 if TYPE_CHECKING:
     from statusd.config.load import Config
@@ -58,6 +58,9 @@ def dispatch(args: argparse.Namespace) -> int:
         print(f"statusd: the store cannot be used ({err}); desk staff must be in the statusd group, "
               "and the state directory must be the daemon's (--state-dir or STATUSD_STATE_DIR)",
               file=sys.stderr)
+        return _refused(args)
+    except StoreError as err:
+        print(f"statusd: the store cannot be used: {err}", file=sys.stderr)
         return _refused(args)
     except KeyboardInterrupt:
         return 130

@@ -46,12 +46,12 @@ def retract(args: argparse.Namespace) -> int:
 
 def _take_back(args: argparse.Namespace, update: str | None) -> int:
     config = load_config(args)
-    path = paths.store_path(paths.state_dir(args.state_dir, config))
-    if not path.exists():
+    state = paths.state_dir(args.state_dir, config)
+    if not config.store.postgresql and not paths.store_path(state).exists():
         raise UserError("nothing has been announced yet, so there is nothing to take back")
-    from statusd.outbox.store import Store
+    from statusd.outbox.opening import open_store
 
-    store = Store(path)
+    store = open_store(config, state)
     try:
         with status_edit.locked(config.status_file):
             _refuse_unannounced(config, store)

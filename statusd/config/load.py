@@ -16,6 +16,8 @@ from statusd.config.feeds import FeedsConfig
 from statusd.config.reader import Problems, Section, parse_secret, parse_url
 from statusd.config.rules import RulesConfig, default_rules, parse_rules
 from statusd.config.sites import parse_sites
+from statusd.config.store_section import KEYS as STORE_KEYS
+from statusd.config.store_section import StoreConfig, parse_store
 from statusd.config.trust import untrusted
 from statusd.config.types import (
     HOLD_KINDS,
@@ -79,6 +81,8 @@ class Config:
     require: tuple[str, ...] = ()
     require_except: tuple[str, ...] = ()
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    # Where the outbox's state lives: the SQLite file in the state directory, or PostgreSQL.
+    store: StoreConfig = field(default_factory=StoreConfig)
 
     @property
     def default_language(self) -> str:
@@ -97,7 +101,7 @@ def load(path: Path, channels: Mapping[str, type[Any]]) -> Config:
     elif root.is_mapping():
         root.allow("public_url", "listen", "languages", "sites", "channels", "delivery",
                    "status_file", "status_max_bytes", "alerts", "state_dir", "web", "feeds", "rules", "ops",
-                   "desk", "require", "require_except", "cluster", "sensors")
+                   "desk", "require", "require_except", "cluster", "sensors", *STORE_KEYS)
     _check_text(root.node, "", None, root.problems)
     config = _build(root, path, channels)
     root.problems.check()
@@ -163,6 +167,7 @@ def _build(root: Section, path: Path, registry: Mapping[str, type[Any]]) -> Conf
         require=_words(root, "require", languages, "languages"),
         require_except=_words(root, "require_except", ("open", "limited", "closed", "emergency"), "levels"),
         cluster=parse_cluster(root.sub("cluster"), root.sub("sensors")),
+        store=parse_store(root),
     )
 
 

@@ -31,6 +31,7 @@ from statusd.desk.tokens import TOKEN, Grant, Refused, Tokens
 from statusd.errors import UserError
 from statusd.events import Event
 from statusd.model import Target
+from statusd.outbox.sqlite import SqliteStore
 from statusd.outbox.store import Store, StoredEvent
 
 log = structlog.get_logger()
@@ -198,7 +199,7 @@ class DeskApi:
     def _read(self, query: Callable[[Store], StoredEvent | None]) -> StoredEvent | None:
         if not self.store.exists():
             return None
-        store = Store(self.store, readonly=True)
+        store = SqliteStore(self.store, readonly=True)
         try:
             return query(store)
         except sqlite3.Error:

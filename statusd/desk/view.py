@@ -15,7 +15,7 @@ from statusd.desk.accounts import Person
 from statusd.desk.preview import ChannelText, preview
 from statusd.errors import ConfigError
 from statusd.model import Target, Wanted
-from statusd.outbox.store import Store
+from statusd.outbox.sqlite import SqliteStore
 from statusd.sources.status import entry as desk_entry
 from statusd.sources.status import languages as required_languages
 from statusd.sources.status import wanted as wanted_status
@@ -56,7 +56,7 @@ def cards(config: Config, store_path: Path, person: Person, lang: str) -> list[d
 def _recent(store_path: Path) -> list[dict[str, Any]]:
     if not store_path.exists():
         return []
-    store = Store(store_path, readonly=True)
+    store = SqliteStore(store_path, readonly=True)
     try:
         updates = []
         for event, created, deliveries in store.recent(RECENT):
@@ -82,7 +82,7 @@ def preview_texts(config: Config, store_path: Path, by: str, change: dict[str, A
     required_languages.check(config, entry)
     announced = {}
     if store_path.exists():
-        store = Store(store_path, readonly=True)
+        store = SqliteStore(store_path, readonly=True)
         try:
             announced = store.announced()
         finally:

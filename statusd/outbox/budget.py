@@ -21,11 +21,11 @@ import structlog
 from statusd import metrics
 from statusd.config.types import BudgetConfig, ChannelConfig
 from statusd.events import AUTOMATIC
-from statusd.outbox.store import POST, SENT, WAITING, Delivery, Store
+from statusd.outbox.records import DROPPED as DROPPED
+from statusd.outbox.store import Delivery, Store
 
 log = structlog.get_logger()
 
-DROPPED = "dropped"
 DAY = 86400.0
 # Published limits: X free tier 17 posts / 24 h; stock Mastodon 300 statuses / 3 h;
 # Bluesky 5,000 write points / h and 35,000 / day, a create costing 3 points.
@@ -147,10 +147,7 @@ def budget_for(config: ChannelConfig, channel: object = None) -> Budget:
 
 def drop(store: Store, delivery_id: int, reason: str) -> None:
     """Record a delivery as dropped: not sent, not failed, and never tried again."""
-    store._db.execute(
-        "UPDATE deliveries SET state = ?, last_error = ?, updated_at = ? WHERE id = ?",
-        (DROPPED, reason, time.time(), delivery_id),
-    )
+    store.drop(delivery_id, reason)
 
 
 def _reserve(limits: BudgetConfig) -> int:
@@ -166,26 +163,15 @@ def _left(store: Store, channel: str, points: int | None, period: float, cost: i
           now: float) -> int | None:
     if points is None:
         return None
-    row = store._db.execute(
-        "SELECT COUNT(*) FROM deliveries WHERE channel = ? AND action = ? AND state = ?"
-        " AND sent_at > ?", (channel, POST, SENT, now - period)).fetchone()
-    return (points - int(row[0]) * cost) // max(cost, 1)
+    return (points - store.sent_since(channel, now - period) * cost) // max(cost, 1)
 
 
 def _oldest_sent(store: Store, channel: str, since: float) -> float | None:
-    row = store._db.execute(
-        "SELECT MIN(sent_at) FROM deliveries WHERE channel = ? AND action = ? AND state = ?"
-        " AND sent_at > ?", (channel, POST, SENT, since)).fetchone()
-    return float(row[0]) if row and row[0] is not None else None
+    return store.oldest_sent(channel, since)
 
 
 def _waiting_staff(store: Store, channel: str) -> int:
-    marks = ", ".join("?" * len(_AUTOMATIC))
-    row = store._db.execute(
-        "SELECT COUNT(*) FROM deliveries d JOIN events e ON e.id = d.event_id"
-        f" WHERE d.channel = ? AND d.action = ? AND d.state IN (?, ?) AND e.kind NOT IN ({marks})",
-        (channel, POST, *WAITING, *sorted(_AUTOMATIC))).fetchone()
-    return int(row[0])
+    return store.waiting_staff(channel, sorted(_AUTOMATIC))
 
 
 def _clock(epoch: float) -> str:

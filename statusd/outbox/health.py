@@ -27,7 +27,7 @@ from prometheus_client import Gauge
 from statusd.channels.base import Channel, PermanentError, TransientError
 from statusd.metrics import REGISTRY
 from statusd.outbox.budget import Budget
-from statusd.outbox.store import FAILED, POST, SENT, Store
+from statusd.outbox.store import FAILED, SENT, Store
 
 log = structlog.get_logger()
 
@@ -172,11 +172,7 @@ def read_checks(state_dir: Path) -> dict[str, Check]:
 
 def _last_outcome(store: Store, channel: str) -> tuple[str, str, float] | None:
     """The state, reason and time of the channel's last finished post (sent or failed)."""
-    row = store._db.execute(
-        "SELECT state, last_error, updated_at FROM deliveries WHERE channel = ? AND action = ?"
-        " AND state IN (?, ?) ORDER BY updated_at DESC, id DESC LIMIT 1",
-        (channel, POST, SENT, FAILED)).fetchone()
-    return (str(row[0]), str(row[1] or ""), float(row[2])) if row else None
+    return store.last_outcome(channel)
 
 
 def _budget(budget: Budget, store: Store, now: float) -> dict[str, Any]:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 from statusd.events import STAFF_KINDS, Event
+from statusd.outbox.dialect import Dialect
 from statusd.outbox.records import (
+    FAILED,
     PENDING,
     POST,
     SENDING,
     SENT,
     WAITING,
     Delivery,
+    Row,
     StoredEvent,
     delivery_from_row,
     stored_from_row,
@@ -30,19 +33,39 @@ _REPLACES = (f"ne.target = oe.target AND ne.created_at > oe.created_at AND ne.re
              f" AND (ne.kind IN ({_STAFF_MARKS}) OR ne.kind = oe.kind)")
 
 
-def recent_events(store: Queries, limit: int = HISTORY) -> list[Event]:
+class _Newest(Protocol):
+    def newest_events(self, limit: int) -> list[Event]: ...
+
+
+def recent_events(store: _Newest, limit: int = HISTORY) -> list[Event]:
     """The latest events, newest first."""
     return store.newest_events(limit)
 
 
+class Rows(Protocol):
+    """What running a statement gives back, in both stores (sqlite3's cursor, or rows read whole)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Db(Protocol):
+    """A connection as the shared SQL uses it: `?` placeholders, rows by name or position."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows: ...
+
+
 class Queries:
-    """The read-only half of the store; `Store` adds the writing."""
+    """The read-only half of the store; `SqlStore` adds the writing."""
 
-    _db: sqlite3.Connection
-
-    def data_version(self) -> int:
-        """Changes whenever another connection (another program) commits to the store."""
-        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+    _db: Db
+    dialect: Dialect
 
     def pauses(self, now: float | None = None) -> dict[str, tuple[float, str]]:
         now = time.time() if now is None else now
@@ -55,7 +78,7 @@ class Queries:
         """Earlier status events of a site and its services, newest first: (seq, event, retracted)."""
         rows = self._db.execute(
             "SELECT seq, body, retracted_at FROM events WHERE kind = 'status_changed'"
-            " AND (target = ? OR target LIKE ?) AND seq < ? ORDER BY seq DESC LIMIT ?",
+            f" AND (target = ? OR target {self.dialect.like} ?) AND seq < ? ORDER BY seq DESC LIMIT ?",
             (site, f"{site}/%", before_seq, limit),
         ).fetchall()
         return [(r["seq"], Event.from_json(r["body"]), r["retracted_at"] is not None) for r in rows]
@@ -63,7 +86,7 @@ class Queries:
     def event(self, event_id: str) -> StoredEvent | None:
         """One event by id, or by a unique prefix of its id (as people type it)."""
         rows = self._db.execute(
-            "SELECT * FROM events WHERE id LIKE ? ORDER BY seq DESC LIMIT 2", (event_id + "%",)
+            f"SELECT * FROM events WHERE id {self.dialect.like} ? ORDER BY seq DESC LIMIT 2", (event_id + "%",)
         ).fetchall()
         return stored_from_row(rows[0]) if len(rows) == 1 else None
 
@@ -170,3 +193,35 @@ class Queries:
         rows = self._db.execute("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state").fetchall()
         return {row["state"]: row["n"] for row in rows}
 
+
+    # -- for the budgets and the health report ----------------------------------------
+
+    def sent_since(self, channel: str, since: float) -> int:
+        """How many posts this channel sent after `since`."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE channel = ? AND action = ? AND state = ?"
+            " AND sent_at > ?", (channel, POST, SENT, since)).fetchone()
+        return int(row[0])
+
+    def oldest_sent(self, channel: str, since: float) -> float | None:
+        row = self._db.execute(
+            "SELECT MIN(sent_at) FROM deliveries WHERE channel = ? AND action = ? AND state = ?"
+            " AND sent_at > ?", (channel, POST, SENT, since)).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def waiting_staff(self, channel: str, automatic: Sequence[str]) -> int:
+        """Posts of this channel still to send whose event is not one of the `automatic` kinds."""
+        marks = ", ".join("?" * len(automatic))
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM deliveries d JOIN events e ON e.id = d.event_id"
+            f" WHERE d.channel = ? AND d.action = ? AND d.state IN (?, ?) AND e.kind NOT IN ({marks})",
+            (channel, POST, *WAITING, *automatic)).fetchone()
+        return int(row[0])
+
+    def last_outcome(self, channel: str) -> tuple[str, str, float] | None:
+        """The state, reason and time of the channel's last finished post (sent or failed)."""
+        row: Row | None = self._db.execute(
+            "SELECT state, last_error, updated_at FROM deliveries WHERE channel = ? AND action = ?"
+            " AND state IN (?, ?) ORDER BY updated_at DESC, id DESC LIMIT 1",
+            (channel, POST, SENT, FAILED)).fetchone()
+        return (str(row[0]), str(row[1] or ""), float(row[2])) if row else None

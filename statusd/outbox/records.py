@@ -6,8 +6,10 @@ import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from statusd.compose.message import Message
+from statusd.errors import StoreError as StoreError
 from statusd.events import Event
 from statusd.model import Announced
 
@@ -15,8 +17,22 @@ PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 SUPERSEDED, CANCELLED = "superseded", "cancelled"
 # Not posted because the channel already shows the same text and level for the target.
 SKIPPED = "skipped"
+# Not posted because the channel's posting budget is spent (outbox/budget.py).
+DROPPED = "dropped"
 WAITING = (PENDING, SENDING)
 POST, DELETE = "post", "delete"
+
+
+# What a store call may raise when the store, not the caller, is at fault.
+STORE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, StoreError)
+
+
+class Row(Protocol):
+    """A row as both stores read it back: by column name or position."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def keys(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -71,7 +87,7 @@ class StoredEvent:
     retracted_by: str | None
 
 
-def stored_from_row(row: sqlite3.Row) -> StoredEvent:
+def stored_from_row(row: Row) -> StoredEvent:
     previous = Announced(**json.loads(row["previous"])) if row["previous"] else None
     return StoredEvent(row["seq"], Event.from_json(row["body"]), row["created_at"], previous,
                        row["retracted_at"], row["retracted_by"])
@@ -83,7 +99,7 @@ def message_json(message: Message | None) -> str | None:
     return json.dumps(message.__dict__, ensure_ascii=False)
 
 
-def delivery_from_row(row: sqlite3.Row) -> Delivery:
+def delivery_from_row(row: Row) -> Delivery:
     message = Message(**json.loads(row["message"])) if row["message"] else None
     return Delivery(
         id=row["id"], event_id=row["event_id"], channel=row["channel"], action=row["action"],

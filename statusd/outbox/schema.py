@@ -1,40 +1,48 @@
-"""The store's tables, and the one step that brings an older store file up to them."""
+"""The store's tables, for both dialects, and the versioned steps that bring an older store up to them.
+
+`VERSION` is the schema this code reads and writes. A SQLite file is brought up
+to it when opened for writing, as it always was; a PostgreSQL database only by
+`statusd migrate`, and the daemon refuses one that is behind (several nodes
+share it: one upgrade, chosen by a person, not a race at start).
+"""
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Callable
 
-SCHEMA = """
+from statusd.outbox.dialect import Dialect
+
+TABLES = """
 CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    target TEXT NOT NULL,
-    level TEXT NOT NULL,
-    author TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    body TEXT NOT NULL,
-    previous TEXT,
-    retracted_at REAL,
-    retracted_by TEXT
+    seq {key},
+    id {text} NOT NULL UNIQUE,
+    kind {text} NOT NULL,
+    target {text} NOT NULL,
+    level {text} NOT NULL,
+    author {text} NOT NULL,
+    created_at {real} NOT NULL,
+    body {text} NOT NULL,
+    previous {text},
+    retracted_at {real},
+    retracted_by {text}
 );
 CREATE TABLE IF NOT EXISTS deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL REFERENCES events(id),
-    channel TEXT NOT NULL,
-    action TEXT NOT NULL DEFAULT 'post',
-    state TEXT NOT NULL,
-    message TEXT,
-    idempotency_key TEXT NOT NULL,
+    id {key},
+    event_id {text} NOT NULL REFERENCES events(id),
+    channel {text} NOT NULL,
+    action {text} NOT NULL DEFAULT 'post',
+    state {text} NOT NULL,
+    message {text},
+    idempotency_key {text} NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt REAL NOT NULL,
-    deadline REAL NOT NULL,
-    remote_id TEXT,
-    remote_url TEXT,
-    last_error TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    sent_at REAL,
+    next_attempt {real} NOT NULL,
+    deadline {real} NOT NULL,
+    remote_id {text},
+    remote_url {text},
+    last_error {text},
+    created_at {real} NOT NULL,
+    updated_at {real} NOT NULL,
+    sent_at {real},
     uncertain INTEGER NOT NULL DEFAULT 0,
     UNIQUE (event_id, channel, action)
 );
@@ -42,30 +50,56 @@ CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (channel, state, next_at
 CREATE INDEX IF NOT EXISTS events_target ON events (target, seq);
 CREATE INDEX IF NOT EXISTS events_created ON events (created_at);
 CREATE INDEX IF NOT EXISTS deliveries_created ON deliveries (channel, created_at);
-CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at REAL NOT NULL, pad BLOB);
+CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at {real} NOT NULL, pad {blob});
 CREATE TABLE IF NOT EXISTS channel_state (
-    channel TEXT PRIMARY KEY,
-    paused_until REAL NOT NULL,
-    reason TEXT NOT NULL
+    channel {text} PRIMARY KEY,
+    paused_until {real} NOT NULL,
+    reason {text} NOT NULL
 );
 CREATE TABLE IF NOT EXISTS announced (
-    target TEXT PRIMARY KEY,
-    level TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    stamp TEXT NOT NULL,
-    event_id TEXT,
-    since REAL NOT NULL
+    target {text} PRIMARY KEY,
+    level {text} NOT NULL,
+    fingerprint {text} NOT NULL,
+    stamp {text} NOT NULL,
+    event_id {text},
+    since {real} NOT NULL
 );
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 """
 
-# Columns added since the first release: (table, column, definition).
+# The tables the store holds, in an order that satisfies their references (export, import).
+DATA_TABLES = ("events", "deliveries", "announced", "channel_state")
+
+# Columns added to SQLite files made before versions were kept: (table, column, definition).
 ADDED = (("deliveries", "uncertain", "INTEGER NOT NULL DEFAULT 0"),)
 
+# Version n's step, run on a store at version n - 1 (1: the tables above).
+Execute = Callable[[str], object]
+STEPS: dict[int, Callable[[Dialect, Execute], None]] = {}
 
-def migrate(db: sqlite3.Connection) -> None:
-    """Create what is missing; add the columns an older store file lacks."""
-    for table, column, definition in ADDED:
-        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        if present and column not in present:
-            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-    db.executescript(SCHEMA)
+
+def _tables(dialect: Dialect, execute: Execute) -> None:
+    types = {"key": dialect.key, "real": dialect.real, "text": dialect.text, "blob": dialect.blob}
+    for statement in TABLES.format(**types).split(";"):
+        if statement.strip():
+            execute(statement)
+
+
+STEPS[1] = _tables
+VERSION = max(STEPS)
+
+
+def upgrade(dialect: Dialect, execute: Execute, current: int) -> list[int]:
+    """Run the steps from `current` up to VERSION (within the caller's transaction); the versions made."""
+    made = []
+    for version in range(current + 1, VERSION + 1):
+        STEPS[version](dialect, execute)
+        made.append(version)
+    if made:
+        execute("DELETE FROM schema_version")
+        execute(f"INSERT INTO schema_version (version) VALUES ({VERSION})")
+    return made
+
+
+class SchemaBehind(Exception):
+    """The database's schema is older (or newer) than this code's: `statusd migrate` first."""

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Iterable
+from pathlib import Path
 
 import structlog
 
@@ -12,8 +12,9 @@ from statusd.channels import build_channel
 from statusd.channels.base import Channel, ChannelError
 from statusd.config.load import Config
 from statusd.outbox.budget import budget_for
+from statusd.outbox.facade import AsyncStore
 from statusd.outbox.gate import Gate
-from statusd.outbox.store import Store
+from statusd.outbox.records import STORE_ERRORS
 from statusd.outbox.worker import Worker
 
 log = structlog.get_logger()
@@ -32,9 +33,10 @@ def build_channels(config: Config) -> dict[str, Channel]:
 class Senders:
     """Every channel with the worker that delivers to it, each in its own task."""
 
-    def __init__(self, config: Config, store: Store, gate: Gate | None = None) -> None:
+    def __init__(self, config: Config, store: AsyncStore, state_dir: Path, gate: Gate | None = None) -> None:
         self.config = config
         self.store = store
+        self.state_dir = state_dir
         self.gate = gate  # in a cluster, the lease: only its holder sends
         self.channels = build_channels(config)
         self.workers = {name: Worker(store, ch, config.delivery, budget_for(config.channels[name], ch), gate)
@@ -54,7 +56,7 @@ class Senders:
 
     async def _open(self, name: str) -> None:
         if keep := getattr(self.channels[name], "keep_sessions", None):
-            keep(self.store.path.parent)  # a login kept in the state directory survives restarts
+            keep(self.state_dir)  # a login kept in the state directory survives restarts
         try:
             await asyncio.wait_for(self.channels[name].open(), timeout=self.config.delivery.timeout)
         except (TimeoutError, ChannelError) as err:
@@ -80,23 +82,23 @@ class Senders:
             try:
                 if loop.time() >= pruned:
                     pruned = loop.time() + PRUNE_EVERY
-                    self.prune()
-                version = self.store.data_version()
+                    await self.prune()
+                version = await self.store.data_version()
                 if seen is not None and version != seen:
                     self.poke()
                 seen = version
-            except sqlite3.Error as err:
-                log.error("store_unavailable", reason=str(err), store=str(self.store.path))
+            except STORE_ERRORS as err:
+                log.error("store_unavailable", reason=str(err), store=self.store.label)
             await asyncio.sleep(WATCH_EVERY)
 
-    def prune(self) -> int:
+    async def prune(self) -> int:
         """Forget events older than `delivery.history`, a batch per call of the store."""
         total = 0
-        while (count := self.store.prune(self.config.delivery.history)) > 0:
+        while (count := await self.store.prune(self.config.delivery.history)) > 0:
             total += count
         if total:
             log.info("store_pruned", events=total, older_than_days=round(self.config.delivery.history / 86400, 1))
-        self.store.checkpoint()
+        await self.store.checkpoint()
         return total
 
     def _spawn(self, name: str) -> None:

@@ -7,18 +7,17 @@ anything is sent: that is what makes a crash lose nothing.
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from statusd.events import Event, EventKind
 from statusd.model import Announced
+from statusd.outbox.contract import Store
 from statusd.outbox.records import (
     CANCELLED,
     DELETE,
+    DROPPED,
     FAILED,
     PENDING,
     POST,
@@ -34,44 +33,17 @@ from statusd.outbox.records import (
     idempotency_key,
     message_json,
 )
-from statusd.outbox.schema import migrate
-from statusd.outbox.upkeep import Upkeep, writing
+from statusd.outbox.upkeep import ANNOUNCED, Upkeep, writing
 
 
-class Store(Upkeep):
-    """The outbox's durable state in one SQLite file (WAL mode).
+class SqlStore(Upkeep):
+    """Recording events with their deliveries, and the workers' marks: the SQL both stores share.
 
-    `trouble` says why the last write failed, or is None: /readyz and the desk's
-    commands show it, so a full disk is seen where people look.
+    `SqliteStore` (outbox/sqlite.py) and `PostgresStore` (outbox/postgres.py) add the
+    connection, the transaction and what else differs; `trouble` says why the last
+    write failed, or is None: /readyz and the desk's commands show it, so a full
+    disk or a cut database is seen where people look.
     """
-
-    def __init__(self, path: Path, readonly: bool = False) -> None:
-        self.path = path
-        self.troubles = {}
-        if readonly:
-            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # SQLite creates files 0644 (and its -wal/-shm like the database):
-            # create it 0666 less the umask, so the group (desk staff) may write.
-            # Only when missing: closing any descriptor of an open database drops
-            # every SQLite lock this process holds on it (POSIX locks are per process).
-            try:
-                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o666))
-            except FileExistsError:
-                pass
-            self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        # Short: the daemon's event loop waits this long when another program holds the lock.
-        self._db.execute("PRAGMA busy_timeout = 1000")
-        if not readonly:
-            # WAL + NORMAL: a killed process loses no committed transaction.
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            migrate(self._db)
-
-    def close(self) -> None:
-        self._db.close()
 
     # -- recording -------------------------------------------------------
 
@@ -111,17 +83,15 @@ class Store(Upkeep):
                     for item in planned:
                         self._insert_delivery(event.id, item, now, deadline)
             for target, state in announced.items():
-                self._db.execute(
-                    "INSERT OR REPLACE INTO announced VALUES (?, ?, ?, ?, ?, ?)",
-                    (target, state.level, state.fingerprint, state.stamp, state.event_id, state.since),
-                )
+                self._db.execute(self.dialect.upsert("announced", "target", ANNOUNCED), (
+                    target, state.level, state.fingerprint, state.stamp, state.event_id, state.since))
         return new
 
     def _insert_event(self, event: Event, now: float, previous: Announced | None) -> bool:
         # `previous` is what had been said of the target: undo restores it.
         cursor = self._db.execute(
-            "INSERT OR IGNORE INTO events (id, kind, target, level, author, created_at, body, previous)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            self.dialect.insert_ignore("INSERT INTO events (id, kind, target, level, author, created_at, body,"
+                                       " previous) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
             (event.id, event.kind.value, str(event.target), event.level.value, event.author, now,
              event.to_json(), json.dumps(previous.__dict__) if previous else None),
         )
@@ -148,9 +118,9 @@ class Store(Upkeep):
         state = FAILED if item.message is None else PENDING
         created = self._created_at(item.channel, now)
         self._db.execute(
-            "INSERT OR IGNORE INTO deliveries (event_id, channel, state, message, idempotency_key,"
-            " next_attempt, deadline, last_error, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.dialect.insert_ignore("INSERT INTO deliveries (event_id, channel, state, message, idempotency_key,"
+                                       " next_attempt, deadline, last_error, created_at, updated_at)"
+                                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
             (
                 event_id, item.channel, state, message_json(item.message),
                 idempotency_key(event_id, item.channel), now + item.delay,
@@ -239,13 +209,18 @@ class Store(Upkeep):
         )
 
     @writing
+    def drop(self, delivery_id: int, reason: str) -> None:
+        """Record a delivery as dropped (by its channel's budget): not sent, not failed, never tried again."""
+        self._update(delivery_id, "state = ?, last_error = ?", DROPPED, reason)
+
+    @writing
     def pause(self, channel: str, until: float, reason: str) -> None:
         """Remember a rate-limit pause so `statusd show` can tell it."""
-        self._db.execute(
-            "INSERT OR REPLACE INTO channel_state VALUES (?, ?, ?)", (channel, until, reason)
-        )
+        self._db.execute(self.dialect.upsert("channel_state", "channel", ("channel", "paused_until", "reason")),
+                         (channel, until, reason))
+
 
 __all__ = [
     "CANCELLED", "DELETE", "FAILED", "PENDING", "POST", "SENDING", "SENT", "SKIPPED", "SUPERSEDED", "WAITING",
-    "Delivery", "Planned", "Store", "StoredEvent", "idempotency_key",
+    "Delivery", "Planned", "SqlStore", "Store", "StoredEvent", "idempotency_key",
 ]

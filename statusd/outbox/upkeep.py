@@ -3,16 +3,25 @@ pruning old history, and taking an update back."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from functools import wraps
-from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from statusd.model import Announced
 from statusd.outbox.queries import Queries
-from statusd.outbox.records import CANCELLED, DELETE, PENDING, POST, SENDING, SENT, SUPERSEDED, WAITING
+from statusd.outbox.records import (
+    CANCELLED,
+    DELETE,
+    PENDING,
+    POST,
+    SENDING,
+    SENT,
+    STORE_ERRORS,
+    SUPERSEDED,
+    WAITING,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -32,8 +41,8 @@ def writing(method: Callable[P, R]) -> Callable[P, R]:
         assert isinstance(store, Upkeep)
         try:
             result = method(*args, **kwargs)
-        except sqlite3.Error as err:
-            store.troubles[kind] = f"the store {store.path} cannot record: {err}"
+        except STORE_ERRORS as err:
+            store.troubles[kind] = f"the store {store.label} cannot record: {err}"
             raise
         store.troubles.pop(kind, None)
         return result
@@ -44,7 +53,8 @@ def writing(method: Callable[P, R]) -> Callable[P, R]:
 class Upkeep(Queries):
     """What the store does besides recording and the workers' marks."""
 
-    path: Path
+    # Where the store is, for logs and errors: a file's path, or a database without its password.
+    label: str
     troubles: dict[str, str]
 
     @property
@@ -52,20 +62,24 @@ class Upkeep(Queries):
         """Why the store cannot record now, or None."""
         return next(iter(self.troubles.values()), None)
 
-    def _transaction(self) -> Transaction:
-        return Transaction(self._db)
+    def _transaction(self) -> AbstractContextManager[None]:
+        """One write transaction, the store's writers taking turns (each store says how)."""
+        raise NotImplementedError
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (another program) commits to the store."""
+        raise NotImplementedError
+
+    def checkpoint(self) -> None:
+        """Keep the store's files small (SQLite's write-ahead log); nothing to do elsewhere."""
 
     @writing
     def probe(self) -> None:
         """A small committed write, as recording an event makes: raises if none can be made."""
         with self._transaction():
-            self._db.execute("INSERT OR REPLACE INTO probe VALUES (1, ?, zeroblob(16384))", (time.time(),))
+            self._db.execute(self.dialect.upsert("probe", "id", ("id", "at", "pad")), (1, time.time(), bytes(16384)))
         with self._transaction():
             self._db.execute("DELETE FROM probe")
-
-    def checkpoint(self) -> None:
-        """Copy the write-ahead log into the database and truncate it: the files stay small."""
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     def prune(self, keep: float, now: float | None = None, batch: int = 500) -> int:
         """Forget events older than `keep` seconds, a batch at a time; the number forgotten.
@@ -83,8 +97,9 @@ class Upkeep(Queries):
                 " ORDER BY seq LIMIT ?", (cutoff, *WAITING, batch),
             )]
             marks = ", ".join("?" * len(ids))
-            self._db.execute(f"DELETE FROM deliveries WHERE event_id IN ({marks})", ids)
-            self._db.execute(f"DELETE FROM events WHERE id IN ({marks})", ids)
+            if ids:
+                self._db.execute(f"DELETE FROM deliveries WHERE event_id IN ({marks})", ids)
+                self._db.execute(f"DELETE FROM events WHERE id IN ({marks})", ids)
         return len(ids)
 
     # -- retraction ------------------------------------------------------
@@ -106,12 +121,12 @@ class Upkeep(Queries):
                 " WHERE event_id = ? AND action = ? AND state = ? AND uncertain = 0",
                 (CANCELLED, f"retracted by {by}", now, event_id, POST, PENDING),
             ).rowcount
-            deletions = self._db.execute(
-                "INSERT OR IGNORE INTO deliveries (event_id, channel, action, state, message,"
+            deletions = self._db.execute(self.dialect.insert_ignore(
+                "INSERT INTO deliveries (event_id, channel, action, state, message,"
                 " idempotency_key, next_attempt, deadline, created_at, updated_at)"
                 " SELECT event_id, channel, ?, ?, message, idempotency_key || '-delete', ?, ?, ?, ?"
                 " FROM deliveries WHERE event_id = ? AND action = ?"
-                " AND (state IN (?, ?) OR (state = ? AND uncertain = 1))",
+                " AND (state IN (?, ?) OR (state = ? AND uncertain = 1))"),
                 (DELETE, PENDING, now, now + 86400.0, now, now, event_id, POST, SENT, SENDING, PENDING),
             ).rowcount
             self._db.execute(
@@ -122,10 +137,8 @@ class Upkeep(Queries):
                 if restore is None:
                     self._db.execute("DELETE FROM announced WHERE target = ?", (target,))
                 else:
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO announced VALUES (?, ?, ?, ?, ?, ?)",
-                        (target, restore.level, restore.fingerprint, restore.stamp, restore.event_id, restore.since),
-                    )
+                    self._db.execute(self.dialect.upsert("announced", "target", ANNOUNCED), (
+                        target, restore.level, restore.fingerprint, restore.stamp, restore.event_id, restore.since))
                     self._revive(restore.event_id, event_id, now)
         return cancelled, deletions
 
@@ -145,12 +158,4 @@ class Upkeep(Queries):
         )
 
 
-class Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: object, value: object, tb: object) -> None:
-        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
+ANNOUNCED = ("target", "level", "fingerprint", "stamp", "event_id", "since")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -14,10 +13,12 @@ from statusd import metrics
 from statusd.channels.base import Channel, DuplicateError, PermanentError, Reply, Sent, TransientError
 from statusd.config.types import DeliveryConfig
 from statusd.outbox.budget import Budget
+from statusd.outbox.facade import AsyncStore
 from statusd.outbox.gate import Gate, LeaseLost, guarded
 from statusd.outbox.outcome import Presence, may_have_posted
+from statusd.outbox.records import STORE_ERRORS
 from statusd.outbox.retry import backoff
-from statusd.outbox.store import DELETE, SENDING, SENT, WAITING, Delivery, Store
+from statusd.outbox.store import DELETE, SENDING, SENT, WAITING, Delivery
 from statusd.outbox.threads import Wait, reply_for
 
 log = structlog.get_logger()
@@ -33,10 +34,9 @@ CLAIM_MARGIN = 3600.0
 class Worker:
     """Delivers one channel's messages from the store, one at a time, oldest due first."""
 
-    def __init__(self, store: Store, channel: Channel, policy: DeliveryConfig,
+    def __init__(self, store: AsyncStore, channel: Channel, policy: DeliveryConfig,
                  budget: Budget | None = None, gate: Gate | None = None) -> None:
-        self.store = store
-        self.gate = gate  # in a cluster: the lease, without which nothing is sent
+        self.store, self.gate = store, gate  # in a cluster the gate is the lease: nothing is sent without it
         self.channel = channel
         self.policy = policy
         self.budget = budget
@@ -58,16 +58,16 @@ class Worker:
         while not self._stopping:
             try:
                 await self._next()
-            except sqlite3.Error as err:
+            except STORE_ERRORS as err:
                 # Disk full or locked: nothing can be recorded, so nothing is sent; try again soon.
                 log.error("store_unavailable", channel=self.channel.name, reason=str(err))
                 await self._sleep(STORE_RETRY)
 
     async def _next(self) -> None:
-        # A follower leaves the deliveries to the leader: it sleeps until poked as the lease comes to it.
-        delivery = self.store.next_due(self.channel.name) if self.gate is None or self.gate.held() else None
-        wait = self._wait_for(delivery)
-        if wait is not None:
+        # Cleared before the store is read: a poke (or stop) while it answers is not lost.
+        self.wakeup.clear()
+        delivery = await self.store.next_due(self.channel.name) if self.gate is None or self.gate.held() else None
+        if (wait := self._wait_for(delivery)) is not None:
             await self._sleep(wait)
             return
         assert delivery is not None
@@ -76,22 +76,22 @@ class Worker:
             await self.attempt(delivery)
         except LeaseLost:
             log.warning("send_stopped_lease_lost", channel=self.channel.name, delivery=delivery.id)
-        except sqlite3.Error:
+        except STORE_ERRORS:
             raise
         except Exception as err:  # a bug in a channel must never stop its worker, nor the daemon
             log.exception("worker_error", channel=self.channel.name, delivery=delivery.id, error=repr(err))
-            self.store.mark_retry(delivery.id, time.time() + self.policy.backoff_max, f"internal error: {err!r}")
+            await self.store.mark_retry(delivery.id, time.time() + self.policy.backoff_max,
+                                        f"internal error: {err!r}")
         finally:
             self.busy = False
 
     def _wait_for(self, delivery: Delivery | None) -> float | None:
         if delivery is None:
-            return 3600.0  # nothing waiting: sleep until poked
+            return 3600.0  # nothing waiting (or a follower's: the leader sends): sleep until poked
         due = max(delivery.next_attempt, self.paused_until) - time.time()
         return due if due > 0 else None
 
     async def _sleep(self, seconds: float) -> None:
-        self.wakeup.clear()
         try:
             await asyncio.wait_for(self.wakeup.wait(), timeout=seconds)
         except TimeoutError:
@@ -103,7 +103,7 @@ class Worker:
         if delivery.action == DELETE:
             await self._delete(delivery, log_)
         elif delivery.message is None:
-            self.store.mark_failed(delivery.id, delivery.last_error or "no message")
+            await self.store.mark_failed(delivery.id, delivery.last_error or "no message")
         else:
             await self._post(delivery, log_)
 
@@ -115,12 +115,12 @@ class Worker:
         superseded rather than sent after the newer status; a newer one waits
         while an earlier post of its target is unresolved.
         """
-        reply = reply_for(self.store, delivery)
+        reply = await self.store.run(reply_for, delivery)
         if isinstance(reply, Wait):
-            self.store.postpone(delivery.id, reply.until, "waiting for the thread's earlier post")
+            await self.store.postpone(delivery.id, reply.until, "waiting for the thread's earlier post")
             return
-        newer = self.store.superseded_by(delivery)
-        retracted = self.store.is_retracted(delivery.event_id)
+        newer = await self.store.superseded_by(delivery)
+        retracted = await self.store.is_retracted(delivery.event_id)
         if delivery.uncertain or delivery.state == SENDING:
             if self._key_is_enough(delivery):
                 # The same key again: the platform answers with the post it already has, or
@@ -132,32 +132,32 @@ class Worker:
                 return
             delivery = replace(delivery, uncertain=False, attempts=delivery.attempts + 1)
         if retracted:
-            self.store.mark_cancelled(delivery.id, "its update was taken back")
+            await self.store.mark_cancelled(delivery.id, "its update was taken back")
             return
         if newer is not None:
-            self._supersede(delivery, newer, log_)
+            await self._supersede(delivery, newer, log_)
             return
-        if (earlier := self.store.unresolved_before(delivery)) is not None:
+        if (earlier := await self.store.unresolved_before(delivery)) is not None:
             until = max(earlier.next_attempt, time.time()) + 0.5
             why = f"waiting until delivery {earlier.id} of the same target is proved sent or not"
-            self.store.postpone(delivery.id, until, why)
+            await self.store.postpone(delivery.id, until, why)
             return
-        if self._repeats(delivery, log_):
+        if await self._repeats(delivery, log_):
             return
-        if self.budget is not None and not self.budget.admit(self.store, delivery):
+        if self.budget is not None and not await self.store.run(self.budget.admit, delivery):
             return  # dropped (automatic) or postponed (staff) by the posting budget
         await self._send(delivery, reply, log_)
 
     async def _resolve(self, delivery: Delivery, reply: Reply | None, log_: Log) -> bool:
         """Look an uncertain attempt up: recorded as sent if found; True if proved absent."""
-        self.store.mark_looking(delivery.id)
+        await self.store.mark_looking(delivery.id)
         presence = await self._look_up(delivery, reply, log_)
         if presence is Presence.ABSENT:
-            self.store.mark_absent(delivery.id)
+            await self.store.mark_absent(delivery.id)
             return True
         if presence is Presence.UNKNOWN:
             looked = replace(delivery, attempts=delivery.attempts + 1)
-            self._retry(looked, TransientError("cannot tell yet whether the last attempt was posted"), log_,
+            await self._retry(looked, TransientError("cannot tell yet whether the last attempt was posted"), log_,
                         uncertain=True)
         return False
 
@@ -167,26 +167,26 @@ class Worker:
         recent = time.time() - delivery.created_at < IDEMPOTENCY_WINDOW
         return bool(self.channel.honours_idempotency) and recent
 
-    def _supersede(self, delivery: Delivery, newer: str, log_: Log) -> None:
-        self.store.mark_superseded(delivery.id, newer)
+    async def _supersede(self, delivery: Delivery, newer: str, log_: Log) -> None:
+        await self.store.mark_superseded(delivery.id, newer)
         metrics.DELIVERIES.labels(self.channel.name, "superseded").inc()
         log_.info("delivery_superseded", by=newer)
 
-    def _repeats(self, delivery: Delivery, log_: Log) -> bool:
+    async def _repeats(self, delivery: Delivery, log_: Log) -> bool:
         """Nothing said for nothing: the channel already shows this text and level for the target."""
         assert delivery.message is not None
-        last = self.store.last_carried(self.channel.name, delivery.message.target)
+        last = await self.store.last_carried(self.channel.name, delivery.message.target)
         if last is None or last.message is None or last.event_id == delivery.event_id:
             return False
         if (last.message.text, last.message.level) != (delivery.message.text, delivery.message.level):
             return False
-        self.store.mark_skipped(delivery.id, f"the channel already shows this (update {last.event_id})")
+        await self.store.mark_skipped(delivery.id, f"the channel already shows this (update {last.event_id})")
         log_.info("delivery_skipped", same_as=last.event_id, remote_id=last.remote_id)
         return True
 
     async def _send(self, delivery: Delivery, reply: Reply | None, log_: Log) -> None:
         assert delivery.message is not None
-        self.store.mark_sending(delivery.id)
+        await self.store.mark_sending(delivery.id)
         sending = replace(delivery, attempts=delivery.attempts + 1)
         started = time.monotonic()
         try:
@@ -196,21 +196,21 @@ class Worker:
             ))
         except TransientError as err:
             # A definite "not sent" now does not undo an earlier attempt's doubt.
-            self._retry(sending, err, log_, uncertain=delivery.uncertain or may_have_posted(err))
+            await self._retry(sending, err, log_, uncertain=delivery.uncertain or may_have_posted(err))
         except DuplicateError as err:
             presence = await self._look_up(sending, reply, log_)
             if presence is Presence.UNKNOWN:
-                self._retry(sending, TransientError(f"{err}; the post could not be looked up yet"), log_,
+                await self._retry(sending, TransientError(f"{err}; the post could not be looked up yet"), log_,
                             uncertain=True)
             elif presence is Presence.ABSENT:
-                self._fail(sending, str(err), log_)
+                await self._fail(sending, str(err), log_)
         except PermanentError as err:
-            self._fail(sending, str(err), log_)
+            await self._fail(sending, str(err), log_)
         except Exception as err:  # a bug in a channel must not stop the worker
             log_.exception("channel_crashed", error=repr(err))
-            self._retry(sending, TransientError(f"internal error: {err!r}"), log_, uncertain=True)
+            await self._retry(sending, TransientError(f"internal error: {err!r}"), log_, uncertain=True)
         else:
-            self.store.mark_sent(delivery.id, sent.remote_id, sent.url)
+            await self.store.mark_sent(delivery.id, sent.remote_id, sent.url)
             metrics.DELIVERIES.labels(self.channel.name, "sent").inc()
             metrics.LATENCY.labels(self.channel.name).observe(max(0.0, time.time() - delivery.created_at))
             log_.info(
@@ -219,26 +219,26 @@ class Worker:
             )
 
     async def _delete(self, delivery: Delivery, log_: Log) -> None:
-        post = self.store.post_for(delivery.event_id, delivery.channel)
+        post = await self.store.post_for(delivery.event_id, delivery.channel)
         if post is not None and post.state in WAITING:
-            self.store.postpone(delivery.id, time.time() + 1.0, "waiting for the post to finish")
+            await self.store.postpone(delivery.id, time.time() + 1.0, "waiting for the post to finish")
             return
         if post is None or post.state != SENT or not post.remote_id:
-            self.store.mark_sent(delivery.id, "", None)  # nothing was posted: nothing to delete
+            await self.store.mark_sent(delivery.id, "", None)  # nothing was posted: nothing to delete
             return
-        self.store.mark_sending(delivery.id)
+        await self.store.mark_sending(delivery.id)
         deleting = replace(delivery, attempts=delivery.attempts + 1)
         try:
             await guarded(self.gate, self.channel.delete(post.remote_id))
         except TransientError as err:
-            self._retry(deleting, err, log_, uncertain=False)  # deleting twice does no harm
+            await self._retry(deleting, err, log_, uncertain=False)  # deleting twice does no harm
         except PermanentError as err:
-            self._fail(deleting, str(err), log_)
+            await self._fail(deleting, str(err), log_)
         except Exception as err:  # a bug in a channel must not stop the worker
             log_.exception("channel_crashed", error=repr(err))
-            self._retry(deleting, TransientError(f"internal error: {err!r}"), log_, uncertain=False)
+            await self._retry(deleting, TransientError(f"internal error: {err!r}"), log_, uncertain=False)
         else:
-            self.store.mark_sent(delivery.id, post.remote_id, None)
+            await self.store.mark_sent(delivery.id, post.remote_id, None)
             log_.info("post_deleted", remote_id=post.remote_id)
 
     async def _look_up(self, delivery: Delivery, reply: Reply | None, log_: Log) -> Presence:
@@ -249,7 +249,7 @@ class Worker:
         tries again later rather than risk a second post.
         """
         assert delivery.message is not None
-        exclude = self.store.claimed(delivery, since=delivery.created_at - CLAIM_MARGIN)
+        exclude = await self.store.claimed(delivery, since=delivery.created_at - CLAIM_MARGIN)
         try:
             found: Sent | None = await guarded(self.gate, self.channel.find(
                 delivery.message, idempotency_key=delivery.idempotency_key,
@@ -266,35 +266,35 @@ class Worker:
         if found.remote_id in exclude:
             log_.warning("delivery_lookup_claimed", remote_id=found.remote_id)
             return Presence.ABSENT
-        self.store.mark_sent(delivery.id, found.remote_id, found.url)
+        await self.store.mark_sent(delivery.id, found.remote_id, found.url)
         log_.info("delivery_recovered", remote_id=found.remote_id)
         return Presence.FOUND
 
-    def _fail(self, delivery: Delivery, reason: str, log_: Log) -> None:
-        self.store.mark_failed(delivery.id, reason)
+    async def _fail(self, delivery: Delivery, reason: str, log_: Log) -> None:
+        await self.store.mark_failed(delivery.id, reason)
         metrics.DELIVERIES.labels(self.channel.name, "failed").inc()
         log_.error("delivery_failed", reason=reason, attempts=delivery.attempts, action=delivery.action)
 
-    def _retry(self, delivery: Delivery, err: TransientError, log_: Log, *, uncertain: bool) -> None:
+    async def _retry(self, delivery: Delivery, err: TransientError, log_: Log, *, uncertain: bool) -> None:
         """Try again later; `delivery.attempts` already counts the attempt that failed.
 
         A failure that surely posted nothing leaves a stale post superseded at once.
         """
         attempts = delivery.attempts
         stale = delivery.action != DELETE and not uncertain
-        if stale and (newer := self.store.superseded_by(delivery)) is not None:
-            self._supersede(delivery, newer, log_)
+        if stale and (newer := await self.store.superseded_by(delivery)) is not None:
+            await self._supersede(delivery, newer, log_)
             return
         wait = backoff(attempts, self.policy, err.retry_after)
         if err.retry_after:
             # A rate limit holds for the whole account, not just this post.
             self.paused_until = time.time() + err.retry_after
-            self.store.pause(self.channel.name, self.paused_until, str(err))
+            await self.store.pause(self.channel.name, self.paused_until, str(err))
             metrics.PAUSES.labels(self.channel.name).inc()
             log_.warning("channel_paused", until=round(self.paused_until), reason=str(err))
         if time.time() + wait > delivery.deadline:
-            self._fail(delivery, f"gave up after {attempts} attempts: {err}", log_)
+            await self._fail(delivery, f"gave up after {attempts} attempts: {err}", log_)
             return
-        self.store.mark_retry(delivery.id, time.time() + wait, str(err), uncertain=uncertain)
+        await self.store.mark_retry(delivery.id, time.time() + wait, str(err), uncertain=uncertain)
         metrics.DELIVERIES.labels(self.channel.name, "retry").inc()
         log_.warning("delivery_retry", reason=str(err), attempts=attempts, wait=round(wait, 2), uncertain=uncertain)

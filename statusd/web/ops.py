@@ -9,7 +9,7 @@ secret missing" (the daemon's log says which one, at start).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,8 @@ from aiohttp import web
 
 from statusd import metrics
 from statusd.errors import redact
-from statusd.outbox.store import Store
+from statusd.outbox.facade import AsyncStore
+from statusd.outbox.records import STORE_ERRORS
 from statusd.web.state import WebState
 
 __all__ = ["Ops", "OpsView"]
@@ -32,9 +33,9 @@ SHUTDOWN_TIMEOUT = 1.0
 class OpsView:
     """What the operator endpoints read from the running daemon, each call fresh (reload changes it)."""
 
-    store: Store
+    store: AsyncStore
     web_state: WebState
-    channels: Callable[[], dict[str, dict[str, Any]]]  # each channel's health (outbox.health.report)
+    channels: Callable[[], Awaitable[dict[str, dict[str, Any]]]]  # each channel's health (outbox.health.report)
     inactive: Callable[[], Mapping[str, str]]
     ready: Callable[[], bool]
     on_metrics: Callable[[dict[str, dict[str, Any]]], None] = lambda health: None
@@ -71,7 +72,12 @@ class Ops:
 
     async def ready(self, request: web.Request) -> web.StreamResponse:
         """Ready when the status file has been read; with every channel's state for the operator."""
-        channels: dict[str, Any] = {name: _redacted(state) for name, state in self.view.channels().items()}
+        try:
+            health = await self.view.channels()
+        except STORE_ERRORS as err:  # the store's trouble is told below; the channels' state is unknown
+            health = {}
+            log.warning("store_unavailable", reason=str(err), store=self.view.store.label)
+        channels: dict[str, Any] = {name: _redacted(state) for name, state in health.items()}
         channels.update({name: {"state": "off", "reason": "secret missing"} for name in self.view.inactive()})
         read = self.view.ready()
         # A store that cannot record (disk full, locked) announces nothing: not ready, and why.
@@ -84,10 +90,10 @@ class Ops:
         return web.json_response(body, status=200 if ready else 503)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
-        for name, count in self.view.store.retry_depth().items():
+        for name, count in (await self.view.store.retry_depth()).items():
             metrics.RETRY_QUEUE.labels(name).set(count)
         metrics.SSE_SUBSCRIBERS.set(len(self.view.web_state.hub.subscribers))
-        self.view.on_metrics(self.view.channels())
+        self.view.on_metrics(await self.view.channels())
         return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
 
     async def health(self, request: web.Request) -> web.StreamResponse:

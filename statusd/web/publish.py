@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +10,8 @@ from typing import Any
 import structlog
 
 from statusd.model import Wanted
-from statusd.outbox.store import Store
+from statusd.outbox.facade import AsyncStore
+from statusd.outbox.records import STORE_ERRORS
 from statusd.web.state import WebState, recent_events
 
 __all__ = ["Publisher"]
@@ -25,7 +25,7 @@ COALESCE = 0.5
 class Publisher:
     """Rebuilds the web state from the wanted status, the store and the live sensor figures."""
 
-    def __init__(self, state: WebState, store: Store, wanted: Callable[[], Wanted | None],
+    def __init__(self, state: WebState, store: AsyncStore, wanted: Callable[[], Wanted | None],
                  live: Callable[[datetime], Mapping[str, Mapping[str, Any]]]) -> None:
         self.state = state
         self.store = store
@@ -33,12 +33,12 @@ class Publisher:
         self._live = live
         self._dirty = asyncio.Event()
 
-    def refresh(self, now: datetime) -> None:
+    async def refresh(self, now: datetime) -> None:
         """Publish now (a status change must not wait)."""
         try:
-            announced, history = self.store.announced(), recent_events(self.store)
-        except sqlite3.Error as err:
-            log.error("store_unavailable", reason=str(err), store=str(self.store.path))
+            announced, history = await self.store.run(lambda store: (store.announced(), recent_events(store)))
+        except STORE_ERRORS as err:
+            log.error("store_unavailable", reason=str(err), store=self.store.label)
             return
         self.state.update(self._wanted() or {}, announced, history, now, live=self._live(now))
 
@@ -51,5 +51,5 @@ class Publisher:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            self.refresh(datetime.now(UTC))
+            await self.refresh(datetime.now(UTC))
             await asyncio.sleep(COALESCE)

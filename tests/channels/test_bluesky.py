@@ -27,6 +27,8 @@ from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.events import Event, EventKind
 from statusd.loading import load
 from statusd.model import Level, Target
+from statusd.outbox.facade import AsyncStore
+from statusd.outbox.sqlite import SqliteStore
 from statusd.outbox.store import SENT, Planned, Store
 from statusd.outbox.worker import Worker
 from tests.support import channels as support
@@ -686,7 +688,7 @@ class TestStalledServer:
     async def test_stalled_creates_make_no_duplicates(
         self, make_channel: MakeChannel, fake: FakeBluesky, tmp_path: Path
     ) -> None:
-        store = Store(tmp_path / "statusd.db")
+        store = SqliteStore(tmp_path / "statusd.db")
         channel = make_channel(fake.url)
         await channel.open()
         events = [Event(EventKind.STATUS_CHANGED, Target.parse(f"main/s{i}"), Level.CLOSED, Level.OPEN,
@@ -695,7 +697,7 @@ class TestStalledServer:
         store.record([(e, [Planned("sky", replace(same, event_id=e.id))]) for e in events], {},
                      deadline=120.0)
         fake.script("stall", "stall")  # the first two creates hang 30 s, then are applied
-        worker = Worker(store, channel, DeliveryConfig(backoff=0.05, backoff_max=0.2, timeout=0.3))
+        worker = Worker(AsyncStore(store), channel, DeliveryConfig(backoff=0.05, backoff_max=0.2, timeout=0.3))
         task = asyncio.create_task(worker.run())
         try:
             await until(lambda: fake.stalled == 2 and len(fake.posts) == 3, "the retries to post")

@@ -23,6 +23,8 @@ from statusd.compose.message import Message
 from statusd.config.types import DeliveryConfig
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
+from statusd.outbox.facade import AsyncStore
+from statusd.outbox.sqlite import SqliteStore
 from statusd.outbox.store import SENT, Planned, Store
 from statusd.outbox.worker import Worker
 from tests.pds.server import Pds, running_pds, xrpc
@@ -214,7 +216,7 @@ class TestStoppedServer:
 
     async def test_burst_across_a_stop(self, make_channel: MakeChannel, pds: Pds,
                                        tmp_path: Path) -> None:
-        store = Store(tmp_path / "statusd.db")
+        store = SqliteStore(tmp_path / "statusd.db")
         channel = make_channel(timeout="1s")
         await channel.open()
         now = datetime.now(UTC)
@@ -224,7 +226,7 @@ class TestStoppedServer:
         store.record([(e, [Planned("sky", Message(t, "fr", None, e.id, "status_changed",
                                                   str(e.target), "closed"))])
                       for e, t in zip(events, texts, strict=True)], {}, deadline=300.0)
-        worker = Worker(store, channel, DeliveryConfig(backoff=0.2, backoff_max=1.0, timeout=1.0))
+        worker = Worker(AsyncStore(store), channel, DeliveryConfig(backoff=0.2, backoff_max=1.0, timeout=1.0))
         task = asyncio.create_task(worker.run())
         try:
             await until(lambda: _sent(store) >= 3, "three posts before the stop", timeout=30.0)

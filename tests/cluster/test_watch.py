@@ -42,7 +42,7 @@ class Node:
         self.steps.append((time.monotonic(), wanted))
         return 300.0
 
-    def refresh(self) -> None:
+    async def refresh(self) -> None:
         self.refreshed += 1
 
     def saw(self, target: Target, level: Level) -> float | None:

@@ -13,7 +13,8 @@ import pytest
 from statusd.compose.message import Message
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
-from statusd.outbox.store import Planned, Store
+from statusd.outbox.sqlite import SqliteStore
+from statusd.outbox.store import Planned
 from tests.conftest import WriteConfig
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +45,7 @@ def cli(config: Path, *args: str) -> str:
 @pytest.fixture
 def config(write_config: WriteConfig, tmp_path: Path) -> Path:
     path = write_config(status=STATUS)
-    store = Store(tmp_path / "state" / "statusd.db")
+    store = SqliteStore(tmp_path / "state" / "statusd.db")
     ev = Event(EventKind.STATUS_CHANGED, Target.parse("annexe"), Level.CLOSED, Level.OPEN, {"fr": "x"},
                NOW, "alice", "r1")
     message = Message("Fermé", "fr", None, ev.id, ev.kind.value, "annexe", "closed")

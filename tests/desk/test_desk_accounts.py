@@ -17,7 +17,7 @@ from statusd.desk.limits import Limits
 from statusd.desk.login import WRONG, Desk, LoginRefused, authenticate
 from statusd.desk.tokens import SESSION, TOKEN, Refused, Tokens
 from statusd.errors import UserError
-from statusd.outbox.store import Store
+from statusd.outbox.sqlite import SqliteStore
 
 pytestmark = pytest.mark.unit
 
@@ -27,7 +27,7 @@ GOOD = "correct horse battery staple"
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    store = Store(tmp_path / "statusd.db")  # the outbox's own tables live beside the desk's
+    store = SqliteStore(tmp_path / "statusd.db")  # the outbox's own tables live beside the desk's
     connection = desk_db.connect(tmp_path / "statusd.db")
     yield connection
     connection.close()

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from statusd.events import EventKind
 from statusd.model import Wanted
-from statusd.outbox.store import FAILED, POST, SENT, SKIPPED, WAITING, Delivery, Store
+from statusd.outbox.sqlite import SqliteStore
+from statusd.outbox.store import FAILED, POST, SENT, SKIPPED, WAITING, Delivery
 from tests.faults.fleet import Fleet, Post
 
 __all__ = ["Audit", "Outbox", "Recorded", "audit", "out_of_order", "read_outbox", "unannounced"]
@@ -46,7 +47,7 @@ class Outbox:
 
 def read_outbox(state_dir: Path) -> Outbox:
     """The store as `statusd show` reads it: read-only, while the daemon may be writing."""
-    store = Store(state_dir / "statusd.db", readonly=True)
+    store = SqliteStore(state_dir / "statusd.db", readonly=True)
     try:
         rows = store.recent(100_000)
     finally:

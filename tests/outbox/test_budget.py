@@ -25,6 +25,7 @@ from statusd.outbox.worker import Worker
 from tests.conftest import WriteConfig
 from tests.support.fakes.bluesky import FakeBluesky
 from tests.support.fakes.facebook import FakeGraph
+from tests.support.stores import NewStore, facade
 
 pytestmark = pytest.mark.e2e
 
@@ -52,7 +53,7 @@ async def run_until_idle(worker: Worker, seconds: float = 10.0) -> None:
     task = asyncio.create_task(worker.run())
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        due = worker.store.next_due(worker.channel.name)
+        due = worker.store.sync.next_due(worker.channel.name)
         if (due is None or due.next_attempt > time.time() + 1) and not worker.busy:
             break
         await asyncio.sleep(0.02)
@@ -67,8 +68,8 @@ class TestDefaults:
         ("x", 17, None), ("mastodon", None, 300), ("bluesky", 11666, 1666), ("webhook", None, None),
     ])
     def test_platform_defaults(self, tmp_path: Path, kind: str, day: int | None,
-                               window: int | None) -> None:
-        store = Store(tmp_path / "statusd.db")
+                               window: int | None, new_store: NewStore) -> None:
+        store = new_store("statusd.db")
         left = budget_for(channel_config(kind)).remaining(store)
         assert (left.day, left.window) == (day, window)
 
@@ -99,21 +100,21 @@ class TestShortBudget:
     """20 automatic posts and one closure meet a budget of 17: the closure goes, the rest drop."""
 
     async def test_closure_is_posted_and_automatics_dropped(
-        self, write_config: WriteConfig, tmp_path: Path, fake: FakeBluesky,
+        self, new_store: NewStore, write_config: WriteConfig, tmp_path: Path, fake: FakeBluesky,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         monkeypatch.setenv("SKY_PASSWORD", PASSWORD)
         config = load(write_config(
             f"  sky: {{type: bluesky, language: fr, service: '{fake.url}', handle: {HANDLE},"
             " app_password: {env: SKY_PASSWORD}, budget: {per_day: 17, cost: 1}}"))
-        store = Store(tmp_path / "state.db")
+        store = new_store("state.db")
         automatic = [event(i) for i in range(20)]
         closure = event(99, EventKind.STATUS_CHANGED, Level.CLOSED)
         store.record([(e, [planned(e, "sky", f"Places libres : {i % 3} sur 240")])
                       for i, e in enumerate(automatic)], {}, deadline=60.0)
         store.record([(closure, [planned(closure, "sky", "Fermée : incendie.")])], {}, deadline=60.0)
         channel = Bluesky(config.channels["sky"], config.delivery)
-        worker = Worker(store, channel, config.delivery, budget_for(config.channels["sky"]))
+        worker = Worker(facade(store), channel, config.delivery, budget_for(config.channels["sky"]))
         with capture_logs() as logs:
             await run_until_idle(worker)
         await channel.close()
@@ -124,8 +125,8 @@ class TestShortBudget:
         dropped = [e for e in logs if e["event"] == "delivery_dropped"]
         assert len(dropped) == 7 and "kept for staff changes" in dropped[0]["reason"]
 
-    async def test_spent_budget_postpones_staff_posts(self, tmp_path: Path) -> None:
-        store = Store(tmp_path / "state.db")
+    async def test_spent_budget_postpones_staff_posts(self, tmp_path: Path, new_store: NewStore) -> None:
+        store = new_store("state.db")
         budget = Budget("acct", BudgetConfig(per_day=2))
         sent = [event(i, EventKind.STATUS_CHANGED) for i in range(3)]
         store.record([(e, [planned(e, "acct", "x")]) for e in sent], {}, deadline=60.0)
@@ -139,8 +140,8 @@ class TestShortBudget:
         assert later.next_attempt == pytest.approx(time.time() + 86400, abs=5)
         assert "posting budget spent" in (later.last_error or "")
 
-    async def test_a_thread_that_will_not_fit_says_so(self, tmp_path: Path) -> None:
-        store = Store(tmp_path / "state.db")
+    async def test_a_thread_that_will_not_fit_says_so(self, tmp_path: Path, new_store: NewStore) -> None:
+        store = new_store("state.db")
         budget = Budget("acct", BudgetConfig(per_day=3, reserve=0))
         thread = [event(i, EventKind.STATUS_CHANGED, Level.EMERGENCY) for i in range(5)]
         store.record([(e, [planned(e, "acct", f"{i + 1}/5")]) for i, e in enumerate(thread)], {},
@@ -153,14 +154,14 @@ class TestShortBudget:
             assert budget.admit(store, first)
         assert [e["event"] for e in logs] == ["budget_short"]
 
-    async def test_usage_survives_a_restart(self, tmp_path: Path) -> None:
-        store = Store(tmp_path / "state.db")
+    async def test_usage_survives_a_restart(self, tmp_path: Path, new_store: NewStore) -> None:
+        store = new_store("state.db")
         sent = [event(i, EventKind.STATUS_CHANGED) for i in range(5)]
         store.record([(e, [planned(e, "acct", "x")]) for e in sent], {}, deadline=60.0)
         for i in range(1, 6):
             store.mark_sent(i, f"r{i}", None)
         store.close()
-        reopened = Store(tmp_path / "state.db")
+        reopened = new_store("state.db")
         assert budget_for(channel_config("x")).remaining(reopened).day == 12
         assert states(reopened, 5) == [SENT] * 5
 
@@ -169,7 +170,7 @@ class TestFacebookUsage:
     """Facebook's usage headers are its budget: past 80 % automatic posts drop, staff posts go."""
 
     async def test_high_usage_drops_automatics(
-        self, write_config: WriteConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        self, new_store: NewStore, write_config: WriteConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         async with FakeGraph(token="page-token", page_id="104857600123456", usage_share=85) as graph:
             monkeypatch.setenv("FB_TOKEN", "page-token")
@@ -177,14 +178,14 @@ class TestFacebookUsage:
                 "  fb: {type: facebook, language: fr, page_id: '104857600123456',"
                 f" token: {{env: FB_TOKEN}}, graph_url: '{graph.graph_url}', timeout: 2s}}"))
             channel = FacebookPage(config.channels["fb"], config.delivery)
-            store = Store(tmp_path / "state.db")
+            store = new_store("state.db")
             seats, closure = event(1), event(2, EventKind.STATUS_CHANGED, Level.CLOSED)
             store.record([(seats, [planned(seats, "fb", "Places libres : 12")]),
                           (closure, [planned(closure, "fb", "Fermée : incendie.")])], {}, deadline=60.0)
             budget = budget_for(config.channels["fb"], channel)
             await channel.whoami()  # the health check's call: the usage is known from here on
             assert budget.remaining(store).usage == 85.0
-            await run_until_idle(Worker(store, channel, config.delivery, budget))
+            await run_until_idle(Worker(facade(store), channel, config.delivery, budget))
             await channel.close()
             assert [p.message for p in graph.live_posts()] == ["Fermée : incendie."]
         assert states(store, 2) == [DROPPED, SENT]

@@ -31,6 +31,7 @@ from tests.support.daemon import Daemon
 from tests.support.fakes import refusing_port
 from tests.support.fakes.bluesky import FakeBluesky
 from tests.support.fakes.facebook import FakeGraph
+from tests.support.stores import NewStore, facade
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +63,7 @@ def record(store: Store, i: int) -> None:
 
 async def deliver(store: Store, config: Config) -> None:
     channel = Bluesky(config.channels["sky"], config.delivery)
-    worker = Worker(store, channel, config.delivery)
+    worker = Worker(facade(store), channel, config.delivery)
     while (due := store.next_due("sky")) is not None:
         await worker.attempt(due)
     await channel.close()
@@ -72,10 +73,10 @@ class TestFailingDeliveries:
     """The last delivery failing permanently makes the channel failing, with that reason."""
 
     async def test_revoked_password_then_fixed(
-        self, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch, fake: FakeBluesky,
+        self, new_store: NewStore, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch, fake: FakeBluesky,
         tmp_path: Path,
     ) -> None:
-        store = Store(tmp_path / "state.db")
+        store = new_store("state.db")
         record(store, 1)
         await deliver(store, sky_config(write_config, monkeypatch, fake.url, "revoked-pass"))
         entry = health.report(store, ["sky"], {}, {})["sky"]
@@ -87,10 +88,10 @@ class TestFailingDeliveries:
         assert health.report(store, ["sky"], {}, {})["sky"] == {"state": "ok", "pending": 0}
 
     async def test_metrics_carry_state_reason_and_budget(
-        self, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch, fake: FakeBluesky,
+        self, new_store: NewStore, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch, fake: FakeBluesky,
         tmp_path: Path,
     ) -> None:
-        store = Store(tmp_path / "state.db")
+        store = new_store("state.db")
         record(store, 1)
         config = sky_config(write_config, monkeypatch, fake.url, "revoked-pass")
         await deliver(store, config)
@@ -107,7 +108,7 @@ class TestCredentialCheck:
     """The periodic check asks each platform, and warns before a token expires."""
 
     async def test_refused_credentials_fail(
-        self, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch, fake: FakeBluesky,
+        self, new_store: NewStore, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch, fake: FakeBluesky,
         tmp_path: Path,
     ) -> None:
         config = sky_config(write_config, monkeypatch, fake.url, "revoked-pass")
@@ -115,17 +116,17 @@ class TestCredentialCheck:
         check = await Health(None, 3600, 2.0).check(channel)
         await channel.close()
         assert check.ok is False and "refused to log in" in check.reason
-        entry = health.report(Store(tmp_path / "s.db"), ["sky"], {}, {"sky": check})["sky"]
+        entry = health.report(new_store("s.db"), ["sky"], {}, {"sky": check})["sky"]
         assert entry["state"] == "failing" and entry["reason"] == check.reason
 
     async def test_unreachable_is_unknown_not_failing(
-        self, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        self, new_store: NewStore, write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     ) -> None:
         config = sky_config(write_config, monkeypatch, f"http://127.0.0.1:{refusing_port()}")
         channel = Bluesky(config.channels["sky"], config.delivery)
         check = await Health(None, 3600, 2.0).check(channel)
         await channel.close()
-        entry = health.report(Store(tmp_path / "s.db"), ["sky"], {}, {"sky": check})["sky"]
+        entry = health.report(new_store("s.db"), ["sky"], {}, {"sky": check})["sky"]
         assert check.ok is None and entry["state"] == "ok"
         assert entry["credentials"].startswith("could not check: cannot reach Bluesky")
 

@@ -6,7 +6,6 @@ import asyncio
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -20,6 +19,7 @@ from statusd.events import Event, EventKind
 from statusd.model import Announced, Level, Target
 from statusd.outbox.store import FAILED, PENDING, SENDING, SENT, SUPERSEDED, Planned, Store
 from statusd.outbox.worker import Worker
+from tests.support.stores import facade
 
 pytestmark = pytest.mark.unit
 
@@ -93,11 +93,6 @@ class Recorder:
         return None
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "statusd.db")
-
-
 def record(store: Store, ev: Event, channels: tuple[str, ...] = ("rec",), batch: list[Event] | None = None) -> list[str]:
     items = [(e, [Planned(c, message(e)) for c in channels]) for e in (batch or [ev])]
     return store.record(items, {str(ev.target): Announced(ev.level.value, "fp", "", ev.id, 0.0)}, deadline=5.0)
@@ -107,7 +102,7 @@ async def drain(worker: Worker, seconds: float = 2.0) -> None:
     task = asyncio.create_task(worker.run())
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        due = worker.store.next_due(worker.channel.name)
+        due = worker.store.sync.next_due(worker.channel.name)
         if due is None and not worker.busy:
             break
         await asyncio.sleep(0.01)
@@ -185,14 +180,14 @@ class TestWorker:
         channel = Recorder()
         for rev in ("1", "2", "3"):
             record(store, event(f"main/s{rev}", rev=rev))
-        await drain(Worker(store, channel, POLICY))
+        await drain(Worker(facade(store), channel, POLICY))
         assert len(channel.sent) == 3
         assert store.counts() == {SENT: 3}
 
     async def test_transient_errors_retry_with_the_same_key(self, store: Store) -> None:
         channel = Recorder([TransientError("HTTP 500"), TransientError("timeout"), None])
         record(store, event())
-        await drain(Worker(store, channel, POLICY))
+        await drain(Worker(facade(store), channel, POLICY))
         assert store.counts() == {SENT: 1}
         [(_, _, [delivery])] = store.recent()
         assert delivery.attempts == 3
@@ -201,14 +196,14 @@ class TestWorker:
     async def test_permanent_error_fails_with_its_reason(self, store: Store) -> None:
         channel = Recorder([PermanentError("HTTP 401: bad token")])
         record(store, event())
-        await drain(Worker(store, channel, POLICY))
+        await drain(Worker(facade(store), channel, POLICY))
         [(_, _, [delivery])] = store.recent()
         assert (delivery.state, delivery.last_error) == (FAILED, "HTTP 401: bad token")
 
     async def test_gives_up_at_the_deadline(self, store: Store) -> None:
         channel = Recorder([TransientError("HTTP 503")])
         record(store, event())  # a deadline 5 s away; the next try would be 10 s away
-        worker = Worker(store, channel, replace(POLICY, backoff=10.0, backoff_max=10.0))
+        worker = Worker(facade(store), channel, replace(POLICY, backoff=10.0, backoff_max=10.0))
         await worker.attempt(store.next_due("rec"))  # type: ignore[arg-type]
         [(_, _, [delivery])] = store.recent()
         assert (delivery.state, delivery.last_error) == (FAILED, "gave up after 1 attempts: HTTP 503")
@@ -216,7 +211,7 @@ class TestWorker:
     async def test_retry_after_pauses_the_channel(self, store: Store) -> None:
         channel = Recorder([TransientError("HTTP 429", retry_after=0.4)])
         record(store, event())
-        worker = Worker(store, channel, POLICY)
+        worker = Worker(facade(store), channel, POLICY)
         await worker.attempt(store.next_due("rec"))  # type: ignore[arg-type]
         due = store.next_due("rec")
         assert due is not None and due.next_attempt >= time.time() + 0.3
@@ -228,7 +223,7 @@ class TestWorker:
         assert delivery is not None
         store.mark_sending(delivery.id)  # the daemon died here, mid-send
         channel = Recorder(found=Sent("already-there"))
-        await drain(Worker(store, channel, POLICY))
+        await drain(Worker(facade(store), channel, POLICY))
         [(_, _, [after])] = store.recent()
         assert (after.state, after.remote_id, channel.sent, channel.lookups) == (SENT, "already-there", [], 1)
 
@@ -236,14 +231,14 @@ class TestWorker:
         """The platform may have the post although no answer came."""
         channel = Recorder([timed_out()], found=Sent("made-it"))
         record(store, event())
-        await drain(Worker(store, channel, POLICY))
+        await drain(Worker(facade(store), channel, POLICY))
         [(_, _, [after])] = store.recent()
         assert (after.state, after.remote_id, channel.sent, channel.lookups) == (SENT, "made-it", [], 1)
 
     async def test_a_duplicate_refusal_finds_the_post(self, store: Store) -> None:
         channel = Recorder([DuplicateError("duplicate: already posted")], found=Sent("the-original"))
         record(store, event())
-        await drain(Worker(store, channel, POLICY))
+        await drain(Worker(facade(store), channel, POLICY))
         [(_, _, [after])] = store.recent()
         assert (after.state, after.remote_id) == (SENT, "the-original")
 
@@ -254,7 +249,7 @@ class TestWorker:
         store.mark_sending(delivery.id)
         assert store.next_due("rec").state == SENDING  # type: ignore[union-attr]
         channel = Recorder()
-        await drain(Worker(store, channel, POLICY))
+        await drain(Worker(facade(store), channel, POLICY))
         assert len(channel.sent) == 1
 
 
@@ -270,7 +265,7 @@ class TestUnknownOutcome:
 
         channel = Blind([timed_out()])
         record(store, event())
-        worker = Worker(store, channel, POLICY)
+        worker = Worker(facade(store), channel, POLICY)
         await worker.attempt(store.next_due("rec"))  # type: ignore[arg-type]
         await worker.attempt(store.next_due("rec"))  # type: ignore[arg-type]
         [(_, _, [after])] = store.recent()

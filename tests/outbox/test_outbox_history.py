@@ -14,11 +14,6 @@ from tests.outbox.test_outbox_promises import event, record
 pytestmark = pytest.mark.unit
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "statusd.db")
-
-
 class TestBoundedHistory:
     """The store keeps `delivery.history` of events and prunes the rest, never what is in force."""
 

@@ -20,6 +20,7 @@ from statusd.model import Announced, Level, Target
 from statusd.outbox.outcome import may_have_posted
 from statusd.outbox.store import PENDING, SENT, SUPERSEDED, Planned, Store
 from statusd.outbox.worker import Worker
+from tests.support.stores import NewStore, facade
 
 pytestmark = pytest.mark.unit
 
@@ -129,11 +130,6 @@ class Honouring(Platform):
     honours_idempotency: ClassVar[bool] = True
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "statusd.db")
-
-
 def record(store: Store, ev: Event, text: str, at: float | None = None) -> None:
     announced = {str(ev.target): Announced(ev.level.value, ev.revision, "", ev.id, 0.0)}
     store.record([(ev, [Planned("rec", message(ev, text))])], announced, deadline=30.0, now=at)
@@ -147,7 +143,7 @@ async def drain(worker: Worker, seconds: float = 3.0) -> None:
     task = asyncio.create_task(worker.run())
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if worker.store.next_due(worker.channel.name) is None and not worker.busy:
+        if worker.store.sync.next_due(worker.channel.name) is None and not worker.busy:
             break
         await asyncio.sleep(0.01)
     worker.stop()
@@ -168,7 +164,7 @@ class TestOrderPerTarget:
         record(store, first, "first", at=time.time() - 1)
         platform = Platform([TransientError("HTTP 500: Internal Server Error")])
         platform.gate = gate = asyncio.Event()
-        worker = Worker(store, platform, POLICY)
+        worker = Worker(facade(store), platform, POLICY)
         running = asyncio.create_task(drain(worker))
         await asyncio.wait_for(platform.sending.wait(), 2.0)
         record(store, event(target, newer[0], "second", previous=newer[1]), "second")
@@ -182,7 +178,7 @@ class TestOrderPerTarget:
         """It timed out but was made: found and recorded first, so the newer one lands last."""
         record(store, event("main", Level.CLOSED, "first"), "first", at=time.time() - 1)
         platform = Platform(["timeout after"], lookups=["fail", "fail"])
-        worker = Worker(store, platform, POLICY)
+        worker = Worker(facade(store), platform, POLICY)
         await worker.attempt(store.next_due("rec"))  # type: ignore[arg-type]
         record(store, event("main", Level.OPEN, "second", previous=Level.CLOSED), "second")
         await drain(worker)
@@ -193,7 +189,7 @@ class TestOrderPerTarget:
     async def test_an_uncertain_earlier_post_proved_absent_is_superseded(self, store: Store) -> None:
         record(store, event("main", Level.CLOSED, "first"), "first", at=time.time() - 1)
         platform = Platform([timed_out()])
-        worker = Worker(store, platform, POLICY)
+        worker = Worker(facade(store), platform, POLICY)
         await worker.attempt(store.next_due("rec"))  # type: ignore[arg-type]
         record(store, event("main", Level.OPEN, "second", previous=Level.CLOSED), "second")
         await drain(worker)
@@ -213,20 +209,20 @@ class TestUncertainSends:
     async def test_a_refused_connection_is_sent_again_without_a_look_up(self, store: Store) -> None:
         record(store, event("main", Level.CLOSED, "one"), "one")
         platform = Platform([refused()])
-        await drain(Worker(store, platform, POLICY))
+        await drain(Worker(facade(store), platform, POLICY))
         assert (platform.texts(), platform.found_calls) == (["one"], [])
 
     async def test_without_honoured_keys_every_uncertain_attempt_is_looked_up(self, store: Store) -> None:
         record(store, event("main", Level.CLOSED, "one"), "one")
         platform = Platform([timed_out(), timed_out()])
-        await drain(Worker(store, platform, POLICY))
+        await drain(Worker(facade(store), platform, POLICY))
         assert platform.texts() == ["one"]
         assert len(platform.found_calls) == 2
 
     async def test_with_honoured_keys_the_same_key_is_sent_again(self, store: Store) -> None:
         record(store, event("main", Level.CLOSED, "one"), "one")
         platform = Honouring(["timeout after"])
-        await drain(Worker(store, platform, POLICY))
+        await drain(Worker(facade(store), platform, POLICY))
         assert (platform.texts(), platform.found_calls, platform.sends) == (["one"], [], 2)
 
     async def test_a_crash_mid_send_is_found_not_repeated(self, store: Store) -> None:
@@ -236,7 +232,7 @@ class TestUncertainSends:
         delivery = store.next_due("rec")
         assert delivery is not None
         store.mark_sending(delivery.id)  # the daemon died here
-        await drain(Worker(store, platform, POLICY))
+        await drain(Worker(facade(store), platform, POLICY))
         assert platform.texts() == ["one"]
         assert store.delivery(delivery.id).remote_id == "p1"  # type: ignore[union-attr]
 
@@ -248,7 +244,7 @@ class TestClaimedPosts:
         record(store, event("main", Level.CLOSED, "a"), "Café: closed", at=time.time() - 5)
         record(store, event("annexe", Level.CLOSED, "b"), "Café: closed", at=time.time() - 4)
         platform = Platform([None, timed_out()])
-        await drain(Worker(store, platform, POLICY))
+        await drain(Worker(facade(store), platform, POLICY))
         assert platform.texts() == ["Café: closed", "Café: closed"]
         remote = {d.event_id: d.remote_id for _, _, ds in store.recent() for d in ds}
         assert sorted(r or "" for r in remote.values()) == ["p1", "p2"]
@@ -264,7 +260,7 @@ class TestClaimedPosts:
         record(store, event("main", Level.CLOSED, "a"), "same", at=time.time() - 5)
         record(store, event("annexe", Level.CLOSED, "b"), "same", at=time.time() - 4)
         platform = Careless([None, refused(), timed_out()])
-        await drain(Worker(store, platform, POLICY))
+        await drain(Worker(facade(store), platform, POLICY))
         remote = sorted(d.remote_id or "" for _, _, ds in store.recent() for d in ds)
         assert remote == ["p1", "p2"]
 
@@ -276,7 +272,7 @@ class TestBackoff:
         record(store, event("main", Level.CLOSED, "one"), "one")
         platform = Platform([timed_out()], lookups=["fail"] * 100)
         policy = replace(POLICY, backoff=0.05, backoff_max=30.0)
-        task = asyncio.create_task(Worker(store, platform, policy).run())
+        task = asyncio.create_task(Worker(facade(store), platform, policy).run())
         await asyncio.sleep(1.5)
         task.cancel()
         [(_, _, [delivery])] = store.recent()
@@ -332,7 +328,7 @@ class TestKeyWindow:
     """After an outage longer than the platform remembers keys, the post is looked up, not repeated."""
 
     async def test_two_hours_of_refusals_after_a_timeout_make_one_post(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        self, new_store: NewStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         import statusd.outbox.store as store_module
         import statusd.outbox.worker as worker_module
@@ -347,14 +343,14 @@ class TestKeyWindow:
 
         monkeypatch.setattr(store_module, "time", Clock)
         monkeypatch.setattr(worker_module, "time", Clock)
-        store = Store(tmp_path / "o.db")
+        store = new_store("o.db")
         ev = Event(EventKind.STATUS_CHANGED, Target.parse("main"), Level.CLOSED, Level.OPEN, {"en": "x"},
                    datetime.now(UTC), "a", "r1")
         text = Message("Main: closed.", "en", None, ev.id, ev.kind.value, "main", "closed")
         store.record([(ev, [Planned("m", text)])], {}, 6 * 3600.0, now=clock[0])
         platform = _StockMastodon(clock, ["timeout"] + ["refused"] * 60)
         # Retries every few minutes: each one alone looks recent, the first post is hours old.
-        worker = Worker(store, platform, DeliveryConfig(backoff_max=300.0))  # type: ignore[arg-type]
+        worker = Worker(facade(store), platform, DeliveryConfig(backoff_max=300.0))  # type: ignore[arg-type]
         for _ in range(300):  # bounded: each step is one attempt
             due = store.next_due("m")
             if due is None:

@@ -4,7 +4,6 @@ posted again, read back from what the channel double holds."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -12,13 +11,9 @@ from statusd.model import Level
 from statusd.outbox.store import SENT, SKIPPED, SUPERSEDED, Store
 from statusd.outbox.worker import Worker
 from tests.outbox.test_outbox_promises import POLICY, Platform, drain, event, record
+from tests.support.stores import facade
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "statusd.db")
 
 
 class TestNothingSaidForNothing:
@@ -27,10 +22,10 @@ class TestNothingSaidForNothing:
     async def test_the_same_text_after_a_superseded_change_is_skipped(self, store: Store) -> None:
         record(store, event("main/cafe", Level.CLOSED, "a"), "Café: closed", at=time.time() - 3)
         platform = Platform()
-        await drain(Worker(store, platform, POLICY))
+        await drain(Worker(facade(store), platform, POLICY))
         record(store, event("main/cafe", Level.OPEN, "b", previous=Level.CLOSED), "Café: open", at=time.time() - 2)
         record(store, event("main/cafe", Level.CLOSED, "c"), "Café: closed", at=time.time() - 1)
-        await drain(Worker(store, platform, POLICY))
+        await drain(Worker(facade(store), platform, POLICY))
         assert platform.texts() == ["Café: closed"]
         found = {(d.message.text, d.state) for _, _, ds in store.recent() for d in ds if d.message}
         assert found == {("Café: closed", SENT), ("Café: open", SUPERSEDED), ("Café: closed", SKIPPED)}
@@ -39,5 +34,5 @@ class TestNothingSaidForNothing:
         platform = Platform()
         for rev, text in (("a", "Café: closed"), ("b", "Café: open"), ("c", "Café: closed")):
             record(store, event("main/cafe", Level.CLOSED, rev), text)
-            await drain(Worker(store, platform, POLICY))
+            await drain(Worker(facade(store), platform, POLICY))
         assert platform.texts() == ["Café: closed", "Café: open", "Café: closed"]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
 from statusd.config.load import Config
-from statusd.outbox.store import Store
+from statusd.outbox.facade import AsyncStore
+from statusd.outbox.sqlite import SqliteStore
 from statusd.web.ops import Ops, OpsView
 from statusd.web.state import WebState
 
@@ -18,12 +20,16 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 async def ops(config: Config, tmp_path: Path) -> AsyncIterator[Ops]:
-    store = Store(tmp_path / "statusd.db")
+    store = SqliteStore(tmp_path / "statusd.db")
     inactive = {"mastodon": "off until file /etc/credstore/statusd.mastodon-token is set"}
     from statusd.outbox import health
 
-    view = OpsView(store, WebState(config), lambda: health.report(store, ["console"], {}, {}),
-                   lambda: inactive, lambda: True)
+    facade = AsyncStore(store)
+
+    async def channels() -> dict[str, dict[str, Any]]:
+        return await facade.run(health.report, ["console"], {}, {})
+
+    view = OpsView(facade, WebState(config), channels, lambda: inactive, lambda: True)
     served = Ops(view, "127.0.0.1", 0)
     await served.start()
     yield served

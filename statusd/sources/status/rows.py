@@ -20,7 +20,7 @@ from statusd.model import StatusEntry, Target, Wanted
 from statusd.sources.status import edit as status_edit
 from statusd.sources.status import file as status_file
 
-__all__ = ["CHANNEL", "SCHEMA", "WantedRows", "fragment", "migrate"]
+__all__ = ["CHANNEL", "SCHEMA", "WantedRows", "address", "fragment", "migrate"]
 
 log = structlog.get_logger()
 
@@ -36,6 +36,16 @@ CREATE TABLE IF NOT EXISTS wanted (
 );
 """
 CONNECT_TIMEOUT = 5
+
+
+def address(config: Config) -> str:
+    """The store's address with its password (read now from its reference), for psycopg."""
+    assert config.store.dsn is not None
+    secret = config.store.password
+    password = secret.read() if secret is not None else None
+    if secret is not None and password is None:
+        raise UserError(f"{config.path}: store_password: {secret.describe()} is not set")
+    return psycopg.conninfo.make_conninfo(config.store.dsn, password=password) if password else config.store.dsn
 
 
 def migrate(conn: psycopg.Connection[tuple[object, ...]]) -> None:

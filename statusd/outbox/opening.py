@@ -1,0 +1,44 @@
+"""Opening the configured store: the SQLite file in the state directory, or PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from statusd.config.load import Config
+from statusd.errors import UserError
+from statusd.outbox.contract import Store
+from statusd.outbox.schema import SchemaBehind
+from statusd.paths import store_path
+
+
+def open_store(config: Config, state_dir: Path, *, readonly: bool = False, current: bool = True,
+               holder: str | None = None) -> Store:
+    """The store `config` names. A PostgreSQL one must hold this code's schema (unless not `current`:
+    `statusd migrate` opens it to make it so); its password is read now, and never shown.
+    `holder`: a cluster node's lease holder id, set on its connections for the fence."""
+    settings = config.store
+    if settings.dsn is None:
+        return open_sqlite(store_path(state_dir), readonly)
+    from statusd.outbox.postgres import PostgresStore
+
+    password = None
+    if settings.password is not None:
+        password = settings.password.read()
+        if password is None:
+            raise UserError(f"{config.path}: store_password: {settings.password.describe()} is not set; "
+                            "set it, or remove store_password if the server needs none")
+    store = PostgresStore(settings.dsn, password, settings.timeout, holder=holder)
+    if current:
+        try:
+            store.require_current()
+        except SchemaBehind as err:
+            store.close()
+            raise UserError(str(err)) from err
+    return store
+
+
+def open_sqlite(path: Path, readonly: bool = False) -> Store:
+    from statusd.outbox.sqlite import SqliteStore
+
+    return SqliteStore(path, readonly=readonly)
+

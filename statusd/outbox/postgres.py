@@ -1,0 +1,154 @@
+"""The PostgreSQL store: the same tables and SQL as SQLite's, shared by several daemons.
+
+psycopg 3 with its connection pool: a connection the server or the network cut
+is thrown away and replaced, so a cut shows as one failed call (store trouble)
+and the next call works again. Short connect, statement and TCP timeouts make a
+stalled or unreachable server an error within seconds, never a hang. Every
+psycopg error leaves here as `StoreError`, one sentence without the password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import conninfo
+from psycopg_pool import ConnectionPool
+
+from statusd.outbox.dialect import POSTGRES, placeholders
+from statusd.outbox.postgres_rows import Result, row_maker
+from statusd.outbox.records import StoreError
+from statusd.outbox.schema import VERSION, SchemaBehind, upgrade
+from statusd.outbox.store import SqlStore
+
+# The store's writers take turns on this transaction-scoped advisory lock, as
+# SQLite's BEGIN IMMEDIATE makes them: one event and its deliveries at a time.
+WRITE_LOCK = 0x5374_6174_7573  # "Status"
+# A second advisory lock, held by `statusd migrate` while it upgrades.
+MIGRATE_LOCK = WRITE_LOCK + 1
+
+
+class PgDb:
+    """The shared SQL's connection: each statement on a pooled connection, a transaction on one."""
+
+    def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
+        self._pool = pool
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Result:
+        try:
+            if self._conn is not None:
+                return _run(self._conn, sql, parameters)
+            with self._pool.connection() as conn:
+                return _run(conn, sql, parameters)
+        except psycopg.Error as err:
+            raise StoreError(sentence(err)) from err
+
+    @contextmanager
+    def transaction(self, lock: int | None = WRITE_LOCK) -> Iterator[None]:
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                self._conn = conn
+                try:
+                    if lock is not None:
+                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+                    yield
+                finally:
+                    self._conn = None
+        except psycopg.Error as err:
+            raise StoreError(sentence(err)) from err
+
+
+def _run(conn: psycopg.Connection[Any], sql: str, parameters: Sequence[Any]) -> Result:
+    cursor = conn.execute(placeholders(sql), tuple(parameters))
+    rows = cursor.fetchall() if cursor.description is not None else []
+    return Result(rows, cursor.rowcount)
+
+
+class PostgresStore(SqlStore):
+    """The outbox's durable state in a PostgreSQL database (`store: postgresql://…`).
+
+    `password` is the resolved secret (never part of `dsn`); `timeout` bounds a
+    connect and a statement. The schema is made by `migrate()` (`statusd migrate`);
+    `require_current()` refuses a database that is behind.
+    """
+
+    dialect = POSTGRES
+
+    def __init__(self, dsn: str, password: str | None = None, timeout: float = 5.0, name: str = "statusd",
+                 holder: str | None = None) -> None:
+        self.label = describe(dsn)
+        self.troubles = {}
+        self.timeout = timeout
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            dsn, min_size=1, max_size=2, timeout=timeout, open=False, name=f"{name}-store",
+            kwargs=connect_options(password, timeout, holder))
+        self._pool.open(wait=False)
+        self._db = self._pg = PgDb(self._pool)
+
+    def close(self) -> None:
+        self._pool.close(timeout=self.timeout)
+
+    def _transaction(self) -> Any:
+        return self._pg.transaction()
+
+    def data_version(self) -> int:
+        # Advances whenever any transaction on the server committed a write: at worst a
+        # needless look by the workers. (LISTEN/NOTIFY is the cluster's precise signal.)
+        row = self._db.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").fetchone()
+        return int(row[0])
+
+    def schema_version(self) -> int:
+        """The schema version the database holds (0: none yet)."""
+        row = self._db.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+        if not row[0]:
+            return 0
+        return int(self._db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+
+    def migrate(self) -> list[int]:
+        """Create or upgrade the schema, one migrator at a time; the versions this made."""
+        with self._pg.transaction(lock=MIGRATE_LOCK):
+            return upgrade(POSTGRES, self._db.execute, self.schema_version())
+
+    def require_current(self) -> None:
+        """Raise SchemaBehind unless the database holds exactly this code's schema."""
+        found = self.schema_version()
+        if found != VERSION:
+            state = "has no statusd tables" if found == 0 else f"holds schema version {found}"
+            raise SchemaBehind(f"the store {self.label} {state}, this statusd needs version {VERSION}; "
+                               "run `statusd migrate` first")
+
+
+def connect_options(password: str | None, timeout: float, holder: str | None = None) -> dict[str, Any]:
+    """libpq settings that turn a stall or a cut into an error within about `timeout` seconds
+    (and, on a cluster node, name the lease holder its writes are fenced by: cluster/schema.py)."""
+    millis = int(timeout * 1000)
+    fence = f" -c statusd.holder={holder}" if holder else ""
+    options: dict[str, Any] = {
+        "autocommit": True, "row_factory": row_maker, "connect_timeout": max(2, round(timeout)),
+        "options": f"-c statement_timeout={millis} -c lock_timeout={millis} "
+                   f"-c idle_in_transaction_session_timeout={millis * 2}{fence}",
+        "keepalives": 1, "keepalives_idle": max(1, round(timeout)), "keepalives_interval": 1,
+        "keepalives_count": 3, "tcp_user_timeout": millis, "application_name": "statusd"}
+    if password is not None:
+        options["password"] = password
+    return options
+
+
+def describe(dsn: str) -> str:
+    """The DSN as logs and errors may show it: user, host, port and database, never a password."""
+    try:
+        parts = conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "postgresql://(unreadable address)"
+    host, port = parts.get("host") or "localhost", parts.get("port") or "5432"
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    return f"postgresql://{user}{host}:{port}/{parts.get('dbname') or ''}"
+
+
+def sentence(err: psycopg.Error) -> str:
+    """One line of what went wrong (libpq's first line; it never holds the password)."""
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__).rstrip(".")

@@ -1,0 +1,70 @@
+"""Both stores for the store and outbox tests: each test that asks for `new_store` runs on SQLite and on PostgreSQL.
+
+`new_store(name)` opens the store called `name`: a file in the test's directory, or
+a database of the session's PostgreSQL server made for the test (migrated on first
+open). The same name again opens the same store anew, as a restarted daemon or
+another program would; every store opened is closed after the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from statusd.outbox.contract import Store
+from statusd.outbox.facade import AsyncStore
+from statusd.outbox.postgres import PostgresStore
+from statusd.outbox.sqlite import SqliteStore
+from tests.support.postgres import PASSWORD, PostgresServer
+
+KINDS = ("sqlite", "postgresql")
+NewStore = Callable[..., Store]
+
+
+def facade(store: Store) -> AsyncStore:
+    """The daemon's view of `store` (a worker's), on a store thread of its own."""
+    return AsyncStore(store)
+
+
+@pytest.fixture(params=KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def new_store(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[NewStore]:
+    opened: list[Store] = []
+    databases: dict[str, str] = {}
+    server: PostgresServer | None = request.getfixturevalue("postgres_server") if store_kind != "sqlite" else None
+
+    def open_store(name: str = "statusd.db") -> Store:
+        store: Store
+        if server is None:
+            store = SqliteStore(tmp_path / name)
+        else:
+            fresh = name not in databases
+            if fresh:
+                databases[name] = server.create_database()
+            store = PostgresStore(server.dsn(databases[name], password=False), PASSWORD, timeout=5.0)
+            if fresh:
+                store.migrate()
+        opened.append(store)
+        return store
+
+    yield open_store
+    for store in opened:
+        try:
+            store.close()
+        except Exception:  # noqa: S110 (already closed by the test)
+            pass
+    for database in databases.values():
+        assert server is not None
+        server.drop_database(database)
+
+
+@pytest.fixture
+def store(new_store: NewStore) -> Store:
+    """The test's store, on each backend in turn."""
+    return new_store()
