@@ -45,7 +45,7 @@ def _server() -> PostgresServer:
 
 def _store_lines(server: PostgresServer, database: str, node: str | None, lease: str = "5s") -> str:
     url = server.dsn(database, password=False)
-    text = f"\nstore: {{url: '{url}', password: {{env: {PASSWORD_ENV}}}}}\n"
+    text = f"\nstore: '{url}'\nstore_password: {{env: {PASSWORD_ENV}}}\n"
     return text + (f"cluster: {{node: {node}, lease: {lease}}}\n" if node else "")
 
 

@@ -11,14 +11,25 @@ from typing import Any
 
 from tests.support.daemon import Daemon
 
-__all__ = ["Node", "Nodes", "cluster_config"]
+__all__ = ["Node", "Nodes", "cluster_config", "migrate"]
 
 PASSWORD_VARIABLE = "STATUSD_DB_PASSWORD"
 
 
+def migrate(dsn: str) -> None:
+    """What `statusd migrate` does once before the nodes start: the store's tables."""
+    from statusd.outbox.postgres import PostgresStore
+
+    store = PostgresStore(dsn)
+    try:
+        store.migrate()
+    finally:
+        store.close()
+
+
 def cluster_config(base: str, dsn_without_password: str, node: str, lease: str) -> str:
     """A node's statusd.yaml: the shared config, the store, and its own name."""
-    return (base + f"\nstore: {{url: '{dsn_without_password}', password: {{env: {PASSWORD_VARIABLE}}}}}\n"
+    return (base + f"\nstore: '{dsn_without_password}'\nstore_password: {{env: {PASSWORD_VARIABLE}}}\n"
             f"cluster: {{node: {node}, lease: {lease}}}\n")
 
 

@@ -11,6 +11,7 @@ each fail-over (kill → first delivery by the new leader) is timed.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import statistics
 import time
@@ -21,8 +22,9 @@ import pytest
 
 from statusd import loading
 from statusd.sources.status.rows import WantedRows
-from tests.cluster.nodes import Node, Nodes
+from tests.cluster.nodes import Node, Nodes, migrate
 from tests.cluster.outbox import wait_settled
+from tests.cluster import traffic
 from tests.cluster.traffic import Changes
 from tests.faults.audit import audit, out_of_order, unannounced
 from tests.faults.driver import TRACEBACK, excerpt
@@ -32,7 +34,7 @@ from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.faults
 
-KILLS = 20
+KILLS = int(os.environ.get("STATUSD_CLUSTER_KILLS") or 20)
 HOOKS = {"hook-fr": Hook("fr"), "hook-en": Hook("en")}
 CHANNELS = ("hook-fr", "hook-en", "mastodon")
 FAULTS = {"hook-fr": {"late": 0.2}, "mastodon": {"late": 0.15}}
@@ -51,8 +53,10 @@ class TestLeaderKilled:
         path = fault_config(fleet.channels(timeout="1s", only=CHANNELS))
         config = loading.load(path)
         dsn = postgres_server.dsn(postgres_database)
-        nodes = Nodes.make(tmp_path / "cluster", path.read_text(encoding="utf-8"),
-                           postgres_server.dsn(postgres_database, password=False), _password(dsn), ENV, lease=LEASE)
+        migrate(dsn)
+        nodes = Nodes.make(tmp_path / "cluster", Changes.config_text(path.read_text(encoding="utf-8")),
+                           postgres_server.dsn(postgres_database, password=False), _password(dsn),
+                           {**ENV, **traffic.ENV}, lease=LEASE)
         changes = Changes(config, WantedRows(config, dsn), nodes, rng)
         failovers: list[float] = []
         try:

@@ -14,7 +14,7 @@ import pytest
 
 from statusd import loading
 from statusd.sources.status.rows import WantedRows
-from tests.cluster.nodes import Nodes
+from tests.cluster.nodes import Nodes, migrate
 from tests.cluster.outbox import wait_settled
 from tests.cluster.tcp import TcpProxy
 from tests.cluster.test_failover import _password
@@ -54,6 +54,7 @@ class TestCutOff:
         for name, proxy in mine.items():
             cut_base = cut_base.replace(fleet.proxies[name].url, proxy.url)
         dsn = postgres_server.dsn(postgres_database)
+        migrate(dsn)
         plain = postgres_server.dsn(postgres_database, password=False)
         nodes = Nodes.make(tmp_path / "cluster", [cut_base, shared], [plain.replace(
             f":{postgres_server.port}/", f":{link.port}/"), plain], _password(dsn), ENV, count=2, lease=f"{LEASE:g}s")

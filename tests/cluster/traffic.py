@@ -16,9 +16,13 @@ from statusd.sources.status import entry as desk
 from statusd.sources.status.rows import WantedRows
 from tests.cluster.nodes import Node, Nodes
 from tests.faults.driver import TARGETS
-from tests.faults.fleet import COUNTER_TOKEN
 
-__all__ = ["Changes"]
+__all__ = ["ENV", "PANEL_FEED", "Changes"]
+
+PANEL_TOKEN = "cluster-panel-token-7f21"
+ENV = {"PANEL_TOKEN": PANEL_TOKEN}
+# A fire panel's feed, allowed to set a status (feeds may only read sensors unless told).
+PANEL_FEED = "  panel: {type: http, token: {env: PANEL_TOKEN}, allow: [status]}\n"
 
 LEVELS = ("open", "limited", "closed", "emergency")
 WAYS = {"desk": 0.6, "push": 0.25, "command": 0.15}
@@ -26,6 +30,11 @@ WAYS = {"desk": 0.6, "push": 0.25, "command": 0.15}
 
 class Changes:
     """Makes one change at a time on a random live node; counts them by the way they were made."""
+
+    @staticmethod
+    def config_text(text: str) -> str:
+        """A fault-suite statusd.yaml with the fire panel's feed added."""
+        return text.replace("feeds:\n", "feeds:\n" + PANEL_FEED, 1)
 
     def __init__(self, config: Config, rows: WantedRows, nodes: Nodes, rng: random.Random) -> None:
         self.config = config
@@ -68,7 +77,7 @@ class Changes:
         """A fire panel on `node`'s ingest API: main closed or in emergency (staff alone reopen)."""
         body = {"kind": "status", "site": "main", "level": self.rng.choice(("closed", "emergency", "limited")),
                 "reason": f"Alarme {tag}"}
-        headers = {"Authorization": f"Bearer {COUNTER_TOKEN}"}
+        headers = {"Authorization": f"Bearer {PANEL_TOKEN}"}
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
             async with session.post(f"{node.daemon.url}/api/v1/readings", json=body, headers=headers) as answer:
                 await answer.read()
