@@ -97,7 +97,7 @@ class App:
             log.warning("channel_inactive", channel=name, reason=reason)
         self._install_signals()
         # In a cluster: its tables, the lease; on taking over, a step now (it wakes the workers too).
-        await self.node.start(self._kick.set)
+        await self.node.start(self._kick.set, self.store)
         self._fallback = await self._read_last_announced()
         # The first read (whole, so it takes a moment) before the first request: status.json is right at once.
         await self.status.load()

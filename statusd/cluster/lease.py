@@ -13,12 +13,16 @@ for anyone else, whatever the network does to the answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import structlog
+
+from statusd import tasks
 
 __all__ = ["Lease", "LeaseView"]
 
@@ -67,6 +71,7 @@ class Lease:
         self._on_change = on_change or (lambda leading: None)
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
         self._was_held = False
+        self._exchange: asyncio.Task[Any] | None = None
 
     def held(self) -> bool:
         """Whether this node may send now (its own clock: the database's may be out of reach)."""
@@ -89,31 +94,54 @@ class Lease:
             await asyncio.sleep(max(0.0, self.renew - (time.monotonic() - started)))
 
     async def step(self) -> None:
-        """One renewal (or attempt to take over); a database out of reach counts as not renewed."""
+        """One renewal (or attempt to take over); a database out of reach counts as not renewed.
+
+        The exchange runs in a task of its own, given up after `renew` seconds without being
+        awaited: on a dead network even cancelling a query waits for the server.
+        """
         sent = time.monotonic()
-        try:
-            conn = await self._connection()
-            async with asyncio.timeout(self.renew):
-                cursor = await conn.execute(ACQUIRE, {"holder": self.holder, "node": self.node,
-                                                      "expiry": self.expiry})
-                row = await cursor.fetchone()
-                if row is None:
-                    current = await (await conn.execute(CURRENT)).fetchone()
-                    self.leader = str(current[0]) if current and current[2] else None
-        except (psycopg.Error, OSError, TimeoutError) as err:
-            await self._drop(err)
+        if self._exchange is not None and not self._exchange.done():
+            self._settle()  # the last one still hangs: no second connection stacked on it
+            return
+        self._exchange = exchange = tasks.spawn(self._ask(), "lease-exchange")
+        done, _ = await asyncio.wait({exchange}, timeout=self.renew)
+        answer = exchange.result() if done else TimeoutError()
+        if isinstance(answer, BaseException):
+            log.warning("lease_renewal_failed", node=self.node, reason=type(answer).__name__,
+                        held_for=round(self.remaining(), 2))
             self._settle()
             return
-        if row is not None:
-            epoch = int(row[0])  # type: ignore[call-overload]
-            if epoch != self.epoch:
-                log.info("lease_acquired", node=self.node, epoch=epoch)
-            self.epoch, self.leader = epoch, self.node
+        if answer is not None:
+            if answer != self.epoch:
+                log.info("lease_acquired", node=self.node, epoch=answer)
+            self.epoch, self.leader = answer, self.node
             self._valid_until = sent + self.expiry - self.margin
         elif self.epoch is not None:
             log.warning("lease_lost", node=self.node, epoch=self.epoch, leader=self.leader)
             self.epoch = None
         self._settle()
+
+    async def _ask(self) -> int | BaseException | None:
+        """The lease's epoch if this node holds it now; None if another does (named in `leader`);
+        the error when the database could not be asked (the connection is then dropped)."""
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = await psycopg.AsyncConnection.connect(
+                    self.dsn, autocommit=True, connect_timeout=max(2, round(self.expiry)))
+            conn = self._conn
+            row = await (await conn.execute(ACQUIRE, {"holder": self.holder, "node": self.node,
+                                                      "expiry": self.expiry})).fetchone()
+            if row is not None:
+                return int(str(row[0]))
+            current = await (await conn.execute(CURRENT)).fetchone()
+            self.leader = str(current[0]) if current and current[2] else None
+            return None
+        except (psycopg.Error, OSError) as err:
+            broken, self._conn = self._conn, None
+            if broken is not None:
+                with contextlib.suppress(psycopg.Error, OSError):
+                    await broken.close()
+            return err
 
     def _settle(self) -> None:
         leading = self.held()
@@ -122,24 +150,6 @@ class Lease:
             if not leading:
                 log.warning("lease_expired_locally", node=self.node, epoch=self.epoch)
             self._on_change(leading)
-
-    async def _connection(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
-        if self._conn is None or self._conn.closed:
-            async with asyncio.timeout(self.renew):
-                self._conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True,
-                                                                   connect_timeout=max(1, int(self.renew)))
-        return self._conn
-
-    async def _drop(self, err: BaseException) -> None:
-        log.warning("lease_renewal_failed", node=self.node, reason=type(err).__name__,
-                    held_for=round(self.remaining(), 2))
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            try:
-                async with asyncio.timeout(0.5):
-                    await conn.close()
-            except (psycopg.Error, OSError, TimeoutError):
-                pass
 
     async def release(self) -> None:
         """At a clean stop: let another node take over at once rather than after the expiry."""
@@ -156,3 +166,4 @@ class Lease:
     async def close(self) -> None:
         if self._conn is not None:
             await self._conn.close()
+

@@ -19,12 +19,18 @@ from statusd.cluster.sensors import SharedSensors
 from statusd.cluster.watch import ClusterWatch
 from statusd.config.load import Config
 from statusd.model import Wanted
+from statusd.outbox.facade import AsyncStore
+from statusd.outbox.records import STORE_ERRORS
 from statusd.sources.readings import Reading
 from statusd.sources.status import rows
 
 __all__ = ["Cluster", "Solo", "node_for"]
 
 log = structlog.get_logger()
+
+# A follower records nothing, so nothing would clear a trouble it met while the database was
+# out of reach (/readyz unready for ever): it proves the store writable again this often.
+RECHECK = 2.0
 
 Loops = list[tuple[str, Coroutine[Any, Any, None]]]
 
@@ -48,7 +54,7 @@ class Solo:
     def note(self, readings: list[Reading]) -> None:
         return None
 
-    async def start(self, on_lead: Callable[[], object]) -> None:
+    async def start(self, on_lead: Callable[[], object], store: AsyncStore) -> None:
         return None
 
     async def stop(self) -> None:
@@ -77,6 +83,7 @@ class Cluster:
                                          margin=max(1.0, expiry * 0.3), on_change=self._changed)
         self.shared = SharedSensors(self.dsn, self.node, ingest) if config.cluster.shared_sensors else None
         self._on_lead: Callable[[], object] = lambda: None
+        self._store: AsyncStore | None = None
 
     def leading(self) -> bool:
         return self.lease is not None and self.lease.held()
@@ -100,9 +107,9 @@ class Cluster:
         if self.shared is not None:
             self.shared.note(readings)
 
-    async def start(self, on_lead: Callable[[], object]) -> None:
+    async def start(self, on_lead: Callable[[], object], store: AsyncStore) -> None:
         """Make the cluster's tables (blocking, in a thread), then try for the lease once."""
-        self._on_lead = on_lead
+        self._on_lead, self._store = on_lead, store
         await asyncio.to_thread(self._prepare)
         assert self.lease is not None
         await self.lease.step()
@@ -113,10 +120,23 @@ class Cluster:
 
     def loops(self) -> Loops:
         assert self.lease is not None
-        loops: Loops = [("lease", self.lease.run())]
+        loops: Loops = [("lease", self.lease.run()), ("store-recheck", self._recheck())]
         if self.shared is not None:
             loops.append(("shared-sensors", self.shared.run()))
         return loops
+
+    async def _recheck(self) -> None:
+        """While a follower's store shows trouble: a probe write; once it succeeds, the trouble is over."""
+        while True:
+            await asyncio.sleep(RECHECK)
+            store = self._store
+            if store is None or store.trouble is None or self.leading():
+                continue  # the leader's own writes clear its troubles
+            try:
+                await store.probe()
+            except STORE_ERRORS:
+                continue
+            store.sync.troubles.clear()
 
     async def stop(self) -> None:
         assert self.lease is not None

@@ -22,9 +22,9 @@ import pytest
 
 from statusd import loading
 from statusd.sources.status.rows import WantedRows
+from tests.cluster import traffic
 from tests.cluster.nodes import Node, Nodes, migrate
 from tests.cluster.outbox import wait_settled
-from tests.cluster import traffic
 from tests.cluster.traffic import Changes
 from tests.faults.audit import audit, out_of_order, unannounced
 from tests.faults.driver import TRACEBACK, excerpt

@@ -65,7 +65,8 @@ class TestLease:
         a = Lease(dsn, "a", "a:1", expiry=1.0, renew=0.2, margin=0.3)
         await a.step()
         a.dsn = "postgresql://nobody@127.0.0.1:1/none"  # every renewal fails from now on
-        await a._drop(OSError("cut"))
+        assert a._conn is not None
+        await a._conn.close()
         await asyncio.sleep(0.5)
         await a.step()
         assert a.held() is True  # still within expiry - margin
