@@ -33,7 +33,11 @@ from common import SECRET, SECRET_ENV, Hooks, machine, webhook, write_config
 
 from statusd import loading as config_module
 from statusd.config.load import Config
+<<<<<<< HEAD
 from statusd.outbox.opening import open_sqlite
+=======
+from statusd.outbox.sqlite import SqliteStore as Store
+>>>>>>> h/pg
 from statusd.sources.status import edit as status_edit
 from statusd.sources.status import entry as desk
 from tests.support.daemon import Daemon

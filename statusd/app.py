@@ -57,7 +57,7 @@ class App:
         self.config = config
         self.state_dir = state_dir
         self.node = node_for(config, self.ingest)  # alone (SQLite), or one node of a cluster on PostgreSQL
-        self.store = AsyncStore(open_store(config, state_dir, holder=self.node.holder))
+        self.store = AsyncStore(open_store(config, state_dir, patient=True, holder=self.node.holder))
         self.senders = Senders(config, self.store, state_dir, self.node.lease)
         self.health = Health(state_dir, config.delivery.recheck, config.delivery.timeout)
         self._turn = asyncio.Lock()
@@ -72,8 +72,7 @@ class App:
         self.web = WebServer(self.web_state, config.host, port, extra=self._routes)
         self.ops = Ops(OpsView(self.store, self.web_state, self._health, lambda: self.config.inactive,
                                lambda: self.wanted is not None,
-                               lambda report: health.update_metrics(report, self.health.checks),
-                               self.node.describe),
+                               lambda report: health.update_metrics(report, self.health.checks), self.node.describe),
                        config.ops_host, config.ops_port if ops_port is None else ops_port)
         metrics.know_feeds(config.feeds.feeds)
         self._stop = asyncio.Event()
@@ -96,7 +95,6 @@ class App:
         for name, reason in self.config.inactive.items():
             log.warning("channel_inactive", channel=name, reason=reason)
         self._install_signals()
-        # In a cluster: its tables, the lease; on taking over, a step now (it wakes the workers too).
         await self.node.start(self._kick.set, self.store)
         self._fallback = await self._read_last_announced()
         # The first read (whole, so it takes a moment) before the first request: status.json is right at once.
@@ -167,6 +165,7 @@ class App:
             loop.add_signal_handler(sig, self._on_signal, sig)
         loop.add_signal_handler(signal.SIGHUP, self._on_reload)
 
+
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
         # Only a second Ctrl-C forces: systemd and `timeout` may send SIGTERM twice.
@@ -225,7 +224,8 @@ class App:
         """The one loop that records: queued sensor events, then the wanted status; and planned times."""
         while True:
             try:
-                await asyncio.wait_for(self._kick.wait(), timeout=self._next_wake)
+                async with asyncio.timeout(self._next_wake):
+                    await self._kick.wait()
             except TimeoutError:
                 pass  # a planned time (a closure's start, an expiry) has come
             self._kick.clear()

@@ -5,6 +5,7 @@ the holder id its store's connections carry so the fence knows who writes)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
@@ -84,6 +85,7 @@ class Cluster:
         self.shared = SharedSensors(self.dsn, self.node, ingest) if config.cluster.shared_sensors else None
         self._on_lead: Callable[[], object] = lambda: None
         self._store: AsyncStore | None = None
+        self._ready = False  # the cluster's tables are made
 
     def leading(self) -> bool:
         return self.lease is not None and self.lease.held()
@@ -108,11 +110,32 @@ class Cluster:
             self.shared.note(readings)
 
     async def start(self, on_lead: Callable[[], object], store: AsyncStore) -> None:
-        """Make the cluster's tables (blocking, in a thread), then try for the lease once."""
+        """Make the cluster's tables (in a thread), then try for the lease once; `on_lead` is called
+        whenever this node takes over (the daemon then steps at once, which wakes the workers).
+        A database out of reach does not stop the start: the lease loop tries again."""
         self._on_lead, self._store = on_lead, store
-        await asyncio.to_thread(self._prepare)
+        if await self._prepared():
+            assert self.lease is not None
+            await self.lease.step()
+
+    async def _prepared(self) -> bool:
+        if not self._ready:
+            try:
+                await asyncio.to_thread(self._prepare)
+            except (psycopg.Error, OSError) as err:
+                log.error("cluster_tables_unavailable", reason=str(err).strip().splitlines()[0], retry_in=RECHECK)
+                return False
+            self._ready = True
+        return True
+
+    async def _lead(self) -> None:
+        """The lease loop, once the cluster's tables are there."""
+        for attempt in itertools.count():
+            if await self._prepared():
+                break
+            await asyncio.sleep(min(RECHECK * (attempt + 1), 30.0))
         assert self.lease is not None
-        await self.lease.step()
+        await self.lease.run()
 
     def _prepare(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True, connect_timeout=10) as conn:
@@ -120,7 +143,7 @@ class Cluster:
 
     def loops(self) -> Loops:
         assert self.lease is not None
-        loops: Loops = [("lease", self.lease.run()), ("store-recheck", self._recheck())]
+        loops: Loops = [("lease", self._lead()), ("store-recheck", self._recheck())]
         if self.shared is not None:
             loops.append(("shared-sensors", self.shared.run()))
         return loops

@@ -15,12 +15,23 @@ import psycopg
 
 from statusd.sources.status import rows
 
-__all__ = ["FENCED", "STORE_CHANNEL", "migrate"]
+__all__ = ["CLAIM", "FENCED", "STORE_CHANNEL", "migrate"]
 
 # SQLSTATE of a refused in-flight write (class "SD": statusd's own).
 FENCED = "SD001"
 # Notified (payload: node) when a node recorded events or deliveries: followers refresh.
 STORE_CHANNEL = "statusd_store"
+
+# The leader's workers claim their next delivery: locked as it is taken (another claimer skips
+# it), marked with the lease epoch it is taken under; nothing at all without the lease.
+CLAIM = """
+UPDATE deliveries SET claim_holder = current_setting('statusd.holder'), claim_epoch = l.epoch
+FROM cluster_lease l
+WHERE l.name = 'leader' AND l.holder = current_setting('statusd.holder') AND l.expires_at > clock_timestamp()
+  AND deliveries.id = (SELECT id FROM deliveries WHERE channel = ? AND state IN (?, ?)
+                       ORDER BY next_attempt, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING deliveries.*
+"""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cluster_lease (

@@ -20,7 +20,7 @@ __all__ = ["EX_CONFIG", "EX_USAGE", "dispatch", "main", "parser"]
 
 
 def parser() -> argparse.ArgumentParser:
-    from statusd.commands import checking, login, replay, report, running, setting, undo, user
+    from statusd.commands import checking, login, replay, report, running, setting, state, undo, user
 
     top: argparse.ArgumentParser = Parser(
         prog="statusd", description="Tell the public, everywhere at once, how the library is doing.")
@@ -29,7 +29,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--server", help="a daemon's URL: set, show, preview, undo, retract and history go "
                                       "through its desk API (default: $STATUSD_SERVER; see `statusd login`)")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (running, setting, undo, report, checking, replay, user, login):
+    for module in (running, setting, undo, report, checking, replay, user, login, state):
         module.add_commands(sub)
     return top
 

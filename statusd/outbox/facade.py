@@ -59,13 +59,15 @@ class AsyncStore:
 
     async def call(self, fn: Callable[[], R]) -> R:
         future = asyncio.get_running_loop().run_in_executor(self._thread, fn)
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), self.timeout)
-        except TimeoutError:
+        # asyncio.wait, not wait_for: it never cancels the call (the thread finishes it either
+        # way) and never swallows our own cancellation when the answer comes at that moment.
+        done, _ = await asyncio.wait((future,), timeout=self.timeout)
+        if not done:
             reason = f"the store {self.label} gave no answer within {self.timeout:g} s"
             self.sync.troubles["answer"] = reason
             future.add_done_callback(lambda _: self.sync.troubles.pop("answer", None))
-            raise StoreError(reason) from None
+            raise StoreError(reason)
+        return future.result()
 
     async def run(self, fn: Callable[Concatenate[Store, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
         return await self.call(functools.partial(fn, self.sync, *args, **kwargs))

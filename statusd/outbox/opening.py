@@ -5,17 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from statusd.config.load import Config
-from statusd.errors import UserError
+from statusd.errors import StoreError, UserError
 from statusd.outbox.contract import Store
 from statusd.outbox.schema import SchemaBehind
 from statusd.paths import store_path
 
 
 def open_store(config: Config, state_dir: Path, *, readonly: bool = False, current: bool = True,
-               holder: str | None = None) -> Store:
+               patient: bool = False, holder: str | None = None) -> Store:
     """The store `config` names. A PostgreSQL one must hold this code's schema (unless not `current`:
     `statusd migrate` opens it to make it so); its password is read now, and never shown.
-    `holder`: a cluster node's lease holder id, set on its connections for the fence."""
+
+    `patient` (the daemon): a server that cannot be reached yet is store trouble, not a
+    refusal to start; the pool keeps trying, and the banner is served meanwhile.
+    `holder`: a cluster node's lease holder id, set on its connections for the fence.
+    """
     settings = config.store
     if settings.dsn is None:
         return open_sqlite(store_path(state_dir), readonly)
@@ -34,6 +38,11 @@ def open_store(config: Config, state_dir: Path, *, readonly: bool = False, curre
         except SchemaBehind as err:
             store.close()
             raise UserError(str(err)) from err
+        except StoreError as err:
+            if not patient:
+                store.close()
+                raise
+            store.troubles["record"] = f"the store {store.label} cannot record: {err}"
     return store
 
 

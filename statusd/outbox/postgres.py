@@ -17,9 +17,10 @@ import psycopg
 from psycopg import conninfo
 from psycopg_pool import ConnectionPool
 
+from statusd.cluster.schema import CLAIM
 from statusd.outbox.dialect import POSTGRES, placeholders
 from statusd.outbox.postgres_rows import Result, row_maker
-from statusd.outbox.records import StoreError
+from statusd.outbox.records import WAITING, Delivery, StoreError, delivery_from_row
 from statusd.outbox.schema import VERSION, SchemaBehind, upgrade
 from statusd.outbox.store import SqlStore
 
@@ -44,7 +45,7 @@ class PgDb:
             with self._pool.connection() as conn:
                 return _run(conn, sql, parameters)
         except psycopg.Error as err:
-            raise StoreError(sentence(err)) from err
+            raise self._failed(err) from err
 
     @contextmanager
     def transaction(self, lock: int | None = WRITE_LOCK) -> Iterator[None]:
@@ -57,8 +58,24 @@ class PgDb:
                     yield
                 finally:
                     self._conn = None
+        except StoreError:
+            self._check()
+            raise
         except psycopg.Error as err:
-            raise StoreError(sentence(err)) from err
+            raise self._failed(err) from err
+
+    def _failed(self, err: psycopg.Error) -> StoreError:
+        """The error to raise; after a lost connection the pool's idle ones are checked too, so a
+        cut costs one failed call, not one per pooled connection."""
+        if isinstance(err, psycopg.OperationalError) and self._conn is None:
+            self._check()
+        return StoreError(sentence(err))
+
+    def _check(self) -> None:
+        try:
+            self._pool.check()
+        except psycopg.Error:
+            pass
 
 
 def _run(conn: psycopg.Connection[Any], sql: str, parameters: Sequence[Any]) -> Result:
@@ -87,6 +104,14 @@ class PostgresStore(SqlStore):
             kwargs=connect_options(password, timeout, holder))
         self._pool.open(wait=False)
         self._db = self._pg = PgDb(self._pool)
+        self.holder = holder
+
+    def next_due(self, channel: str) -> Delivery | None:
+        """On a cluster node: claimed for the lease's holder (FOR UPDATE SKIP LOCKED), with its epoch."""
+        if self.holder is None:
+            return super().next_due(channel)
+        row = self._db.execute(CLAIM, (channel, *WAITING)).fetchone()
+        return delivery_from_row(row) if row else None
 
     def close(self) -> None:
         self._pool.close(timeout=self.timeout)
@@ -99,6 +124,11 @@ class PostgresStore(SqlStore):
         # needless look by the workers. (LISTEN/NOTIFY is the cluster's precise signal.)
         row = self._db.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").fetchone()
         return int(row[0])
+
+    def _restored(self) -> None:
+        for table, key in (("events", "seq"), ("deliveries", "id")):
+            self._db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'),"
+                             f" COALESCE(MAX({key}), 1), MAX({key}) IS NOT NULL) FROM {table}")
 
     def schema_version(self) -> int:
         """The schema version the database holds (0: none yet)."""

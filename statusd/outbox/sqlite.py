@@ -52,6 +52,7 @@ class SqliteStore(SqlStore):
             # WAL + NORMAL: a killed process loses no committed transaction.
             self._sqlite.execute("PRAGMA journal_mode = WAL")
             self._sqlite.execute("PRAGMA synchronous = NORMAL")
+            self.found_version = self.schema_version()
             self.migrate()
 
     def close(self) -> None:

@@ -33,10 +33,11 @@ from statusd.outbox.records import (
     idempotency_key,
     message_json,
 )
+from statusd.outbox.transfer import Transfer
 from statusd.outbox.upkeep import ANNOUNCED, Upkeep, writing
 
 
-class SqlStore(Upkeep):
+class SqlStore(Transfer, Upkeep):
     """Recording events with their deliveries, and the workers' marks: the SQL both stores share.
 
     `SqliteStore` (outbox/sqlite.py) and `PostgresStore` (outbox/postgres.py) add the

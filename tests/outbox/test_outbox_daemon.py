@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import WriteConfig
 from tests.support.daemon import Daemon
 from tests.support.fakes.webhook import WebhookReceiver
+from tests.support.stores import with_store
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.e2e
@@ -27,10 +28,12 @@ async def hook() -> AsyncIterator[WebhookReceiver]:
         yield receiver
 
 
-def start(write_config: WriteConfig, tmp_path: Path, hook: WebhookReceiver, timeout: str = "10s") -> Daemon:
+def start(write_config: WriteConfig, tmp_path: Path, hook: WebhookReceiver, store: str,
+          timeout: str = "10s") -> Daemon:
+    """The daemon with a webhook channel, on the test's store (SQLite, then PostgreSQL)."""
     channel = (f"  hook: {{type: webhook, language: en, url: '{hook.url}', secret: {{env: HOOK_SECRET}},"
                f" timeout: {timeout}}}")
-    return Daemon(write_config(channel), tmp_path / "state", env={"HOOK_SECRET": SECRET}).start()
+    return Daemon(with_store(write_config(channel), store), tmp_path / "state", env={"HOOK_SECRET": SECRET}).start()
 
 
 def texts(hook: WebhookReceiver) -> list[str]:
@@ -50,10 +53,10 @@ class TestLatestStatusLast:
         ("main/wifi", ("limited", "Slow Wi-Fi."), ("open", None), ("limited", "No Wi-Fi upstairs.")),
     ])
     async def test_held_then_500_while_a_newer_status_arrives(
-        self, write_config: WriteConfig, tmp_path: Path, hook: WebhookReceiver, target: str,
+        self, write_config: WriteConfig, tmp_path: Path, hook: WebhookReceiver, store_config: str, target: str,
         before: tuple[str, str], held: tuple[str, None], newer: tuple[str, str],
     ) -> None:
-        daemon = start(write_config, tmp_path, hook)
+        daemon = start(write_config, tmp_path, hook, store_config)
         try:
             await set_status(daemon, target, *before)
             await hook.wait_for(1, timeout=10)
@@ -75,8 +78,8 @@ class TestRetractActsAtOnce:
     """`statusd retract` of an update no longer in force deletes its post within a second."""
 
     async def test_retract_an_older_update(self, write_config: WriteConfig, tmp_path: Path,
-                                           hook: WebhookReceiver) -> None:
-        daemon = start(write_config, tmp_path, hook, timeout="2s")
+                                           hook: WebhookReceiver, store_config: str) -> None:
+        daemon = start(write_config, tmp_path, hook, store_config, timeout="2s")
         try:
             await set_status(daemon, "main", "closed", "Fire in the hall.")
             await hook.wait_for(1, timeout=10)

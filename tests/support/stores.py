@@ -68,3 +68,29 @@ def new_store(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -
 def store(new_store: NewStore) -> Store:
     """The test's store, on each backend in turn."""
     return new_store()
+
+
+STORE_ENV = "STATUSD_TEST_STORE_PASSWORD"
+
+
+@pytest.fixture
+def store_config(store_kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The lines a statusd.yaml needs for this test's store: none for SQLite; for PostgreSQL its
+    address and password reference (the variable set for daemons started from the test), migrated."""
+    if store_kind == "sqlite":
+        return ""
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    database: str = request.getfixturevalue("postgres_database")
+    store = PostgresStore(server.dsn(database, password=False), PASSWORD)
+    store.migrate()
+    store.close()
+    monkeypatch.setenv(STORE_ENV, PASSWORD)
+    return f"store: {server.dsn(database, password=False)}\nstore_password: {{env: {STORE_ENV}}}\n"
+
+
+def with_store(config: Path, lines: str) -> Path:
+    """`config` with the store's lines added."""
+    if lines:
+        with config.open("a", encoding="utf-8") as out:
+            out.write(lines)
+    return config

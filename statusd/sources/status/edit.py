@@ -84,10 +84,11 @@ def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry, lo
     log.info("status_entry_written", target=str(target), to=entry.level.value, file=str(real))
 
 
-def document(config: Config, target: Target, entry: StatusEntry, tz: ZoneInfo) -> str:
-    """`entry` alone in a status document, as this module writes it (for the wanted rows)."""
+def document(config: Config, entries: Mapping[Target, StatusEntry]) -> str:
+    """These entries alone in a status document, as this module writes them (for the wanted rows)."""
     doc = CommentedMap()
-    _apply(doc, target, _fields(entry, config, tz))
+    for target, entry in entries.items():
+        _apply(doc, target, _fields(entry, config, config.sites[target.site].tz))
     return _dump(doc, None)
 
 

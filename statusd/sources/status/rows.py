@@ -58,7 +58,7 @@ def fragment(config: Config, target: Target, entry: StatusEntry) -> str:
     site = config.sites.get(target.site)
     if site is None or (target.service is not None and target.service not in site.services):
         raise UserError(f"unknown target {str(target)!r} in {config.path}; nothing was changed")
-    return status_edit.document(config, target, entry, site.tz)
+    return status_edit.document(config, {target: entry})
 
 
 def parse_row(config: Config, target: str, body: str) -> StatusEntry:
@@ -156,6 +156,26 @@ class WantedRows:
 
     def describe(self) -> str:
         return f"the wanted table of {redacted(self.dsn)}"
+
+    def export_text(self) -> str | None:
+        """Every row as one status.yaml (for `statusd export-state`); None when there is none."""
+        wanted = self.read()
+        return status_edit.document(self.config, wanted) if wanted else None
+
+    def import_text(self, text: str, replace: bool) -> int:
+        """A status.yaml's entries as rows, checked whole first (for `statusd import-state`)."""
+        wanted = status_file.parse(text, "the exported status.yaml", self.config)
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            held = conn.execute("SELECT count(*) FROM wanted").fetchone()
+            if held and held[0] and not replace:
+                raise UserError(f"{self.describe()} already holds a status; use --replace to replace it")
+            conn.execute("DELETE FROM wanted")
+            for target, entry in wanted.items():
+                conn.execute("INSERT INTO wanted (target, body, updated_by) VALUES (%s, %s, %s)",
+                             (str(target), fragment(self.config, target, entry), entry.by))
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, "*"))
+        return len(wanted)
 
 
 def redacted(dsn: str) -> str:
