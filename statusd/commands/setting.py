@@ -69,7 +69,12 @@ def set_status(args: argparse.Namespace) -> int:
     status.set(target, entry)
     for note in desk.notes(config, target, entry):
         print(f"note: {note}")
-    trouble = store_trouble(paths.store_path(paths.state_dir(args.state_dir, config)))
+    if config.store.postgresql:
+        from statusd.outbox.opening import postgres_trouble
+
+        trouble = postgres_trouble(config)
+    else:
+        trouble = store_trouble(paths.store_path(paths.state_dir(args.state_dir, config)))
     if trouble is not None:
         print(f"statusd: {target}: {entry.level.value}{_window(entry)} is written to {status.describe()}, but "
               f"{trouble}; nothing is announced until it can (the daemon tries again by itself)", file=sys.stderr)

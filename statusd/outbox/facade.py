@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Concatenate, ParamSpec, TypeVar
 
 from statusd.outbox.contract import Store
-from statusd.outbox.records import StoreError
+from statusd.outbox.records import STORE_ERRORS, StoreError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -67,7 +67,14 @@ class AsyncStore:
             self.sync.troubles["answer"] = reason
             future.add_done_callback(lambda _: self.sync.troubles.pop("answer", None))
             raise StoreError(reason)
-        return future.result()
+        try:
+            result = future.result()
+        except STORE_ERRORS as err:
+            # Reads fail too when the store is cut or locked: trouble as well, until a call succeeds.
+            self.sync.troubles.setdefault("call", f"the store {self.label} cannot be used: {err}")
+            raise
+        self.sync.troubles.pop("call", None)
+        return result
 
     async def run(self, fn: Callable[Concatenate[Store, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
         return await self.call(functools.partial(fn, self.sync, *args, **kwargs))

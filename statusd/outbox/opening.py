@@ -51,3 +51,18 @@ def open_sqlite(path: Path, readonly: bool = False) -> Store:
 
     return SqliteStore(path, readonly=readonly)
 
+
+
+def postgres_trouble(config: Config) -> str | None:
+    """Why the PostgreSQL store cannot record now (as `statusd set` asks after writing), or None."""
+    try:
+        store = open_store(config, Path("."))
+    except StoreError as err:
+        return f"the store cannot record: {err}"
+    try:
+        store.probe()
+    except StoreError:
+        return store.trouble
+    finally:
+        store.close()
+    return None

@@ -9,6 +9,7 @@ secret missing" (the daemon's log says which one, at start).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ __all__ = ["Ops", "OpsView"]
 log = structlog.get_logger()
 
 SHUTDOWN_TIMEOUT = 1.0
+READY_STORE_WAIT = 2.0
+_NOT_IN_TIME: tuple[type[Exception], ...] = (*STORE_ERRORS, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,11 @@ class Ops:
     async def ready(self, request: web.Request) -> web.StreamResponse:
         """Ready when the status file has been read; with every channel's state for the operator."""
         try:
-            health = await self.view.channels()
-        except STORE_ERRORS as err:  # the store's trouble is told below; the channels' state is unknown
+            # Bounded: a store that is stuck must not make /readyz hang; its trouble is told below.
+            health = await asyncio.wait_for(self.view.channels(), READY_STORE_WAIT)
+        except _NOT_IN_TIME as err:
             health = {}
-            log.warning("store_unavailable", reason=str(err), store=self.view.store.label)
+            log.warning("store_unavailable", reason=str(err) or "no answer in time", store=self.view.store.label)
         channels: dict[str, Any] = {name: _redacted(state) for name, state in health.items()}
         channels.update({name: {"state": "off", "reason": "secret missing"} for name in self.view.inactive()})
         read = self.view.ready()
