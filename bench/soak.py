@@ -33,11 +33,7 @@ from common import SECRET, SECRET_ENV, Hooks, machine, webhook, write_config
 
 from statusd import loading as config_module
 from statusd.config.load import Config
-<<<<<<< HEAD
-from statusd.outbox.opening import open_sqlite
-=======
 from statusd.outbox.sqlite import SqliteStore as Store
->>>>>>> h/pg
 from statusd.sources.status import edit as status_edit
 from statusd.sources.status import entry as desk
 from tests.support.daemon import Daemon
@@ -240,7 +236,7 @@ def measure(seconds: float, sse: int = SSE_CLIENTS) -> Result:
                 load = asyncio.run(_drive(daemon, config, seconds, samples, sse))
                 if daemon.proc is not None and daemon.proc.poll() is not None:
                     raise RuntimeError(f"the daemon exited during the soak:\n{daemon.logs()[-3000:]}")
-                store = open_sqlite(daemon.state_dir / "statusd.db", readonly=True)
+                store = Store(daemon.state_dir / "statusd.db", readonly=True)
                 try:
                     load.events = Counter(e.kind.value for e in store.newest_events(1_000_000))
                 finally:
