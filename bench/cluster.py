@@ -36,6 +36,7 @@ FAILOVER_TARGET = 10.0
 PASSWORD_ENV = "BENCH_DB_PASSWORD"
 ARRIVAL_TIMEOUT = 30.0
 POLL = 0.005
+TRANSIT = 0.2
 
 
 def _server() -> PostgresServer:
@@ -77,7 +78,9 @@ def _leader(daemons: list[Daemon], timeout: float = 30.0) -> Daemon:
 def _first_arrival_after(hooks: Hooks, moment: float) -> float:
     deadline = time.monotonic() + ARRIVAL_TIMEOUT
     while time.monotonic() < deadline:
-        times = [float(a["received_at"]) for log in hooks.logs for a in log.poll() if float(a["received_at"]) > moment]
+        # (the first TRANSIT seconds: a request the dead leader wrote just before may still arrive)
+        times = [float(a["received_at"]) for log in hooks.logs for a in log.poll()
+                 if float(a["received_at"]) > moment + TRANSIT]
         if times:
             return min(times)
         time.sleep(POLL)
@@ -120,8 +123,8 @@ def _one_kill(daemons: list[Daemon], hooks: Hooks, server: PostgresServer, datab
     leader = _leader(daemons)
     config = loading.load(leader.config)
     rows = WantedRows(config, server.dsn(database))
-    killed = time.time()
     leader.kill()
+    killed = time.time()  # once it is dead
     level = random.choice(("closed", "limited", "open", "emergency"))
     target, entry = desk.build(config, "main", level, [f"en:Fail-over {n + 1}: {level}."], None, None,
                                "bench", datetime.now(UTC))
