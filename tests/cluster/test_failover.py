@@ -46,6 +46,8 @@ TRANSIT = 0.2
 class TestLeaderKilled:
     """Twenty leader kills during bursts: one sender at a time, nothing lost or said twice."""
 
+    mid_send = 0
+
     async def test_twenty_kills(self, rng: random.Random, fleet_factory: Callable[..., Awaitable[Fleet]],
                                 fault_config: Callable[..., Path], tmp_path: Path, ledger: Ledger,
                                 postgres_server: PostgresServer, postgres_database: str) -> None:
@@ -60,6 +62,7 @@ class TestLeaderKilled:
                            {**ENV, **traffic.ENV}, lease=LEASE)
         changes = Changes(config, WantedRows(config, dsn), nodes, rng)
         failovers: list[float] = []
+        self.mid_send = 0
         try:
             await asyncio.to_thread(nodes.start)
             await changes.first()
@@ -74,7 +77,8 @@ class TestLeaderKilled:
         ledger.add(Row("leader SIGKILL, 3 nodes", KILLS, KILLS, result.expected, result.arrived,
                        result.duplicated, result.lost + len(missing), len(result.failed), result.unrecorded))
         print(f"fail-over seconds: {[round(f, 2) for f in failovers]}; median {statistics.median(failovers):.2f},"
-              f" max {max(failovers):.2f}; changes: {changes.counts}")
+              f" max {max(failovers):.2f}; kills mid-send: {self.mid_send}; changes: {changes.counts};"
+              f" deliveries sent: {result.expected}")
         logs = nodes.logs()
         assert TRACEBACK not in logs, excerpt(logs, TRACEBACK)
         wrong = [*result.problems, *order, *(f"stuck: {s}" for s in result.stuck),
@@ -82,6 +86,7 @@ class TestLeaderKilled:
         assert wrong == [], f"{len(wrong)} problem(s):\n" + "\n".join(wrong)
         assert (result.expected, result.duplicated, result.unrecorded) == (result.arrived, 0, 0)
         assert max(failovers) < FAILOVER_LIMIT, failovers
+        assert self.mid_send >= KILLS // 4, f"only {self.mid_send} kills landed while a post was in flight"
         assert len(outbox.events) >= 40 and result.expected >= 100, (len(outbox.events), result.expected)
 
     async def _trial(self, nodes: Nodes, changes: Changes, fleet: Fleet, rng: random.Random) -> float:
@@ -90,7 +95,7 @@ class TestLeaderKilled:
         for _ in range(rng.randint(2, 4)):
             await changes.one()
             await asyncio.sleep(rng.uniform(0.05, 0.3))
-        await _mid_send(fleet)
+        self.mid_send += await _mid_send(fleet)
         await asyncio.to_thread(leader.daemon.kill)
         killed = time.monotonic()  # once it is dead: nothing it does comes after this
         await changes.one(avoid=leader)  # work for the next leader
@@ -99,13 +104,14 @@ class TestLeaderKilled:
         return seconds
 
 
-async def _mid_send(fleet: Fleet) -> None:
-    """Up to a second for a moment when a platform holds a post's answer back."""
+async def _mid_send(fleet: Fleet) -> bool:
+    """Up to a second for a moment when a platform holds a post's answer back; whether one came."""
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:
         if fleet.holding():
-            return
+            return True
         await asyncio.sleep(0.005)
+    return False
 
 
 async def _first_delivery_after(fleet: Fleet, moment: float, timeout: float = 30.0) -> float:
