@@ -152,7 +152,7 @@ def _shows(daemon: Daemon, text: str, timeout: float = 5.0) -> float:
         with urllib.request.urlopen(f"{daemon.url}/status.json", timeout=2) as answer:
             if text in answer.read().decode("utf-8"):
                 return time.time()
-        time.sleep(0.002)
+        time.sleep(0.01)
     raise TimeoutError(f"{daemon.url} did not show the change within {timeout:g} s")
 
 
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flips", type=int, default=10)
     parser.add_argument("--receivers", type=int, default=32)
     args = parser.parse_args(argv)
-    kills = failover(args.kills) if args.kills else []
+    kills = failover(args.kills) if args.kills >= 0 else []
     compared = compare(args.receivers, args.flips) if args.flips else {}
     print(f"more than one node; {machine()}")
     for figure, value, target in rows(kills, compared):

@@ -80,6 +80,7 @@ class ClusterWatch:
 
     async def reconcile(self) -> None:
         await self._read()
+        await self._refresh()  # the public picture first: every node shows a change at once
         self.next_wake = self._step(self.wanted)
 
     async def _read(self) -> None:
