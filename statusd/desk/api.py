@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +30,8 @@ from statusd.desk.tokens import TOKEN, Grant, Refused, Tokens
 from statusd.errors import UserError
 from statusd.events import Event
 from statusd.model import Target
-from statusd.outbox.sqlite import SqliteStore
+from statusd.outbox.opening import open_reader
+from statusd.outbox.records import STORE_ERRORS
 from statusd.outbox.store import Store, StoredEvent
 
 log = structlog.get_logger()
@@ -197,12 +197,15 @@ class DeskApi:
         return found.event if found else None
 
     def _read(self, query: Callable[[Store], StoredEvent | None]) -> StoredEvent | None:
-        if not self.store.exists():
+        try:
+            store = open_reader(self.config(), self.store)
+        except STORE_ERRORS:
+            return None  # the command itself will say what is wrong with the store
+        if store is None:
             return None
-        store = SqliteStore(self.store, readonly=True)
         try:
             return query(store)
-        except sqlite3.Error:
+        except STORE_ERRORS:
             return None  # the command itself will say what is wrong with the store
         finally:
             store.close()

@@ -5,7 +5,6 @@ Plain values (dicts) for the templates, read in a worker thread.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,8 @@ from statusd.desk.accounts import Person
 from statusd.desk.preview import ChannelText, preview
 from statusd.errors import ConfigError
 from statusd.model import Target, Wanted
-from statusd.outbox.sqlite import SqliteStore
+from statusd.outbox.opening import open_reader
+from statusd.outbox.records import STORE_ERRORS
 from statusd.sources.status import entry as desk_entry
 from statusd.sources.status import languages as required_languages
 from statusd.sources.status import wanted as wanted_status
@@ -35,7 +35,7 @@ def wanted_or_empty(config: Config) -> Wanted:
 def cards(config: Config, store_path: Path, person: Person, lang: str) -> list[dict[str, Any]]:
     """The sites `person` may change, each with what is in force and its last update's deliveries."""
     wanted = wanted_or_empty(config)
-    recent = _recent(store_path)
+    recent = _recent(config, store_path)
     result = []
     for site in config.sites.values():
         if not person.may_change(site.id):
@@ -53,10 +53,13 @@ def cards(config: Config, store_path: Path, person: Person, lang: str) -> list[d
     return result
 
 
-def _recent(store_path: Path) -> list[dict[str, Any]]:
-    if not store_path.exists():
+def _recent(config: Config, store_path: Path) -> list[dict[str, Any]]:
+    try:
+        store = open_reader(config, store_path)
+    except STORE_ERRORS:
         return []
-    store = SqliteStore(store_path, readonly=True)
+    if store is None:
+        return []
     try:
         updates = []
         for event, created, deliveries in store.recent(RECENT):
@@ -69,7 +72,7 @@ def _recent(store_path: Path) -> list[dict[str, Any]]:
                                 "url": d.remote_url, "error": d.last_error} for d in deliveries],
             })
         return updates
-    except sqlite3.Error:
+    except STORE_ERRORS:
         return []
     finally:
         store.close()
@@ -81,8 +84,8 @@ def preview_texts(config: Config, store_path: Path, by: str, change: dict[str, A
                                      change["starts"], change["until"], by, datetime.now(UTC))
     required_languages.check(config, entry)
     announced = {}
-    if store_path.exists():
-        store = SqliteStore(store_path, readonly=True)
+    store = open_reader(config, store_path)
+    if store is not None:
         try:
             announced = store.announced()
         finally:

@@ -46,6 +46,14 @@ def open_store(config: Config, state_dir: Path, *, readonly: bool = False, curre
     return store
 
 
+def open_reader(config: Config, path: Path) -> Store | None:
+    """The store to read from, for the desk: the SQLite file at `path` (None while it does not
+    exist), or the configured PostgreSQL database."""
+    if config.store.postgresql:
+        return open_store(config, path.parent, readonly=True)
+    return open_sqlite(path, readonly=True) if path.exists() else None
+
+
 def open_sqlite(path: Path, readonly: bool = False) -> Store:
     from statusd.outbox.sqlite import SqliteStore
 
