@@ -83,7 +83,9 @@ class Lease:
 
     def view(self) -> LeaseView:
         leading = self.held()
-        return LeaseView(self.node, self.node if leading else self.leader, self.epoch if leading else None,
+        # Not itself once its lease lapsed, whatever it last heard: who leads now it cannot tell yet.
+        other = self.leader if self.leader != self.node else None
+        return LeaseView(self.node, self.node if leading else other, self.epoch if leading else None,
                          "leader" if leading else "follower")
 
     async def run(self) -> None:
