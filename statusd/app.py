@@ -165,7 +165,6 @@ class App:
             loop.add_signal_handler(sig, self._on_signal, sig)
         loop.add_signal_handler(signal.SIGHUP, self._on_reload)
 
-
     def _on_signal(self, sig: signal.Signals) -> None:
         self._signals += 1
         # Only a second Ctrl-C forces: systemd and `timeout` may send SIGTERM twice.

@@ -176,12 +176,11 @@ def _wanted(config: Config) -> Wanted:
 
 
 def _announced(args: argparse.Namespace, config: Config) -> dict[str, Announced]:
-    path = paths.store_path(paths.state_dir(args.state_dir, config))
-    if not path.exists():
-        return {}
-    from statusd.outbox.sqlite import SqliteStore as Store
+    from statusd.outbox.opening import open_reader
 
-    store = Store(path, readonly=True)
+    store = open_reader(config, paths.store_path(paths.state_dir(args.state_dir, config)))
+    if store is None:
+        return {}
     try:
         return store.announced()
     finally:

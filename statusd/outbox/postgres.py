@@ -107,7 +107,8 @@ class PostgresStore(SqlStore):
         self.holder = holder
 
     def next_due(self, channel: str) -> Delivery | None:
-        """On a cluster node: claimed for the lease's holder (FOR UPDATE SKIP LOCKED), with its epoch."""
+        """The one place a worker takes its next delivery: on a cluster node the leader claims it
+        here (FOR UPDATE SKIP LOCKED, with its lease epoch; nothing without the lease)."""
         if self.holder is None:
             return super().next_due(channel)
         row = self._db.execute(CLAIM, (channel, *WAITING)).fetchone()
