@@ -6,6 +6,8 @@ are found by look-up), and webhooks behind a proxy that now and then takes a pos
 answers only after the channel gave up (a platform that stalls, then answers). Afterwards
 every receiver holds each update once, none lost, the latest status last on every channel;
 each fail-over (kill → first delivery by the new leader) is timed.
+
+STATUSD_CLUSTER_KILLS=3 makes a quick run while working on it (the volume checks then fail).
 """
 
 from __future__ import annotations
