@@ -2,9 +2,10 @@
 
 Fan-out to 8 and 32 webhooks, fan-out to 12 social accounts, the idle daemon, SSE
 fan-out (and through nginx+nchan), /status.json and ingest throughput (wrk), `statusd replay`, and how long a
-local `statusd set` takes from 1 to 128 channels and 3 to 500 sites, and one closure
-to 10,000 and 50,000 Web Push subscriptions. Takes about
-four minutes. Each benchmark starts its own daemon and fakes on 127.0.0.1 in a
+local `statusd set` takes from 1 to 128 channels and 3 to 500 sites, one closure
+to 10,000 and 50,000 Web Push subscriptions, and (cluster) the fail-over time over
+20 leader kills and 32 webhooks on PostgreSQL vs SQLite. Takes about
+ten minutes. Each benchmark starts its own daemon and fakes on 127.0.0.1 in a
 temporary directory and stops them at the end, even after an error; one failing
 benchmark is reported and the others still run.
 
@@ -21,6 +22,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+import cluster
 import command
 import fanout
 import hub
@@ -34,7 +36,7 @@ import status_rps
 from common import HOOK_DELAY, Summary, machine
 
 Row = tuple[str, str, str]  # figure, value, target or note
-BENCHES = ("fanout", "social", "idle", "sse", "hub", "status", "ingest", "replay", "command", "push")
+BENCHES = ("fanout", "social", "idle", "sse", "hub", "status", "ingest", "replay", "command", "push", "cluster")
 
 
 def _fanout_rows(flips: int) -> list[Row]:
@@ -71,6 +73,8 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], list[Ro
          lambda: command.rows(command.measure(args.command_runs))),
         ("push", f"Web Push: one closure to {' and '.join(f'{n:,}' for n in args.push)} subscriptions",
          lambda: push.rows([push.measure(n) for n in args.push])),
+        ("cluster", f"3 nodes on PostgreSQL: {args.kills} leader kills; 32 webhooks on PostgreSQL vs SQLite",
+         lambda: cluster.rows(cluster.failover(args.kills), cluster.compare(32, args.flips // 2 or 1))),
     ]
 
 
@@ -85,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hub-readers", type=int, default=20000, help="SSE streams through nginx+nchan")
     parser.add_argument("--seconds", type=float, default=5.0, help="each wrk run")
     parser.add_argument("--runs", type=int, default=5, help="replay runs a day")
+    parser.add_argument("--kills", type=int, default=20, help="cluster: leader kills")
     parser.add_argument("--command-runs", type=int, default=10, help="command: timed `statusd set` runs a config")
     parser.add_argument("--push", type=int, action="append",
                         help="Web Push subscriptions for one closure (repeatable; default 10,000 and 50,000)")

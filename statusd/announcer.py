@@ -32,11 +32,15 @@ class Announcer:
         # One step at a time (a step awaits the store): what one reads as announced, it records.
         self.turn = turn or asyncio.Lock()
 
-    async def step(self, wanted: Wanted, now: datetime) -> Plan:
-        """Say what changed in status.yaml (and what the clock brought) since it was last said."""
+    async def step(self, wanted: Wanted, now: datetime, record: bool = True) -> Plan:
+        """Say what changed in status.yaml (and what the clock brought) since it was last said.
+
+        `record=False` (a follower in a cluster): only the plan, for when to look again.
+        """
         async with self.turn:
             plan = reconcile(wanted, await self.store.announced(), self.config, now)
-            await self._announce(plan.events, plan.announced)
+            if record:
+                await self._announce(plan.events, plan.announced)
         return plan
 
     async def announce(self, events: Sequence[Event], announced: Mapping[str, Announced] | None = None) -> list[str]:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from statusd import loading, metrics, tasks
 from statusd.announcer import Announcer
+from statusd.cluster.node import node_for
 from statusd.compose import Composer
 from statusd.config.load import Config
 from statusd.desk import schema as desk_schema
@@ -56,20 +57,23 @@ class App:
     def __init__(self, config: Config, state_dir: Path, port: int, ops_port: int | None = None) -> None:
         self.config = config
         self.state_dir = state_dir
-        self.store = AsyncStore(open_store(config, state_dir, patient=True))
-        self.senders = Senders(config, self.store, state_dir)
+        self.node = node_for(config, self.ingest)  # alone (SQLite), or one node of a cluster on PostgreSQL
+        self.store = AsyncStore(open_store(config, state_dir, patient=True, holder=self.node.holder))
+        self.senders = Senders(config, self.store, state_dir, self.node.lease)
         self.health = Health(state_dir, config.delivery.recheck, config.delivery.timeout)
         self._turn = asyncio.Lock()
         self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels, self._turn)
         self.sensors = Sensors(config, config.rules)
-        self.status = StatusWatch(config, self._step, self._last_announced)
+        self.status = (self.node.watch(self._step, self._last_announced,
+                                       lambda: self.publisher.refresh(datetime.now(UTC)))
+                       or StatusWatch(config, self._step, self._last_announced))
         self.intake = Intake(config, self.sensors, lambda: self.wanted, self.status.submit)
         self.web_state = WebState(config)
         self.publisher = Publisher(self.web_state, self.store, lambda: self.wanted, self.sensors.view)
         self.web = WebServer(self.web_state, config.host, port, extra=self._routes)
         self.ops = Ops(OpsView(self.store, self.web_state, self._health, lambda: self.config.inactive,
                                lambda: self.wanted is not None,
-                               lambda report: health.update_metrics(report, self.health.checks)),
+                               lambda report: health.update_metrics(report, self.health.checks), self.node.describe),
                        config.ops_host, config.ops_port if ops_port is None else ops_port)
         metrics.know_feeds(config.feeds.feeds)
         self._stop = asyncio.Event()
@@ -92,6 +96,7 @@ class App:
         for name, reason in self.config.inactive.items():
             log.warning("channel_inactive", channel=name, reason=reason)
         self._install_signals()
+        await self.node.start(self._kick.set, self.store)
         self._fallback = await self._read_last_announced()
         # The first read (whole, so it takes a moment) before the first request: status.json is right at once.
         await self.status.load()
@@ -118,6 +123,7 @@ class App:
                     task.cancel()
                 await self.senders.drain()
         finally:
+            await self.node.stop()  # the lease let go at once: another node takes over now
             await self.senders.close()
             await self.ops.stop()
             await self.web.stop()
@@ -146,7 +152,7 @@ class App:
                 ("web-publish", self.publisher.run()),
                 ("health", self.health.watch(lambda: self.senders.channels)),
                 *((f"feed-{i}", coro) for i, coro in enumerate(feeds)),
-                *self.web.loops(), ("watchdog", watchdog())]
+                *self.web.loops(), ("watchdog", watchdog()), *self.node.loops()]
 
     def _routes(self, app: web.Application) -> None:
         add_routes(app, self.config, self.config.feeds, self.ingest, describe_more=desk_schema.extend)
@@ -236,7 +242,7 @@ class App:
         wanted = self.wanted
         if wanted is not None:
             try:
-                plan = await self.announcer.step(wanted, now)
+                plan = await self.announcer.step(wanted, now, record=self.node.leading())
             except STORE_ERRORS as err:
                 # Disk full, locked by another program, the database cut: keep running, try again soon.
                 log.error("store_unavailable", reason=str(err), store=self.store.label, retry_in=STORE_RETRY)
@@ -253,12 +259,13 @@ class App:
 
     def ingest(self, readings: list[Reading]) -> None:
         """Every feed hands its readings here (already checked, a whole batch at a time)."""
+        self.node.note(readings)  # with sensors.shared, for the other nodes too
         self._announce(self.intake.accept(readings, datetime.now(UTC)))
         self.publisher.dirty()
 
     def _announce(self, events: Sequence[Any]) -> None:
         """Queue sensor events for the `steps` loop, which records them in order."""
-        if events:
+        if events and self.node.leading():  # in a cluster, the leader alone decides automatic posts
             self._events.extend(events)
             self._kick.set()
 

@@ -25,7 +25,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("sensors", ("statusd.sensors", "statusd.rules", "statusd.intake")),
     ("compose", ("statusd.compose",)),
     ("channels", ("statusd.channels", "statusd.loading")),
-    ("outbox", ("statusd.outbox", "statusd.announcer")),
+    ("outbox", ("statusd.outbox", "statusd.announcer", "statusd.cluster")),
     ("web", ("statusd.web",)),
     # The doors people use: the command line and the desk (API and page), which runs the
     # very same commands so both say the same; the daemon's wiring stands with them.

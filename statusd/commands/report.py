@@ -19,7 +19,8 @@ from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.events import Event, EventKind
 from statusd.model import Announced, Wanted
-from statusd.sources.status import file as status_file
+from statusd.sources.status import rows
+from statusd.sources.status import wanted as wanted_status
 
 # Every command's parser is built from this module: the store, the rules and the page's
 # snapshot are imported where `show` and `history` use them, so `set` starts fast.
@@ -74,11 +75,16 @@ def show_status(args: argparse.Namespace) -> int:
     config = load_config(args)
     tz = _zone(args, config)
     store = _open_store(args, config)
+    source = wanted_status.for_config(config)
     try:
-        wanted = status_file.read(config.status_file, config)
+        wanted = source.read()
     except ConfigError as err:
-        print(f"status.yaml is broken; the daemon keeps the last good status:\n  {err.problems[0]}\n")
+        print(f"{source.describe()} is broken; the daemon keeps the last good status:\n  {err.problems[0]}\n")
         wanted = {}
+    if config.store.dsn is not None:
+        from statusd.cluster.report import leadership_lines
+
+        print("\n".join(leadership_lines(rows.address(config), config.cluster.node_name)) + "\n")
     print(f"Times in {_zone_name(tz)}\n")
     now = datetime.now(UTC)
     announced = store.announced() if store else {}

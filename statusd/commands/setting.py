@@ -19,7 +19,6 @@ from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.model import Announced, StatusEntry, Target, Wanted
 from statusd.sources.status import entry as desk
-from statusd.sources.status import file as status_file
 from statusd.sources.status import languages as required_languages
 from statusd.sources.status import wanted as wanted_status
 
@@ -169,10 +168,11 @@ async def _learn_limits(channels: Mapping[str, Channel], seconds: float) -> list
 
 
 def _wanted(config: Config) -> Wanted:
+    status = wanted_status.for_config(config)  # status.yaml, or a cluster's rows
     try:
-        return status_file.read(config.status_file, config)
+        return status.read()
     except ConfigError as err:
-        raise UserError(f"{err.problems[0]}; fix status.yaml first (see `statusd check`)") from err
+        raise UserError(f"{err.problems[0]}; fix {status.describe()} first (see `statusd check`)") from err
 
 
 def _announced(args: argparse.Namespace, config: Config) -> dict[str, Announced]:

@@ -20,6 +20,7 @@ from statusd.errors import UserError
 if TYPE_CHECKING:
     from statusd.config.load import Config
     from statusd.outbox.store import SqlStore
+    from statusd.sources.status.rows import WantedRows
 
 FORMAT, FORMAT_VERSION = "statusd-state", 1
 
@@ -60,12 +61,15 @@ def _open(args: argparse.Namespace, config: Config, current: bool = True) -> Sql
 def run_migrate(args: argparse.Namespace) -> int:
     from statusd.outbox.schema import VERSION
 
-    store = _open(args, load_config(args), current=False)
+    config = load_config(args)
+    store = _open(args, config, current=False)
     try:
         # A SQLite file is brought up to date as soon as it is opened: say what that did.
         before = getattr(store, "found_version", None)
         before = store.schema_version() if before is None else before
         made = store.migrate() or ([VERSION] if before < VERSION else [])
+        if config.store.postgresql:  # the cluster's own tables (the lease, the wanted status rows)
+            _cluster_tables(config)
     finally:
         store.close()
     if not made:
@@ -75,6 +79,37 @@ def run_migrate(args: argparse.Namespace) -> int:
     else:
         print(f"the store {store.label}: upgraded from schema version {before} to {VERSION}.")
     return 0
+
+
+def _wanted_rows(config: Config) -> WantedRows:
+    from statusd.sources.status import rows
+
+    _cluster_tables(config)
+    return rows.WantedRows(config, rows.address(config))
+
+
+def _status_place(config: Config) -> str:
+    return "the cluster's wanted status rows" if config.store.postgresql else str(config.status_file)
+
+
+def _status_text(config: Config) -> str | None:
+    """What the wanted status says, as status.yaml text: the file, or a cluster's rows."""
+    if config.store.postgresql:
+        return _wanted_rows(config).export_text()
+    return config.status_file.read_text(encoding="utf-8") if config.status_file.exists() else None
+
+
+def _cluster_tables(config: Config) -> None:
+    import psycopg
+
+    from statusd.cluster import schema
+    from statusd.sources.status import rows
+
+    try:
+        with psycopg.connect(rows.address(config), autocommit=True, connect_timeout=10) as conn:
+            schema.migrate(conn)
+    except psycopg.Error as err:
+        raise UserError(f"the cluster's tables could not be made: {str(err).strip().splitlines()[0]}") from err
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -89,7 +124,7 @@ def run_export(args: argparse.Namespace) -> int:
         rows = {table: store.dump(table) for table in tables()}
     finally:
         store.close()
-    status = config.status_file.read_text(encoding="utf-8") if config.status_file.exists() else None
+    status = _status_text(config)
     lines = [{"format": FORMAT, "version": FORMAT_VERSION, "from": store.dialect.name}]
     lines += [{"table": table, "row": row} for table, items in rows.items() for row in items]
     lines.append({"status_file": status})
@@ -105,7 +140,7 @@ def run_import(args: argparse.Namespace) -> int:
 
     config = load_config(args)
     rows, status = read_export(Path(args.file))
-    if status is not None and config.status_file.exists() and not args.replace:
+    if status is not None and not config.store.postgresql and config.status_file.exists() and not args.replace:
         if config.status_file.read_text(encoding="utf-8") != status:
             raise UserError(f"{config.status_file} already holds a status; import-state would replace it "
                             "(use --replace to do so)")
@@ -120,10 +155,12 @@ def run_import(args: argparse.Namespace) -> int:
         store.restore(rows, replace=args.replace)
     finally:
         store.close()
-    if status is not None:
+    if status is not None and config.store.postgresql:  # a cluster's wanted status is rows, not the file
+        _wanted_rows(config).import_text(status, args.replace)
+    elif status is not None:
         write_atomic(config.status_file, status.encode("utf-8"))
     print(f"imported {_counts(rows)} into {store.label}{' (its tables created first)' if made else ''}"
-          f"{f'; status.yaml written to {config.status_file}' if status is not None else ''}.")
+          f"{f'; the status written to {_status_place(config)}' if status is not None else ''}.")
     return 0
 
 

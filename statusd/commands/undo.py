@@ -19,8 +19,8 @@ from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.events import STAFF_KINDS, EventKind
 from statusd.model import Announced, StatusEntry
-from statusd.sources.status import edit as status_edit
-from statusd.sources.status import file as status_file
+from statusd.sources.status import wanted as wanted_status
+from statusd.sources.status.wanted import WantedStatus
 
 if TYPE_CHECKING:  # imported where used: every command's parser is built from this module
     from statusd.outbox.store import Store, StoredEvent
@@ -52,29 +52,30 @@ def _take_back(args: argparse.Namespace, update: str | None) -> int:
     from statusd.outbox.opening import open_store
 
     store = open_store(config, state)
+    status = wanted_status.for_config(config)  # status.yaml, or a cluster's rows
     try:
-        with status_edit.locked(config.status_file):
-            _refuse_unannounced(config, store)
+        with status.locked():
+            _refuse_unannounced(config, store, status)
             stored = _find(store, update)
-            print(_retract(config, store, stored, getattr(args, "by", None) or current_user()))
+            print(_retract(config, store, status, stored, getattr(args, "by", None) or current_user()))
     finally:
         store.close()
     return 0
 
 
-def _refuse_unannounced(config: Config, store: Store) -> None:
+def _refuse_unannounced(config: Config, store: Store, status: WantedStatus) -> None:
     """Taking back "the last update" must not skip a change the daemon has not announced yet."""
     from statusd.rules import reconcile
 
     try:
-        wanted = status_file.read(config.status_file, config)
+        wanted = status.read()
     except ConfigError as err:
-        raise UserError(f"{err.problems[0]}; fix status.yaml first (see `statusd check`)") from err
+        raise UserError(f"{err.problems[0]}; fix {status.describe()} first (see `statusd check`)") from err
     pending = reconcile(wanted, store.announced(), config, datetime.now(UTC)).events
     if any(e.kind is EventKind.STATUS_CHANGED for e in pending):
         targets = ", ".join(sorted({str(e.target) for e in pending}))
         raise UserError(
-            f"status.yaml has a change for {targets} that has not been announced yet (is the daemon "
+            f"{status.describe()} has a change for {targets} that has not been announced yet (is the daemon "
             "running?); wait a moment, or change it back with `statusd set`"
         )
 
@@ -93,7 +94,7 @@ def _find(store: Store, update: str | None) -> StoredEvent:
     return stored
 
 
-def _retract(config: Config, store: Store, stored: StoredEvent, user: str) -> str:
+def _retract(config: Config, store: Store, status: WantedStatus, stored: StoredEvent, user: str) -> str:
     event = stored.event
     current = store.announced().get(str(event.target))
     in_force = current is not None and current.event_id == event.id
@@ -104,7 +105,7 @@ def _retract(config: Config, store: Store, stored: StoredEvent, user: str) -> st
     restores = in_force or planned
     if restores:
         entry = _entry(store, back_to, user)
-        status_edit.set_entry(config.status_file, config, event.target, entry, lock=False)
+        status.set(event.target, entry, lock=False)
     cancelled, deletions = store.retract(event.id, user, stored.previous, restore_target=in_force)
     text = (f"Took back {event.target} → {event.level.value} ({event.kind.value}) [{event.id}]: "
             f"{cancelled} unsent post(s) cancelled, {deletions} post(s) being deleted.")

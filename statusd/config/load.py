@@ -10,6 +10,7 @@ from typing import Any
 
 from statusd.config import reader
 from statusd.config.channels import parse_channels
+from statusd.config.cluster import ClusterConfig, parse_cluster
 from statusd.config.feed_section import parse_feeds
 from statusd.config.feeds import FeedsConfig
 from statusd.config.reader import Problems, Section, parse_secret, parse_url
@@ -79,6 +80,7 @@ class Config:
     # Languages every update must have text in (levels in require_except are exempt).
     require: tuple[str, ...] = ()
     require_except: tuple[str, ...] = ()
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     # Where the outbox's state lives: the SQLite file in the state directory, or PostgreSQL.
     store: StoreConfig = field(default_factory=StoreConfig)
 
@@ -99,7 +101,7 @@ def load(path: Path, channels: Mapping[str, type[Any]]) -> Config:
     elif root.is_mapping():
         root.allow("public_url", "listen", "languages", "sites", "channels", "delivery",
                    "status_file", "status_max_bytes", "alerts", "state_dir", "web", "feeds", "rules", "ops",
-                   "desk", "require", "require_except", *STORE_KEYS)
+                   "desk", "require", "require_except", "cluster", "sensors", *STORE_KEYS)
     _check_text(root.node, "", None, root.problems)
     config = _build(root, path, channels)
     root.problems.check()
@@ -164,6 +166,7 @@ def _build(root: Section, path: Path, registry: Mapping[str, type[Any]]) -> Conf
         desk=_desk(root.sub("desk")),
         require=_words(root, "require", languages, "languages"),
         require_except=_words(root, "require_except", ("open", "limited", "closed", "emergency"), "levels"),
+        cluster=parse_cluster(root.sub("cluster"), root.sub("sensors")),
         store=parse_store(root),
     )
 

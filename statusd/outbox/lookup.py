@@ -9,6 +9,7 @@ import structlog
 
 from statusd.channels.base import Channel, PermanentError, Reply, Sent, TransientError
 from statusd.outbox.facade import AsyncStore
+from statusd.outbox.gate import Gate, guarded
 from statusd.outbox.outcome import Presence
 from statusd.outbox.store import Delivery
 
@@ -17,14 +18,15 @@ CLAIM_MARGIN = 3600.0
 
 
 async def look_up(store: AsyncStore, channel: Channel, delivery: Delivery, reply: Reply | None,
-                  log_: structlog.typing.FilteringBoundLogger) -> Presence:
+                  log_: structlog.typing.FilteringBoundLogger, gate: Gate | None = None) -> Presence:
     """Find a post whose outcome is unknown (or refused as a duplicate) rather than make it twice.
 
     FOUND is recorded as sent here. A post that other deliveries already claim
     is never this one's. The message's variant for a platform that refuses
     repeats (Message.again) is looked for too: it may be what went out.
     UNKNOWN (the look-up failed): the caller tries again later rather than risk
-    a second post.
+    a second post. On a cluster node the look-up runs within the lease (`gate`):
+    LeaseLost passes through, and nothing is recorded.
     """
     assert delivery.message is not None
     exclude = await store.claimed(delivery, since=delivery.created_at - CLAIM_MARGIN)
@@ -33,10 +35,10 @@ async def look_up(store: AsyncStore, channel: Channel, delivery: Delivery, reply
     found: Sent | None = None
     try:
         for message in texts:
-            found = await channel.find(
+            found = await guarded(gate, channel.find(
                 message, idempotency_key=delivery.idempotency_key,
                 since=datetime.fromtimestamp(delivery.created_at, UTC), reply_to=reply, exclude=exclude,
-            )
+            ))
             if found is not None:
                 break
     except (TransientError, PermanentError) as err:

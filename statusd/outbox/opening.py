@@ -12,12 +12,13 @@ from statusd.paths import store_path
 
 
 def open_store(config: Config, state_dir: Path, *, readonly: bool = False, current: bool = True,
-               patient: bool = False) -> Store:
+               patient: bool = False, holder: str | None = None) -> Store:
     """The store `config` names. A PostgreSQL one must hold this code's schema (unless not `current`:
     `statusd migrate` opens it to make it so); its password is read now, and never shown.
 
     `patient` (the daemon): a server that cannot be reached yet is store trouble, not a
     refusal to start; the pool keeps trying, and the banner is served meanwhile.
+    `holder`: a cluster node's lease holder id, set on its connections for the fence.
     """
     settings = config.store
     if settings.dsn is None:
@@ -30,7 +31,7 @@ def open_store(config: Config, state_dir: Path, *, readonly: bool = False, curre
         if password is None:
             raise UserError(f"{config.path}: store_password: {settings.password.describe()} is not set; "
                             "set it, or remove store_password if the server needs none")
-    store = PostgresStore(settings.dsn, password, settings.timeout)
+    store = PostgresStore(settings.dsn, password, settings.timeout, holder=holder)
     if current:
         try:
             store.require_current()

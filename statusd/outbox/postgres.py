@@ -17,9 +17,10 @@ import psycopg
 from psycopg import conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from statusd.cluster.schema import CLAIM
 from statusd.outbox.dialect import POSTGRES, placeholders
 from statusd.outbox.postgres_rows import Result, row_maker
-from statusd.outbox.records import Delivery, StoreError
+from statusd.outbox.records import WAITING, Delivery, StoreError, delivery_from_row
 from statusd.outbox.schema import VERSION, SchemaBehind, upgrade
 from statusd.outbox.store import SqlStore
 
@@ -100,16 +101,26 @@ class PostgresStore(SqlStore):
 
     dialect = POSTGRES
 
-    def __init__(self, dsn: str, password: str | None = None, timeout: float = 5.0, name: str = "statusd") -> None:
+    def __init__(self, dsn: str, password: str | None = None, timeout: float = 5.0, name: str = "statusd",
+                 holder: str | None = None) -> None:
         self.label = describe(dsn)
         self.troubles = {}
         self.timeout = timeout
         why: list[str] = []
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             dsn, min_size=1, max_size=2, timeout=timeout, open=False, name=f"{name}-store",
-            kwargs=connect_options(password, timeout), connection_class=_recording(why))
+            kwargs=connect_options(password, timeout, holder), connection_class=_recording(why))
         self._pool.open(wait=False)
         self._db = self._pg = PgDb(self._pool, why)
+        self.holder = holder
+
+    def next_due(self, channel: str) -> Delivery | None:
+        """The one place a worker takes its next delivery: on a cluster node the leader claims it
+        here (FOR UPDATE SKIP LOCKED, with its lease epoch; nothing without the lease)."""
+        if self.holder is None:
+            return super().next_due(channel)
+        row = self._db.execute(CLAIM, (channel, *WAITING)).fetchone()
+        return delivery_from_row(row) if row else None
 
     def close(self) -> None:
         self._pool.close(timeout=self.timeout)
@@ -122,11 +133,6 @@ class PostgresStore(SqlStore):
         # needless look by the workers. (LISTEN/NOTIFY is the cluster's precise signal.)
         row = self._db.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint").fetchone()
         return int(row[0])
-
-    def next_due(self, channel: str) -> Delivery | None:
-        """The one place a worker takes its next delivery: a cluster's leader claims it here
-        (FOR UPDATE SKIP LOCKED, under its lease) without the worker changing."""
-        return super().next_due(channel)
 
     def _restored(self) -> None:
         for table, key in (("events", "seq"), ("deliveries", "id")):
@@ -171,13 +177,15 @@ def _recording(why: list[str]) -> type[psycopg.Connection[Any]]:
     return Recording
 
 
-def connect_options(password: str | None, timeout: float) -> dict[str, Any]:
-    """libpq settings that turn a stall or a cut into an error within about `timeout` seconds."""
+def connect_options(password: str | None, timeout: float, holder: str | None = None) -> dict[str, Any]:
+    """libpq settings that turn a stall or a cut into an error within about `timeout` seconds
+    (and, on a cluster node, name the lease holder its writes are fenced by: cluster/schema.py)."""
     millis = int(timeout * 1000)
+    fence = f" -c statusd.holder={holder}" if holder else ""
     options: dict[str, Any] = {
         "autocommit": True, "row_factory": row_maker, "connect_timeout": max(2, round(timeout)),
         "options": f"-c statement_timeout={millis} -c lock_timeout={millis} "
-                   f"-c idle_in_transaction_session_timeout={millis * 2}",
+                   f"-c idle_in_transaction_session_timeout={millis * 2}{fence}",
         "keepalives": 1, "keepalives_idle": max(1, round(timeout)), "keepalives_interval": 1,
         "keepalives_count": 3, "tcp_user_timeout": millis, "application_name": "statusd"}
     if password is not None:

@@ -13,6 +13,7 @@ from statusd.channels.base import Channel, ChannelError
 from statusd.config.load import Config
 from statusd.outbox.budget import budget_for
 from statusd.outbox.facade import AsyncStore
+from statusd.outbox.gate import Gate
 from statusd.outbox.records import STORE_ERRORS
 from statusd.outbox.worker import Worker
 
@@ -32,12 +33,13 @@ def build_channels(config: Config) -> dict[str, Channel]:
 class Senders:
     """Every channel with the worker that delivers to it, each in its own task."""
 
-    def __init__(self, config: Config, store: AsyncStore, state_dir: Path) -> None:
+    def __init__(self, config: Config, store: AsyncStore, state_dir: Path, gate: Gate | None = None) -> None:
         self.config = config
         self.store = store
         self.state_dir = state_dir
+        self.gate = gate  # in a cluster, the lease: only its holder sends
         self.channels = build_channels(config)
-        self.workers = {name: Worker(store, ch, config.delivery, budget_for(config.channels[name], ch))
+        self.workers = {name: Worker(store, ch, config.delivery, budget_for(config.channels[name], ch), gate)
                         for name, ch in self.channels.items()}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
@@ -151,7 +153,7 @@ class Senders:
         for name in added:
             self.channels[name] = build_channel(config.channels[name], config.delivery)
             self.workers[name] = Worker(self.store, self.channels[name], config.delivery,
-                                        budget_for(config.channels[name], self.channels[name]))
+                                        budget_for(config.channels[name], self.channels[name]), self.gate)
         await self.open(added)
         for name in added:
             self._spawn(name)

@@ -13,6 +13,9 @@ from statusd.outbox.queries import Db
 _NAME = re.compile(r"^[a-z_]+$")
 
 
+
+LOCAL_COLUMNS = frozenset({"claim_epoch", "claim_holder"})
+
 class Transfer:
     """A store's tables read and written as plain rows (column → value)."""
 
@@ -45,7 +48,8 @@ class Transfer:
         if not self.has_table(table):
             return []
         rows = self._db.execute(f"SELECT * FROM {_checked(table)} ORDER BY 1").fetchall()
-        return [{key: row[key] for key in row.keys()} for row in rows]
+        # A cluster's claim on a delivery (cluster/schema.py) belongs to that cluster's lease only.
+        return [{key: row[key] for key in row.keys() if key not in LOCAL_COLUMNS} for row in rows]
 
     def count(self, tables: Iterable[str]) -> int:
         """How many rows these tables hold together."""

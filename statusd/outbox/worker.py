@@ -14,6 +14,7 @@ from statusd.channels.base import Channel, DuplicateError, PermanentError, Reply
 from statusd.config.types import DeliveryConfig
 from statusd.outbox.budget import Budget
 from statusd.outbox.facade import AsyncStore
+from statusd.outbox.gate import Gate, LeaseLost, guarded
 from statusd.outbox.lookup import look_up
 from statusd.outbox.outcome import Presence, may_have_posted
 from statusd.outbox.records import STORE_ERRORS
@@ -33,8 +34,8 @@ class Worker:
     """Delivers one channel's messages from the store, one at a time, oldest due first."""
 
     def __init__(self, store: AsyncStore, channel: Channel, policy: DeliveryConfig,
-                 budget: Budget | None = None) -> None:
-        self.store = store
+                 budget: Budget | None = None, gate: Gate | None = None) -> None:
+        self.store, self.gate = store, gate  # in a cluster the gate is the lease: nothing is sent without it
         self.channel = channel
         self.policy = policy
         self.budget = budget
@@ -69,16 +70,17 @@ class Worker:
     async def _next(self) -> None:
         # Cleared before the store is read: a poke (or stop) while it answers is not lost.
         self.wakeup.clear()
-        delivery = await self.store.next_due(self.channel.name)
+        delivery = await self.store.next_due(self.channel.name) if self.gate is None or self.gate.held() else None
         self.store.sync.troubles.pop(f"read:{self.channel.name}", None)  # read again: no garbled row in the way
-        wait = self._wait_for(delivery)
-        if wait is not None:
+        if (wait := self._wait_for(delivery)) is not None:
             await self._sleep(wait)
             return
         assert delivery is not None
         self.busy = True
         try:
             await self.attempt(delivery)
+        except LeaseLost:
+            log.warning("send_stopped_lease_lost", channel=self.channel.name, delivery=delivery.id)
         except STORE_ERRORS:
             raise
         except Exception as err:  # a bug in a channel must never stop its worker, nor the daemon
@@ -90,7 +92,7 @@ class Worker:
 
     def _wait_for(self, delivery: Delivery | None) -> float | None:
         if delivery is None:
-            return 3600.0  # nothing waiting: sleep until poked
+            return 3600.0  # nothing waiting (or a follower's: the leader sends): sleep until poked
         due = max(delivery.next_attempt, self.paused_until) - time.time()
         return due if due > 0 else None
 
@@ -154,7 +156,7 @@ class Worker:
     async def _resolve(self, delivery: Delivery, reply: Reply | None, log_: Log) -> bool:
         """Look an uncertain attempt up: recorded as sent if found; True if proved absent."""
         await self.store.mark_looking(delivery.id)
-        presence = await look_up(self.store, self.channel, delivery, reply, log_)
+        presence = await look_up(self.store, self.channel, delivery, reply, log_, self.gate)
         if presence is Presence.ABSENT:
             await self.store.mark_absent(delivery.id)
             return True
@@ -195,15 +197,15 @@ class Worker:
         started = time.monotonic()
         message = replace(delivery.message, text=delivery.message.again or "") if again else delivery.message
         try:
-            sent = await self.channel.send(
+            sent = await guarded(self.gate, self.channel.send(
                 message, idempotency_key=delivery.idempotency_key, reply_to=reply,
                 created=datetime.fromtimestamp(delivery.created_at, UTC),
-            )
+            ))
         except TransientError as err:
             # A definite "not sent" now does not undo an earlier attempt's doubt.
             await self._retry(sending, err, log_, uncertain=delivery.uncertain or may_have_posted(err))
         except DuplicateError as err:
-            presence = await look_up(self.store, self.channel, sending, reply, log_)
+            presence = await look_up(self.store, self.channel, sending, reply, log_, self.gate)
             if presence is Presence.UNKNOWN:
                 await self._retry(sending, TransientError(f"{err}; the post could not be looked up yet"), log_,
                             uncertain=True)
@@ -245,7 +247,7 @@ class Worker:
         await self.store.mark_sending(delivery.id)
         deleting = replace(delivery, attempts=delivery.attempts + 1)
         try:
-            note = await self.channel.delete(post.remote_id)
+            note = await guarded(self.gate, self.channel.delete(post.remote_id))
         except TransientError as err:
             await self._retry(deleting, err, log_, uncertain=False)  # deleting twice does no harm
         except PermanentError as err:

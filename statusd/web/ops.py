@@ -42,6 +42,7 @@ class OpsView:
     inactive: Callable[[], Mapping[str, str]]
     ready: Callable[[], bool]
     on_metrics: Callable[[dict[str, dict[str, Any]]], None] = lambda health: None
+    cluster: Callable[[], dict[str, Any] | None] = lambda: None  # this node's part, in a cluster
 
 
 class Ops:
@@ -96,6 +97,8 @@ class Ops:
             # Shown, not counted against readiness: this node still serves its own /events.
             hub = self.view.web_state.relay.trouble
             body["hub"] = f"unreachable: {hub}" if hub else "ok"
+        if (cluster := self.view.cluster()) is not None:
+            body["cluster"] = cluster  # a follower is ready (it serves), and says it is not the sender
         return web.json_response(body, status=200 if ready else 503)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:

@@ -84,12 +84,14 @@ class Fleet:
     async def start(cls, directory: Path, rng: random.Random, hooks: Mapping[str, Hook], *,
                     delay: tuple[float, float] = (0.0, 0.0),
                     faults: Mapping[str, Mapping[str, float]] | None = None,
-                    channel_timeout: float = 1.0) -> Fleet:
-        """Start every fake and a proxy per proxied channel; `faults` is by channel name."""
+                    channel_timeout: float = 1.0, mastodon_shape: str = "mastodon") -> Fleet:
+        """Start every fake and a proxy per proxied channel; `faults` is by channel name.
+
+        `mastodon_shape` "go" is a server that ignores Idempotency-Key (posts are looked up)."""
         tls = make_tls(directory / "tls")
         fleet = cls({name: WebhookReceiver(HOOK_SECRET) for name in hooks},
                     {name: hook.language for name, hook in hooks.items()},
-                    MastodonServer(), XServer(tls), FakeGraph(), FakeBluesky(), tls)
+                    MastodonServer(shape=mastodon_shape), XServer(tls), FakeGraph(), FakeBluesky(), tls)
         for fake in fleet._fakes():
             await fake.start()
         faults = faults or {}

@@ -37,7 +37,7 @@ from statusd.sources.status import bounds
 from statusd.sources.status import file as status_file
 from statusd.sources.status.lock import COMMAND_WAIT, locked
 
-__all__ = ["HEADER", "locked", "set_entry"]
+__all__ = ["HEADER", "document", "locked", "set_entry"]
 
 log = structlog.get_logger()
 
@@ -82,6 +82,14 @@ def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry, lo
             raise UserError(f"{real} kept changing while {target} was being set (an editor saving "
                             "again and again?); nothing was changed, try again")
     log.info("status_entry_written", target=str(target), to=entry.level.value, file=str(real))
+
+
+def document(config: Config, entries: Mapping[Target, StatusEntry]) -> str:
+    """These entries alone in a status document, as this module writes them (for the wanted rows)."""
+    doc = CommentedMap()
+    for target, entry in entries.items():
+        _apply(doc, target, _fields(entry, config, config.sites[target.site].tz))
+    return _dump(doc, None)
 
 
 def _change(path: Path, text: str | None, target: Target, fields: dict[str, Any]) -> str:

@@ -15,6 +15,8 @@ from statusd.config.load import Config
 from statusd.model import StatusEntry, Target, Wanted
 from statusd.sources.status import edit as status_edit
 from statusd.sources.status import file as status_file
+from statusd.sources.status import rows
+from statusd.sources.status.rows import WantedRows
 
 
 class WantedStatus(Protocol):
@@ -58,5 +60,7 @@ class StatusFile:
 
 
 def for_config(config: Config) -> WantedStatus:
-    """The wanted status this configuration uses."""
+    """The wanted status this configuration uses: status.yaml, or the rows of a cluster's database."""
+    if config.store.dsn is not None:
+        return WantedRows(config, rows.address(config))
     return StatusFile(config)

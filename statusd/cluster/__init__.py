@@ -1,0 +1,1 @@
+"""Several daemons on one PostgreSQL: the leader's lease, the fence, the shared wanted status."""
