@@ -67,7 +67,9 @@ class Wording:
         found = {key: self.word(lang, f"{group}.{key}") for key in keys}
         missing = [key for key, text in found.items() if text is None]
         if missing and (self.path, self.mtime, lang, group) not in _LOGGED:
-            _LOGGED.add((self.path, self.mtime, lang, group))  # once per file version, not per page
+            # Once per file version, not per page; earlier versions are forgotten.
+            _LOGGED.difference_update({seen for seen in _LOGGED if seen[0] == self.path and seen[1] != self.mtime})
+            _LOGGED.add((self.path, self.mtime, lang, group))
             log.warning("wording_missing", file=str(self.path), language=lang, group=group, keys=missing,
                         used=fallback)
         return {key: text if text is not None else (self.word(fallback, f"{group}.{key}") or key)

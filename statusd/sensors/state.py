@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import structlog
@@ -202,7 +202,9 @@ class Sensors:
     ) -> Event:
         first = group[0]
         combo = ",".join(f"{s.id}={s.band}" for s in group)
-        base = f"{hours.local_day(self._site(site_id), now)}|{family}|{combo}"
+        day = hours.local_day(self._site(site_id), now)
+        self._forget_other_days(site_id, day)
+        base = f"{day}|{family}|{combo}"
         count = self._counts[f"{site_id}|{base}"]
         self._counts[f"{site_id}|{base}"] += 1
         extra = {
@@ -216,6 +218,12 @@ class Sensors:
         }
         log.info("sensor_band_changed", site=site_id, family=family, changes=combo)
         return self._event(_CHANGED[family], site_id, now, f"{base}|{count}", extra)
+
+    def _forget_other_days(self, site_id: str, day: date) -> None:
+        """Counts serve today's revisions only (the day is part of each): earlier days' go."""
+        today = f"{site_id}|{day}|"
+        for key in [k for k in self._counts if k.startswith(f"{site_id}|") and not k.startswith(today)]:
+            del self._counts[key]
 
     def _lost(self, site_id: str, now: datetime) -> list[Event]:
         """SENSOR_LOST for sensors silent past their limit (counted from opening at the earliest)."""
@@ -261,18 +269,8 @@ class Sensors:
     def _event(
         self, kind: EventKind, site_id: str, now: datetime, revision: str, extra: dict[str, Any]
     ) -> Event:
-        return Event(
-            kind=kind,
-            target=Target(site_id),
-            level=Level.OPEN,
-            previous=Level.OPEN,
-            message={},
-            at=now,
-            author=AUTHOR,
-            revision=revision,
-            reason=REASON,
-            extra=extra,
-        )
+        return Event(kind=kind, target=Target(site_id), level=Level.OPEN, previous=Level.OPEN, message={},
+                     at=now, author=AUTHOR, revision=revision, reason=REASON, extra=extra)
 
     def _ordered(self, site_id: str | None, family: str | None = None) -> list[Series]:
         """Series in the order of the config (zones and queues as listed), then the unknown."""

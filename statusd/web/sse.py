@@ -3,8 +3,8 @@
 The contract the banner relies on (see README.md beside this file): the stream
 opens with `retry: 2000`; each change is `id: N / event: status / data: JSON`;
 ids only grow, across restarts too; `Last-Event-ID` (or `?lastEventId=`)
-replays what was missed from a ring buffer, and an id it does not know gets
-the current snapshot; `: ping` comments keep proxies from closing the stream.
+replays what was missed from a ring buffer (bounded in events and in bytes),
+and an id it does not know gets the current snapshot; `: ping` comments keep proxies from closing the stream.
 
 Fan-out writes each event straight into every live subscriber's transport while
 `publish` runs: no task per subscriber wakes up, so 5,000 streams get a change in
@@ -36,6 +36,9 @@ PING: Final = b": ping\n\n"
 MAX_SUBSCRIBERS: Final = 10_000
 # Unsent bytes all subscribers may hold together, in user space.
 BUDGET: Final = 64 * 1024 * 1024
+# The replay buffer: at most this many bytes of events (each is a whole snapshot, whose size
+# grows with the sites and zones configured), as well as at most `buffer` events.
+RING_BYTES: Final = 1024 * 1024
 FULL_RETRY: Final = "10"
 
 HEADERS: Final = {
@@ -107,14 +110,16 @@ class Hub:
 
     def __init__(self, buffer: int = 1000, queue_size: int = 32, heartbeat: float = 15.0,
                  first_id: int | None = None, max_subscribers: int = MAX_SUBSCRIBERS,
-                 budget: int = BUDGET) -> None:
+                 budget: int = BUDGET, buffer_bytes: int = RING_BYTES) -> None:
         self.heartbeat = heartbeat
         self.queue_size = queue_size
         self.max_subscribers = max_subscribers
         self.budget = budget
         self.subscribers: set[Subscriber] = set()
         self.last_id = (int(time.time() * 1000) if first_id is None else first_id) - 1
-        self._ring: deque[tuple[int, bytes]] = deque(maxlen=buffer)
+        self._ring: deque[tuple[int, bytes]] = deque()
+        self._ring_limits = (buffer, buffer_bytes)
+        self._ring_bytes = 0
         self._closed = False
         # Unsent bytes beyond which a subscriber is too far behind; set by each publish.
         self._limit = queue_size * len(chunk(PING))
@@ -129,9 +134,22 @@ class Hub:
         event_id = max(self.last_id + 1, int(time.time() * 1000))
         self.last_id = event_id
         raw = frame(event_id, data)
-        self._ring.append((event_id, raw))
+        self._keep(event_id, raw)
         self._send_all(raw)
         return event_id
+
+    def _keep(self, event_id: int, raw: bytes) -> None:
+        """Add to the replay buffer, dropping the oldest beyond its count or bytes (the newest stays)."""
+        self._ring.append((event_id, raw))
+        self._ring_bytes += len(raw)
+        count, size = self._ring_limits
+        while len(self._ring) > 1 and (len(self._ring) > count or self._ring_bytes > size):
+            self._ring_bytes -= len(self._ring.popleft()[1])
+
+    @property
+    def buffered(self) -> tuple[int, int]:
+        """Events and bytes the replay buffer holds."""
+        return len(self._ring), self._ring_bytes
 
     def ping(self) -> None:
         """A heartbeat comment to every live subscriber with nothing else waiting to be sent."""

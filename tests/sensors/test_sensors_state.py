@@ -348,6 +348,17 @@ class TestRevisions:
         assert bands(before + after) == bands(run(Sensors(config, rules(config)), readings))
         assert not {e.id for e in before} & {e.id for e in after}
 
+    def test_counts_are_kept_for_today_only(self, config: Config) -> None:
+        """Thirty days of posts leave one day's counts in memory, not thirty."""
+        sensors = Sensors(config, rules(config, "seats: {quiet: []}"))
+        for day in range(30):
+            start = MORNING + timedelta(days=day)
+            if start.weekday() < 5:  # main is closed on Sundays
+                events = run(sensors, [seats("floor2", 10 + i * 90 / 120, at)
+                                       for i, at in enumerate(minutes(120, start))])
+                assert posts(events), day
+        assert len(sensors._counts) <= 3, sorted(sensors._counts)
+
 
 class TestView:
     """view() gives live figures per zone and queue for status.json; stale ones show no figures."""

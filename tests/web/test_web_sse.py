@@ -88,6 +88,17 @@ class TestResume:
             hub.publish(b'{"n":%d}' % n)
         assert hub.backlog(first) == [hub.current[1]]  # type: ignore[index]
 
+    def test_the_buffer_is_bounded_in_bytes_too(self) -> None:
+        """Large snapshots: the replay buffer keeps at most its bytes, always the newest event."""
+        hub = Hub(buffer=1000, buffer_bytes=64 * 1024)
+        ids = [hub.publish(b'{"pad":"%s"}' % (b"x" * 4000)) for _ in range(5000)]
+        count, size = hub.buffered
+        assert size <= 64 * 1024 and 10 <= count <= 16
+        assert len(hub.backlog(ids[-5])) == 4  # a recent id still replays what it missed
+        big = Hub(buffer_bytes=10)
+        big.publish(b"{}" * 100)
+        assert big.buffered[0] == 1 and big.current is not None
+
     async def test_ids_keep_growing_across_restarts(self) -> None:
         old = Hub()
         last = [old.publish(b"{}") for _ in range(5)][-1]
