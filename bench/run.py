@@ -25,6 +25,7 @@ from collections.abc import Callable
 import cluster
 import command
 import fanout
+import fanout_peers
 import hub
 import idle
 import ingest
@@ -36,7 +37,8 @@ import status_rps
 from common import HOOK_DELAY, Summary, machine
 
 Row = tuple[str, str, str]  # figure, value, target or note
-BENCHES = ("fanout", "social", "idle", "sse", "hub", "status", "ingest", "replay", "command", "push", "cluster")
+BENCHES = ("fanout", "peers", "social", "idle", "sse", "hub", "status", "ingest", "replay", "command", "push",
+           "cluster")
 
 
 def _fanout_rows(flips: int) -> list[Row]:
@@ -55,6 +57,8 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], list[Ro
     return [
         ("fanout", f"fan-out to 8 and 32 webhooks, {args.flips} flips each",
          lambda: _fanout_rows(args.flips)),
+        ("peers", f"ingest push to 1-128 webhooks beside an aiohttp gather and Apprise, {args.pushes} pushes each",
+         lambda: fanout_peers.rows(fanout_peers.measure(pushes=args.pushes))),
         ("social", f"fan-out to 12 social accounts, {args.flips} flips",
          lambda: social.rows(social.measure(args.flips))),
         ("idle", f"idle daemon, {args.settle:g} s settle + {args.window:g} s window",
@@ -83,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=BENCHES,
                         help="run only this benchmark (repeatable)")
     parser.add_argument("--flips", type=int, default=20, help="flips for the fan-out benchmarks")
+    parser.add_argument("--pushes", type=int, default=10, help="pushes a webhook count (peers)")
     parser.add_argument("--settle", type=float, default=10.0, help="idle: seconds before measuring")
     parser.add_argument("--window", type=float, default=20.0, help="idle: seconds measured")
     parser.add_argument("--subscribers", type=int, default=5000, help="SSE streams")

@@ -20,11 +20,10 @@ from statusd.config.load import Config
 from statusd.desk import schema as desk_schema
 from statusd.desk.routes import add_routes as add_desk_routes
 from statusd.errors import ConfigError, UserError
-from statusd.events import AUTOMATIC
 from statusd.intake import Intake
-from statusd.model import StatusEntry, Target, Wanted
+from statusd.model import Wanted
 from statusd.notify import notify, watchdog
-from statusd.outbox import health
+from statusd.outbox import health, recall
 from statusd.outbox.facade import AsyncStore
 from statusd.outbox.health import Health
 from statusd.outbox.opening import open_store
@@ -35,12 +34,12 @@ from statusd.sensors.state import Sensors
 from statusd.sources.feeds.http import add_routes
 from statusd.sources.feeds.start import feeds_tasks
 from statusd.sources.readings import Reading
+from statusd.sources.status.nudge import Listener
 from statusd.sources.status.watch import StatusWatch
 from statusd.web.follow import Follow
 from statusd.web.ops import Ops, OpsView
 from statusd.web.publish import Publisher
 from statusd.web.server import WebServer, WebState
-from statusd.web.state import recent_events
 
 __all__ = ["App"]
 
@@ -67,6 +66,8 @@ class App:
         self.status = (self.node.watch(self._step, self._last_announced,
                                        lambda: self.publisher.refresh(datetime.now(UTC)))
                        or StatusWatch(config, self._step, self._last_announced))
+        # `statusd set` tells us at once that status.yaml was written (a cluster's rows say so by NOTIFY).
+        self.nudges = Listener(state_dir, self.status.written_whole) if isinstance(self.status, StatusWatch) else None
         self.intake = Intake(config, self.sensors, lambda: self.wanted, self.status.submit)
         self.web_state = WebState(config)
         self.publisher = Publisher(self.web_state, self.store, lambda: self.wanted, self.sensors.view)
@@ -97,15 +98,19 @@ class App:
             log.warning("channel_inactive", channel=name, reason=reason)
         self._install_signals()
         await self.node.start(self._kick.set, self.store)
-        self._fallback = await self._read_last_announced()
+        self._fallback = await recall.last_announced(self.store)
         # The first read (whole, so it takes a moment) before the first request: status.json is right at once.
         await self.status.load()
         await self.publisher.refresh(datetime.now(UTC))
         # Listen before logging in or saying anything: a port in use must stop us before a
         # post goes out, and before a login that a crash loop would repeat.
         await self._listen()
+        if self.nudges is not None and not await self.nudges.start():
+            log.warning("status_socket_unavailable", path=str(self.nudges.path),
+                        note="commands are seen by the file watch alone")
         await self.senders.open()
-        await self._remember_sensor_posts()
+        # After a restart, today's automatic posts count: nothing is said twice.
+        self.sensors.remember(await recall.automatic_posts(self.store), datetime.now(UTC))
         await self.status.reconcile()
         self._next_wake = await self._step_now()  # said before READY, as a start must
         # Ready only now: config, store and web server are up.
@@ -125,6 +130,8 @@ class App:
         finally:
             await self.node.stop()  # the lease let go at once: another node takes over now
             await self.senders.close()
+            if self.nudges is not None:
+                await self.nudges.stop()
             await self.ops.stop()
             await self.web.stop()
             await self.store.close()
@@ -203,19 +210,6 @@ class App:
         """The last good status (read from the store at start, before the status file)."""
         return self._fallback
 
-    async def _read_last_announced(self) -> Wanted:
-        """What the store says was last announced, as entries."""
-        wanted: dict[Target, StatusEntry] = {}
-        try:
-            for key, said in (await self.store.announced()).items():
-                stored = await self.store.event(said.event_id) if said.event_id else None
-                if stored is not None:
-                    e = stored.event
-                    wanted[Target.parse(key)] = StatusEntry(e.level, e.message, e.starts, e.until)
-        except STORE_ERRORS as err:
-            log.error("store_unavailable", reason=str(err), store=self.store.label)
-        return wanted
-
     def _step(self, wanted: Wanted | None) -> float:
         """The status watch's callback: a step is due (it runs in `_steps`, which awaits the store)."""
         self._kick.set()
@@ -252,7 +246,8 @@ class App:
                 wake = (plan.wake_at - now).total_seconds() + 0.05 if plan.wake_at else MAX_SLEEP
                 next_wake = min(max(wake, 0.0), MAX_SLEEP)
                 self.senders.poke()
-        await self.publisher.refresh(now)
+        # The posts first: the pages, status.json and SSE follow a moment later (publish.py).
+        self.publisher.soon()
         return next_wake
 
     # -- sensors -----------------------------------------------------------
@@ -275,16 +270,6 @@ class App:
                 self.senders.poke()
         except STORE_ERRORS as err:
             log.error("store_unavailable", reason=str(err), store=self.store.label, dropped=len(events))
-
-    async def _remember_sensor_posts(self) -> None:
-        """After a restart, today's automatic posts count: nothing is said twice."""
-        try:
-            recent = await self.store.run(recent_events, 500)
-        except STORE_ERRORS as err:
-            log.error("store_unavailable", reason=str(err), store=self.store.label)
-            return
-        automatic = [e for e in recent if e.kind in AUTOMATIC]
-        self.sensors.remember(automatic, datetime.now(UTC))
 
     async def _tick_sensors(self) -> None:
         """Notice silent sensors and posts held back by the minimum interval."""

@@ -10,18 +10,22 @@ libraries) are routed through the same pipeline, so their text is redacted too.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
-from collections.abc import MutableMapping
-from typing import Any
-
-import structlog
+from collections.abc import Callable, MutableMapping
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from statusd.errors import REDACTED, redact
 from statusd.safetext import terminal
 
-__all__ = ["configure", "redact_event"]
+if TYPE_CHECKING:
+    import structlog
+
+__all__ = ["LazyLogger", "configure", "configure_on_import", "redact_event"]
 
 _SECRET_KEYS = ("token", "secret", "password", "authorization", "cookie", "api_key", "apikey", "credential_value")
 # Standard-library loggers: one event name per source, the logger's name in a field.
@@ -65,6 +69,8 @@ class _ToStructlog(logging.Handler):
             # The kind and text of the error; a traceback would quote request lines and locals.
             fields["error"] = f"{type(error).__name__}: {error}"
         name = _EVENTS.get(record.name, "library_log")
+        import structlog
+
         structlog.get_logger().log(record.levelno, name, **fields)
 
 
@@ -85,6 +91,8 @@ def configure(json: bool | None = None, level: int = logging.INFO, cache: bool =
     `cache` binds each module's logger once, for good (the daemon's hot paths); a
     one-shot command, or a test, leaves it off so a later configuration still counts.
     """
+    import structlog
+
     if json is None:
         json = not sys.stderr.isatty() or "JOURNAL_STREAM" in os.environ
     renderer: structlog.typing.Processor = (
@@ -106,3 +114,60 @@ def configure(json: bool | None = None, level: int = logging.INFO, cache: bool =
         cache_logger_on_first_use=cache,
     )
     route_standard_logging(max(level, logging.WARNING))
+
+
+def configure_on_import(level: int = logging.WARNING) -> None:
+    """`configure` the moment structlog is first imported (now, if it is): a command that logs
+    nothing never pays for importing it (issue 15: `statusd set` starts fast)."""
+    if "structlog" in sys.modules:
+        configure(level=level)
+        return
+    global _THRESHOLD
+    _THRESHOLD = level
+    route_standard_logging(max(level, logging.WARNING))  # a library's record imports structlog, configured
+    sys.meta_path.insert(0, _OnImport("structlog", lambda: configure(level=level)))
+
+
+class _OnImport:
+    """A meta path finder that runs `then` right after `name` is first imported, before any use of it."""
+
+    def __init__(self, name: str, then: Callable[[], None]) -> None:
+        self.name, self.then = name, then
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        if name != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)  # found by the finders after us, as it would have been
+        if spec is None or spec.loader is None:
+            return spec
+        run, then = spec.loader.exec_module, self.then
+
+        def exec_module(module: ModuleType) -> None:
+            run(module)
+            sys.modules[name] = module  # configure() imports it again: the module as it now is
+            then()
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+# Set by configure_on_import: events below it are dropped without importing structlog.
+_THRESHOLD: int | None = None
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR,
+           "exception": logging.ERROR, "critical": logging.CRITICAL}
+
+
+def _dropped(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+class LazyLogger:
+    """structlog's logger, imported at the first event that is kept: for the modules a quick command imports."""
+
+    def __getattr__(self, name: str) -> Any:
+        if _THRESHOLD is not None and "structlog" not in sys.modules and _LEVELS.get(name, 100) < _THRESHOLD:
+            return _dropped  # what the configuration would filter out anyway
+        import structlog
+
+        return getattr(structlog.get_logger(), name)

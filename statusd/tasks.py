@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-__all__ = ["running", "spawn"]
+__all__ = ["running", "spawn", "wait_event"]
 
 log = structlog.get_logger()
 
@@ -42,3 +42,18 @@ def _done(task: asyncio.Task[Any]) -> None:
     error = task.exception()
     if error is not None:
         log.error("task_crashed", task=task.get_name(), error_type=type(error).__name__)
+
+
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until `event` is set or `seconds` pass; True if it was set.
+
+    Not `asyncio.wait_for(event.wait(), timeout)`: on Python 3.11 that swallows a
+    cancellation arriving as the event is set (an inotify event at shutdown, say),
+    and the cancelled loop would run on, holding up the TaskGroup.
+    """
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=seconds)
+    finally:
+        waiter.cancel()
+    return event.is_set()

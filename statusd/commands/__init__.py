@@ -19,9 +19,21 @@ from statusd.safetext import TerminalText
 __all__ = ["EX_CONFIG", "EX_USAGE", "dispatch", "main", "parser"]
 
 
-def parser() -> argparse.ArgumentParser:
-    from statusd.commands import checking, login, push, replay, report, running, setting, state, undo, user
+# Which module carries each subcommand: only that one is imported for a command line
+# that names it (issue 15: `statusd set` must not pay for `check`, `user` or `history`).
+MODULES = {
+    "run": "running", "set": "setting", "preview": "setting", "undo": "undo", "retract": "undo",
+    "show": "report", "history": "report", "check": "checking", "replay": "replay", "user": "user",
+    "login": "login", "logout": "login", "push": "push",
+    "migrate": "state", "export-state": "state", "import-state": "state",
+}
 
+
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; only `command`'s subcommands when it is a known one (else all, for help)."""
+    import importlib
+
+    names = [MODULES[command]] if command in MODULES else list(dict.fromkeys(MODULES.values()))
     top: argparse.ArgumentParser = Parser(
         prog="statusd", description="Tell the public, everywhere at once, how the library is doing.")
     top.add_argument("--config", help="config file (default: $STATUSD_CONFIG or ./statusd.yaml)")
@@ -29,8 +41,8 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--server", help="a daemon's URL: set, show, preview, undo, retract and history go "
                                       "through its desk API (default: $STATUSD_SERVER; see `statusd login`)")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (running, setting, undo, report, checking, replay, user, login, push, state):
-        module.add_commands(sub)
+    for name in names:
+        importlib.import_module(f"statusd.commands.{name}").add_commands(sub)
     return top
 
 
@@ -46,10 +58,13 @@ def main(argv: Sequence[str]) -> int:
         return remote.main(argv)
     from statusd import logs
 
-    args = parser().parse_args(argv)
+    args = parser(remote.command_of(argv)).parse_args(argv)
     # Commands other than the daemon speak through their output; their logs only warn.
     daemon = args.command == "run"
-    logs.configure(level=logging.INFO if daemon else logging.WARNING, cache=daemon)
+    if daemon:
+        logs.configure(level=logging.INFO, cache=True)
+    else:
+        logs.configure_on_import(level=logging.WARNING)
     if args.command == "run":
         return dispatch(args)
     # What `show`, `history` and the others print comes from files and the store: staff

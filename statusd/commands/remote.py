@@ -26,7 +26,7 @@ TIMEOUT = 30.0
 VALUED = ("--config", "--state-dir", "--server")
 
 
-def _command(argv: Sequence[str]) -> str | None:
+def command_of(argv: Sequence[str]) -> str | None:
     """The subcommand's name: the first word that is neither an option nor an option's value."""
     skip = False
     for word in argv:
@@ -51,7 +51,7 @@ def server_of(argv: Sequence[str]) -> str | None:
 
 def wanted(argv: Sequence[str]) -> bool:
     """True when this command line goes to a daemon rather than to the local files."""
-    command = _command(argv)
+    command = command_of(argv)
     return command in ACCOUNT or (command in REMOTE and bool(server_of(argv)))
 
 
@@ -135,7 +135,7 @@ def _json(raw: bytes) -> dict[str, Any]:
 
 def is_account(argv: Sequence[str]) -> bool:
     """True for `statusd login` and `logout`, which commands.login carries out."""
-    return _command(argv) in ACCOUNT
+    return command_of(argv) in ACCOUNT
 
 
 def main(argv: Sequence[str]) -> int:

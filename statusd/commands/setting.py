@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import os
 import sqlite3
@@ -20,6 +19,7 @@ from statusd.errors import ConfigError, UserError
 from statusd.model import Announced, StatusEntry, Target, Wanted
 from statusd.sources.status import entry as desk
 from statusd.sources.status import languages as required_languages
+from statusd.sources.status import nudge
 from statusd.sources.status import wanted as wanted_status
 
 # `set` must start fast (issue 15): what only `preview` needs (the channels, compose and
@@ -65,15 +65,19 @@ def set_status(args: argparse.Namespace) -> int:
     config = load_config(args)
     target, entry = _entry(args, config)
     status = wanted_status.for_config(config)
-    status.set(target, entry)
-    for note in desk.notes(config, target, entry):
-        print(f"note: {note}")
+    state = paths.state_dir(args.state_dir, config)
+    # Probed before the write: once written, the daemon is recording it, and a probe then would wait for it.
     if config.store.postgresql:
         from statusd.outbox.opening import postgres_trouble
 
         trouble = postgres_trouble(config)
     else:
-        trouble = store_trouble(paths.store_path(paths.state_dir(args.state_dir, config)))
+        trouble = store_trouble(paths.store_path(state))
+    written = status.set(target, entry)
+    if written is not None:
+        nudge.tell(state, written)  # the daemon reads it now, not at its file watch's next look
+    for note in desk.notes(config, target, entry):
+        print(f"note: {note}")
     if trouble is not None:
         print(f"statusd: {target}: {entry.level.value}{_window(entry)} is written to {status.describe()}, but "
               f"{trouble}; nothing is announced until it can (the daemon tries again by itself)", file=sys.stderr)
@@ -113,6 +117,8 @@ def _not_ours(err: sqlite3.Error) -> bool:
 
 
 def preview(args: argparse.Namespace) -> int:
+    import asyncio
+
     from statusd.announcer import render
     from statusd.compose import Composer
     from statusd.rules import reconcile
@@ -148,6 +154,8 @@ def preview(args: argparse.Namespace) -> int:
 async def _learn_limits(channels: Mapping[str, Channel], seconds: float) -> list[str]:
     """Ask each server that sets its own limit (a Mastodon instance) for it, as the daemon
     does; one line per channel saying which limit the preview uses and where it came from."""
+    import asyncio
+
     from statusd.channels.base import ChannelError
 
     async def learn(name: str, channel: Channel) -> str:

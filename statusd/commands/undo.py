@@ -19,6 +19,7 @@ from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.events import STAFF_KINDS, EventKind
 from statusd.model import Announced, StatusEntry
+from statusd.sources.status import nudge
 from statusd.sources.status import wanted as wanted_status
 from statusd.sources.status.wanted import WantedStatus
 
@@ -53,13 +54,17 @@ def _take_back(args: argparse.Namespace, update: str | None) -> int:
 
     store = open_store(config, state)
     status = wanted_status.for_config(config)  # status.yaml, or a cluster's rows
+    written = None
     try:
         with status.locked():
             _refuse_unannounced(config, store, status)
             stored = _find(store, update)
-            print(_retract(config, store, status, stored, getattr(args, "by", None) or current_user()))
+            text, written = _retract(config, store, status, stored, getattr(args, "by", None) or current_user())
+            print(text)
     finally:
         store.close()
+    if written is not None:  # the lock is released: the daemon may read the file now
+        nudge.tell(state, written)
     return 0
 
 
@@ -94,7 +99,9 @@ def _find(store: Store, update: str | None) -> StoredEvent:
     return stored
 
 
-def _retract(config: Config, store: Store, status: WantedStatus, stored: StoredEvent, user: str) -> str:
+def _retract(config: Config, store: Store, status: WantedStatus, stored: StoredEvent,
+             user: str) -> tuple[str, str | None]:
+    """What was done, in a sentence, and the digest of the status file when it was written (nudge.py)."""
     event = stored.event
     current = store.announced().get(str(event.target))
     in_force = current is not None and current.event_id == event.id
@@ -103,15 +110,16 @@ def _retract(config: Config, store: Store, status: WantedStatus, stored: StoredE
     # closure, what is said now, since it had not yet taken effect).
     back_to = current if planned else stored.previous
     restores = in_force or planned
+    written = None
     if restores:
         entry = _entry(store, back_to, user)
-        status.set(event.target, entry, lock=False)
+        written = status.set(event.target, entry, lock=False)
     cancelled, deletions = store.retract(event.id, user, stored.previous, restore_target=in_force)
     text = (f"Took back {event.target} → {event.level.value} ({event.kind.value}) [{event.id}]: "
             f"{cancelled} unsent post(s) cancelled, {deletions} post(s) being deleted.")
     if restores:
-        return text + f" {event.target} is back to {entry.level.value}."
-    return text + f" A newer update for {event.target} is in force and stays."
+        return text + f" {event.target} is back to {entry.level.value}.", written
+    return text + f" A newer update for {event.target} is in force and stays.", written
 
 
 def _entry(store: Store, said: Announced | None, user: str) -> StatusEntry:

@@ -49,6 +49,10 @@ class Composer:
         self._config = config
         self._dir = Path(config.alerts_dir)
         self._env = Sandbox(ConfinedLoader(self._dir))
+        # One event to many channels: the text is made once per (type, own templates, language).
+        self._own = _subdirectories(self._dir)
+        self._memo_event: Event | None = None
+        self._memo: dict[tuple[str, str | None, str], str] = {}
 
     def render(self, event: Event, channel: ChannelConfig, max_chars: int | None,
                measure: Measure, *, again: bool = False) -> Message:
@@ -60,7 +64,13 @@ class Composer:
         site = self._site(event.target.site)
         # The whole post in the language of the text it carries: never one language's frame around another's text.
         channel = replace(channel, language=self.language_for(event, channel))
-        _, body = self._body(event, channel)
+        if self._memo_event is not event:
+            self._memo_event, self._memo = event, {}
+        # A channel's own folder of templates (alerts/NAME/) makes its text its own.
+        key = (channel.type, channel.name if channel.name in self._own else None, channel.language)
+        body = self._memo.get(key)
+        if body is None:
+            body = self._memo[key] = self._body(event, channel)[1]
         tail = self._again(event, site, channel.language) if again else None
         return Message(
             text=textfit.fit(body, site.url, max_chars, measure),
@@ -224,6 +234,13 @@ def _reflow(text: str) -> str:
     paragraphs = re.split(r"\n[ \t\r]*\n", text.strip())
     flowed = (re.sub(r"[ \t\r\n]+", " ", p).strip() for p in paragraphs)
     return "\n\n".join(p for p in flowed if p)
+
+
+def _subdirectories(directory: Path) -> frozenset[str]:
+    try:
+        return frozenset(p.name for p in directory.iterdir() if p.is_dir())
+    except OSError:
+        return frozenset()
 
 
 def _where(err: BaseException) -> tuple[str | None, int | None]:

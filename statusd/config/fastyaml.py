@@ -5,7 +5,7 @@ config with hundreds of sites (0.7 s for 500 here; libyaml parses it in 30 ms).
 This reads the parser's events into plain dicts and lists that remember their
 lines as ruamel's commented maps do, resolving plain scalars with ruamel's own
 YAML 1.2 resolver, so every value, line and message stays the same. Whatever it
-does not build exactly as ruamel would (a float, a date, a tag, an anchor, a
+does not build exactly as ruamel would (a float, a tag, an anchor, a
 | or > block, a duplicate key, a syntax error) makes it give up, and ruamel reads the file.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 
@@ -25,6 +26,13 @@ except (ImportError, AttributeError):  # pragma: no cover - the wheels on PyPI c
     CParser = None
 
 _RESOLVER = VersionedResolver(version=(1, 2))
+# ruamel's YAML 1.2 table of implicit resolvers (first character → (tag, pattern)), looked up
+# directly: its resolve() works out the version again for every scalar, most of a parse's time.
+_TABLE: dict[Any, list[tuple[str, Any]]] = _RESOLVER.versioned_resolver
+_STR = "tag:yaml.org,2002:str"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+# A status file's `at:` stamps are timestamps: built by ruamel's own round-trip constructor.
+_CONSTRUCTOR = RoundTripConstructor()
 _PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _BOOLS = {"true": True, "false": False}
 
@@ -59,7 +67,7 @@ def loads(text: str) -> tuple[bool, Any]:
     # Where YAML parsers disagree (libyaml takes `a: [0\t0]` and a tab after `a:` that ruamel
     # refuses; NEL, LS and PS break lines for one and not the other; CR, BOM): any of those,
     # or any other control character, and ruamel reads the file, as it reads everything else.
-    if CParser is None or "%YAML" in text or _DISPUTED.search(text):
+    if CParser is None or disputed(text):
         return False, None
     parser = CParser(text)
     try:
@@ -68,6 +76,11 @@ def loads(text: str) -> tuple[bool, Any]:
         return False, None
     finally:
         parser.dispose()
+
+
+def disputed(text: str) -> bool:
+    """Whether `text` holds what libyaml and ruamel may read differently (a directive, a control character)."""
+    return "%YAML" in text or _DISPUTED.search(text) is not None
 
 
 def _document(parser: Any) -> Any:
@@ -104,8 +117,8 @@ def _scalar(event: Any) -> Any:
         return event.value
     if event.style:
         raise _GiveUp  # a | or > block: ruamel's own string types
-    tag = _RESOLVER.resolve(ScalarNode, event.value, (True, False))
-    if tag == "tag:yaml.org,2002:str":
+    tag = _resolve(event.value)
+    if tag == _STR:
         return event.value
     if tag == "tag:yaml.org,2002:null":
         return None
@@ -113,7 +126,17 @@ def _scalar(event: Any) -> Any:
         return _BOOLS[event.value.lower()]
     if tag == "tag:yaml.org,2002:int" and _PLAIN_INT.fullmatch(event.value):
         return int(event.value)  # ruamel keeps a 0 as its ScalarInt, which only writing back tells apart
-    raise _GiveUp  # floats, dates, octal and hex numbers, merge keys: ruamel's own types
+    if tag == _TIMESTAMP:
+        return _CONSTRUCTOR.construct_yaml_timestamp(ScalarNode(tag, event.value))
+    raise _GiveUp  # floats, octal and hex numbers, merge keys: ruamel's own types
+
+
+def _resolve(value: str) -> str:
+    """The tag ruamel's resolver gives a plain scalar `value` (as VersionedResolver.resolve)."""
+    for tag, pattern in [*_TABLE.get(value[0] if value else "", ()), *_TABLE.get(None, ())]:
+        if pattern.match(value):
+            return str(tag)
+    return _STR
 
 
 def _mapping(parser: Any, line: int) -> LinedMap:

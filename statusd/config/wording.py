@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from statusd.config import reader
 from statusd.errors import ConfigError, Problem
+from statusd.logs import LazyLogger
 from statusd.model import LEVELS
 
-log = structlog.get_logger()
+# Lazily: `statusd set` imports this module and must not pay for structlog (issue 15).
+log = LazyLogger()
 
 LABELS_FILE = "labels.yaml"
 # Words the posts' date formatting needs besides the level labels.

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import structlog
 
+from statusd import tasks
 from statusd.channels import build_channel
 from statusd.channels.base import Channel, ChannelError
 from statusd.config.load import Config
@@ -16,6 +17,7 @@ from statusd.outbox.facade import AsyncStore
 from statusd.outbox.gate import Gate
 from statusd.outbox.records import STORE_ERRORS
 from statusd.outbox.worker import Worker
+from statusd.sources.status import inotify
 
 log = structlog.get_logger()
 
@@ -74,22 +76,34 @@ class Senders:
 
         `statusd retract` of an update no longer in force changes only the store,
         not status.yaml: without this its deletions would wait for a worker's
-        next timer.
+        next timer. Another program's commit writes the write-ahead log: inotify
+        says so, and an idle daemon sleeps until then (or the hourly pruning);
+        without inotify the store is looked at every WATCH_EVERY.
         """
         loop = asyncio.get_running_loop()
         seen, pruned = None, 0.0
-        while True:
-            try:
-                if loop.time() >= pruned:
-                    pruned = loop.time() + PRUNE_EVERY
-                    await self.prune()
-                version = await self.store.data_version()
-                if seen is not None and version != seen:
-                    self.poke()
-                seen = version
-            except STORE_ERRORS as err:
-                log.error("store_unavailable", reason=str(err), store=self.store.label)
-            await asyncio.sleep(WATCH_EVERY)
+        changed = asyncio.Event()
+        # Only a SQLite store is a file another program's commit touches; PostgreSQL is looked at every WATCH_EVERY.
+        path: Path | None = getattr(self.store.sync, "path", None)
+        found = None if path is None else inotify.watch(path, changed.set, also=(f"{path.name}-wal",))
+        every = WATCH_EVERY if found is None else PRUNE_EVERY
+        try:
+            while True:
+                changed.clear()  # before looking: a commit while we look wakes the next wait
+                try:
+                    if loop.time() >= pruned:
+                        pruned = loop.time() + PRUNE_EVERY
+                        await self.prune()
+                    version = await self.store.data_version()
+                    if seen is not None and version != seen:
+                        self.poke()
+                    seen = version
+                except STORE_ERRORS as err:
+                    log.error("store_unavailable", reason=str(err), store=self.store.label)
+                await tasks.wait_event(changed, min(every, max(pruned - loop.time(), 0.0)))
+        finally:
+            if found is not None:
+                found.close()
 
     async def prune(self) -> int:
         """Forget events older than `delivery.history`, a batch per call of the store."""

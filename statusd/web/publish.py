@@ -20,6 +20,8 @@ log = structlog.get_logger()
 
 # Sensor readings change the public picture often; publish it at most this often.
 COALESCE = 0.5
+# After a status change the workers' first requests leave before the pages are made again.
+AFTER_POSTS = 0.005
 
 
 class Publisher:
@@ -32,6 +34,7 @@ class Publisher:
         self._wanted = wanted
         self._live = live
         self._dirty = asyncio.Event()
+        self._soon: asyncio.Task[None] | None = None
 
     async def refresh(self, now: datetime) -> None:
         """Publish now (a status change must not wait)."""
@@ -41,6 +44,17 @@ class Publisher:
             log.error("store_unavailable", reason=str(err), store=self.store.label)
             return
         self.state.update(self._wanted() or {}, announced, history, now, live=self._live(now))
+
+    def soon(self) -> None:
+        """A status change: publish within `AFTER_POSTS`, once the workers have sent their requests."""
+        if self._soon is None:
+            self._soon = asyncio.get_running_loop().create_task(self._publish_soon(), name="publish-soon")
+
+    async def _publish_soon(self) -> None:
+        await asyncio.sleep(AFTER_POSTS)
+        # Cleared before reading: a change made while this one reads the store gets a publish of its own.
+        self._soon = None
+        await self.refresh(datetime.now(UTC))
 
     def dirty(self) -> None:
         """Readings changed the picture: publish within the coalescing interval."""

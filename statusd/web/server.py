@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from multidict import CIMultiDict
 
 from statusd.web.doc import Doc, matches
 from statusd.web.state import WebState
@@ -60,10 +61,23 @@ def raise_open_files(wanted: int = OPEN_FILES) -> int:
 
 def respond(request: web.Request, doc: Doc, cache: str, headers: dict[str, str] | None = None) -> web.Response:
     """`doc` with its ETag, or 304 when the client already has it."""
-    all_headers = {"ETag": doc.etag, "Cache-Control": cache, **(headers or {})}
-    if matches(request.headers.get("If-None-Match"), doc.etag):
-        return web.Response(status=304, headers=all_headers)
-    return web.Response(body=doc.body, headers={**all_headers, "Content-Type": doc.content_type})
+    return Prepared(doc, cache, headers).respond(request)
+
+
+class Prepared:
+    """A document's 200 and 304 headers, made once per change and copied (in C) for each request."""
+
+    __slots__ = ("doc", "full", "not_modified")
+
+    def __init__(self, doc: Doc, cache: str, headers: dict[str, str] | None = None) -> None:
+        self.doc = doc
+        self.not_modified = CIMultiDict({"ETag": doc.etag, "Cache-Control": cache, **(headers or {})})
+        self.full = CIMultiDict({**self.not_modified, "Content-Type": doc.content_type})
+
+    def respond(self, request: web.Request) -> web.Response:
+        if matches(request.headers.get("If-None-Match"), self.doc.etag):
+            return web.Response(status=304, headers=self.not_modified.copy())
+        return web.Response(body=self.doc.body, headers=self.full.copy())
 
 
 class WebServer:
@@ -76,6 +90,7 @@ class WebServer:
         self.port = port
         self._extra = extra  # the ingest API, which is not a public page
         self._runner: web.AppRunner | None = None
+        self._prepared_status: Prepared | None = None
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -132,7 +147,10 @@ class WebServer:
         return web.Response(status=204, headers=PREFLIGHT)
 
     async def _status(self, request: web.Request) -> web.StreamResponse:
-        return respond(request, self.state.status, SHORT, CORS)
+        doc = self.state.status
+        if self._prepared_status is None or self._prepared_status.doc is not doc:
+            self._prepared_status = Prepared(doc, SHORT, CORS)  # once per change, not per request
+        return self._prepared_status.respond(request)
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         lang = self._lang(request)

@@ -184,37 +184,47 @@ class Hub:
         return [current[1]] if current else []
 
     def _send_all(self, raw: bytes) -> None:
+        """One pass over the readers: the framed bytes written, each reader's backlog measured once."""
         framed = chunk(raw)
         # "More than queue_size events behind", counted in bytes of this event.
         self._limit = limit = self.queue_size * len(framed)
         gone: list[Subscriber] = []
         slow: list[Subscriber] = []
+        held: list[tuple[int, Subscriber]] = []
+        total = 0
         for subscriber in self.subscribers:
-            if subscriber.gone:
+            transport = subscriber.transport
+            if transport.is_closing():
                 gone.append(subscriber)  # the client left; its handler is being cancelled
                 continue
-            subscriber.write(raw, framed)
-            if subscriber.pending is None:
-                if subscriber.unsent() > limit:
+            pending = subscriber.pending
+            if pending is None:
+                transport.write(framed if subscriber.chunked else raw)
+                size = transport.get_write_buffer_size()
+                if size > limit:
                     slow.append(subscriber)
-            elif len(subscriber.pending) > self.queue_size:
-                slow.append(subscriber)
+                    continue
+            else:
+                pending.append(raw)
+                if len(pending) > self.queue_size:
+                    slow.append(subscriber)
+                    continue
+                size = transport.get_write_buffer_size() + sum(map(len, pending))
+            held.append((size, subscriber))
+            total += size
         for subscriber in gone:
             self.subscribers.discard(subscriber)
             subscriber.finish()
-        slow.extend(self._over_budget(set(slow)))
+        if total > self.budget:
+            slow.extend(self._over_budget(held, total))
         for subscriber in slow:
             self.subscribers.discard(subscriber)
             subscriber.drop()
         if slow:
             log.info("sse_dropped_slow", count=len(slow), remaining=len(self.subscribers))
 
-    def _over_budget(self, dropping: set[Subscriber]) -> list[Subscriber]:
-        """The slowest subscribers to drop so that the others' unsent bytes fit the budget."""
-        held = [(s.unsent() + sum(map(len, s.pending or ())), s) for s in self.subscribers if s not in dropping]
-        total = sum(size for size, _ in held)
-        if total <= self.budget:
-            return []
+    def _over_budget(self, held: list[tuple[int, Subscriber]], total: int) -> list[Subscriber]:
+        """The slowest subscribers to drop so that the others' unsent bytes (`held`, `total`) fit the budget."""
         chosen: list[Subscriber] = []
         for size, subscriber in sorted(held, key=lambda pair: pair[0], reverse=True):
             if total <= self.budget:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,17 @@ MESSAGE = "#site-main > [data-field=message]"
 ALERTS = Path(__file__).resolve().parent.parent.parent / "alerts"
 # The page's words as alerts/labels.yaml has them (the daemon under test reads the same file).
 WORDS = {lang: wording.load(ALERTS).group("page", lang, "en") for lang in ("fr", "en", "sv")}
+
+
+def _published(daemon: Daemon, level: str, within: float = 5.0) -> None:
+    """Wait until the daemon's status.json says `level` for main (bounded)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{daemon.url}/status.json", timeout=5) as answer:
+            if json.load(answer)["sites"]["main"]["level"] == level:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"status.json did not say {level} within {within:g} s")
 
 
 class TestLivePage:
@@ -64,6 +77,7 @@ class TestWithoutJavaScript:
 
     def test_everything_is_in_the_html(self, daemon: Daemon, visit: Any) -> None:
         daemon.cli("set", "main", "closed", "-m", "fr:Fermeture exceptionnelle.")
+        _published(daemon, "closed")  # `set` returns once written; the daemon publishes a moment later
         page = visit(f"{daemon.url}/?lang=fr", java_script_enabled=False).page
         assert page.locator(LEVEL).text_content() == WORDS["fr"]["closed"]
         assert page.locator(MESSAGE).text_content() == "Fermeture exceptionnelle."

@@ -420,3 +420,36 @@ class TestCheck:
             ("labels.yaml", text.splitlines().index("sv:") + 1, "sv"),
         ]
         assert "is never used" in problems[1].text
+
+
+class TestOncePerEvent:
+    """One event to many channels: each text is made once per channel type, own templates and language."""
+
+    def test_made_once_and_the_same(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        config = make_config(tmp_path)
+        composer = Composer(config)
+        made: list[str] = []
+        real = composer._body
+
+        def counting(sample: Event, settings: ChannelConfig) -> tuple[str, str]:
+            made.append(settings.name)
+            return real(sample, settings)
+
+        monkeypatch.setattr(composer, "_body", counting)
+        sample = event(message={"fr": "Fuite d'eau."})
+        texts = [composer.render(sample, channel(config, name), 280, len).text for name in ("console_fr", "toot")]
+        assert made == ["console_fr"] and texts[0] == texts[1]
+        assert texts[0].split("\n\n")[0] == body(config, "console_fr", sample)
+        composer.render(event(message={"fr": "Autre chose."}), channel(config, "toot"), 280, len)
+        assert made == ["console_fr", "toot"]  # a new event: made again
+
+    def test_a_channel_with_its_own_templates_gets_its_own_text(self, tmp_path: Path) -> None:
+        alerts = copy_alerts(tmp_path)
+        (alerts / "toot").mkdir()
+        (alerts / "toot" / "status_changed.fr.j2").write_text("Pouet : {{ site }} {{ level }}.\n")
+        config = make_config(tmp_path, alerts)
+        composer = Composer(config)
+        sample = event()
+        shared = composer.render(sample, channel(config, "console_fr"), 280, len).text
+        own = composer.render(sample, channel(config, "toot"), 280, len).text
+        assert own.startswith("Pouet : Bibliothèque centrale") and not shared.startswith("Pouet")

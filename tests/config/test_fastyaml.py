@@ -72,7 +72,7 @@ class TestLeftToRuamel:
     """What only ruamel builds exactly goes to ruamel, whose errors and types stay."""
 
     @pytest.mark.parametrize("text", [
-        "a: 1.5\n", "a: 2025-01-01\n", "a: 0x1f\n", "a: 010\n", "a: 1_000\n", "a: !!str 1\n",
+        "a: 1.5\n", "a: 0x1f\n", "a: 010\n", "a: 1_000\n", "a: !!str 1\n",
         "a: &x 1\nb: *x\n", "a: {<<: {b: 1}}\n", "a: 1\na: 2\n", "a: [1\n", "b: |\n  two\n  lines\n", "---\na: 1\n---\nb: 2\n",
         "%YAML 1.1\n---\na: yes\n",
     ])
@@ -89,6 +89,21 @@ class TestLeftToRuamel:
                                       "s: 'quoted: 1'\nd: \"a\\tb\"\n", "l: [a, {b: c}, [1, 2]]\n"])
     def test_yaml_12_words_as_ruamel_reads_them(self, text: str) -> None:
         same(text)
+
+
+class TestTimestamps:
+    """A date or a timestamp (status.yaml's `at:`) is built by ruamel's own constructor, as ruamel builds it."""
+
+    @pytest.mark.parametrize("value", ["2025-01-01", "2026-12-02T10:39:59.199032+01:00", "2026-01-01 10:00:00",
+                                       "2026-01-01T10:00:00Z", "2026-1-1 1:00:00 -5", "2002-12-14t21:59:43.10-05:00"])
+    def test_same_value_type_zone_and_form(self, value: str) -> None:
+        text = f"a: {value}\n"
+        done, fast = fastyaml.loads(text)
+        slow = ruamel(text)
+        assert done
+        assert (type(fast["a"]), fast["a"]) == (type(slow["a"]), slow["a"])
+        assert getattr(fast["a"], "tzinfo", None) == getattr(slow["a"], "tzinfo", None)
+        assert getattr(fast["a"], "_yaml", None) == getattr(slow["a"], "_yaml", None)
 
 
 SCALARS = st.one_of(

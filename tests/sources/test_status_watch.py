@@ -27,8 +27,9 @@ pytestmark = pytest.mark.e2e
 SECRET = "hook-secret-watch"
 PANEL = "panel-token-watch-31"
 BOUND = 0.1  # the bound: the daemon answers within 100 ms whatever holds the lock
-# Comments make `statusd set` take a while over its round trip, so a test can catch it holding the lock.
-PADDING = "".join(f"# note {n}: {'x' * 60}\n" for n in range(1500))
+# Long, and with a tab: libyaml's fast path leaves such a file to ruamel, so a `statusd set`
+# holds the lock long enough for a hand edit to land meanwhile.
+PADDING = "".join(f"# note {n}:\t{'x' * 60}\n" for n in range(1500))
 
 
 @pytest.fixture

@@ -109,6 +109,18 @@ class TestCaching:
             assert response.status == 200
             assert response.headers["ETag"] != etag
 
+    async def test_prepared_headers_stay_as_made(self, served: Served) -> None:
+        """Headers made once per change are copied for each answer: no answer's own headers leak into the next."""
+        etag, body = served.state.status.etag, served.state.status.body
+        for _ in range(3):
+            async with served.session.get(f"{served.url}/status.json", headers={"If-None-Match": etag}) as same:
+                assert same.status == 304 and "Content-Type" not in same.headers and same.headers["ETag"] == etag
+                assert same.headers["Access-Control-Allow-Origin"] == "*"
+            async with served.session.get(f"{served.url}/status.json") as full:
+                assert await full.read() == body
+                assert full.headers["Content-Length"] == str(len(body)) and full.headers["ETag"] == etag
+                assert full.headers["Content-Type"] == "application/json"
+
     async def test_serialised_once_per_change(self, served: Served) -> None:
         body = served.state.status.body
         served.state.update({}, {}, [], later(30))

@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, MarkedYAMLFutureWarning
 
+from statusd.config import fastyaml
 from statusd.config.reader import key_line
 from statusd.errors import ConfigError, Problem
 from statusd.sources.status.text import bad_char, field
@@ -95,10 +96,16 @@ def parse_yaml(text: str, name: str) -> Any:
     """Round-trip nodes (which know their lines) from YAML text, or ConfigError with line and column.
 
     The reason is ruamel's own short wording, clipped: never the snippet of the
-    file that ruamel puts in its full message.
+    file that ruamel puts in its full message. libyaml's fast path reads what it
+    reads exactly as ruamel would (see config/fastyaml.py), ruamel the rest.
     """
     try:
-        node = YAML(typ="rt").load(text)
+        done, node = fastyaml.loads(text)
+    except RecursionError:
+        done = False  # nested deeper than Python's stack: ruamel reads it, and the check refuses it
+    try:
+        if not done:
+            node = YAML(typ="rt").load(text)
     except (MarkedYAMLError, MarkedYAMLFutureWarning) as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None

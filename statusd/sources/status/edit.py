@@ -22,24 +22,24 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import structlog
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.error import CommentMark, MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.timestamp import TimeStamp
-from ruamel.yaml.tokens import CommentToken
 
 from statusd import files
 from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
+from statusd.logs import LazyLogger
 from statusd.model import StatusEntry, Target
-from statusd.sources.status import bounds
+from statusd.sources.status import bounds, nudge, span, tails
 from statusd.sources.status import file as status_file
 from statusd.sources.status.lock import COMMAND_WAIT, locked
 
 __all__ = ["HEADER", "document", "locked", "set_entry"]
 
-log = structlog.get_logger()
+# Lazily: `statusd set` imports this module and must not pay for structlog (issue 15).
+log = LazyLogger()
 
 HEADER = "Live status of each site and service. Flip it with `statusd set`, or edit it by hand."
 _FIX = "fix it or run `statusd check`; nothing was changed"
@@ -50,8 +50,8 @@ SETTLE = 0.1
 
 
 def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry, lock: bool = True,
-              wait: float = COMMAND_WAIT) -> None:
-    """Write `entry` for `target` into the status file, keeping everything else as it is.
+              wait: float = COMMAND_WAIT) -> str:
+    """Write `entry` for `target` into the status file, keeping everything else as it is; the text's digest.
 
     Raises UserError (and changes nothing) when the file is broken, when the result
     would not be accepted by the daemon, or when the file cannot be written;
@@ -82,6 +82,7 @@ def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry, lo
             raise UserError(f"{real} kept changing while {target} was being set (an editor saving "
                             "again and again?); nothing was changed, try again")
     log.info("status_entry_written", target=str(target), to=entry.level.value, file=str(real))
+    return nudge.digest(new_text)
 
 
 def document(config: Config, entries: Mapping[Target, StatusEntry]) -> str:
@@ -93,9 +94,13 @@ def document(config: Config, entries: Mapping[Target, StatusEntry]) -> str:
 
 
 def _change(path: Path, text: str | None, target: Target, fields: dict[str, Any]) -> str:
-    doc = _load(path, text)
+    """The new text: only the site's own block round-trips through ruamel when that is safe (span.py)."""
+    found = span.find(text, target.site) if text else None
+    doc = _load(path, found.block if found else text)
     _apply(doc, target, fields)
-    return _dump(doc, text)
+    if found is None:
+        return _dump(doc, text)
+    return found.before + _dump(doc, text, start=False) + found.after
 
 
 def _read(path: Path, limit: int) -> str | None:
@@ -184,12 +189,12 @@ def _timestamp(moment: datetime) -> TimeStamp:
 def _apply(doc: CommentedMap, target: Target, fields: dict[str, Any]) -> None:
     # Comments after an entry are stored on its last key; they belong to what follows.
     scoped = isinstance(doc.get(target.site), CommentedMap)
-    tail = _detach_tail(doc[target.site] if scoped else doc)
+    tail = tails.detach_tail(doc[target.site] if scoped else doc)
     node = _mapping_at(doc, target.site)
     if target.service is not None:
         node = _mapping_at(_mapping_at(node, "services"), target.service)
     _update(node, fields)
-    _attach_tail(doc[target.site] if scoped else doc, tail)
+    tails.attach_tail(doc[target.site] if scoped else doc, tail)
 
 
 def _mapping_at(parent: CommentedMap, key: str) -> CommentedMap:
@@ -216,47 +221,12 @@ def _update(node: CommentedMap, fields: dict[str, Any]) -> None:
             position += 1
 
 
-def _last_slot(node: Any) -> tuple[CommentedMap, Any] | None:
-    """The deepest last key of a block mapping: where YAML hangs the comments after it."""
-    found = None
-    while isinstance(node, CommentedMap) and len(node) and not node.fa.flow_style():
-        key = list(node)[-1]
-        found = (node, key)
-        node = node[key]
-    return found
-
-
-def _detach_tail(node: Any) -> str | None:
-    slot = _last_slot(node)
-    if slot is None:
-        return None
-    items = slot[0].ca.items.get(slot[1])
-    if not items or len(items) < 3 or items[2] is None:
-        return None
-    head, _, rest = items[2].value.partition("\n")
-    if not rest:
-        return None
-    if head.strip():
-        items[2].value = head + "\n"  # the end-of-line comment stays with its key
-    else:
-        items[2] = None
-    return str(rest)
-
-
-def _attach_tail(node: Any, tail: str | None) -> None:
-    slot = _last_slot(node)
-    if not tail or slot is None:
-        return
-    items = slot[0].ca.items.setdefault(slot[1], [None, None, None, None])
-    if items[2] is None:
-        items[2] = CommentToken("\n" + tail, CommentMark(0), None)
-    else:
-        items[2].value = items[2].value.rstrip("\n") + "\n" + tail
-
-
-def _dump(doc: CommentedMap, original: str | None) -> str:
+def _dump(doc: CommentedMap, original: str | None, start: bool = True) -> str:
+    """`doc` written in the style (indentation, `---`) of `original`; `start=False`: never a `---`."""
     out = StringIO()
-    _yaml(original).dump(doc, out)
+    yaml = _yaml(original)
+    yaml.explicit_start = yaml.explicit_start and start
+    yaml.dump(doc, out)
     return out.getvalue()
 
 

@@ -9,7 +9,6 @@ The lock is only ever tried without blocking, again and again until a deadline.
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import time
@@ -22,6 +21,7 @@ from statusd.errors import UserError
 # A command waits this long for a colleague's command to finish.
 COMMAND_WAIT = 10.0
 POLL = 0.02
+FIRST_POLL = 0.001
 
 
 class LockBusy(UserError):
@@ -85,13 +85,16 @@ async def held(path: Path, exclusive: bool = False, wait: float = 2.0) -> AsyncI
     except UserError:
         yield False
         return
+    import asyncio  # here: `statusd set` imports this module, and need not pay for asyncio
+
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        got = _try(fd, exclusive)
+        got, pause = _try(fd, exclusive), FIRST_POLL
         while not got and loop.time() < deadline:
-            await asyncio.sleep(POLL)
-            got = _try(fd, exclusive)
+            # Briefly at first: a `statusd set` holds the lock for a few milliseconds.
+            await asyncio.sleep(pause)
+            got, pause = _try(fd, exclusive), min(pause * 2, POLL)
         yield got
     finally:
         os.close(fd)

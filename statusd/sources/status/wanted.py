@@ -15,8 +15,6 @@ from statusd.config.load import Config
 from statusd.model import StatusEntry, Target, Wanted
 from statusd.sources.status import edit as status_edit
 from statusd.sources.status import file as status_file
-from statusd.sources.status import rows
-from statusd.sources.status.rows import WantedRows
 
 
 class WantedStatus(Protocol):
@@ -26,8 +24,10 @@ class WantedStatus(Protocol):
         """Every target's entry; raises ConfigError (located) when the source is broken."""
         ...
 
-    def set(self, target: Target, entry: StatusEntry, lock: bool = True) -> None:
-        """Replace one target's entry; raises UserError and changes nothing when it cannot."""
+    def set(self, target: Target, entry: StatusEntry, lock: bool = True) -> str | None:
+        """Replace one target's entry, returning the new file text's digest for the daemon's nudge
+        (nudge.py; None where the source tells the daemons itself, as rows do by NOTIFY); raises
+        UserError and changes nothing when it cannot."""
         ...
 
     def locked(self) -> AbstractContextManager[None]:
@@ -49,8 +49,8 @@ class StatusFile:
     def read(self) -> Wanted:
         return status_file.read(self.path, self.config)
 
-    def set(self, target: Target, entry: StatusEntry, lock: bool = True) -> None:
-        status_edit.set_entry(self.path, self.config, target, entry, lock=lock)
+    def set(self, target: Target, entry: StatusEntry, lock: bool = True) -> str:
+        return status_edit.set_entry(self.path, self.config, target, entry, lock=lock)
 
     def locked(self) -> AbstractContextManager[None]:
         return status_edit.locked(self.path)
@@ -62,5 +62,8 @@ class StatusFile:
 def for_config(config: Config) -> WantedStatus:
     """The wanted status this configuration uses: status.yaml, or the rows of a cluster's database."""
     if config.store.dsn is not None:
-        return WantedRows(config, rows.address(config))
+        # Imported here: a `statusd set` on status.yaml must not load psycopg and structlog (issue 15).
+        from statusd.sources.status import rows
+
+        return rows.WantedRows(config, rows.address(config))
     return StatusFile(config)

@@ -5,13 +5,15 @@ Nothing here blocks the loop: the lock is only tried without blocking (and
 read without it after a bound, since the file is only ever replaced whole),
 reading, parsing and writing run in threads. A hand edit counts only once the
 file is stable: two reads `SETTLE` apart agree (or the text is the one already
-in force), so an editor writing in pieces is never announced half-way.
+in force), so an editor writing in pieces is never announced half-way; a text a
+writer said it wrote whole (nudge.py) is read at once. inotify sees changes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
+from collections import deque
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -19,11 +21,11 @@ from typing import Any
 import structlog
 from watchfiles import awatch
 
-from statusd import files, metrics
+from statusd import files, metrics, tasks
 from statusd.config.load import Config
 from statusd.errors import ConfigError, Problem, UserError
 from statusd.model import StatusEntry, Target, Wanted
-from statusd.sources.status import bounds
+from statusd.sources.status import bounds, inotify, nudge
 from statusd.sources.status import file as status_file
 from statusd.sources.status.edit import set_entry
 from statusd.sources.status.lock import LockBusy, held
@@ -32,7 +34,10 @@ __all__ = ["StatusWatch"]
 
 log = structlog.get_logger()
 
+# The stat safety net for a change no watch saw (a network file system): seldom with inotify.
 STAT_EVERY = 5.0
+STAT_EVERY_INOTIFY = 60.0
+KNOWN_WHOLE = 16  # digests of texts written whole, for the few writes in flight
 SETTLE = 0.1
 SETTLE_TRIES = 30
 # The reader waits this long for a colleague's command, then reads without the lock.
@@ -68,6 +73,9 @@ class StatusWatch:
         self._pending: dict[Target, tuple[StatusEntry, bool, StatusEntry | None]] = {}
         self._changed = asyncio.Event()
         self._to_write = asyncio.Event()
+        self._whole: deque[str] = deque(maxlen=KNOWN_WHOLE)
+        self._nudged = threading.Event()  # wakes a reader waiting for the file to settle
+        self._stat_every = STAT_EVERY
         self.next_wake = 300.0
 
     @property
@@ -90,6 +98,12 @@ class StatusWatch:
 
     def changed(self) -> None:
         """Reconcile soon (after a reload, say)."""
+        self._changed.set()
+
+    def written_whole(self, digest: str) -> None:
+        """A writer says status.yaml now holds, complete, the text of `digest`: read it at once."""
+        self._whole.append(digest)
+        self._nudged.set()
         self._changed.set()
 
     def tasks(self) -> list[Coroutine[Any, Any, None]]:
@@ -147,20 +161,31 @@ class StatusWatch:
         self._from_file, self._accepted = wanted, text
 
     def _read_whole(self, accepted: str | None) -> tuple[str, Wanted]:
-        """In a thread: the text once two reads `SETTLE` apart agree, and what it asks for."""
+        """In a thread: the text once two reads `SETTLE` apart agree (or it is known whole), and what it asks for."""
         self._seen = _signature(self.path)
-        text = bounds.read_text(self.path, self.config.status_max_bytes)
+        text = self._read_text()
         for _ in range(SETTLE_TRIES):
-            if text == accepted:
-                break  # the text in force: nothing half-written can look like it
-            time.sleep(SETTLE)
-            again = bounds.read_text(self.path, self.config.status_max_bytes)
+            if text == accepted or nudge.digest(text) in self._whole:
+                break  # the text in force, or one written whole: nothing half-written can look like it
+            if self._settle():
+                text = self._read_text()  # a writer said it wrote: perhaps this very text
+                continue
+            again = self._read_text()
             if again == text:
                 break
             text = again
         else:
             raise Unsettled
         return text, status_file.parse(text, str(self.path), self.config)
+
+    def _read_text(self) -> str:
+        return bounds.read_text(self.path, self.config.status_max_bytes)
+
+    def _settle(self) -> bool:
+        """Wait `SETTLE` for the file to stay as it is; True when a writer's nudge cut the wait short."""
+        nudged = self._nudged.wait(SETTLE)
+        self._nudged.clear()
+        return nudged
 
     def _invalid(self, problems: list[Problem]) -> None:
         metrics.STATUS_FILE_ERRORS.inc()
@@ -184,7 +209,14 @@ class StatusWatch:
     async def _watch(self) -> None:
         """React to every change of status.yaml, including replace-by-rename and delete."""
         path = self.path.resolve()
-        # A low debounce: the default 1.6 s would make a flip feel slow.
+        found = inotify.watch(path, self._changed.set)
+        if found is not None:
+            self._stat_every = STAT_EVERY_INOTIFY
+            try:
+                await asyncio.Event().wait()  # events arrive through the loop's reader until cancelled
+            finally:
+                found.close()
+        # No inotify: watchfiles, which polls. A low debounce: the default 1.6 s would make a flip feel slow.
         async for changes in awatch(path.parent, debounce=100, step=50, recursive=False):
             if any(Path(p).name == path.name for _, p in changes):
                 self._changed.set()
@@ -199,9 +231,8 @@ class StatusWatch:
         loop = asyncio.get_running_loop()
         due = loop.time() + self.next_wake
         while True:
-            try:
-                await asyncio.wait_for(self._changed.wait(), timeout=min(max(due - loop.time(), 0.0), STAT_EVERY))
-            except TimeoutError:
+            wait = min(max(due - loop.time(), 0.0), self._stat_every)
+            if not await tasks.wait_event(self._changed, wait):
                 if loop.time() < due and await asyncio.to_thread(_signature, self.path) == self._seen:
                     continue
             self._changed.clear()
@@ -228,7 +259,7 @@ class StatusWatch:
             if done:
                 continue
             try:
-                await asyncio.to_thread(set_entry, self.path, self.config, target, entry, wait=WRITE_WAIT)
+                written = await asyncio.to_thread(set_entry, self.path, self.config, target, entry, wait=WRITE_WAIT)
             except LockBusy:
                 log.warning("status_push_waiting", target=str(target), reason="status.yaml is locked")
                 return False
@@ -237,6 +268,7 @@ class StatusWatch:
                           kept="in force until status.yaml is changed for it")
                 ok = False
                 continue
+            self.written_whole(written)
             if self._pending.get(target, (None,))[0] is entry:
                 self._pending[target] = (entry, True, base)
         return ok

@@ -1,0 +1,103 @@
+"""The command tells the running daemon at once: "status.yaml was replaced whole; its text has this digest".
+
+A Unix socket in the state directory (`status.sock`), as reachable as the
+state directory itself. `statusd set` and `undo` connect after writing and
+send one line, `whole <sha256 of the text>`; the daemon reads the file at once
+and, when the text it reads has that digest, needs no wait to know it is
+complete (a hand edit is still read twice, `SETTLE` apart). The line carries no
+status: a nudge can only make the daemon read the file sooner. No daemon, or
+an old one: the command says nothing and the file watch sees the change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import socket
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the daemon's side only: `statusd set` imports this module without asyncio
+    import asyncio
+
+__all__ = ["NAME", "Listener", "digest", "tell"]
+
+NAME = "status.sock"
+TIMEOUT = 0.5
+_LINE = re.compile(rb"whole ([0-9a-f]{64})\n?")
+MAX_LINE = 80
+
+
+def digest(text: str) -> str:
+    """The digest both sides compare: SHA-256 of the UTF-8 text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def tell(state_dir: Path, text_digest: str) -> bool:
+    """Tell the daemon of `state_dir` (if one listens) that status.yaml now has `text_digest`; True if heard."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(TIMEOUT)
+            sock.connect(os.fspath(state_dir / NAME))
+            sock.sendall(b"whole %s\n" % text_digest.encode("ascii"))
+    except OSError:
+        return False  # no daemon, a stopped one, or a path too long for a socket: the watch sees it
+    return True
+
+
+class Listener:
+    """The daemon's side: calls `heard(digest)` for each nudge."""
+
+    def __init__(self, state_dir: Path, heard: Callable[[str], None]) -> None:
+        self.path = state_dir / NAME
+        self._heard = heard
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> bool:
+        """Listen; False (and the file watch alone) when the socket cannot be made."""
+        import asyncio
+
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(os.lstat(self.path).st_mode):
+                os.unlink(self.path)  # left by a daemon that was killed
+        try:
+            self._server = await asyncio.start_unix_server(self._client, path=os.fspath(self.path))
+            _like_directory(self.path)
+        except OSError:
+            await self.stop()
+            return False
+        return True
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import asyncio
+
+        try:
+            line = await asyncio.wait_for(reader.read(MAX_LINE), TIMEOUT)
+        except (TimeoutError, OSError):
+            line = b""
+        finally:
+            writer.close()
+        found = _LINE.fullmatch(line)
+        if found:
+            self._heard(found.group(1).decode("ascii"))
+
+
+def _like_directory(path: Path) -> None:
+    """Whoever may enter the state directory may connect (write) to the socket; its group too."""
+    info = os.stat(path.parent)
+    mode = info.st_mode & 0o777
+    os.chmod(path, (mode & 0o666) | ((mode & 0o111) << 1))
+    with contextlib.suppress(OSError):
+        os.chown(path, -1, info.st_gid)

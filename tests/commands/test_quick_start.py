@@ -1,0 +1,74 @@
+"""`statusd set` starts fast: it imports neither structlog nor asyncio, and what it logs is still configured."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import WriteConfig
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          cwd=REPO, timeout=60, check=False)
+
+
+class TestLoggingOnImport:
+    """structlog is configured the moment it is first imported; events below the level never import it."""
+
+    def test_dropped_events_import_nothing_kept_ones_are_configured(self) -> None:
+        done = _python("""
+            import logging, sys
+            from statusd import logs
+            logs.configure_on_import(logging.WARNING)
+            log = logs.LazyLogger()
+            log.info("not_kept", file="x")
+            print("structlog" in sys.modules)
+            log.warning("kept_event", token="s3cret-value", where="here")
+        """)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "False"
+        (line,) = [json.loads(x) for x in done.stderr.splitlines() if x.strip()]
+        assert line["event"] == "kept_event" and line["level"] == "warning" and line["where"] == "here"
+        assert "s3cret" not in done.stderr  # redacted: the configuration is statusd's, not structlog's default
+
+    def test_a_module_importing_structlog_itself_finds_it_configured(self) -> None:
+        done = _python("""
+            import logging
+            from statusd import logs
+            logs.configure_on_import(logging.WARNING)
+            import structlog
+            structlog.get_logger().info("below_the_level")
+            structlog.get_logger().error("above", password="hunter2-hunter2")
+        """)
+        assert done.returncode == 0, done.stderr
+        assert "below_the_level" not in done.stderr and "hunter2" not in done.stderr
+        assert json.loads(done.stderr.strip())["event"] == "above"
+
+
+class TestSetImports:
+    """A local `statusd set` loads no web stack, no templates, no event loop and no logging library."""
+
+    def test_modules(self, write_config: WriteConfig, tmp_path: Path) -> None:
+        config = write_config()
+        done = _python(f"""
+            import sys
+            from statusd.commands import main
+            code = main(["--config", {str(config)!r}, "--state-dir", {str(tmp_path / "state")!r},
+                         "set", "main", "closed", "-m", "fr:Fermé"])
+            heavy = sorted(m for m in ("structlog", "asyncio", "aiohttp", "jinja2", "tweepy", "mastodon", "requests")
+                           if m in sys.modules)
+            print(code, heavy)
+        """)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().endswith("0 []"), done.stdout
+        assert "level: closed" in (tmp_path / "status.yaml").read_text()
