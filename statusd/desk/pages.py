@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,7 @@ class DeskPages:
         view = await self.api.db_call(lambda: cards(self.api.config(), self.api.store, grant.person,
                                                     self.lang(request)))
         return self.render(request, "desk.html", status=status, person=grant.person, csrf=grant.csrf,
-                           cards=view, levels=LEVELS,
+                           cards=view, levels=LEVELS, shown=time.time_ns() // 1_000_000,
                            presets=desk_presets.load(self.api.config().alerts_dir), **extra)
 
     async def login(self, request: web.Request) -> web.StreamResponse:

@@ -141,6 +141,13 @@ class TestWithoutJavaScript:
             page.wait_for_timeout(100)
         assert "by The boss (boss)" in page.locator("#site-annexe .last").inner_text()
         assert page.locator("#site-annexe .state-sent").count() >= 1
+        # The Refresh link reloads: its address is new each time (a #fragment alone would only scroll).
+        refresh = page.locator("#site-annexe").get_by_role("link", name="Refresh")
+        before = refresh.get_attribute("href")
+        page.wait_for_timeout(5)
+        refresh.click()
+        page.wait_for_load_state("load")
+        assert page.locator("#site-annexe").get_by_role("link", name="Refresh").get_attribute("href") != before
 
 
 class TestSameSite:
