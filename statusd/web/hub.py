@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -51,6 +52,8 @@ class Relay:
         self.trouble: str | None = None
         self._down_since: float | None = None
         self.published = 0  # events the hub accepted
+        self._accepted_at = 0.0  # wall-clock time of the hub's last acceptance
+        self._may_have_forgotten = False  # the hub failed or held nothing: it may have restarted
 
     def submit(self, event_id: int, data: bytes) -> None:
         """Queue one event (the daemon's id, the snapshot's JSON); returns at once."""
@@ -98,6 +101,8 @@ class Relay:
         return True
 
     async def _post(self, session: aiohttp.ClientSession, url: str, event_id: int, data: bytes) -> bool:
+        if self._may_have_forgotten:
+            await _next_second_after(self._accepted_at)
         try:
             async with session.post(url.replace("{channel}", CHANNEL), data=data) as response:
                 await response.read()
@@ -106,6 +111,7 @@ class Relay:
         except (aiohttp.ClientError, TimeoutError) as err:
             return self._failed(url, _reason(err))
         self.published += 1
+        self._accepted_at, self._may_have_forgotten = time.time(), False
         self._restored(url, event_id)
         return True
 
@@ -122,6 +128,7 @@ class Relay:
             return self._failed(url, _reason(err))
         if status == 404 or (status < 300 and _empty(body)):
             log.info("hub_republished", hub=_origin(url), reason="the hub held no message")
+            self._may_have_forgotten = True
             self._queue.append(self._latest)
             self._wake.set()
         elif status >= 300:
@@ -129,6 +136,7 @@ class Relay:
         return True
 
     def _failed(self, url: str, reason: str) -> bool:
+        self._may_have_forgotten = True
         if self.trouble is None:
             self._down_since = time.monotonic()
             log.warning("hub_unreachable", hub=_origin(url), reason=reason,
@@ -143,6 +151,18 @@ class Relay:
         log.info("hub_restored", hub=_origin(url), event_id=event_id, down_seconds=round(down, 1))
         self.trouble = None
         self._down_since = None
+
+
+async def _next_second_after(accepted_at: float) -> None:
+    """Wait, at most a second, until the wall clock has left the second of the hub's last acceptance.
+
+    nchan numbers messages "seconds:n", n counted from 0 again by a restarted nginx: a message
+    it takes in the same second as one it held before its restart gets that message's id, and a
+    reader resuming with that Last-Event-ID is told it already has it (it waits for the next).
+    """
+    wait = math.floor(accepted_at) + 1 - time.time()
+    if wait > 0:
+        await asyncio.sleep(min(wait, 1.0))
 
 
 def _empty(body: bytes) -> bool:
