@@ -1,14 +1,28 @@
-"""The desk's tables, kept in the store's SQLite file beside the outbox's own.
+"""The desk's tables, beside the outbox's in the configured store: the SQLite file, or PostgreSQL.
 
 The outbox owns its tables; these are the desk's, opened through a connection
-of our own, so neither module needs the other to change its schema.
+of our own, so neither module needs the other to change its schema. Accounts,
+tokens and the login counts speak to either engine through `DeskDb`: SQL with
+`?` placeholders, rows read by column name or position, `dialect` for the one
+statement that differs (the upsert), and `transaction()` for a read and write
+that must not interleave with another process's (another daemon's, in a cluster).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from statusd.errors import UserError
+from statusd.outbox.dialect import SQLITE, Dialect
+
+if TYPE_CHECKING:
+    from statusd.config.load import Config
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS desk_users (
@@ -44,9 +58,90 @@ CREATE TABLE IF NOT EXISTS desk_failures (
     locked_until REAL NOT NULL
 );
 """
+# Columns added after the first desk release (the single sign-on links): older stores lack them.
+LINKS = ("email", "sso_subject")
+TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def postgres_schema() -> list[str]:
+    """The statements that make the desk's tables in PostgreSQL (as `migrate` and `import-state` do):
+    REAL is PostgreSQL's four-byte float, too coarse for a timestamp, so double precision."""
+    schema = re.sub(r"\bREAL\b", "DOUBLE PRECISION", SCHEMA)
+    return [s.strip() for s in schema.split(";") if s.strip()] + [
+        f"ALTER TABLE desk_users ADD COLUMN IF NOT EXISTS {column} TEXT" for column in LINKS]
+
+
+class Rows(Protocol):
+    """What a statement gives back: sqlite3's cursor, or the rows PostgreSQL sent, read whole."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class DeskDb(Protocol):
+    """The desk's connection to its tables, whichever the engine. Not for two threads at once."""
+
+    dialect: Dialect
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows: ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """The statements run inside it commit together, one such writer at a time."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SqliteDesk:
+    """The desk's tables in the store's SQLite file (single node): autocommit, as before."""
+
+    dialect = SQLITE
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
+        return self.conn.execute(sql, parameters)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")  # the file's one write lock, taken before the read
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def open_desk(config: Config, store: Path) -> DeskDb:
+    """The desk's tables in the store `config` names: PostgreSQL's (`store: postgresql://…`, shared
+    by every node of a cluster), else the SQLite file at `store`. Never waits for a server: a
+    PostgreSQL connection is made in the background, and its trouble shows on first use."""
+    settings = config.store
+    if settings.dsn is None:
+        return connect(store)
+    from statusd.desk.db_postgres import PgDesk
+
+    password = None
+    if settings.password is not None:
+        password = settings.password.read()
+        if password is None:
+            raise UserError(f"{config.path}: store_password: {settings.password.describe()} is not set; "
+                            "set it, or remove store_password if the server needs none")
+    return PgDesk(settings.dsn, password, settings.timeout)
+
+
+def connect(path: Path) -> SqliteDesk:
     """Open (and if needed create) the desk's tables in the store file at `path`."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,13 +155,13 @@ def connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode = WAL")
     db.executescript(SCHEMA)
     _link_columns(db)
-    return db
+    return SqliteDesk(db)
 
 
 def _link_columns(db: sqlite3.Connection) -> None:
     """The single sign-on links (added after the first desk release: stores made before lack them)."""
     have = {row[1] for row in db.execute("PRAGMA table_info(desk_users)")}
-    for column in ("email", "sso_subject"):
+    for column in LINKS:
         if column not in have:
             try:
                 db.execute(f"ALTER TABLE desk_users ADD COLUMN {column} TEXT")
