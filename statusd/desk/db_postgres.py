@@ -40,7 +40,7 @@ class PgDesk:
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
         self._ensure()
-        return self._db.execute(sql, parameters)
+        return self._db.execute(sql, [_text(value) for value in parameters])
 
     def transaction(self) -> AbstractContextManager[None]:
         self._ensure()
@@ -60,3 +60,9 @@ class PgDesk:
                 for statement in postgres_schema():
                     self._db.execute(statement)
         self._ready = True
+
+
+def _text(value: Any) -> Any:
+    """PostgreSQL's text holds no NUL, and refuses a parameter with one: a typed account name or label
+    holding one then matches nothing (as in SQLite, where no account has one), rather than erring."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value

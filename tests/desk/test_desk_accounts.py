@@ -141,6 +141,13 @@ class TestLogin:
             costs[name] = verified[0]
         assert costs["annexe-desk"] == costs["nobody-here"], costs
 
+    def test_a_name_or_password_with_a_nul_is_just_wrong(self, desk: Desk) -> None:
+        for name, password in (("annexe-desk\x00", GOOD), ("annexe-desk", GOOD + "\x00")):
+            with pytest.raises(LoginRefused) as refused:
+                authenticate(desk, name, password, "192.0.2.1")
+            assert str(refused.value) == WRONG
+        assert authenticate(desk, "annexe-desk", GOOD, "192.0.2.1").name == "annexe-desk"
+
     def test_a_disabled_account_cannot_log_in(self, desk: Desk) -> None:
         desk.accounts.set_disabled("annexe-desk", True)
         with pytest.raises(LoginRefused, match="wrong account name or password"):
