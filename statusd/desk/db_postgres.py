@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from statusd.desk.db import LINKS, TABLES, Rows, postgres_schema
+from statusd.desk.tables import LINKS, TABLES, Rows, postgres_schema
 from statusd.outbox.dialect import POSTGRES
 from statusd.outbox.postgres import MIGRATE_LOCK, WRITE_LOCK, PgDb, describe, open_pool
 

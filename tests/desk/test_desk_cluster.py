@@ -13,16 +13,20 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
+from statusd import loading
 from statusd.desk import db as desk_db
 from statusd.desk.accounts import Accounts
+from statusd.desk.api import DeskApi
 from statusd.desk.login import WRONG
 from tests.cluster.nodes import Nodes
 from tests.conftest import ALERTS, BASE, CONSOLE
 from tests.desk.server import PASSWORD, DeskServer
 from tests.support.daemon import Daemon
 from tests.support.postgres import PASSWORD as DB_PASSWORD
-from tests.support.postgres import PostgresServer
+from tests.support.postgres import PostgresServer, _unused_port
 
 pytestmark = pytest.mark.e2e
 
@@ -155,3 +159,39 @@ class TestImport:
             assert status == 200 and answer["sites"] == ["annexe"], answer
         finally:
             nodes.stop()
+
+
+class TestTrouble:
+    """A database the desk cannot reach is a 503 or exit 2 with one sentence: no password, no traceback."""
+
+    SECRET = "never-shown-secret-42"
+
+    def unreachable(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+        monkeypatch.setenv("STATUSD_TEST_DESK_PASSWORD", self.SECRET)
+        path = tmp_path / "statusd.yaml"
+        path.write_text(CONFIG + f"store: postgresql://statusd@127.0.0.1:{_unused_port()}/statusd\n"
+                        "store_password: {env: STATUSD_TEST_DESK_PASSWORD}\nstore_timeout: 1s\n", encoding="utf-8")
+        return path
+
+    async def test_a_login_is_a_503(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        config = loading.load(self.unreachable(tmp_path, monkeypatch))
+        api = DeskApi(lambda: config, tmp_path / "state" / "statusd.db")
+        app = web.Application()
+        api.routes(app)
+        try:
+            async with TestClient(TestServer(app)) as client:
+                answer = await client.post("/api/v1/login", json={"account": "boss", "password": PASSWORD})
+                body = await answer.text()
+        finally:
+            await api.db_call(api.db.close)
+        assert answer.status == 503, body
+        assert "the desk cannot reach its store just now" in body and self.SECRET not in body
+
+    def test_the_user_command_says_why(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        daemon = Daemon(self.unreachable(tmp_path, monkeypatch), tmp_path / "state")
+        result = daemon.cli("user", "list", check=False)
+        assert result.returncode == 2, result.stderr
+        # (psycopg's pool logs its failed connects first, as for every command on the store.)
+        assert result.stderr.splitlines()[-1].startswith("statusd: the store cannot be used: ")
+        assert "Traceback" not in result.stderr
+        assert self.SECRET not in result.stderr + result.stdout
