@@ -56,6 +56,9 @@ class App:
     def __init__(self, config: Config, state_dir: Path, port: int, ops_port: int | None = None) -> None:
         self.config = config
         self.state_dir = state_dir
+        # The node's own files (health, sockets, push subscriptions) live here even when the store is
+        # PostgreSQL's: made now, as the SQLite store's file would have made it.
+        state_dir.mkdir(parents=True, exist_ok=True)
         self.node = node_for(config, self.ingest)  # alone (SQLite), or one node of a cluster on PostgreSQL
         self.store = AsyncStore(open_store(config, state_dir, patient=True, holder=self.node.holder))
         self.senders = Senders(config, self.store, state_dir, self.node.lease)

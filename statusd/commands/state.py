@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +45,7 @@ def tables() -> tuple[str, ...]:
     from statusd.desk import db as desk_db
     from statusd.outbox.schema import DATA_TABLES
 
-    return DATA_TABLES + tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", desk_db.SCHEMA))
+    return DATA_TABLES + desk_db.TABLES
 
 
 def _open(args: argparse.Namespace, config: Config, current: bool = True) -> SqlStore:
@@ -70,6 +69,7 @@ def run_migrate(args: argparse.Namespace) -> int:
         made = store.migrate() or ([VERSION] if before < VERSION else [])
         if config.store.postgresql:  # the cluster's own tables (the lease, the wanted status rows)
             _cluster_tables(config)
+            _desk_tables(store, config, paths.state_dir(args.state_dir, config))  # its accounts, on every node
     finally:
         store.close()
     if not made:
@@ -171,9 +171,7 @@ def _desk_tables(store: SqlStore, config: Config, state: Path) -> None:
     if not config.store.postgresql:
         desk_db.connect(paths.store_path(state)).close()
         return
-    store.ensure(desk_db.SCHEMA)
-    store.ensure("ALTER TABLE desk_users ADD COLUMN IF NOT EXISTS email TEXT;"
-                 "ALTER TABLE desk_users ADD COLUMN IF NOT EXISTS sso_subject TEXT")
+    store.ensure(";".join(desk_db.postgres_schema()))
 
 
 def read_export(path: Path) -> tuple[dict[str, list[dict[str, Any]]], str | None]:

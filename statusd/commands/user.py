@@ -73,7 +73,7 @@ def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
 
 @contextmanager
 def _opened(args: argparse.Namespace, config: Config) -> Iterator[tuple[Accounts, Tokens]]:
-    db = desk_db.connect(paths.store_path(paths.state_dir(args.state_dir, config)))
+    db = desk_db.open_desk(config, paths.store_path(paths.state_dir(args.state_dir, config)))
     try:
         accounts = Accounts(db)
         yield accounts, Tokens(db, accounts)

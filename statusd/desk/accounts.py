@@ -6,12 +6,13 @@ import hashlib
 import json
 import re
 import secrets
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from statusd.desk import passwords
+from statusd.desk.db import DeskDb
 from statusd.errors import UserError
 
 ROLES = ("desk", "lead", "admin")
@@ -49,7 +50,7 @@ def digest(secret: str) -> str:
 class Accounts:
     """The desk_users and desk_enrolments tables."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: DeskDb) -> None:
         self.db = db
 
     def get(self, name: str) -> Person | None:
@@ -101,17 +102,19 @@ class Accounts:
         return code
 
     def enrol(self, code: str, password: str) -> Person:
-        """Set the password of the enrolment code's account; the code is then used up."""
-        row = self.db.execute("SELECT name, expires FROM desk_enrolments WHERE hash = ?",
-                               (digest(code),)).fetchone()
-        if row is None or row[1] < time.time():
-            raise UserError("this enrolment link is unknown, used or expired; ask for a new one "
-                            "(`statusd user reset NAME` on the server)")
+        """Set the password of the enrolment code's account; the code is then used up (once, even
+        if two nodes of a cluster are handed it at the same moment)."""
         weak = passwords.problem(password)
-        if weak:
-            raise UserError(weak)
-        self.db.execute("DELETE FROM desk_enrolments WHERE hash = ?", (digest(code),))
-        self.set_password(row[0], password)
+        with self.db.transaction():
+            row = self.db.execute("SELECT name, expires FROM desk_enrolments WHERE hash = ?",
+                                  (digest(code),)).fetchone()
+            if row is None or row[1] < time.time():
+                raise UserError("this enrolment link is unknown, used or expired; ask for a new one "
+                                "(`statusd user reset NAME` on the server)")
+            if weak:
+                raise UserError(weak)
+            self.db.execute("DELETE FROM desk_enrolments WHERE hash = ?", (digest(code),))
+            self.set_password(row[0], password)
         return self.require(row[0])
 
     def reset(self, name: str) -> None:
@@ -150,7 +153,7 @@ class Accounts:
         return person
 
 
-def _person(row: sqlite3.Row) -> Person:
+def _person(row: Any) -> Person:
     return Person(row["name"], row["display"], row["role"], tuple(json.loads(row["sites"])),
                   bool(row["disabled"]), row["password"] is not None, row["email"], row["sso_subject"])
 

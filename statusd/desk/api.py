@@ -27,7 +27,7 @@ from statusd.desk.accounts import Accounts, Person
 from statusd.desk.limits import Limits
 from statusd.desk.login import Desk, LoginRefused, authenticate
 from statusd.desk.tokens import TOKEN, Grant, Refused, Tokens
-from statusd.errors import UserError
+from statusd.errors import StoreError, UserError
 from statusd.events import Event
 from statusd.model import Target
 from statusd.outbox.opening import open_reader
@@ -52,7 +52,7 @@ class DeskApi:
     def __init__(self, config: Callable[[], Config], store: Path) -> None:
         self.config = config
         self.store = store
-        self.db = desk_db.connect(store)
+        self.db = desk_db.open_desk(config(), store)
         self.lock = threading.Lock()  # one connection, used from worker threads in turn
         self.accounts = Accounts(self.db)
         self.tokens = Tokens(self.db, self.accounts)
@@ -78,8 +78,13 @@ class DeskApi:
             return work()
 
     async def db_call(self, work: Callable[[], Any]) -> Any:
-        """Store work off the event loop, one at a time on the desk's connection."""
-        return await asyncio.to_thread(self._locked, work)
+        """Store work off the event loop, one at a time on the desk's connection. A PostgreSQL store
+        that cannot answer (cut, timed out) is a 503 with its one sentence, not a 500 and a traceback."""
+        try:
+            return await asyncio.to_thread(self._locked, work)
+        except StoreError as err:
+            log.warning("desk_store_trouble", error=str(err))
+            raise _raise(503, f"the desk cannot reach its store just now ({err}); try again in a moment") from None
 
     async def grant(self, request: web.Request) -> Grant:
         """The bearer token's grant; raises a 401 with one sentence otherwise."""
@@ -244,7 +249,8 @@ def _handler(name: str) -> Callable[[argparse.Namespace], int]:
 
 
 def _raise(status: int, sentence: str) -> web.HTTPException:
-    kind = {401: web.HTTPUnauthorized, 400: web.HTTPBadRequest, 403: web.HTTPForbidden}[status]
+    kind = {401: web.HTTPUnauthorized, 400: web.HTTPBadRequest, 403: web.HTTPForbidden,
+            503: web.HTTPServiceUnavailable}[status]
     headers = {"WWW-Authenticate": 'Bearer realm="statusd"'} if status == 401 else {}
     return kind(text=json.dumps({"error": sentence}), content_type="application/json", headers=headers)
 

@@ -1,52 +1,76 @@
-"""The desk's tables, kept in the store's SQLite file beside the outbox's own.
+"""The desk's tables, beside the outbox's in the configured store: the SQLite file, or PostgreSQL.
 
 The outbox owns its tables; these are the desk's, opened through a connection
-of our own, so neither module needs the other to change its schema.
+of our own, so neither module needs the other to change its schema. Accounts,
+tokens and the login counts speak to either engine through `DeskDb`: SQL with
+`?` placeholders, rows read by column name or position, `dialect` for the one
+statement that differs (the upsert), and `transaction()` for a read and write
+that must not interleave with another process's (another daemon's, in a cluster).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS desk_users (
-    name TEXT PRIMARY KEY,
-    display TEXT NOT NULL,
-    role TEXT NOT NULL,
-    sites TEXT NOT NULL,
-    password TEXT,
-    disabled INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    changed_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS desk_enrolments (
-    hash TEXT PRIMARY KEY,
-    name TEXT NOT NULL REFERENCES desk_users(name),
-    expires REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS desk_tokens (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL REFERENCES desk_users(name),
-    hash TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    label TEXT NOT NULL,
-    csrf TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    last_used REAL NOT NULL,
-    revoked_at REAL
-);
-CREATE TABLE IF NOT EXISTS desk_failures (
-    key TEXT PRIMARY KEY,
-    failures INTEGER NOT NULL,
-    last_at REAL NOT NULL,
-    locked_until REAL NOT NULL
-);
-"""
+from statusd.desk.tables import LINKS, SCHEMA, TABLES, DeskDb, Rows, postgres_schema
+from statusd.errors import UserError
+from statusd.outbox.dialect import SQLITE
+
+if TYPE_CHECKING:
+    from statusd.config.load import Config
+
+__all__ = ["SCHEMA", "TABLES", "DeskDb", "SqliteDesk", "connect", "open_desk", "postgres_schema"]
 
 
-def connect(path: Path) -> sqlite3.Connection:
+class SqliteDesk:
+    """The desk's tables in the store's SQLite file (single node): autocommit, as before."""
+
+    dialect = SQLITE
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
+        return self.conn.execute(sql, parameters)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")  # the file's one write lock, taken before the read
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def open_desk(config: Config, store: Path) -> DeskDb:
+    """The desk's tables in the store `config` names: PostgreSQL's (`store: postgresql://…`, shared
+    by every node of a cluster), else the SQLite file at `store`. Never waits for a server: a
+    PostgreSQL connection is made in the background, and its trouble shows on first use."""
+    settings = config.store
+    if settings.dsn is None:
+        return connect(store)
+    from statusd.desk.db_postgres import PgDesk
+
+    password = None
+    if settings.password is not None:
+        password = settings.password.read()
+        if password is None:
+            raise UserError(f"{config.path}: store_password: {settings.password.describe()} is not set; "
+                            "set it, or remove store_password if the server needs none")
+    return PgDesk(settings.dsn, password, settings.timeout)
+
+
+def connect(path: Path) -> SqliteDesk:
     """Open (and if needed create) the desk's tables in the store file at `path`."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,13 +84,13 @@ def connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode = WAL")
     db.executescript(SCHEMA)
     _link_columns(db)
-    return db
+    return SqliteDesk(db)
 
 
 def _link_columns(db: sqlite3.Connection) -> None:
     """The single sign-on links (added after the first desk release: stores made before lack them)."""
     have = {row[1] for row in db.execute("PRAGMA table_info(desk_users)")}
-    for column in ("email", "sso_subject"):
+    for column in LINKS:
         if column not in have:
             try:
                 db.execute(f"ALTER TABLE desk_users ADD COLUMN {column} TEXT")

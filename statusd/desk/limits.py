@@ -8,10 +8,11 @@ may share one public address) before the same rule applies to it.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from statusd.desk.db import DeskDb
 
 ACCOUNT_FREE = 5
 ADDRESS_FREE = 20
@@ -36,8 +37,9 @@ class Locked:
 class Limits:
     """Counts failed logins per key ("account:NAME", "address:IP") in the desk tables."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: DeskDb) -> None:
         self._db = db
+        self._put = db.dialect.upsert("desk_failures", "key", ("key", "failures", "last_at", "locked_until"))
 
     def locked(self, account: str, address: str, now: float | None = None) -> Locked | None:
         """The lock in force on this account or address, if any (the later one)."""
@@ -63,8 +65,10 @@ class Limits:
         self.succeeded(account)
 
     def _count(self, key: str, free: int, now: float) -> None:
-        row = self._db.execute("SELECT failures, last_at FROM desk_failures WHERE key = ?", (key,)).fetchone()
-        failures = 1 if row is None or now - row[1] > FORGET_AFTER else row[0] + 1
-        over = failures - free
-        until = now + min(FIRST_LOCK * 2 ** min(over - 1, 12), MAX_LOCK) if over > 0 else 0.0
-        self._db.execute("INSERT OR REPLACE INTO desk_failures VALUES (?, ?, ?, ?)", (key, failures, now, until))
+        # Read and write as one: in a cluster, guesses at one account arrive on several nodes at once.
+        with self._db.transaction():
+            row = self._db.execute("SELECT failures, last_at FROM desk_failures WHERE key = ?", (key,)).fetchone()
+            failures = 1 if row is None or now - row[1] > FORGET_AFTER else row[0] + 1
+            over = failures - free
+            until = now + min(FIRST_LOCK * 2 ** min(over - 1, 12), MAX_LOCK) if over > 0 else 0.0
+            self._db.execute(self._put, (key, failures, now, until))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ import structlog
 
 from statusd.desk import passwords
 from statusd.desk.accounts import Accounts, Person
+from statusd.desk.db import DeskDb
 from statusd.desk.limits import Limits
 
 log = structlog.get_logger()
@@ -28,7 +28,7 @@ class Desk:
     limits: Limits
 
     @classmethod
-    def open(cls, db: sqlite3.Connection) -> Desk:
+    def open(cls, db: DeskDb) -> Desk:
         return cls(Accounts(db), Limits(db))
 
 

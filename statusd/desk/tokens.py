@@ -8,11 +8,11 @@ for longer than the configured idle time no longer works.
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
 
 from statusd.desk.accounts import Accounts, Person, digest
+from statusd.desk.db import DeskDb
 from statusd.errors import UserError
 
 TOKEN, SESSION = "token", "session"
@@ -50,7 +50,7 @@ class Refused(Exception):
 class Tokens:
     """The desk_tokens table."""
 
-    def __init__(self, db: sqlite3.Connection, accounts: Accounts) -> None:
+    def __init__(self, db: DeskDb, accounts: Accounts) -> None:
         self._db = db
         self._accounts = accounts
 

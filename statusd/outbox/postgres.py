@@ -106,11 +106,7 @@ class PostgresStore(SqlStore):
         self.label = describe(dsn)
         self.troubles = {}
         self.timeout = timeout
-        why: list[str] = []
-        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            dsn, min_size=1, max_size=2, timeout=timeout, open=False, name=f"{name}-store",
-            kwargs=connect_options(password, timeout, holder), connection_class=_recording(why))
-        self._pool.open(wait=False)
+        self._pool, why = open_pool(dsn, password, timeout, f"{name}-store", holder)
         self._db = self._pg = PgDb(self._pool, why)
         self.holder = holder
 
@@ -158,6 +154,18 @@ class PostgresStore(SqlStore):
             state = "has no statusd tables" if found == 0 else f"holds schema version {found}"
             raise SchemaBehind(f"the store {self.label} {state}, this statusd needs version {VERSION}; "
                                "run `statusd migrate` first")
+
+
+def open_pool(dsn: str, password: str | None, timeout: float, name: str,
+              holder: str | None = None) -> tuple[ConnectionPool[psycopg.Connection[Any]], list[str]]:
+    """A pool of one to two connections, opening in the background (never blocking its caller), and
+    the list that holds why its last connect failed (for PgDb's errors)."""
+    why: list[str] = []
+    pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+        dsn, min_size=1, max_size=2, timeout=timeout, open=False, name=name,
+        kwargs=connect_options(password, timeout, holder), connection_class=_recording(why))
+    pool.open(wait=False)
+    return pool, why
 
 
 def _recording(why: list[str]) -> type[psycopg.Connection[Any]]:

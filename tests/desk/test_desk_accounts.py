@@ -1,23 +1,21 @@
-"""Desk accounts, enrolment, tokens and login throttling, against a real store file."""
+"""Desk accounts, enrolment, tokens and login throttling, against a real store: the SQLite file and PostgreSQL."""
 
 from __future__ import annotations
 
-import sqlite3
+import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import argon2
 import pytest
 
-from statusd.desk import db as desk_db
 from statusd.desk import passwords
 from statusd.desk.accounts import Accounts
+from statusd.desk.db import DeskDb
 from statusd.desk.limits import Limits
 from statusd.desk.login import WRONG, Desk, LoginRefused, authenticate
 from statusd.desk.tokens import PREFIX, SESSION, TOKEN, Refused, Tokens
 from statusd.errors import UserError
-from statusd.outbox.sqlite import SqliteStore
 
 pytestmark = pytest.mark.unit
 
@@ -26,16 +24,13 @@ GOOD = "correct horse battery staple"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    store = SqliteStore(tmp_path / "statusd.db")  # the outbox's own tables live beside the desk's
-    connection = desk_db.connect(tmp_path / "statusd.db")
-    yield connection
-    connection.close()
-    store.close()
+def db(desk_tables: DeskDb) -> DeskDb:
+    """The desk's tables, on each engine in turn."""
+    return desk_tables
 
 
 @pytest.fixture
-def desk(db: sqlite3.Connection) -> Desk:
+def desk(db: DeskDb) -> Desk:
     desk = Desk.open(db)
     desk.accounts.add("annexe-desk", "Annexe desk", "desk", ["annexe"], SITES)
     desk.accounts.enrol(desk.accounts.enrolment("annexe-desk", 86400), GOOD)
@@ -51,13 +46,13 @@ class TestAccounts:
         ("annexe-desk", "desk", ["nowhere"], "unknown site 'nowhere'"),
         ("annexe-desk", "desk", [], "needs --sites"),
     ])
-    def test_bad_accounts_are_refused_in_one_sentence(self, db: sqlite3.Connection, name: str, role: str,
+    def test_bad_accounts_are_refused_in_one_sentence(self, db: DeskDb, name: str, role: str,
                                                       sites: list[str], words: str) -> None:
         with pytest.raises(UserError, match=words):
             Accounts(db).add(name, "x", role, sites, SITES)
         assert Accounts(db).all() == []
 
-    def test_the_enrolment_code_works_once(self, db: sqlite3.Connection) -> None:
+    def test_the_enrolment_code_works_once(self, db: DeskDb) -> None:
         accounts = Accounts(db)
         accounts.add("main-desk", "Main desk", "desk", ["main"], SITES)
         code = accounts.enrolment("main-desk", 86400)
@@ -67,14 +62,14 @@ class TestAccounts:
         stored = db.execute("SELECT password FROM desk_users").fetchone()[0]
         assert stored.startswith("$argon2id$") and GOOD not in stored
 
-    def test_an_expired_code_is_refused(self, db: sqlite3.Connection) -> None:
+    def test_an_expired_code_is_refused(self, db: DeskDb) -> None:
         accounts = Accounts(db)
         accounts.add("main-desk", "Main desk", "desk", ["main"], SITES)
         code = accounts.enrolment("main-desk", -1)
         with pytest.raises(UserError, match="expired"):
             accounts.enrol(code, GOOD)
 
-    def test_a_short_password_is_refused(self, db: sqlite3.Connection) -> None:
+    def test_a_short_password_is_refused(self, db: DeskDb) -> None:
         accounts = Accounts(db)
         accounts.add("main-desk", "Main desk", "desk", ["main"], SITES)
         with pytest.raises(UserError, match="at least 10 characters"):
@@ -146,6 +141,13 @@ class TestLogin:
             costs[name] = verified[0]
         assert costs["annexe-desk"] == costs["nobody-here"], costs
 
+    def test_a_name_or_password_with_a_nul_is_just_wrong(self, desk: Desk) -> None:
+        for name, password in (("annexe-desk\x00", GOOD), ("annexe-desk", GOOD + "\x00")):
+            with pytest.raises(LoginRefused) as refused:
+                authenticate(desk, name, password, "192.0.2.1")
+            assert str(refused.value) == WRONG
+        assert authenticate(desk, "annexe-desk", GOOD, "192.0.2.1").name == "annexe-desk"
+
     def test_a_disabled_account_cannot_log_in(self, desk: Desk) -> None:
         desk.accounts.set_disabled("annexe-desk", True)
         with pytest.raises(LoginRefused, match="wrong account name or password"):
@@ -158,7 +160,7 @@ class TestLogin:
 class TestTokens:
     """Tokens are stored hashed, revocable, and expire after the idle time."""
 
-    def test_only_the_hash_is_stored(self, desk: Desk, db: sqlite3.Connection) -> None:
+    def test_only_the_hash_is_stored(self, desk: Desk, db: DeskDb) -> None:
         token, _ = Tokens(db, desk.accounts).issue("annexe-desk", TOKEN, "laptop")
         rows = db.execute("SELECT * FROM desk_tokens").fetchall()
         assert all(token not in str(tuple(row)) for row in rows)
@@ -166,7 +168,7 @@ class TestTokens:
         secret = token.removeprefix(PREFIX).split("_", 1)[1]
         assert len(secret) >= 40 and secret not in str([tuple(r) for r in rows])
 
-    def test_a_revoked_token_is_refused(self, desk: Desk, db: sqlite3.Connection) -> None:
+    def test_a_revoked_token_is_refused(self, desk: Desk, db: DeskDb) -> None:
         tokens = Tokens(db, desk.accounts)
         token, _ = tokens.issue("annexe-desk", TOKEN, "laptop")
         assert tokens.check(token, 3600).person.name == "annexe-desk"
@@ -174,20 +176,20 @@ class TestTokens:
         with pytest.raises(Refused, match="revoked"):
             tokens.check(token, 3600)
 
-    def test_an_idle_token_expires(self, desk: Desk, db: sqlite3.Connection) -> None:
+    def test_an_idle_token_expires(self, desk: Desk, db: DeskDb) -> None:
         tokens = Tokens(db, desk.accounts)
         token, _ = tokens.issue("annexe-desk", SESSION, "phone")
         with pytest.raises(Refused, match="expired after 1 hour"):
             tokens.check(token, 3600, now=time.time() + 3601)
 
-    def test_a_disabled_account_s_tokens_stop_working(self, desk: Desk, db: sqlite3.Connection) -> None:
+    def test_a_disabled_account_s_tokens_stop_working(self, desk: Desk, db: DeskDb) -> None:
         tokens = Tokens(db, desk.accounts)
         token, _ = tokens.issue("annexe-desk", TOKEN, "laptop")
         desk.accounts.set_disabled("annexe-desk", True)
         with pytest.raises(Refused, match="disabled"):
             tokens.check(token, 3600)
 
-    def test_an_unknown_token_is_refused(self, desk: Desk, db: sqlite3.Connection) -> None:
+    def test_an_unknown_token_is_refused(self, desk: Desk, db: DeskDb) -> None:
         with pytest.raises(Refused, match="not known"):
             Tokens(db, desk.accounts).check("sdt_0000_nothing", 3600)
 
@@ -195,10 +197,30 @@ class TestTokens:
 class TestLimits:
     """A lock grows with further failures but never past an hour."""
 
-    def test_the_lock_is_capped(self, db: sqlite3.Connection) -> None:
+    def test_the_lock_is_capped(self, db: DeskDb) -> None:
         limits = Limits(db)
         now = 1_000_000.0
         for _ in range(200):
             limits.failed("x", "a", now)
         locked = limits.locked("x", "a", now)
         assert locked is not None and locked.until == now + 3600
+
+    def test_failures_through_two_connections_add_up(self, open_desk: Callable[[], DeskDb]) -> None:
+        # Two daemons (a cluster's nodes, or the daemon and `statusd user`) count into the same
+        # row at once: each read-and-write is one transaction, so no failure is lost.
+        one, other = Limits(open_desk()), Limits(open_desk())
+        now = 1_000_000.0
+
+        def guess(limits: Limits) -> None:
+            for _ in range(15):
+                limits.failed("x", "a", now)
+
+        threads = [threading.Thread(target=guess, args=(limits,)) for limits in (one, other)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        locked = one.locked("x", "a", now)
+        # 30 failures, 25 past the free 5: the lock has doubled to its cap of an hour.
+        row = one._db.execute("SELECT failures FROM desk_failures WHERE key = 'account:x'").fetchone()
+        assert row[0] == 30 and locked is not None and locked.until == now + 3600

@@ -177,10 +177,14 @@ class TestDescribed:
     def test_openapi_lists_the_desk_routes(self, desk: DeskServer) -> None:
         from aiohttp import web
 
+        from statusd import loading
         from statusd.desk.api import DeskApi
 
         app = web.Application()
-        DeskApi(lambda: None, desk.root / "scratch.db").routes(app)  # type: ignore[arg-type, return-value]
+        config = loading.load(desk.root / "statusd.yaml")
+        api = DeskApi(lambda: config, desk.root / "scratch.db")
+        api.routes(app)
+        api.db.close()
         routes = {(r.method.lower(), r.resource.canonical) for r in app.router.routes()
                   if r.resource is not None and r.method != "HEAD"}
         status, spec = desk.call("GET", "/api/openapi.json")

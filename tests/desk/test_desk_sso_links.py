@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,13 +53,12 @@ class TestConfig:
 
 
 @pytest.fixture
-def accounts(tmp_path: Path) -> Iterator[Accounts]:
-    db: sqlite3.Connection = desk_db.connect(tmp_path / "statusd.db")
-    people = Accounts(db)
+def accounts(desk_tables: desk_db.DeskDb) -> Accounts:
+    """Two accounts, on each engine in turn (the links are looked up in the store)."""
+    people = Accounts(desk_tables)
     people.add("annexe-desk", "Annexe desk", "desk", ["annexe"], SITES)
     people.add("main-lead", "Main lead", "lead", ["main"], SITES)
-    yield people
-    db.close()
+    return people
 
 
 class TestLinks:
@@ -122,7 +120,7 @@ class TestLinks:
         db.row_factory = sqlite3.Row
         db.executescript(desk_db.SCHEMA)
         desk_db._link_columns(db)
-        people = Accounts(db)
+        people = Accounts(desk_db.SqliteDesk(db))
         people.add("main-lead", "Main lead", "lead", ["main"], SITES)
         people.link("main-lead", None, "grace")
         if subject != "grace":

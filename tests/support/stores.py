@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from statusd.desk import db as desk_db
+from statusd.desk.db import DeskDb
+from statusd.desk.db_postgres import PgDesk
 from statusd.outbox.contract import Store
 from statusd.outbox.facade import AsyncStore
 from statusd.outbox.postgres import PostgresStore
@@ -94,3 +97,36 @@ def with_store(config: Path, lines: str) -> Path:
         with config.open("a", encoding="utf-8") as out:
             out.write(lines)
     return config
+
+
+@pytest.fixture
+def open_desk(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[[], DeskDb]]:
+    """Opens a connection to the desk's tables, on each engine in turn: beside the outbox's in a
+    store file, or in a fresh PostgreSQL database (made there on first use, as a daemon on a
+    database migrated before would). Each call is another connection to the same tables, as
+    another process (or another node) holds; all are closed after the test."""
+    opened: list[DeskDb] = []
+    if store_kind == "sqlite":
+        opened_outbox = SqliteStore(tmp_path / "statusd.db")  # the outbox's own tables live beside the desk's
+
+        def open_one() -> DeskDb:
+            opened.append(desk_db.connect(tmp_path / "statusd.db"))
+            return opened[-1]
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        dsn = server.dsn(request.getfixturevalue("postgres_database"), password=False)
+
+        def open_one() -> DeskDb:
+            opened.append(PgDesk(dsn, PASSWORD))
+            return opened[-1]
+    yield open_one
+    for db in opened:
+        db.close()
+    if store_kind == "sqlite":
+        opened_outbox.close()
+
+
+@pytest.fixture
+def desk_tables(open_desk: Callable[[], DeskDb]) -> DeskDb:
+    """The desk's tables, on each engine in turn."""
+    return open_desk()
