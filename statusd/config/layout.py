@@ -138,10 +138,13 @@ def _closes(line: str) -> bool:
     elsewhere it is a plain scalar's character (`d'art`). A quoted scalar met
     where no value starts is not told apart from plain text here: unsure.
     """
-    depth, previous, spaced = 0, "", True
+    depth, previous, spaced, quoted = 0, "", True, False
     for token in _TOKENS.finditer(line):
         text = token.group()
+        if quoted and text.lstrip(" ")[:1] not in ("", ":", ",", "]", "}", "#"):
+            return False  # more after a quoted scalar (`'L'annexe`): not what it seems
         starts = previous == "" or (previous in "[{," and depth > 0) or (previous in "-?:" and spaced)
+        quoted = text[0] in "\"'" and len(text) > 1
         if text[0] in "\"'":
             if len(text) == 1:
                 if starts:
