@@ -1,5 +1,7 @@
 """The command: wall time of a local `statusd set`, from 1 to 128 channels and 3 to 500 sites.
 
+Then the daemon's memory: its RSS after start and after one `set`, at 3, 100 and 500 sites.
+
 Each run is a fresh `python -m statusd set main closed -m …` against a generated
 config in a temporary directory (the shipped statusd.yaml with generated channels
 and sites, the shipped alerts/); the store is not there yet, as on a first flip.
@@ -28,8 +30,8 @@ from common import REPO, Summary, machine
 
 TARGET_MS = 120.0  # issue 15: the command starts fast, whatever the channels and sites
 SECRET_ENV = "BENCH_COMMAND_SECRET"
-CHANNEL_COUNTS = (1, 8, 32, 128)
-SITE_COUNTS = (3, 50, 200, 500)
+CHANNEL_COUNTS = (1, 128)
+SITE_COUNTS = (3, 100, 500)
 LANGUAGES = ("fr", "en", "sv")
 MESSAGE = ("-m", "fr:Fermé pour travaux.", "-m", "en:Closed for works.", "-m", "sv:Stängt för arbete.")
 SECRET = {"env": SECRET_ENV}
@@ -86,13 +88,14 @@ def sites(count: int, shipped: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return generated, status
 
 
-def write(directory: Path, channel_count: int, site_count: int) -> Path:
-    """statusd.yaml and status.yaml for one point of the grid; returns the config's path."""
+def write(directory: Path, channel_count: int, site_count: int, console: bool = False) -> Path:
+    """statusd.yaml and status.yaml for one point of the grid (`console`: console channels only); the config."""
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
     data = yaml.load((REPO / "statusd.yaml").read_text(encoding="utf-8"))
-    data["channels"] = channels(channel_count)
+    data["channels"] = ({f"console-{i}": {"type": "console", "language": LANGUAGES[i % 3]} for i in range(channel_count)}
+                        if console else channels(channel_count))
     data["sites"], status = sites(site_count, dict(data["sites"]))
     data["alerts"] = str(REPO / "alerts")
     path = directory / "statusd.yaml"
@@ -158,8 +161,42 @@ def measure(runs: int, grid: list[tuple[int, int]] | None = None) -> list[Result
 
 
 def default_grid() -> list[tuple[int, int]]:
-    """Channels from 1 to 128 at 3 sites, then sites from 3 to 500 at 8 channels."""
-    return [(n, 3) for n in CHANNEL_COUNTS] + [(8, s) for s in SITE_COUNTS if s != 3]
+    """1 and 128 channels, each at 3, 100 and 500 sites."""
+    return [(n, s) for n in CHANNEL_COUNTS for s in SITE_COUNTS]
+
+
+def memory(site_counts: tuple[int, ...] = SITE_COUNTS, settle: float = 2.0) -> list[tuple[int, float, float]]:
+    """The daemon's VmRSS (MB) after its start and after one `statusd set`, per site count (3 console channels)."""
+    from common import RunningDaemon
+
+    found = []
+    for site_count in site_counts:
+        with tempfile.TemporaryDirectory(prefix="statusd-bench-memory-") as tmp:
+            config = write(Path(tmp), 3, site_count, console=True)
+            running = RunningDaemon(config, config.parent / "state")
+            with running:
+                time.sleep(settle)
+                started = _rss(running.pid)
+                _run(config, "closed")
+                time.sleep(settle)
+                found.append((site_count, started, _rss(running.pid)))
+    return found
+
+
+def _rss(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def memory_rows(found: list[tuple[int, float, float]]) -> list[tuple[str, str, str]]:
+    """One row per site count, then the growth per 100 sites between the smallest and the largest."""
+    table = [(f"daemon RSS, {sites} sites (start / after a set)", f"{start:.1f} / {after:.1f} MB", "linear, modest")
+             for sites, start, after in found]
+    (low, low_mb, _), (high, high_mb, _) = found[0], found[-1]
+    table.append(("  daemon RSS growth per 100 sites", f"{100 * (high_mb - low_mb) / (high - low):.2f} MB", ""))
+    return table
 
 
 def rows(results: list[Result]) -> list[tuple[str, str, str]]:
@@ -177,9 +214,11 @@ def rows(results: list[Result]) -> list[tuple[str, str, str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/command.py", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="timed runs per config (median and p90 of these)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the daemon's RSS at 3, 100 and 500 sites")
     args = parser.parse_args(argv)
     print(machine())
-    for figure, value, target in rows(measure(args.runs)):
+    table = rows(measure(args.runs)) + ([] if args.no_memory else memory_rows(memory()))
+    for figure, value, target in table:
         print(f"{figure:<52} {value:>32}  {target}")
     return 0
 

@@ -62,7 +62,10 @@ def _entry(args: argparse.Namespace, config: Config) -> tuple[Target, StatusEntr
 
 
 def set_status(args: argparse.Namespace) -> int:
-    config = load_config(args)
+    from statusd.config import scoped
+
+    # Only what `set` uses is read and checked (issue 15: flat from 3 to 500 sites, 1 to 128 channels).
+    config = scoped.load_for(paths.config_path(args.config), _site_of(args.target), _whole)
     target, entry = _entry(args, config)
     status = wanted_status.for_config(config)
     state = paths.state_dir(args.state_dir, config)
@@ -83,8 +86,25 @@ def set_status(args: argparse.Namespace) -> int:
               f"{trouble}; nothing is announced until it can (the daemon tries again by itself)", file=sys.stderr)
         return EX_STORE
     print(f"{target}: {entry.level.value}{_window(entry)} — written to {status.describe()}; "
-          f"the daemon announces it on {len(config.channels)} channel(s).")
+          f"the daemon announces it on {_channels(config)}.")
     return 0
+
+
+def _whole(path: Path) -> Config:
+    from statusd import loading  # the channel types' options: only when the whole file must be read
+
+    return loading.load(path)
+
+
+def _site_of(target: str) -> str:
+    """The site a target names (`main` of `main/wifi`); refusals of a bad one are entry.build's."""
+    return target.strip().strip("/").split("/")[0]
+
+
+def _channels(config: Config) -> str:
+    if config.scope is not None:  # the channels were not read: their names are known, not which are on
+        return f"its {len(config.scope.channels)} configured channel(s)"
+    return f"{len(config.channels)} channel(s)"
 
 
 def store_trouble(path: Path) -> str | None:

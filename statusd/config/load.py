@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from statusd.config import reader
-from statusd.config.channels import parse_channels
 from statusd.config.cluster import ClusterConfig, parse_cluster
-from statusd.config.feed_section import parse_feeds
+from statusd.config.desk_section import DeskConfig, SsoConfig, parse_desk
 from statusd.config.feeds import FeedsConfig
-from statusd.config.reader import Problems, Section, parse_secret, parse_url
+from statusd.config.reader import Problems, Section, parse_url
 from statusd.config.rules import RulesConfig, default_rules, parse_rules
 from statusd.config.sites import parse_sites
 from statusd.config.store_section import KEYS as STORE_KEYS
@@ -23,33 +22,24 @@ from statusd.config.types import (
     HOLD_KINDS,
     ChannelConfig,
     DeliveryConfig,
-    Secret,
     Site,
     WebConfig,
 )
 from statusd.errors import ConfigError
 from statusd.safetext import problem
 
+__all__ = ["Config", "DeskConfig", "Scope", "SsoConfig", "basics", "check_text", "load", "settings",
+           "top_level", "trusted"]
+
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
 
 @dataclass(frozen=True)
-class SsoConfig:
-    """Single sign-on with the library's OpenID Connect provider (the role and sites stay statusd's)."""
+class Scope:
+    """What a partly read config holds: one site's block checked, every site's and channel's name."""
 
-    issuer: str
-    client_id: str
-    client_secret: Secret
-
-
-@dataclass(frozen=True)
-class DeskConfig:
-    """Desk accounts: how long a token, a page session and an enrolment link last unused."""
-
-    token_idle: float = 30 * 86400.0
-    session_idle: float = 12 * 3600.0
-    enrol_valid: float = 86400.0
-    sso: SsoConfig | None = None
+    site: str
+    channels: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -62,7 +52,7 @@ class Config:
     port: int
     languages: tuple[str, ...]
     sites: Mapping[str, Site]
-    channels: Mapping[str, ChannelConfig]
+    channels: Mapping[str, ChannelConfig]  # the active ones; empty when `scope` says they were not read
     delivery: DeliveryConfig
     status_file: Path
     alerts_dir: Path
@@ -83,6 +73,8 @@ class Config:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     # Where the outbox's state lives: the SQLite file in the state directory, or PostgreSQL.
     store: StoreConfig = field(default_factory=StoreConfig)
+    # Set when only part of the file was read (`statusd set`, config/scoped.py): which, and what was not.
+    scope: Scope | None = None
 
     @property
     def default_language(self) -> str:
@@ -95,25 +87,35 @@ def load(path: Path, channels: Mapping[str, type[Any]]) -> Config:
     `channels` gives each channel type's options dataclass (statusd.channels.OPTIONS),
     which says what its section may hold.
     """
-    root = Section(reader.load(path), "", Problems(str(path)))
+    root = top_level(reader.load(path), path)
+    config = _build(root, path, channels)
+    root.problems.check()
+    return trusted(config)
+
+
+def top_level(node: Any, path: Path) -> Section:
+    """The file's root, its keys and texts checked (problems collected, not raised)."""
+    root = Section(node, "", Problems(str(path)))
     if root.node is None:
         root.problems.add(1, "", "the file is empty; see the shipped statusd.yaml for an example")
     elif root.is_mapping():
         root.allow("public_url", "listen", "languages", "sites", "channels", "delivery",
                    "status_file", "status_max_bytes", "alerts", "state_dir", "web", "feeds", "rules", "ops",
                    "desk", "require", "require_except", "cluster", "sensors", *STORE_KEYS)
-    _check_text(root.node, "", None, root.problems)
-    config = _build(root, path, channels)
-    root.problems.check()
-    assert config is not None
+    check_text(root.node, "", None, root.problems)
+    return root
+
+
+def trusted(config: Config) -> Config:
+    """`config`, unless someone else than root or the daemon's user could have written it (ConfigError)."""
     # After the file is read: a config that someone else could have written is never used.
-    problems = untrusted(path, config.alerts_dir)
+    problems = untrusted(config.path, config.alerts_dir)
     if problems:
         raise ConfigError(problems)
     return config
 
 
-def _check_text(node: Any, where: str, line: int | None, problems: Problems, depth: int = 0) -> None:
+def check_text(node: Any, where: str, line: int | None, problems: Problems, depth: int = 0) -> None:
     """Every key and text of the file: no control character (but newline and tab), no lone surrogate."""
     if depth > 64:
         problems.add(line, where, "is nested too deeply")
@@ -129,19 +131,36 @@ def _check_text(node: Any, where: str, line: int | None, problems: Problems, dep
             if why is not None:
                 problems.add(at, where or "(top level)", f"a key {why}")
                 continue
-            _check_text(value, name, at, problems, depth + 1)
+            check_text(value, name, at, problems, depth + 1)
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            _check_text(value, f"{where}[{index}]", reader.item_line(node, index) or line, problems, depth + 1)
+            check_text(value, f"{where}[{index}]", reader.item_line(node, index) or line, problems, depth + 1)
 
 
-def _build(root: Section, path: Path, registry: Mapping[str, type[Any]]) -> Config | None:
-    base = path.parent
-    languages = _languages(root)
-    public_url = parse_url(root, "public_url", required=True) or "http://127.0.0.1:8080"
-    host, port = _listen(root.sub("listen"))
+def _build(root: Section, path: Path, registry: Mapping[str, type[Any]]) -> Config:
+    # Here, not at the top: `statusd set` reads neither channels nor feeds (config/scoped.py).
+    from statusd.config.channels import parse_channels
+    from statusd.config.feed_section import parse_feeds
+
+    languages, public_url = basics(root)
     sites = parse_sites(root.sub("sites"), languages, public_url)
     channels, inactive = parse_channels(root.sub("channels"), languages, sites, registry)
+    return settings(root, path, (languages, public_url), sites, channels=channels, inactive=inactive,
+                    feeds=parse_feeds(root.sub("feeds"), sites, base=path.parent),
+                    rules=parse_rules(root.sub("rules"), sites))
+
+
+def basics(root: Section) -> tuple[tuple[str, ...], str]:
+    """The languages and the public URL, which the sites' section needs."""
+    return _languages(root), parse_url(root, "public_url", required=True) or "http://127.0.0.1:8080"
+
+
+def settings(root: Section, path: Path, basic: tuple[tuple[str, ...], str], sites: Mapping[str, Site],
+             **parts: Any) -> Config:
+    """The Config of `root`, with its `basics`, `sites` and the `parts` given (channels, feeds, rules…)."""
+    base = path.parent
+    languages, public_url = basic
+    host, port = _listen(root.sub("listen"))
     state_dir = root.string("state_dir")
     ops_host, ops_port = _ops(root.sub("ops"))
     return Config(
@@ -151,23 +170,20 @@ def _build(root: Section, path: Path, registry: Mapping[str, type[Any]]) -> Conf
         port=port,
         languages=languages,
         sites=sites,
-        channels=channels,
         delivery=_delivery(root.sub("delivery")),
         status_file=base / (root.string("status_file") or "status.yaml"),
         alerts_dir=base / (root.string("alerts") or "alerts"),
         state_dir=base / state_dir if state_dir else None,
-        inactive=inactive,
         web=_web(root.sub("web"), base),
-        feeds=parse_feeds(root.sub("feeds"), sites, base=base),
-        rules=parse_rules(root.sub("rules"), sites),
         ops_host=ops_host,
         ops_port=ops_port,
         status_max_bytes=root.integer("status_max_bytes", 256 * 1024, minimum=1024) or 256 * 1024,
-        desk=_desk(root.sub("desk")),
+        desk=parse_desk(root.sub("desk")),
         require=_words(root, "require", languages, "languages"),
         require_except=_words(root, "require_except", ("open", "limited", "closed", "emergency"), "levels"),
         cluster=parse_cluster(root.sub("cluster"), root.sub("sensors")),
         store=parse_store(root),
+        **parts,
     )
 
 
@@ -246,31 +262,6 @@ def _words(root: Section, key: str, allowed: tuple[str, ...], what: str) -> tupl
         root.error(key, f"should be a list of {what} from: {', '.join(allowed)}")
         return ()
     return tuple(value)
-
-
-def _desk(section: Section) -> DeskConfig:
-    if section.node is None or not section.is_mapping():
-        return DeskConfig()
-    section.allow("token_idle", "session_idle", "enrol_valid", "sso")
-    default = DeskConfig()
-    idle = {key: section.duration(key, getattr(default, key)) for key in ("token_idle", "session_idle", "enrol_valid")}
-    return DeskConfig(**idle, sso=_sso(section.sub("sso")))
-
-
-def _sso(section: Section) -> SsoConfig | None:
-    """desk.sso: {issuer: URL, client_id: TEXT, client_secret: {env|credential|file: …}}, or absent."""
-    if section.node is None or not section.is_mapping():
-        return None
-    section.allow("issuer", "client_id", "client_secret")
-    issuer = parse_url(section, "issuer", required=True)
-    client_id = section.string("client_id", required=True)
-    if section.get("client_secret") is None:
-        section.error("client_secret", "is needed: {env: VARIABLE}, {credential: NAME} or {file: PATH}")
-        return None
-    secret = parse_secret(section, "client_secret")
-    if issuer is None or client_id is None or secret is None:
-        return None
-    return SsoConfig(issuer.rstrip("/"), client_id, secret)
 
 
 def _web(section: Section, base: Path) -> WebConfig:

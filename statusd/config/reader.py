@@ -24,15 +24,19 @@ def load(path: Path) -> Any:
     Raises ConfigError with the line and column of a syntax error, or when the
     file cannot be read.
     """
+    return loads(read_text(path), str(path))
+
+
+def read_text(path: Path) -> str:
+    """The config file's text; ConfigError (one sentence naming the file) when it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([Problem(str(path), None, "", "file not found")]) from None
     except IsADirectoryError:
         raise ConfigError([Problem(str(path), None, "", "is a directory, not a file")]) from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError([Problem(str(path), None, "", f"cannot be read ({err})")]) from err
-    return loads(text, str(path))
 
 
 def loads(text: str, name: str) -> Any:

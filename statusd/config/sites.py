@@ -43,11 +43,12 @@ def parse_sites(section: Section, languages: tuple[str, ...], public_url: str) -
     return {
         site_id: site
         for site_id, sub in section.items()
-        if section.identifier(site_id) and (site := _site(site_id, sub, languages, public_url))
+        if section.identifier(site_id) and (site := parse_site(site_id, sub, languages, public_url))
     }
 
 
-def _site(site_id: str, section: Section, languages: tuple[str, ...], public_url: str) -> Site | None:
+def parse_site(site_id: str, section: Section, languages: tuple[str, ...], public_url: str) -> Site | None:
+    """One site, checked (None if it is not a mapping); problems are added to the section's collection."""
     if not section.is_mapping():
         return None
     section.allow("name", "timezone", "url", "services", "zones", "queues", "hours")

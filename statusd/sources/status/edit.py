@@ -236,6 +236,8 @@ def _verify(path: Path, text: str, config: Config, target: Target, entry: Status
         wanted = status_file.parse(text, str(path), config)
     except ConfigError as err:
         first = err.problems[0]
+        if first.file == str(config.path):
+            raise  # statusd.yaml's (a site's block read only now, config/scoped.py): a config error
         where = f"line {first.line}, " if first.line else ""
         field = f"{first.field}: " if first.field else ""
         reason = f"{where}{field}{first.text}"

@@ -7,7 +7,7 @@ together, with its line and field, so one fix-and-retry is enough.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -69,13 +69,12 @@ def _check(node: Any, name: str, config: Config) -> Wanted:
                      f"(main: {{level: closed}}), got {_kind(node)}")
     else:
         for site_id, section in root.items():
-            site = config.sites.get(site_id)
-            if site is None:
+            if site_id not in config.sites:
                 known = ", ".join(config.sites)
                 guess = _guess(site_id, config.sites)
                 _error(root, site_id, f"unknown site {snippet(site_id)}{guess}; known sites: {known}")
             elif _is_entry(root, site_id, section):
-                _site(section, site, config, wanted)
+                _site(section, site_id, config, wanted)
     problems.check()
     return wanted
 
@@ -91,11 +90,13 @@ def _guess(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {near!r}?)" if near else ""
 
 
-def _site(section: Section, site: Site, config: Config, wanted: dict[Target, StatusEntry]) -> None:
+def _site(section: Section, site_id: str, config: Config, wanted: dict[Target, StatusEntry]) -> None:
+    # The site is looked up only for a time or a service: `statusd set` reads a site's block of
+    # statusd.yaml when asked for it (config/scoped.py), and most entries hold neither.
     _allow(section, SITE_KEYS)
-    entry = _entry(section, site.tz, config)
+    entry = _entry(section, lambda: config.sites[site_id].tz, config)
     if entry is not None:
-        wanted[Target(site.id)] = entry
+        wanted[Target(site_id)] = entry
     services = section.sub("services")
     if services.node is None:
         if "services" in section.node:
@@ -105,12 +106,13 @@ def _site(section: Section, site: Site, config: Config, wanted: dict[Target, Sta
         got = describe(services.node)
         section.error("services", f"should be a mapping of service to status, got {got}")
         return
+    site = config.sites[site_id]
     for service_id, sub in services.items():
         if service_id not in site.services:
             _error(services, service_id, _unknown_service(service_id, site))
         elif _is_entry(services, service_id, sub):
             _allow(sub, ENTRY_KEYS)
-            entry = _entry(sub, site.tz, config)
+            entry = _entry(sub, lambda: site.tz, config)
             if entry is not None:
                 wanted[Target(site.id, service_id)] = entry
 
@@ -148,7 +150,7 @@ def _is_entry(parent: Section, key: str, section: Section) -> bool:
     return True
 
 
-def _entry(section: Section, tz: ZoneInfo, config: Config) -> StatusEntry | None:
+def _entry(section: Section, tz: Callable[[], ZoneInfo], config: Config) -> StatusEntry | None:
     before = len(section.problems.found)
     level = _level(section)
     message = _message(section, config)
@@ -222,9 +224,10 @@ def _message(section: Section, config: Config) -> dict[str, str]:
     return message
 
 
-def _time(section: Section, key: str, tz: ZoneInfo) -> datetime | None:
+def _time(section: Section, key: str, zone: Callable[[], ZoneInfo]) -> datetime | None:
     if key not in section.node:
         return None
+    tz = zone()
     value = section.get(key)
     if value is None:
         section.error(key, f'is empty; write a time such as "{LOCAL_FORM}" or remove the line')
