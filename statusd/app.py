@@ -236,6 +236,7 @@ class App:
         """Reconcile, record, wake the workers and refresh the public picture; seconds to the next look."""
         now = datetime.now(UTC)
         next_wake = MAX_SLEEP
+        hand = None
         wanted = self.wanted
         if wanted is not None:
             try:
@@ -248,9 +249,16 @@ class App:
                 # Look again at least every few minutes, in case the clock jumped.
                 wake = (plan.wake_at - now).total_seconds() + 0.05 if plan.wake_at else MAX_SLEEP
                 next_wake = min(max(wake, 0.0), MAX_SLEEP)
-                self.senders.poke()
-        # The posts first: the pages, status.json and SSE follow a moment later (publish.py).
+                hand = self.senders.poke()
+        # The posts first: the pages, status.json and SSE follow a moment later (publish.py),
+        # and a pushed change is written to status.yaml once its posts are on their way.
         self.publisher.soon()
+        if isinstance(self.status, StatusWatch):
+            watch = self.status
+            if hand is None:
+                watch.flush()
+            else:
+                hand.add_done_callback(lambda _: watch.flush())
         return next_wake
 
     # -- sensors -----------------------------------------------------------

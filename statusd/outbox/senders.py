@@ -16,6 +16,7 @@ from statusd.outbox.budget import budget_for
 from statusd.outbox.facade import AsyncStore
 from statusd.outbox.gate import Gate
 from statusd.outbox.records import STORE_ERRORS
+from statusd.outbox.take import Taken, take_many
 from statusd.outbox.worker import Worker
 from statusd.sources.status import inotify
 
@@ -25,6 +26,8 @@ log = structlog.get_logger()
 # retract`, `undo`): well under the second those must act within.
 WATCH_EVERY = 0.4
 PRUNE_EVERY = 3600.0
+# Deliveries taken per store call when an event wakes many idle channels (see _hand).
+HAND_BATCH = 16
 
 
 def build_channels(config: Config) -> dict[str, Channel]:
@@ -119,10 +122,37 @@ class Senders:
         assert self._group is not None
         self._tasks[name] = self._group.create_task(self.workers[name].run(), name=f"worker-{name}")
 
-    def poke(self) -> None:
-        """New deliveries may be due."""
+    def poke(self) -> asyncio.Task[None] | None:
+        """New deliveries may be due: the idle workers are handed theirs, a few store calls for all.
+
+        A busy worker looks again itself once its send is done. Returns the task handing
+        them out (done once every idle worker has its delivery), if any.
+        """
+        idle = [w for w in self.workers.values() if w.parked and w.handed is None and not w.stopping]
+        hand = None
+        if idle and (self.gate is None or self.gate.held()):
+            loop = asyncio.get_running_loop()
+            for worker in idle:
+                worker.handed = loop.create_future()  # reserved: it makes no store call of its own meanwhile
+            hand = tasks.spawn(self._hand(idle), "hand-deliveries")
         for worker in self.workers.values():
-            worker.poke()
+            if worker.handed is None:
+                worker.poke()
+        return hand
+
+    async def _hand(self, idle: list[Worker]) -> None:
+        """Take the idle workers' deliveries a batch per store call (one transaction each): the
+        first batch's requests leave while the store takes the next."""
+        for start in range(0, len(idle), HAND_BATCH):
+            batch = idle[start:start + HAND_BATCH]
+            try:
+                taken: list[Taken] = await self.store.run(take_many, [w.ask for w in batch])
+            except Exception:  # store trouble or a row it cannot read: each worker looks itself, and says so
+                taken = [None] * len(batch)
+            for worker, one in zip(batch, taken, strict=True):
+                if worker.handed is not None and not worker.handed.done():
+                    worker.handed.set_result(one)
+                worker.poke()
 
     def cancel(self) -> None:
         """A forced stop: in-flight sends are cut short (the store knows to check them)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from statusd.events import Event, EventKind
@@ -140,6 +141,10 @@ class SqlStore(Transfer, Upkeep):
         return round(max(now, last + 1e-6), 6)
 
     # -- the workers' side -----------------------------------------------
+
+    def together(self) -> AbstractContextManager[None]:
+        """Several calls in one transaction: the workers' marks of one event, one commit."""
+        return self._transaction()
 
     def next_due(self, channel: str) -> Delivery | None:
         """The waiting delivery of `channel` that is due first (oldest first on a tie)."""

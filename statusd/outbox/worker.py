@@ -17,9 +17,10 @@ from statusd.outbox.facade import AsyncStore
 from statusd.outbox.gate import Gate, LeaseLost, guarded
 from statusd.outbox.lookup import look_up
 from statusd.outbox.outcome import Presence, may_have_posted
+from statusd.outbox.outcomes import Outcomes
 from statusd.outbox.records import STORE_ERRORS
-from statusd.outbox.retry import backoff
-from statusd.outbox.store import DELETE, SENDING, SENT, WAITING, Delivery
+from statusd.outbox.store import DELETE, SENDING, Delivery
+from statusd.outbox.take import Ask, Ready, Taken, take
 from statusd.outbox.threads import Wait, reply_for
 
 log = structlog.get_logger()
@@ -30,7 +31,7 @@ IDEMPOTENCY_WINDOW = 3000.0
 STORE_RETRY = 2.0
 
 
-class Worker:
+class Worker(Outcomes):
     """Delivers one channel's messages from the store, one at a time, oldest due first."""
 
     def __init__(self, store: AsyncStore, channel: Channel, policy: DeliveryConfig,
@@ -43,6 +44,18 @@ class Worker:
         self.busy = False
         self.paused_until = 0.0
         self._stopping = False
+        # Senders hands an idle worker its next delivery, taken with the others' in one store call.
+        self.handed: asyncio.Future[Taken] | None = None
+        self.parked = False  # waiting for a poke, no store call in flight: it may be handed one
+
+    @property
+    def ask(self) -> Ask:
+        """What taking this channel's next delivery needs."""
+        return Ask(self.channel.name, self.budget, self.paused_until)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     def poke(self) -> None:
         """New deliveries may be due: look again now."""
@@ -54,7 +67,7 @@ class Worker:
         self.wakeup.set()
 
     async def run(self) -> None:
-        while not self._stopping:
+        while not self._stopping or self.handed is not None:  # a delivery handed is sent, even when stopping
             try:
                 await self._next()
             except STORE_ERRORS as err:
@@ -70,15 +83,20 @@ class Worker:
     async def _next(self) -> None:
         # Cleared before the store is read: a poke (or stop) while it answers is not lost.
         self.wakeup.clear()
-        delivery = await self.store.next_due(self.channel.name) if self.gate is None or self.gate.held() else None
+        taken = await self._take()
         self.store.sync.troubles.pop(f"read:{self.channel.name}", None)  # read again: no garbled row in the way
-        if (wait := self._wait_for(delivery)) is not None:
+        delivery = taken.delivery if isinstance(taken, Ready) else taken
+        if not isinstance(taken, Ready) and (wait := self._wait_for(delivery)) is not None:
             await self._sleep(wait)
             return
         assert delivery is not None
         self.busy = True
         try:
-            await self.attempt(delivery)
+            if isinstance(taken, Ready):  # checked and marked sending in the store call: send at once
+                await self._send(delivery, taken.reply, log.bind(channel=self.channel.name, event_id=delivery.event_id,
+                                                                 delivery=delivery.id), marked=True)
+            else:
+                await self.attempt(delivery)
         except LeaseLost:
             log.warning("send_stopped_lease_lost", channel=self.channel.name, delivery=delivery.id)
         except STORE_ERRORS:
@@ -90,6 +108,17 @@ class Worker:
         finally:
             self.busy = False
 
+    async def _take(self) -> Taken:
+        """The delivery handed by Senders (None: look yourself), else one call of our own."""
+        if self.handed is not None:
+            try:
+                taken = await self.handed
+            finally:
+                self.handed = None
+            if taken is not None:
+                return taken
+        return await self.store.run(take, self.ask) if self.gate is None or self.gate.held() else None
+
     def _wait_for(self, delivery: Delivery | None) -> float | None:
         if delivery is None:
             return 3600.0  # nothing waiting (or a follower's: the leader sends): sleep until poked
@@ -97,10 +126,13 @@ class Worker:
         return due if due > 0 else None
 
     async def _sleep(self, seconds: float) -> None:
+        self.parked = True
         try:
             await asyncio.wait_for(self.wakeup.wait(), timeout=seconds)
         except TimeoutError:
             pass
+        finally:
+            self.parked = False
 
     async def attempt(self, delivery: Delivery) -> None:
         """Carry out one delivery (a post or the deletion of one) and record the outcome."""
@@ -172,11 +204,6 @@ class Worker:
         recent = time.time() - delivery.created_at < IDEMPOTENCY_WINDOW
         return bool(self.channel.honours_idempotency) and recent
 
-    async def _supersede(self, delivery: Delivery, newer: str, log_: Log) -> None:
-        await self.store.mark_superseded(delivery.id, newer)
-        metrics.DELIVERIES.labels(self.channel.name, "superseded").inc()
-        log_.info("delivery_superseded", by=newer)
-
     async def _repeats(self, delivery: Delivery, log_: Log) -> bool:
         """Nothing said for nothing: the channel already shows this text and level for the target."""
         assert delivery.message is not None
@@ -189,10 +216,13 @@ class Worker:
         log_.info("delivery_skipped", same_as=last.event_id, remote_id=last.remote_id)
         return True
 
-    async def _send(self, delivery: Delivery, reply: Reply | None, log_: Log, *, again: bool = False) -> None:
-        """Post; `again`: its variant with the time of the change, the plain text being refused."""
+    async def _send(self, delivery: Delivery, reply: Reply | None, log_: Log, *, again: bool = False,
+                    marked: bool = False) -> None:
+        """Post; `again`: its variant with the time of the change, the plain text being refused;
+        `marked`: already recorded as sending (take.py)."""
         assert delivery.message is not None
-        await self.store.mark_sending(delivery.id)
+        if not marked:
+            await self.store.mark_sending(delivery.id)
         sending = replace(delivery, attempts=delivery.attempts + 1)
         started = time.monotonic()
         message = replace(delivery.message, text=delivery.message.again or "") if again else delivery.message
@@ -235,56 +265,3 @@ class Worker:
             return False
         last = await self.store.last_carried(self.channel.name, message.target)
         return last is None or last.message is None or last.message.text != message.text
-
-    async def _delete(self, delivery: Delivery, log_: Log) -> None:
-        post = await self.store.post_for(delivery.event_id, delivery.channel)
-        if post is not None and post.state in WAITING:
-            await self.store.postpone(delivery.id, time.time() + 1.0, "waiting for the post to finish")
-            return
-        if post is None or post.state != SENT or not post.remote_id:
-            await self.store.mark_sent(delivery.id, "", None)  # nothing was posted: nothing to delete
-            return
-        await self.store.mark_sending(delivery.id)
-        deleting = replace(delivery, attempts=delivery.attempts + 1)
-        try:
-            note = await guarded(self.gate, self.channel.delete(post.remote_id))
-        except TransientError as err:
-            await self._retry(deleting, err, log_, uncertain=False)  # deleting twice does no harm
-        except PermanentError as err:
-            await self._fail(deleting, str(err), log_)
-        except Exception as err:  # a bug in a channel must not stop the worker
-            log_.exception("channel_crashed", error=repr(err))
-            await self._retry(deleting, TransientError(f"internal error: {err!r}"), log_, uncertain=False)
-        else:
-            # A deletion has no URL: its remote_url holds how the post was withdrawn, if not deleted.
-            await self.store.mark_sent(delivery.id, post.remote_id, note or None)
-            log_.info("post_deleted", remote_id=post.remote_id, **({"note": note} if note else {}))
-
-    async def _fail(self, delivery: Delivery, reason: str, log_: Log) -> None:
-        await self.store.mark_failed(delivery.id, reason)
-        metrics.DELIVERIES.labels(self.channel.name, "failed").inc()
-        log_.error("delivery_failed", reason=reason, attempts=delivery.attempts, action=delivery.action)
-
-    async def _retry(self, delivery: Delivery, err: TransientError, log_: Log, *, uncertain: bool) -> None:
-        """Try again later; `delivery.attempts` already counts the attempt that failed.
-
-        A failure that surely posted nothing leaves a stale post superseded at once.
-        """
-        attempts = delivery.attempts
-        stale = delivery.action != DELETE and not uncertain
-        if stale and (newer := await self.store.superseded_by(delivery)) is not None:
-            await self._supersede(delivery, newer, log_)
-            return
-        wait = backoff(attempts, self.policy, err.retry_after)
-        if err.retry_after:
-            # A rate limit holds for the whole account, not just this post.
-            self.paused_until = time.time() + err.retry_after
-            await self.store.pause(self.channel.name, self.paused_until, str(err))
-            metrics.PAUSES.labels(self.channel.name).inc()
-            log_.warning("channel_paused", until=round(self.paused_until), reason=str(err))
-        if time.time() + wait > delivery.deadline:
-            await self._fail(delivery, f"gave up after {attempts} attempts: {err}", log_)
-            return
-        await self.store.mark_retry(delivery.id, time.time() + wait, str(err), uncertain=uncertain)
-        metrics.DELIVERIES.labels(self.channel.name, "retry").inc()
-        log_.warning("delivery_retry", reason=str(err), attempts=attempts, wait=round(wait, 2), uncertain=uncertain)

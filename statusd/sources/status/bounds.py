@@ -169,3 +169,12 @@ def clip(text: str) -> str:
     text = text.split(" with value ", 1)[0]  # a duplicate key's message goes on to quote both values
     clean = "".join(c if c.isprintable() else "?" for c in text[:81])
     return clean if len(clean) <= 80 else clean[:80] + "…"
+
+
+def signature(path: Path) -> tuple[int, int, int] | None:
+    """The file's inode, size and modification time (None if it is missing): what a change alters."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns

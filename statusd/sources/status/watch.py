@@ -46,6 +46,8 @@ READ_WAIT = 2.0
 WRITE_WAIT = 1.0
 WRITE_RETRY = 5.0
 LOGGED_PROBLEMS = 10
+# A pushed change is written at the latest this long after it arrived (sooner once announced).
+FLUSH_AFTER = 1.0
 
 Step = Callable[[Wanted | None], float]
 
@@ -124,9 +126,15 @@ class StatusWatch:
         """A building system's change: in force and announced now, written to status.yaml after."""
         base = (self._from_file or {}).get(target)
         self._pending[target] = (entry, False, base)
+        # No re-read of the file now: the step's loop keeps the planned times, and reading
+        # and writing status.yaml (a thread each) would slow the posts going out.
         self.next_wake = self._step(self.wanted)
-        self._changed.set()  # the reconciler's timer follows the new plan
-        self._to_write.set()
+        asyncio.get_running_loop().call_later(FLUSH_AFTER, self.flush)  # if nobody says the posts are out
+
+    def flush(self) -> None:
+        """The pushed changes are announced (their posts are leaving): write them to status.yaml now."""
+        if any(not done for _, done, _ in self._pending.values()):
+            self._to_write.set()
 
     async def reconcile(self) -> None:
         """Read the file whole and reconcile, under the shared lock when it can be had."""
@@ -162,7 +170,7 @@ class StatusWatch:
 
     def _read_whole(self, accepted: str | None) -> tuple[str, Wanted]:
         """In a thread: the text once two reads `SETTLE` apart agree (or it is known whole), and what it asks for."""
-        self._seen = _signature(self.path)
+        self._seen = bounds.signature(self.path)
         text = self._read_text()
         for _ in range(SETTLE_TRIES):
             if text == accepted or nudge.digest(text) in self._whole:
@@ -233,7 +241,7 @@ class StatusWatch:
         while True:
             wait = min(max(due - loop.time(), 0.0), self._stat_every)
             if not await tasks.wait_event(self._changed, wait):
-                if loop.time() < due and await asyncio.to_thread(_signature, self.path) == self._seen:
+                if loop.time() < due and await asyncio.to_thread(bounds.signature, self.path) == self._seen:
                     continue
             self._changed.clear()
             await self.reconcile()
@@ -290,10 +298,3 @@ def _say_ambiguous(wanted: Wanted) -> None:
                 log.warning("status_time_ambiguous", target=str(target), field=key, taken=moment.isoformat(),
                             note="this local time happens twice; write it with its offset for the other one")
 
-
-def _signature(path: Path) -> tuple[int, int, int] | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return info.st_ino, info.st_size, info.st_mtime_ns
