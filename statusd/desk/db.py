@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from statusd.desk.tables import LINKS, SCHEMA, TABLES, DeskDb, Rows, postgres_schema
-from statusd.errors import UserError
 from statusd.outbox.dialect import SQLITE
 
 if TYPE_CHECKING:
@@ -60,14 +59,9 @@ def open_desk(config: Config, store: Path) -> DeskDb:
     if settings.dsn is None:
         return connect(store)
     from statusd.desk.db_postgres import PgDesk
+    from statusd.outbox.opening import store_password
 
-    password = None
-    if settings.password is not None:
-        password = settings.password.read()
-        if password is None:
-            raise UserError(f"{config.path}: store_password: {settings.password.describe()} is not set; "
-                            "set it, or remove store_password if the server needs none")
-    return PgDesk(settings.dsn, password, settings.timeout)
+    return PgDesk(settings.dsn, store_password(config), settings.timeout)
 
 
 def connect(path: Path) -> SqliteDesk:

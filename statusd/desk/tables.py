@@ -10,11 +10,12 @@ another process's (another daemon's, in a cluster).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from statusd.outbox.dialect import Dialect
+from statusd.outbox.queries import Rows as Rows
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS desk_users (
@@ -61,19 +62,6 @@ def postgres_schema() -> list[str]:
     schema = re.sub(r"\bREAL\b", "DOUBLE PRECISION", SCHEMA)
     return [s.strip() for s in schema.split(";") if s.strip()] + [
         f"ALTER TABLE desk_users ADD COLUMN IF NOT EXISTS {column} TEXT" for column in LINKS]
-
-
-class Rows(Protocol):
-    """What a statement gives back: sqlite3's cursor, or the rows PostgreSQL sent, read whole."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-    def __iter__(self) -> Iterator[Any]: ...
 
 
 class DeskDb(Protocol):

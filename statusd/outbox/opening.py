@@ -11,6 +11,19 @@ from statusd.outbox.schema import SchemaBehind
 from statusd.paths import store_path
 
 
+def store_password(config: Config) -> str | None:
+    """The PostgreSQL password `store_password` refers to (None when there is none); UserError, naming
+    the reference and never a value, when it refers to nothing."""
+    reference = config.store.password
+    if reference is None:
+        return None
+    password = reference.read()
+    if password is None:
+        raise UserError(f"{config.path}: store_password: {reference.describe()} is not set; "
+                        "set it, or remove store_password if the server needs none")
+    return password
+
+
 def open_store(config: Config, state_dir: Path, *, readonly: bool = False, current: bool = True,
                patient: bool = False, holder: str | None = None) -> Store:
     """The store `config` names. A PostgreSQL one must hold this code's schema (unless not `current`:
@@ -25,13 +38,7 @@ def open_store(config: Config, state_dir: Path, *, readonly: bool = False, curre
         return open_sqlite(store_path(state_dir), readonly)
     from statusd.outbox.postgres import PostgresStore
 
-    password = None
-    if settings.password is not None:
-        password = settings.password.read()
-        if password is None:
-            raise UserError(f"{config.path}: store_password: {settings.password.describe()} is not set; "
-                            "set it, or remove store_password if the server needs none")
-    store = PostgresStore(settings.dsn, password, settings.timeout, holder=holder)
+    store = PostgresStore(settings.dsn, store_password(config), settings.timeout, holder=holder)
     if current:
         try:
             store.require_current()
