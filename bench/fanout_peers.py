@@ -236,7 +236,7 @@ async def _receivers(count: int, directory: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench/push.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="bench/fanout_peers.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     host = sub.add_parser("receivers")
     host.add_argument("--count", type=int, required=True)
