@@ -394,8 +394,10 @@ class TestOperatorEndpoints:
             await cli(daemon, *CLOSE)
             await receivers["hook-fr"].wait_for(1)
             await receivers["hook-sv"].wait_attempts(1)
-            await asyncio.sleep(0.3)
-            ready = json.loads(await asyncio.to_thread(_read, f"{daemon.ops_url}/readyz"))
+            # The 500 is recorded a moment after the receiver answers it; a retry in flight still counts.
+            await until(lambda: _ready(daemon)["channels"]["hook-sv"]["state"] == "retrying",
+                        "hook-sv retrying at /readyz", blocking=True)
+            ready = await asyncio.to_thread(_ready, daemon)
             assert ready["ready"] is True
             assert ready["channels"]["hook-fr"] == {"state": "ok", "pending": 0}
             assert ready["channels"]["hook-sv"]["state"] == "retrying"
@@ -406,6 +408,11 @@ class TestOperatorEndpoints:
             assert "statusd_delivery_latency_seconds_bucket" in text
         finally:
             daemon.kill()
+
+
+def _ready(daemon: Daemon) -> Any:
+    """/readyz's answer (in the calling thread: call it through a thread from the test's loop)."""
+    return json.loads(_read(f"{daemon.ops_url}/readyz"))
 
 
 def _read(url: str) -> bytes:

@@ -182,10 +182,11 @@ class Queries:
         return {row["channel"]: row["n"] for row in rows}
 
     def retry_depth(self) -> dict[str, int]:
-        """Per channel, the deliveries waiting for another attempt."""
+        """Per channel, the deliveries waiting for another attempt, or in one (a failure is on record)."""
         rows = self._db.execute(
-            "SELECT channel, COUNT(*) AS n FROM deliveries WHERE state = ? AND attempts > 0 GROUP BY channel",
-            (PENDING,),
+            "SELECT channel, COUNT(*) AS n FROM deliveries WHERE (state = ? AND attempts > 0)"
+            " OR (state = ? AND last_error IS NOT NULL) GROUP BY channel",
+            (PENDING, SENDING),
         ).fetchall()
         return {row["channel"]: row["n"] for row in rows}
 

@@ -233,3 +233,23 @@ class TestDaemon:
             assert "revoked-pass" not in show + text + daemon.logs()
         finally:
             daemon.terminate()
+
+
+class TestRetrying:
+    """A channel whose post failed stays `retrying` while the next attempt is in flight, not `ok`."""
+
+    def test_through_the_attempt_after_a_failure(self, new_store: NewStore) -> None:
+        store = new_store("state.db")
+        record(store, 1)
+        due = store.next_due("sky")
+        assert due is not None
+        store.mark_sending(due.id)
+        assert health.report(store, ["sky"], {}, {})["sky"]["state"] == "ok"  # a first attempt is no retry
+        store.mark_retry(due.id, time.time(), "the server answered 500", uncertain=False)
+        assert health.report(store, ["sky"], {}, {})["sky"]["state"] == "retrying"
+        store.mark_sending(due.id)  # the second attempt, under way
+        assert store.retry_depth() == {"sky": 1}
+        assert health.report(store, ["sky"], {}, {})["sky"]["state"] == "retrying"
+        store.mark_sent(due.id, "at://post/1", None)
+        assert store.retry_depth() == {}
+        assert health.report(store, ["sky"], {}, {})["sky"] == {"state": "ok", "pending": 0}
