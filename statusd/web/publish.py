@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 
+from statusd import tasks
 from statusd.model import Wanted
 from statusd.outbox.facade import AsyncStore
 from statusd.outbox.records import STORE_ERRORS
@@ -48,7 +49,7 @@ class Publisher:
     def soon(self) -> None:
         """A status change: publish within `AFTER_POSTS`, once the workers have sent their requests."""
         if self._soon is None:
-            self._soon = asyncio.get_running_loop().create_task(self._publish_soon(), name="publish-soon")
+            self._soon = tasks.spawn(self._publish_soon(), "publish-soon")  # kept: the reference is dropped mid-run
 
     async def _publish_soon(self) -> None:
         await asyncio.sleep(AFTER_POSTS)

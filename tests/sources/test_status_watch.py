@@ -109,8 +109,9 @@ async def probe(session: aiohttp.ClientSession, daemon: Daemon, hook: WebhookRec
         await asyncio.sleep(0.02)
     began = time.monotonic()
     async with session.get(f"{daemon.url}/events") as stream:
-        while not (await stream.content.readline()).startswith(b"data: "):
-            pass
+        async with asyncio.timeout(10):  # bounded: a stream that ends or stalls fails the test
+            while not (line := await stream.content.readline()).startswith(b"data: "):
+                assert line, "the event stream ended before its first event"
         sse = time.monotonic() - began
     before = len(hook.received)
     alarm = {"kind": "status", "site": "annexe", "level": "emergency", "reason": "Fire alarm: evacuate."}

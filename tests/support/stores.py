@@ -8,6 +8,7 @@ another program would; every store opened is closed after the test.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -58,10 +59,8 @@ def new_store(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -
 
     yield open_store
     for store in opened:
-        try:
+        with contextlib.suppress(Exception):  # already closed by the test
             store.close()
-        except Exception:  # noqa: S110 (already closed by the test)
-            pass
     for database in databases.values():
         assert server is not None
         server.drop_database(database)
