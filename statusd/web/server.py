@@ -11,6 +11,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from statusd.web.doc import Doc, matches
+from statusd.web.fastpath import Answers, FastSite
 from statusd.web.state import WebState
 from statusd.web.words import pick
 
@@ -114,8 +115,9 @@ class WebServer:
         self._runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True,
                                      shutdown_timeout=SHUTDOWN_TIMEOUT)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, backlog=4096)
-        await site.start()
+        # status.json, the route every banner polls, is answered below aiohttp (web/fastpath.py).
+        answers = Answers(lambda: self.state.status, SHORT, CORS)
+        await FastSite(self._runner, self.host, self.port, answers).start()
         if self._runner.addresses:
             self.port = self._runner.addresses[0][1]
         log.info("web_started", url=f"http://{self.host}:{self.port}")
