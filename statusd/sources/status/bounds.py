@@ -93,6 +93,11 @@ def _refuse(path: Path, text: str) -> NoReturn:
 
 
 def parse_yaml(text: str, name: str) -> Any:
+    """Round-trip nodes (which know their lines) from YAML text, or ConfigError: see `parse_counted`."""
+    return parse_counted(text, name)[0]
+
+
+def parse_counted(text: str, name: str) -> tuple[Any, int]:
     """Round-trip nodes (which know their lines) from YAML text, or ConfigError with line and column.
 
     The reason is ruamel's own short wording, clipped: never the snippet of the
@@ -103,6 +108,8 @@ def parse_yaml(text: str, name: str) -> Any:
         done, node = fastyaml.loads(text)
     except RecursionError:
         done = False  # nested deeper than Python's stack: ruamel reads it, and the check refuses it
+    except UnicodeEncodeError:
+        done = False  # a lone surrogate (text from no file) libyaml cannot take: ruamel refuses it
     try:
         if not done:
             node = YAML(typ="rt").load(text)
@@ -116,12 +123,14 @@ def parse_yaml(text: str, name: str) -> Any:
         raise ConfigError([Problem(name, None, "", "is nested too deeply to be a status file")]) from None
     except Exception as err:  # ruamel raises a few unmarked errors; their text quotes the file
         raise ConfigError([Problem(name, None, "", f"invalid YAML ({type(err).__name__})")]) from None
-    check_tree(node, name)
-    return node
+    return node, check_tree(node, name)
 
 
-def check_tree(root: Any, name: str) -> None:
-    """Refuse a tree no status file has, each problem with its line: before any check builds on it."""
+def check_tree(root: Any, name: str) -> int:
+    """Refuse a tree no status file has, each problem with its line: before any check builds on it.
+
+    Returns how many values it holds (the root included).
+    """
     problems: list[Problem] = []
     stack: list[tuple[Any, int, int | None, str]] = [(root, 0, 1, "")]
     visited = 0
@@ -150,6 +159,7 @@ def check_tree(root: Any, name: str) -> None:
                 problems.append(Problem(name, line, where, scalar_problem))
     if problems:
         raise ConfigError(problems)
+    return visited
 
 
 def _scalar(value: Any) -> str | None:

@@ -22,7 +22,8 @@ from statusd.sources.status import bounds
 from statusd.sources.status.text import describe, field, problem, snippet
 from statusd.sources.status.times import LOCAL_FORM, ambiguous, show, to_local
 
-__all__ = ["ENTRY_KEYS", "LOCAL_FORM", "ambiguous", "check", "parse", "read", "show", "suggest", "to_local"]
+__all__ = ["ENTRY_KEYS", "LOCAL_FORM", "ambiguous", "check", "load", "parse", "read", "show", "suggest",
+           "to_local"]
 
 ENTRY_KEYS: tuple[str, ...] = ("level", "message", "from", "until", "by", "at")
 SITE_KEYS: tuple[str, ...] = (*ENTRY_KEYS, "services")
@@ -39,11 +40,15 @@ def read(path: Path, config: Config) -> Wanted:
 
 def parse(text: str, name: str, config: Config) -> Wanted:
     """Check status text; `name` is the file name used in problems."""
+    return check(load(text, name), name, config)
+
+
+def load(text: str, name: str) -> Any:
+    """The YAML nodes of status text, bounded (bounds.py), or ConfigError with YAML's reason and a hint."""
     try:
-        node = bounds.parse_yaml(text, name)
+        return bounds.parse_yaml(text, name)
     except ConfigError as err:
         raise ConfigError([_hint(p) for p in err.problems]) from err
-    return check(node, name, config)
 
 
 def check(node: Any, name: str, config: Config) -> Wanted:

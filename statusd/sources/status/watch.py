@@ -27,6 +27,7 @@ from statusd.errors import ConfigError, Problem, UserError
 from statusd.model import StatusEntry, Target, Wanted
 from statusd.sources.status import bounds, inotify, nudge
 from statusd.sources.status import file as status_file
+from statusd.sources.status.blocks import Blocks
 from statusd.sources.status.edit import set_entry
 from statusd.sources.status.lock import LockBusy, held
 
@@ -65,9 +66,7 @@ class StatusWatch:
     """
 
     def __init__(self, config: Config, step: Step, fallback: Callable[[], Wanted]) -> None:
-        self.config = config
-        self._step = step
-        self._fallback = fallback
+        self.config, self._step, self._fallback = config, step, fallback
         self._from_file: Wanted | None = None
         self._accepted: str | None = None
         self._seen: tuple[int, int, int] | None = None
@@ -77,8 +76,8 @@ class StatusWatch:
         self._to_write = asyncio.Event()
         self._whole: deque[str] = deque(maxlen=KNOWN_WHOLE)
         self._nudged = threading.Event()  # wakes a reader waiting for the file to settle
-        self._stat_every = STAT_EVERY
-        self.next_wake = 300.0
+        self._blocks = Blocks()  # a site's block is checked again only when its lines change
+        self._stat_every, self.next_wake = STAT_EVERY, 300.0
 
     @property
     def path(self) -> Path:
@@ -184,7 +183,7 @@ class StatusWatch:
             text = again
         else:
             raise Unsettled
-        return text, status_file.parse(text, str(self.path), self.config)
+        return text, self._blocks.parse(text, str(self.path), self.config)
 
     def _read_text(self) -> str:
         return bounds.read_text(self.path, self.config.status_max_bytes)
