@@ -68,7 +68,7 @@ class App:
         self.sensors = Sensors(config, config.rules)
         self.status = (self.node.watch(self._step, self._last_announced,
                                        lambda: self.publisher.refresh(datetime.now(UTC)))
-                       or StatusWatch(config, self._step, self._last_announced))
+                       or StatusWatch(config, self._step, self._last_announced, lambda: self._pushed))
         # `statusd set` tells us at once that status.yaml was written (a cluster's rows say so by NOTIFY).
         self.nudges = Listener(state_dir, self.status.written_whole) if isinstance(self.status, StatusWatch) else None
         self.intake = Intake(config, self.sensors, lambda: self.wanted, self.status.submit)
@@ -88,6 +88,7 @@ class App:
         self._kick = asyncio.Event()
         self._events: list[Any] = []
         self._fallback: Wanted = {}
+        self._pushed: recall.Pushed = {}
         self._next_wake = MAX_SLEEP
 
     @property
@@ -101,7 +102,8 @@ class App:
             log.warning("channel_inactive", channel=name, reason=reason)
         self._install_signals()
         await self.node.start(self._kick.set, self.store)
-        self._fallback = await recall.last_announced(self.store)
+        said = await recall.announced_entries(self.store)
+        self._fallback, self._pushed = recall.as_wanted(said), recall.pushed(said)
         # The first read (whole, so it takes a moment) before the first request: status.json is right at once.
         await self.status.load()
         await self.publisher.refresh(datetime.now(UTC))

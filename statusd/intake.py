@@ -11,7 +11,7 @@ import structlog
 from statusd import metrics
 from statusd.config.load import Config
 from statusd.events import Event
-from statusd.model import Level, StatusEntry, Target, Wanted
+from statusd.model import FEED_AUTHOR, Level, StatusEntry, Target, Wanted
 from statusd.rules import effective
 from statusd.sensors.gates import GateCounter
 from statusd.sensors.state import Sensors
@@ -20,7 +20,6 @@ from statusd.sources.status.text import MAX_MESSAGE, problem
 
 log = structlog.get_logger()
 
-FEED_AUTHOR = "feed:"
 
 
 class Intake:

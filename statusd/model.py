@@ -56,6 +56,9 @@ class StatusEntry:
     at: datetime | None = None
 
 
+# The author of a status a building system pushed (a fire panel, an access system): `feed:<name>`.
+FEED_AUTHOR = "feed:"
+
 # What status.yaml asks for: every target it mentions, sites and services.
 Wanted = Mapping[Target, StatusEntry]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from statusd import files, metrics, tasks
 from statusd.config.load import Config
 from statusd.errors import ConfigError, Problem, UserError
 from statusd.model import StatusEntry, Target, Wanted
-from statusd.sources.status import bounds, inotify, nudge
+from statusd.sources.status import bounds, inotify, nudge, unwritten
 from statusd.sources.status import file as status_file
 from statusd.sources.status.blocks import Blocks
 from statusd.sources.status.edit import set_entry
@@ -60,20 +60,20 @@ class Unsettled(Exception):
 class StatusWatch:
     """Keeps `wanted` equal to status.yaml (plus pushes not yet written) and calls `step` on each change.
 
-    `step(wanted)` reconciles and returns the seconds until the next planned
-    change; `fallback()` is the last good state from the store, used when the
-    file is unusable at start.
+    `step(wanted)` reconciles and returns the seconds until the next planned change;
+    `fallback()` is the store's last good state, used when the file is unusable at start;
+    `pushed()` the pushed statuses it holds (unwritten.py).
     """
 
-    def __init__(self, config: Config, step: Step, fallback: Callable[[], Wanted]) -> None:
-        self.config, self._step, self._fallback = config, step, fallback
+    def __init__(self, config: Config, step: Step, fallback: Callable[[], Wanted],
+                 pushed: Callable[[], Mapping[Target, tuple[StatusEntry, float]]] = dict) -> None:
+        self.config, self._step, self._fallback, self._pushed = config, step, fallback, pushed
         self._from_file: Wanted | None = None
-        self._accepted: str | None = None
+        self._accepted: str | None = None  # the text in force
         self._seen: tuple[int, int, int] | None = None
         # target → (entry, written, what the file said when it arrived)
         self._pending: dict[Target, tuple[StatusEntry, bool, StatusEntry | None]] = {}
-        self._changed = asyncio.Event()
-        self._to_write = asyncio.Event()
+        self._changed, self._to_write = asyncio.Event(), asyncio.Event()
         self._whole: deque[str] = deque(maxlen=KNOWN_WHOLE)
         self._nudged = threading.Event()  # wakes a reader waiting for the file to settle
         self._blocks = Blocks()  # a site's block is checked again only when its lines change
@@ -115,6 +115,8 @@ class StatusWatch:
         """Read the file once, saying nothing yet; a poisoned file means the store's last good state, loudly."""
         await self._remove_leftovers()
         await self._read()
+        if self._from_file is not None and unwritten.adopt(self._pending, self._pushed(), self._from_file, self._seen):
+            self._to_write.set()  # a building system's status announced before a stop
         if self._from_file is None:
             self._from_file = self._fallback()
             metrics.STATUS_FILE_ERRORS.inc()
@@ -284,8 +286,7 @@ class StatusWatch:
         """Temporary files of killed writers: removed under the exclusive lock, when nobody writes."""
         async with held(self.path, exclusive=True, wait=0.5) as got:
             if got:
-                removed = await asyncio.to_thread(files.remove_leftovers, self.path)
-                if removed:
+                if removed := await asyncio.to_thread(files.remove_leftovers, self.path):
                     log.info("status_leftovers_removed", file=str(self.path), count=removed)
 
 

@@ -1,0 +1,51 @@
+"""A building system's status announced before a stop but not yet in status.yaml: kept, not undone.
+
+The daemon announces a pushed status (a fire panel's closure) first and writes it to
+status.yaml just after. A stop between the two leaves the file saying what it said before,
+and a start that read the file as it is would announce that again: the closure undone by a
+crash. So at a start, a pushed status the store recorded after the file last changed, and
+that the file does not hold, is taken as still in force and written to the file then. A
+file changed since (a `set`, an undo, a hand edit) has the last word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import structlog
+
+from statusd.model import StatusEntry, Target, Wanted
+
+__all__ = ["adopt"]
+
+log = structlog.get_logger()
+
+Pending = dict[Target, tuple[StatusEntry, bool, StatusEntry | None]]
+
+
+def adopt(pending: Pending, pushed: Mapping[Target, tuple[StatusEntry, float]], from_file: Wanted,
+          seen: tuple[int, int, int] | None) -> bool:
+    """Add to `pending` the pushed entries the file never got; True if there were any.
+
+    `pushed` maps a target to its last announced pushed entry and when it was recorded
+    (seconds since the epoch); `seen` is the file's (inode, size, mtime in ns) as read.
+    """
+    if seen is None:
+        return False
+    changed_ns = seen[2]
+    found = False
+    for target, (entry, recorded) in pushed.items():
+        held = from_file.get(target)
+        if recorded * 1e9 <= changed_ns or target in pending or _same(held, entry):
+            continue
+        pending[target] = (entry, False, held)
+        found = True
+        log.warning("status_push_restored", target=str(target), by=entry.by, level=entry.level.value,
+                    note="announced before the stop but not yet in status.yaml; kept and written now")
+    return found
+
+
+def _same(held: StatusEntry | None, entry: StatusEntry) -> bool:
+    held = held or StatusEntry()
+    return (held.level, dict(held.message), held.starts, held.until) == (
+        entry.level, dict(entry.message), entry.starts, entry.until)
