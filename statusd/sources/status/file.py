@@ -6,7 +6,6 @@ together, with its line and field, so one fix-and-retry is enough.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -81,6 +80,8 @@ def _check(node: Any, name: str, config: Config) -> Wanted:
 
 def suggest(word: str, choices: Iterable[str]) -> str | None:
     """The choice closest to a mistyped `word`, if one is close enough."""
+    import difflib  # only for a mistake: a good file never needs it
+
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return matches[0] if matches else None
 
