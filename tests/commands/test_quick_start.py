@@ -91,3 +91,17 @@ class TestSetImports:
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().endswith("0 []"), done.stdout
         assert "level: closed" in (tmp_path / "status.yaml").read_text()
+
+
+class TestHelpWidth:
+    """The parsers' help is as wide as argparse's own would make it, without importing shutil."""
+
+    @pytest.mark.parametrize("columns", ["60", "200", "", "wide", "-3"])
+    def test_as_shutil_reads_it(self, columns: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        import shutil
+
+        from statusd.commands import argv
+
+        monkeypatch.setenv("COLUMNS", columns)
+        monkeypatch.setenv("LINES", "24")  # shutil asks the terminal only when one of the two is unset
+        assert argv.columns() == shutil.get_terminal_size().columns
