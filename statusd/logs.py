@@ -11,7 +11,6 @@ libraries) are routed through the same pipeline, so their text is redacted too.
 from __future__ import annotations
 
 import importlib.util
-import logging
 import os
 import sys
 from collections.abc import Callable, MutableMapping
@@ -23,10 +22,14 @@ from statusd.errors import REDACTED, redact
 from statusd.safetext import terminal
 
 if TYPE_CHECKING:
+    import logging
+
     import structlog
 
 __all__ = ["LazyLogger", "configure", "configure_on_import", "redact_event"]
 
+# The standard library's level numbers (logging.DEBUG…), without importing logging for them.
+DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
 _SECRET_KEYS = ("token", "secret", "password", "authorization", "cookie", "api_key", "apikey", "credential_value")
 # Standard-library loggers: one event name per source, the logger's name in a field.
 _EVENTS = {"aiohttp.access": "http_access", "aiohttp.server": "http_server_error",
@@ -55,37 +58,54 @@ def redact_event(logger: Any, method: str, event: MutableMapping[str, Any]) -> M
     return event
 
 
-class _ToStructlog(logging.Handler):
-    """Hands a standard-library log record to structlog: formatted, then redacted like every event."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        fields: dict[str, Any] = {"logger": record.name}
-        try:
-            fields["message"] = record.getMessage()
-        except (TypeError, ValueError):
-            fields["message"] = str(record.msg)
-        if record.exc_info and record.exc_info[1] is not None:
-            error = record.exc_info[1]
-            # The kind and text of the error; a traceback would quote request lines and locals.
-            fields["error"] = f"{type(error).__name__}: {error}"
-        name = _EVENTS.get(record.name, "library_log")
-        import structlog
-
-        structlog.get_logger().log(record.levelno, name, **fields)
+def _handler() -> logging.Handler:
+    """A handler that hands a standard-library record to structlog: formatted, then redacted like every event."""
+    global _TO_STRUCTLOG
+    if _TO_STRUCTLOG is None:
+        _TO_STRUCTLOG = _handler_class()
+    return _TO_STRUCTLOG()
 
 
-def route_standard_logging(level: int = logging.WARNING) -> None:
+def _handler_class() -> type[logging.Handler]:
+    import logging  # here: logging is imported when a record can first be made, not with this module
+
+    class ToStructlog(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            fields: dict[str, Any] = {"logger": record.name}
+            try:
+                fields["message"] = record.getMessage()
+            except (TypeError, ValueError):
+                fields["message"] = str(record.msg)
+            if record.exc_info and record.exc_info[1] is not None:
+                error = record.exc_info[1]
+                # The kind and text of the error; a traceback would quote request lines and locals.
+                fields["error"] = f"{type(error).__name__}: {error}"
+            name = _EVENTS.get(record.name, "library_log")
+            import structlog
+
+            structlog.get_logger().log(record.levelno, name, **fields)
+
+    return ToStructlog
+
+
+_TO_STRUCTLOG: type[logging.Handler] | None = None
+
+
+def route_standard_logging(level: int = WARNING) -> None:
     """Send aiohttp's and every other library's logging through structlog (and its redaction)."""
+    import logging
+
+    ours = _handler()
     root = logging.getLogger()
     # Ours replaces an earlier one of ours (configure may run twice); other handlers stay.
-    root.handlers = [h for h in root.handlers if not isinstance(h, _ToStructlog)] + [_ToStructlog()]
+    root.handlers = [h for h in root.handlers if not isinstance(h, type(ours))] + [ours]
     root.setLevel(level)
     for name in ("aiohttp.access", "aiohttp.server", "aiohttp.web", "aiohttp.client"):
         library = logging.getLogger(name)
         library.handlers, library.propagate = [], True
 
 
-def configure(json: bool | None = None, level: int = logging.INFO, cache: bool = False) -> None:
+def configure(json: bool | None = None, level: int = INFO, cache: bool = False) -> None:
     """Console rendering on a TTY, JSON under systemd or when output is piped.
 
     `cache` binds each module's logger once, for good (the daemon's hot paths); a
@@ -113,10 +133,10 @@ def configure(json: bool | None = None, level: int = logging.INFO, cache: bool =
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=cache,
     )
-    route_standard_logging(max(level, logging.WARNING))
+    route_standard_logging(max(level, WARNING))
 
 
-def configure_on_import(level: int = logging.WARNING) -> None:
+def configure_on_import(level: int = WARNING) -> None:
     """`configure` the moment structlog is first imported (now, if it is): a command that logs
     nothing never pays for importing it (issue 15: `statusd set` starts fast)."""
     if "structlog" in sys.modules:
@@ -124,7 +144,12 @@ def configure_on_import(level: int = logging.WARNING) -> None:
         return
     global _THRESHOLD
     _THRESHOLD = level
-    route_standard_logging(max(level, logging.WARNING))  # a library's record imports structlog, configured
+    # A library's record imports structlog, configured; logging itself is routed when first imported
+    # (`statusd set` imports it nowhere, issue 15).
+    if "logging" in sys.modules:
+        route_standard_logging(max(level, WARNING))
+    else:
+        sys.meta_path.insert(0, _OnImport("logging", lambda: route_standard_logging(max(level, WARNING))))
     sys.meta_path.insert(0, _OnImport("structlog", lambda: configure(level=level)))
 
 
@@ -154,8 +179,7 @@ class _OnImport:
 
 # Set by configure_on_import: events below it are dropped without importing structlog.
 _THRESHOLD: int | None = None
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR,
-           "exception": logging.ERROR, "critical": logging.CRITICAL}
+_LEVELS = {"debug": DEBUG, "info": INFO, "warning": WARNING, "error": ERROR, "exception": ERROR, "critical": CRITICAL}
 
 
 def _dropped(*args: Any, **kwargs: Any) -> None:

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from statusd.config.load import Config
-
-
-@dataclass(frozen=True)
-class Paths:
-    """The config file, the status file, the state directory and the port in use."""
-
-    config: Path
-    state_dir: Path
-    port: int | None
+if TYPE_CHECKING:  # a type only: paths are read before the config is
+    from statusd.config.load import Config
 
 
 def config_path(flag: str | None) -> Path:

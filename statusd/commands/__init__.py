@@ -8,7 +8,6 @@ refused command, 1 when `check` finds problems.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -62,9 +61,9 @@ def main(argv: Sequence[str]) -> int:
     # Commands other than the daemon speak through their output; their logs only warn.
     daemon = args.command == "run"
     if daemon:
-        logs.configure(level=logging.INFO, cache=True)
+        logs.configure(level=logs.INFO, cache=True)
     else:
-        logs.configure_on_import(level=logging.WARNING)
+        logs.configure_on_import(level=logs.WARNING)
     if args.command == "run":
         return dispatch(args)
     # What `show`, `history` and the others print comes from files and the store: staff

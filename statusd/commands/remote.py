@@ -8,7 +8,6 @@ prints what the server's own command printed, with its exit code.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import urllib.parse
@@ -105,6 +104,7 @@ def request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None]:
 def call(server: str, method: str, path: str, body: dict[str, Any] | None,
          token: str | None = None) -> tuple[int, dict[str, Any]]:
     """One desk API request; (HTTP status, JSON answer). Raises OSError when unreachable."""
+    import json
     import urllib.error  # with http.client and ssl: imported only by a command that goes remote
     import urllib.request
 
@@ -126,6 +126,8 @@ def call(server: str, method: str, path: str, body: dict[str, Any] | None,
 
 
 def _json(raw: bytes) -> dict[str, Any]:
+    import json
+
     try:
         value = json.loads(raw)
     except ValueError:
@@ -170,6 +172,8 @@ class Tokens:
         self.path = Path(base) / "statusd" / "tokens.json"
 
     def _all(self) -> dict[str, str]:
+        import json  # here: every command imports this module to see whether it goes remote
+
         try:
             value = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -181,6 +185,8 @@ class Tokens:
 
     def put(self, server: str, token: str | None) -> None:
         """Store (or with None forget) the token of `server`; the file is written 0600, atomically."""
+        import json
+
         tokens = self._all()
         if token is None:
             tokens.pop(server.rstrip("/"), None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import sqlite3
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -25,6 +24,8 @@ from statusd.sources.status import wanted as wanted_status
 # `set` must start fast (issue 15): what only `preview` needs (the channels, compose and
 # its templates, the rules) and the store are imported where they are used.
 if TYPE_CHECKING:
+    import sqlite3
+
     from statusd.channels.base import Channel
 
 # The change is in status.yaml but cannot be recorded yet (os.EX_IOERR: an I/O error).
@@ -115,6 +116,8 @@ def store_trouble(path: Path) -> str | None:
     """
     if not path.exists():
         return None  # the daemon has not run yet: it records at its start
+    import sqlite3
+
     from statusd.outbox.sqlite import SqliteStore as Store
 
     try:

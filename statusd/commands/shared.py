@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -14,7 +13,9 @@ if TYPE_CHECKING:
     from statusd.config.load import Config
 
 # Nothing here imports the config, YAML or the channels at module level: `statusd login`
-# and the remote command import this module with only the standard library at hand.
+# and the remote command import this module with only the standard library at hand. Nor
+# sqlite3: a command that never opened the store (`statusd set` before the daemon's first
+# run) cannot have raised its error, so it is looked for only once it is imported.
 
 
 def load_config(args: argparse.Namespace) -> Config:
@@ -54,16 +55,23 @@ def dispatch(args: argparse.Namespace) -> int:
         print(f"statusd: {err.filename or 'a file'}: permission denied; desk staff must be in the "
               "statusd group (see README, Install as a service)", file=sys.stderr)
         return _refused(args)
-    except sqlite3.Error as err:
+    except StoreError as err:
+        print(f"statusd: the store cannot be used: {err}", file=sys.stderr)
+        return _refused(args)
+    except Exception as err:
+        if not _is_sqlite_error(err):
+            raise
         print(f"statusd: the store cannot be used ({err}); desk staff must be in the statusd group, "
               "and the state directory must be the daemon's (--state-dir or STATUSD_STATE_DIR)",
               file=sys.stderr)
         return _refused(args)
-    except StoreError as err:
-        print(f"statusd: the store cannot be used: {err}", file=sys.stderr)
-        return _refused(args)
     except KeyboardInterrupt:
         return 130
+
+
+def _is_sqlite_error(err: Exception) -> bool:
+    sqlite3 = sys.modules.get("sqlite3")
+    return sqlite3 is not None and isinstance(err, sqlite3.Error)
 
 
 def _refused(args: argparse.Namespace) -> int:

@@ -9,7 +9,6 @@ They matter only when the store is PostgreSQL (several daemons on one database):
 from __future__ import annotations
 
 import re
-import socket
 from dataclasses import dataclass
 
 from statusd.config.reader import Section
@@ -33,6 +32,8 @@ class ClusterConfig:
 
 
 def _host() -> str:
+    import socket  # here: only a cluster's daemon asks, and `statusd set` imports this module (issue 15)
+
     name = socket.gethostname().split(".")[0]
     return name if _NODE.match(name) else "node"
 

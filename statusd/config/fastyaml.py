@@ -141,8 +141,8 @@ def _resolve(value: str) -> str:
 
 def _mapping(parser: Any, line: int) -> LinedMap:
     node = LinedMap(line)
-    while not isinstance(parser.peek_event(), yaml.MappingEndEvent):
-        key_line = parser.peek_event().start_mark.line
+    while not isinstance(event := parser.peek_event(), yaml.MappingEndEvent):
+        key_line = event.start_mark.line
         key = _value(parser)
         if isinstance(key, (dict, list)) or key in node:
             raise _GiveUp  # ruamel refuses duplicate keys with its own message
@@ -154,8 +154,8 @@ def _mapping(parser: Any, line: int) -> LinedMap:
 
 def _sequence(parser: Any, line: int) -> LinedList:
     node = LinedList(line)
-    while not isinstance(parser.peek_event(), yaml.SequenceEndEvent):
-        node.item_lines.append(parser.peek_event().start_mark.line)
+    while not isinstance(event := parser.peek_event(), yaml.SequenceEndEvent):
+        node.item_lines.append(event.start_mark.line)
         node.append(_value(parser))
     parser.get_event()
     return node

@@ -6,14 +6,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from statusd.config import reader
 from statusd.config.cluster import ClusterConfig, parse_cluster
 from statusd.config.desk_section import DeskConfig, SsoConfig, parse_desk
-from statusd.config.feeds import FeedsConfig
 from statusd.config.reader import Problems, Section, parse_url
-from statusd.config.rules import RulesConfig, default_rules, parse_rules
 from statusd.config.sites import parse_sites
 from statusd.config.store_section import KEYS as STORE_KEYS
 from statusd.config.store_section import StoreConfig, parse_store
@@ -25,8 +23,13 @@ from statusd.config.types import (
     Site,
     WebConfig,
 )
+from statusd.config.web_section import parse_web
 from statusd.errors import ConfigError
 from statusd.safetext import problem
+
+if TYPE_CHECKING:  # their modules are imported by the whole load only: `statusd set` reads neither section
+    from statusd.config.feeds import FeedsConfig
+    from statusd.config.rules import RulesConfig
 
 __all__ = ["Config", "DeskConfig", "Scope", "SsoConfig", "basics", "check_text", "load", "settings",
            "top_level", "trusted"]
@@ -59,8 +62,9 @@ class Config:
     state_dir: Path | None = None
     inactive: Mapping[str, str] = field(default_factory=dict)
     web: WebConfig = field(default_factory=WebConfig)
-    feeds: FeedsConfig = field(default_factory=FeedsConfig)
-    rules: RulesConfig = field(default_factory=lambda: default_rules({}))
+    # The feeds and rules sections as read (`feeds`, `rules`); None when they were not (a scoped config).
+    parsed_feeds: FeedsConfig | None = None
+    parsed_rules: RulesConfig | None = None
     # status.yaml is refused above this size (bytes): it is read whole, and anyone in the desk group writes it.
     status_max_bytes: int = 256 * 1024
     # The operator's listener (/readyz, /metrics): loopback unless the config says otherwise.
@@ -79,6 +83,24 @@ class Config:
     @property
     def default_language(self) -> str:
         return self.languages[0]
+
+    @property
+    def feeds(self) -> FeedsConfig:
+        """The sensor feeds; none when the section was not read."""
+        if self.parsed_feeds is not None:
+            return self.parsed_feeds
+        from statusd.config.feeds import FeedsConfig
+
+        return FeedsConfig()
+
+    @property
+    def rules(self) -> RulesConfig:
+        """The sensor rules; the defaults when the section was not read."""
+        if self.parsed_rules is not None:
+            return self.parsed_rules
+        from statusd.config.rules import default_rules
+
+        return default_rules({})
 
 
 def load(path: Path, channels: Mapping[str, type[Any]]) -> Config:
@@ -141,13 +163,14 @@ def _build(root: Section, path: Path, registry: Mapping[str, type[Any]]) -> Conf
     # Here, not at the top: `statusd set` reads neither channels nor feeds (config/scoped.py).
     from statusd.config.channels import parse_channels
     from statusd.config.feed_section import parse_feeds
+    from statusd.config.rules import parse_rules
 
     languages, public_url = basics(root)
     sites = parse_sites(root.sub("sites"), languages, public_url)
     channels, inactive = parse_channels(root.sub("channels"), languages, sites, registry)
     return settings(root, path, (languages, public_url), sites, channels=channels, inactive=inactive,
-                    feeds=parse_feeds(root.sub("feeds"), sites, base=path.parent),
-                    rules=parse_rules(root.sub("rules"), sites))
+                    parsed_feeds=parse_feeds(root.sub("feeds"), sites, base=path.parent),
+                    parsed_rules=parse_rules(root.sub("rules"), sites))
 
 
 def basics(root: Section) -> tuple[tuple[str, ...], str]:
@@ -174,7 +197,7 @@ def settings(root: Section, path: Path, basic: tuple[tuple[str, ...], str], site
         status_file=base / (root.string("status_file") or "status.yaml"),
         alerts_dir=base / (root.string("alerts") or "alerts"),
         state_dir=base / state_dir if state_dir else None,
-        web=_web(root.sub("web"), base),
+        web=parse_web(root.sub("web"), base),
         ops_host=ops_host,
         ops_port=ops_port,
         status_max_bytes=root.integer("status_max_bytes", 256 * 1024, minimum=1024) or 256 * 1024,
@@ -262,28 +285,3 @@ def _words(root: Section, key: str, allowed: tuple[str, ...], what: str) -> tupl
         root.error(key, f"should be a list of {what} from: {', '.join(allowed)}")
         return ()
     return tuple(value)
-
-
-def _web(section: Section, base: Path) -> WebConfig:
-    if section.node is None or not section.is_mapping():
-        return WebConfig()
-    section.allow("banner_when_open", "export_dir", "hub")
-    when_open = section.get("banner_when_open", False)
-    if not isinstance(when_open, bool):
-        section.error("banner_when_open", f"should be true or false, got {when_open!r}")
-        when_open = False
-    export = section.string("export_dir")
-    return WebConfig(banner_when_open=when_open, export_dir=base / export if export else None,
-                     hub=_hub(section))
-
-
-def _hub(section: Section) -> str | None:
-    """web.hub: the nchan publisher's URL, `{channel}` standing for the stream's name."""
-    url = parse_url(section, "hub")
-    if url is None:
-        return None
-    rest = url.replace("{channel}", "", 1)
-    if "{channel}" not in url or "{" in rest or "}" in rest:
-        section.error("hub", f"should hold {{channel}} once, as in http://127.0.0.1:8081/pub/{{channel}}; got {url!r}")
-        return None
-    return url

@@ -54,9 +54,26 @@ class TestLoggingOnImport:
         assert "below_the_level" not in done.stderr and "hunter2" not in done.stderr
         assert json.loads(done.stderr.strip())["event"] == "above"
 
+    def test_the_standard_librarys_logging_imported_later_is_routed_through_statusd(self) -> None:
+        done = _python("""
+            import sys
+            from statusd import logs
+            logs.configure_on_import(logs.WARNING)
+            print("logging" in sys.modules)
+            import logging
+            logging.getLogger("some.library").info("below_the_level")
+            logging.getLogger("some.library").warning("Authorization: Bearer abcdef123456")
+        """)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "False"
+        (line,) = [json.loads(x) for x in done.stderr.splitlines() if x.strip()]
+        assert line["event"] == "library_log" and line["logger"] == "some.library"
+        assert "abcdef123456" not in done.stderr  # redacted: routed through statusd's structlog
+
 
 class TestSetImports:
-    """A local `statusd set` loads no web stack, no templates, no event loop and no logging library."""
+    """A local `statusd set` loads no web stack, no templates, no event loop and no logging library;
+    nor what only a mistake, the store, the remote command or the daemon's sections need."""
 
     def test_modules(self, write_config: WriteConfig, tmp_path: Path) -> None:
         config = write_config()
@@ -65,10 +82,26 @@ class TestSetImports:
             from statusd.commands import main
             code = main(["--config", {str(config)!r}, "--state-dir", {str(tmp_path / "state")!r},
                          "set", "main", "closed", "-m", "fr:Fermé"])
-            heavy = sorted(m for m in ("structlog", "asyncio", "aiohttp", "jinja2", "tweepy", "mastodon", "requests")
-                           if m in sys.modules)
+            heavy = sorted(m for m in ("structlog", "asyncio", "aiohttp", "jinja2", "tweepy", "mastodon", "requests",
+                                       "logging", "sqlite3", "json", "difflib", "statusd.config.feeds",
+                                       "statusd.config.rules", "statusd.config.channels", "hashlib", "socket",
+                                       "shutil", "tempfile") if m in sys.modules)
             print(code, heavy)
         """)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().endswith("0 []"), done.stdout
         assert "level: closed" in (tmp_path / "status.yaml").read_text()
+
+
+class TestHelpWidth:
+    """The parsers' help is as wide as argparse's own would make it, without importing shutil."""
+
+    @pytest.mark.parametrize("columns", ["60", "200", "", "wide", "-3"])
+    def test_as_shutil_reads_it(self, columns: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        import shutil
+
+        from statusd.commands import argv
+
+        monkeypatch.setenv("COLUMNS", columns)
+        monkeypatch.setenv("LINES", "24")  # shutil asks the terminal only when one of the two is unset
+        assert argv.columns() == shutil.get_terminal_size().columns

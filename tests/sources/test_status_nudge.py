@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import stat
 import threading
@@ -23,6 +24,14 @@ from tests.support.waiting import until
 pytestmark = pytest.mark.unit
 
 CLOSED = StatusEntry(Level.CLOSED, {"fr": "Fermé"}, by="bob", at=datetime(2026, 11, 25, 8, 0, tzinfo=UTC))
+
+
+class TestDigest:
+    """The digest is the SHA-256 of the UTF-8 text, whichever implementation computes it."""
+
+    def test_as_hashlib_gives_it(self) -> None:
+        for text in ("", "main: {level: open}\n", "main:\n  message: Fermé — 閉館\n"):
+            assert nudge.digest(text) == hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class TestSocket:

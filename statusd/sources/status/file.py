@@ -6,7 +6,6 @@ together, with its line and field, so one fix-and-retry is enough.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -86,6 +85,8 @@ def _check(node: Any, name: str, config: Config) -> Wanted:
 
 def suggest(word: str, choices: Iterable[str]) -> str | None:
     """The choice closest to a mistyped `word`, if one is close enough."""
+    import difflib  # only for a mistake: a good file never needs it
+
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return matches[0] if matches else None
 
@@ -98,6 +99,10 @@ def _guess(word: str, choices: Iterable[str]) -> str:
 def _site(section: Section, site_id: str, config: Config, wanted: dict[Target, StatusEntry]) -> None:
     # The site is looked up only for a time or a service: `statusd set` reads a site's block of
     # statusd.yaml when asked for it (config/scoped.py), and most entries hold neither.
+    if len(section.node) == 1 and section.node.get("level") in LEVELS:
+        # `level: open` alone, as most sites of a large file say: what the checks below make of it.
+        wanted[Target(site_id)] = StatusEntry(level=Level(section.node["level"]))
+        return
     _allow(section, SITE_KEYS)
     entry = _entry(section, lambda: config.sites[site_id].tz, config)
     if entry is not None:

@@ -12,8 +12,7 @@ characters parsers disagree on) gives up, and the whole file goes through ruamel
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from statusd.config import fastyaml
 from statusd.config.fastyaml import CParser
@@ -24,8 +23,7 @@ if CParser is not None:
     import yaml  # type: ignore[import-untyped]
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
     """The text before the site's block, the block (its key's line up to the next site's key), and after."""
 
     before: str

@@ -19,6 +19,8 @@ SNIPPET = 20
 
 def bad_char(text: str) -> str | None:
     """Why `text` cannot be published (a lone surrogate or a control character), or None."""
+    if text.isprintable():  # no Cc nor Cs character, in C: the common case, for every value of a file
+        return None
     for index, char in enumerate(text):
         category = unicodedata.category(char)
         if category == "Cs":
@@ -50,6 +52,9 @@ def snippet(text: str) -> str:
 
 def field(key: object) -> str:
     """A key as the field of a problem: printable and short, since it is the user's input too."""
+    text = str(key)
+    if len(text) <= SNIPPET and text.isprintable():
+        return text  # as the loop below would give it, without going through each character
     text = "".join(c if c.isprintable() else "?" for c in str(key)[: SNIPPET + 1])
     return text if len(text) <= SNIPPET else text[:SNIPPET] + "…"
 
