@@ -252,7 +252,7 @@ class App:
                 hand = self.senders.poke()
         # The posts first: the pages, status.json and SSE follow a moment later (publish.py),
         # and a pushed change is written to status.yaml once its posts are on their way.
-        self.publisher.soon()
+        self.publisher.soon(after=hand)
         if isinstance(self.status, StatusWatch):
             watch = self.status
             if hand is None:
@@ -267,7 +267,8 @@ class App:
         """Every feed hands its readings here (already checked, a whole batch at a time)."""
         self.node.note(readings)  # with sensors.shared, for the other nodes too
         self._announce(self.intake.accept(readings, datetime.now(UTC)))
-        self.publisher.dirty()
+        if not self._kick.is_set():  # else a step is coming, which publishes after its posts leave
+            self.publisher.dirty()
 
     def _announce(self, events: Sequence[Any]) -> None:
         """Queue sensor events for the `steps` loop, which records them in order."""

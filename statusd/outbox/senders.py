@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import structlog
@@ -26,8 +26,27 @@ log = structlog.get_logger()
 # retract`, `undo`): well under the second those must act within.
 WATCH_EVERY = 0.4
 PRUNE_EVERY = 3600.0
-# Deliveries taken per store call when an event wakes many idle channels (see _hand).
-HAND_BATCH = 16
+# inotify cannot tell our own commits from another program's, and a fan-out makes one per
+# delivery: a wake waits this long, so a burst of them costs one look (not a hop each).
+QUIET = 0.05
+# Deliveries taken per store call when an event wakes many idle channels (see _hand): a small
+# first batch, so the first request leaves at once, then doubling up to the largest.
+FIRST_BATCH = 4
+HAND_BATCH = 32
+
+
+def _batches(idle: list[Worker]) -> Iterator[list[Worker]]:
+    size, start = FIRST_BATCH, 0
+    while start < len(idle):
+        yield idle[start:start + size]
+        start, size = start + size, min(size * 2, HAND_BATCH)
+
+
+def _give(workers: list[Worker], taken: list[Taken]) -> None:
+    for worker, one in zip(workers, taken, strict=True):
+        if worker.handed is not None and not worker.handed.done():
+            worker.handed.set_result(one)
+        worker.poke()
 
 
 def build_channels(config: Config) -> dict[str, Channel]:
@@ -103,7 +122,8 @@ class Senders:
                     seen = version
                 except STORE_ERRORS as err:
                     log.error("store_unavailable", reason=str(err), store=self.store.label)
-                await tasks.wait_event(changed, min(every, max(pruned - loop.time(), 0.0)))
+                if await tasks.wait_event(changed, min(every, max(pruned - loop.time(), 0.0))):
+                    await asyncio.sleep(QUIET)
         finally:
             if found is not None:
                 found.close()
@@ -141,18 +161,25 @@ class Senders:
         return hand
 
     async def _hand(self, idle: list[Worker]) -> None:
-        """Take the idle workers' deliveries a batch per store call (one transaction each): the
-        first batch's requests leave while the store takes the next."""
-        for start in range(0, len(idle), HAND_BATCH):
-            batch = idle[start:start + HAND_BATCH]
-            try:
-                taken: list[Taken] = await self.store.run(take_many, [w.ask for w in batch])
-            except Exception:  # store trouble or a row it cannot read: each worker looks itself, and says so
-                taken = [None] * len(batch)
-            for worker, one in zip(batch, taken, strict=True):
-                if worker.handed is not None and not worker.handed.done():
-                    worker.handed.set_result(one)
-                worker.poke()
+        """Take the idle workers' deliveries a batch per store call (one transaction each).
+
+        Every batch is asked for at once: the store's thread takes one after the other
+        without waiting for the loop, while the loop sends the requests of those taken.
+        """
+        batches = list(_batches(idle))
+        calls = [asyncio.ensure_future(self.store.run(take_many, [w.ask for w in batch])) for batch in batches]
+        try:
+            for batch, call in zip(batches, calls, strict=True):
+                try:
+                    taken: list[Taken] = await call
+                except Exception:  # store trouble or a row it cannot read: each worker looks itself, and says so
+                    taken = [None] * len(batch)
+                _give(batch, taken)
+        finally:  # cancelled (shutdown): the workers not handed theirs look themselves
+            for call in calls:
+                call.cancel()  # a done one's error is retrieved, so never logged as unretrieved
+                call.add_done_callback(lambda done: done.cancelled() or done.exception())
+            _give(idle, [None] * len(idle))
 
     def cancel(self) -> None:
         """A forced stop: in-flight sends are cut short (the store knows to check them)."""

@@ -48,13 +48,16 @@ class Ask:
 Taken = Delivery | Ready | None
 
 
-def take(store: Store, ask: Ask, now: float | None = None) -> Taken:
-    """The channel's next delivery; `Ready` when it is an ordinary post due now and cleared to go."""
+def take(store: Store, ask: Ask, now: float | None = None, incidents: dict[str, list[str]] | None = None) -> Taken:
+    """The channel's next delivery; `Ready` when it is an ordinary post due now and cleared to go.
+
+    `incidents`: each event's thread, kept across the takes of one transaction (threads.py).
+    """
     delivery = store.next_due(ask.channel)
     now = time.time() if now is None else now
     if delivery is None or max(delivery.next_attempt, ask.not_before) > now or not _plain(delivery, ask):
         return delivery
-    reply = reply_for(store, delivery)
+    reply = reply_for(store, delivery, incidents)
     if isinstance(reply, Wait) or _held(store, delivery):
         return delivery
     store.mark_sending(delivery.id)
@@ -64,8 +67,9 @@ def take(store: Store, ask: Ask, now: float | None = None) -> Taken:
 def take_many(store: Store, asks: Sequence[Ask]) -> list[Taken]:
     """`take` for each channel, in one transaction: one commit for all the marks of an event."""
     now = time.time()
+    incidents: dict[str, list[str]] = {}  # the same for every channel of an event: read once
     with store.together():
-        return [take(store, ask, now) for ask in asks]
+        return [take(store, ask, now, incidents) for ask in asks]
 
 
 def _plain(delivery: Delivery, ask: Ask) -> bool:
