@@ -239,17 +239,19 @@ class App:
         hand = None
         wanted = self.wanted
         if wanted is not None:
+            reservation = self.senders.reserve() if (leading := self.node.leading()) else None  # see handout.py
             try:
-                plan = await self.announcer.step(wanted, now, record=self.node.leading())
+                plan = await self.announcer.step(wanted, now, record=leading, reservation=reservation)
             except STORE_ERRORS as err:
                 # Disk full, locked by another program, the database cut: keep running, try again soon.
                 log.error("store_unavailable", reason=str(err), store=self.store.label, retry_in=STORE_RETRY)
                 next_wake = STORE_RETRY
+                self.senders.release(reservation)
             else:
                 # Look again at least every few minutes, in case the clock jumped.
                 wake = (plan.wake_at - now).total_seconds() + 0.05 if plan.wake_at else MAX_SLEEP
                 next_wake = min(max(wake, 0.0), MAX_SLEEP)
-                hand = self.senders.poke()
+                hand = self.senders.poke(reservation)
         # The posts first: the pages, status.json and SSE follow a moment later (publish.py),
         # and a pushed change is written to status.yaml once its posts are on their way.
         self.publisher.soon(after=hand)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import structlog
@@ -15,8 +15,8 @@ from statusd.config.load import Config
 from statusd.outbox.budget import budget_for
 from statusd.outbox.facade import AsyncStore
 from statusd.outbox.gate import Gate
+from statusd.outbox.handout import Reservation, hand_out
 from statusd.outbox.records import STORE_ERRORS
-from statusd.outbox.take import Taken, take_many
 from statusd.outbox.worker import Worker
 from statusd.sources.status import inotify
 
@@ -29,24 +29,6 @@ PRUNE_EVERY = 3600.0
 # inotify cannot tell our own commits from another program's, and a fan-out makes one per
 # delivery: a wake waits this long, so a burst of them costs one look (not a hop each).
 QUIET = 0.05
-# Deliveries taken per store call when an event wakes many idle channels (see _hand): a small
-# first batch, so the first request leaves at once, then doubling up to the largest.
-FIRST_BATCH = 4
-HAND_BATCH = 32
-
-
-def _batches(idle: list[Worker]) -> Iterator[list[Worker]]:
-    size, start = FIRST_BATCH, 0
-    while start < len(idle):
-        yield idle[start:start + size]
-        start, size = start + size, min(size * 2, HAND_BATCH)
-
-
-def _give(workers: list[Worker], taken: list[Taken]) -> None:
-    for worker, one in zip(workers, taken, strict=True):
-        if worker.handed is not None and not worker.handed.done():
-            worker.handed.set_result(one)
-        worker.poke()
 
 
 def build_channels(config: Config) -> dict[str, Channel]:
@@ -142,44 +124,35 @@ class Senders:
         assert self._group is not None
         self._tasks[name] = self._group.create_task(self.workers[name].run(), name=f"worker-{name}")
 
-    def poke(self) -> asyncio.Task[None] | None:
+    def poke(self, reservation: Reservation | None = None) -> asyncio.Task[None] | None:
         """New deliveries may be due: the idle workers are handed theirs, a few store calls for all.
 
-        A busy worker looks again itself once its send is done. Returns the task handing
-        them out (done once every idle worker has its delivery), if any.
+        `reservation`: those reserved before the step (`reserve`), perhaps with their first
+        batch already taken. A busy worker looks again itself once its send is done. Returns
+        the task handing them out (done once every idle worker has its delivery), if any.
         """
-        idle = [w for w in self.workers.values() if w.parked and w.handed is None and not w.stopping]
-        hand = None
-        if idle and (self.gate is None or self.gate.held()):
-            loop = asyncio.get_running_loop()
-            for worker in idle:
-                worker.handed = loop.create_future()  # reserved: it makes no store call of its own meanwhile
-            hand = tasks.spawn(self._hand(idle), "hand-deliveries")
+        if reservation is None:
+            reservation = self.reserve()
+        hand = None if reservation is None else tasks.spawn(hand_out(self.store, reservation), "hand-deliveries")
         for worker in self.workers.values():
             if worker.handed is None:
                 worker.poke()
         return hand
 
-    async def _hand(self, idle: list[Worker]) -> None:
-        """Take the idle workers' deliveries a batch per store call (one transaction each).
+    def release(self, reservation: Reservation | None) -> None:
+        """The step that reserved them failed: the workers look themselves when they next wake
+        (or get what the batches already asked for took: marked `sending`, they must be sent)."""
+        if reservation is not None and reservation.calls is not None:
+            tasks.spawn(hand_out(self.store, reservation), "hand-deliveries")
+        elif reservation is not None:
+            reservation.release()
 
-        Every batch is asked for at once: the store's thread takes one after the other
-        without waiting for the loop, while the loop sends the requests of those taken.
-        """
-        batches = list(_batches(idle))
-        calls = [asyncio.ensure_future(self.store.run(take_many, [w.ask for w in batch])) for batch in batches]
-        try:
-            for batch, call in zip(batches, calls, strict=True):
-                try:
-                    taken: list[Taken] = await call
-                except Exception:  # store trouble or a row it cannot read: each worker looks itself, and says so
-                    taken = [None] * len(batch)
-                _give(batch, taken)
-        finally:  # cancelled (shutdown): the workers not handed theirs look themselves
-            for call in calls:
-                call.cancel()  # a done one's error is retrieved, so never logged as unretrieved
-                call.add_done_callback(lambda done: done.cancelled() or done.exception())
-            _give(idle, [None] * len(idle))
+    def reserve(self) -> Reservation | None:
+        """The idle workers, reserved for the next hand-out (none in a cluster without the lease)."""
+        idle = [w for w in self.workers.values() if w.parked and w.handed is None and not w.stopping]
+        if not idle or (self.gate is not None and not self.gate.held()):
+            return None
+        return Reservation(idle)
 
     def cancel(self) -> None:
         """A forced stop: in-flight sends are cut short (the store knows to check them)."""

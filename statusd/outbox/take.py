@@ -48,12 +48,14 @@ class Ask:
 Taken = Delivery | Ready | None
 
 
-def take(store: Store, ask: Ask, now: float | None = None, incidents: dict[str, list[str]] | None = None) -> Taken:
+def take(store: Store, ask: Ask, now: float | None = None, incidents: dict[str, list[str]] | None = None,
+         due: dict[str, Delivery] | None = None) -> Taken:
     """The channel's next delivery; `Ready` when it is an ordinary post due now and cleared to go.
 
-    `incidents`: each event's thread, kept across the takes of one transaction (threads.py).
+    Within one transaction (`take_many`): `incidents` keeps each event's thread (threads.py),
+    `due` holds every channel's next delivery, read in one statement.
     """
-    delivery = store.next_due(ask.channel)
+    delivery = store.next_due(ask.channel) if due is None else due.get(ask.channel)
     now = time.time() if now is None else now
     if delivery is None or max(delivery.next_attempt, ask.not_before) > now or not _plain(delivery, ask):
         return delivery
@@ -69,7 +71,8 @@ def take_many(store: Store, asks: Sequence[Ask]) -> list[Taken]:
     now = time.time()
     incidents: dict[str, list[str]] = {}  # the same for every channel of an event: read once
     with store.together():
-        return [take(store, ask, now, incidents) for ask in asks]
+        due = store.next_due_many([ask.channel for ask in asks])
+        return [take(store, ask, now, incidents, due) for ask in asks]
 
 
 def _plain(delivery: Delivery, ask: Ask) -> bool:
