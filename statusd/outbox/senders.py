@@ -139,13 +139,15 @@ class Senders:
                 worker.poke()
         return hand
 
-    def release(self, reservation: Reservation | None) -> None:
-        """The step that reserved them failed: the workers look themselves when they next wake
-        (or get what the batches already asked for took: marked `sending`, they must be sent)."""
+    def release(self, reservation: Reservation | None) -> asyncio.Task[None] | None:
+        """The step that reserved them failed: the workers look themselves when they next wake (or
+        get what the batches already asked for took: marked `sending`, they must be sent; the task
+        handing them is returned)."""
         if reservation is not None and reservation.calls is not None:
-            tasks.spawn(hand_out(self.store, reservation), "hand-deliveries")
-        elif reservation is not None:
+            return tasks.spawn(hand_out(self.store, reservation), "hand-deliveries")
+        if reservation is not None:
             reservation.release()
+        return None
 
     def reserve(self) -> Reservation | None:
         """The idle workers, reserved for the next hand-out (none in a cluster without the lease)."""

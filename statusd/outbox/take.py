@@ -5,9 +5,10 @@ newer status made it stale, that it was not taken back, that no earlier post of
 its target is still in doubt, that the channel does not already show it, and
 the delivery must be durably marked `sending`. Each of those was once a call of
 its own (a hop to the store's thread and back, eight per post): `take` makes
-them one, and `take_many` one for every idle channel after an event is
-recorded, in one transaction, so the first request leaves a hop after the
-record and the last a moment after the first. Anything out of the ordinary (a
+them one, and `take_many` one for a batch of idle channels after an event is
+recorded, in one transaction (outbox/handout.py: the first batch in the very
+call that records), so the first request leaves with the record's answer and
+the last a moment after the first. Anything out of the ordinary (a
 post in doubt, a stale or held one, a deletion, a budget that counts) is handed
 back unmarked for the worker's own path, which says what it does.
 """
