@@ -14,6 +14,7 @@ from statusd.config.load import Config
 from statusd.events import Event, EventKind
 from statusd.model import Announced, Level, Wanted
 from statusd.outbox.facade import AsyncStore
+from statusd.outbox.handout import Reservation, record_then_take
 from statusd.outbox.store import Planned
 from statusd.rules import Plan, reconcile
 
@@ -32,15 +33,17 @@ class Announcer:
         # One step at a time (a step awaits the store): what one reads as announced, it records.
         self.turn = turn or asyncio.Lock()
 
-    async def step(self, wanted: Wanted, now: datetime, record: bool = True) -> Plan:
+    async def step(self, wanted: Wanted, now: datetime, record: bool = True,
+                   reservation: Reservation | None = None) -> Plan:
         """Say what changed in status.yaml (and what the clock brought) since it was last said.
 
         `record=False` (a follower in a cluster): only the plan, for when to look again.
+        `reservation`: idle workers whose first deliveries are taken in the recording call.
         """
         async with self.turn:
             plan = reconcile(wanted, await self.store.announced(), self.config, now)
             if record:
-                await self._announce(plan.events, plan.announced)
+                await self._announce(plan.events, plan.announced, reservation)
         return plan
 
     async def announce(self, events: Sequence[Event], announced: Mapping[str, Announced] | None = None) -> list[str]:
@@ -48,11 +51,20 @@ class Announcer:
         async with self.turn:
             return await self._announce(events, announced)
 
-    async def _announce(self, events: Sequence[Event], announced: Mapping[str, Announced] | None) -> list[str]:
+    async def _announce(self, events: Sequence[Event], announced: Mapping[str, Announced] | None,
+                        reservation: Reservation | None = None) -> list[str]:
         updates = [(event, self.render(event)) for event in events if not await self.store.has_event(event.id)]
         if not updates and not announced:
             return []
-        new = await self.store.record(updates, announced or {}, self.config.delivery.deadline)
+        deadline = self.config.delivery.deadline
+        if reservation is None:
+            new = await self.store.record(updates, announced or {}, deadline)
+        else:  # one hop for the record and the first batch's hand-out: its requests leave at once
+            recording = self.store.run(record_then_take, updates, announced or {}, deadline, reservation.asks)
+            reservation.take_rest(self.store)  # queued behind the record on the store's one thread
+            new, first = await recording
+            reservation.give_first(first)
+            await asyncio.sleep(0)  # their workers' requests go out before the logging and the rest of the step
         for event, planned in updates:
             if event.id in new:
                 log.info(

@@ -236,14 +236,16 @@ class App:
 
     async def _step_now(self) -> float:
         """Reconcile, record, wake the workers and refresh the public picture; seconds to the next look."""
-        now = datetime.now(UTC)
-        next_wake = MAX_SLEEP
-        hand = None
+        now, next_wake, hand = datetime.now(UTC), MAX_SLEEP, None
         wanted = self.wanted
         if wanted is not None:
+            reservation = self.senders.reserve() if (leading := self.node.leading()) else None  # see handout.py
             try:
-                plan = await self.announcer.step(wanted, now, record=self.node.leading())
-            except STORE_ERRORS as err:
+                plan = await self.announcer.step(wanted, now, record=leading, reservation=reservation)
+            except BaseException as err:
+                self.senders.release(reservation)  # cancelled too (shutdown): the reserved workers must not wait
+                if not isinstance(err, STORE_ERRORS):
+                    raise
                 # Disk full, locked by another program, the database cut: keep running, try again soon.
                 log.error("store_unavailable", reason=str(err), store=self.store.label, retry_in=STORE_RETRY)
                 next_wake = STORE_RETRY
@@ -251,10 +253,9 @@ class App:
                 # Look again at least every few minutes, in case the clock jumped.
                 wake = (plan.wake_at - now).total_seconds() + 0.05 if plan.wake_at else MAX_SLEEP
                 next_wake = min(max(wake, 0.0), MAX_SLEEP)
-                hand = self.senders.poke()
-        # The posts first: the pages, status.json and SSE follow a moment later (publish.py),
-        # and a pushed change is written to status.yaml once its posts are on their way.
-        self.publisher.soon()
+                hand = self.senders.poke(reservation)
+        # The posts first: the pages, status.json and SSE follow (publish.py), status.yaml once they are out.
+        self.publisher.soon(after=hand)
         if isinstance(self.status, StatusWatch):
             watch = self.status
             if hand is None:
@@ -269,7 +270,8 @@ class App:
         """Every feed hands its readings here (already checked, a whole batch at a time)."""
         self.node.note(readings)  # with sensors.shared, for the other nodes too
         self._announce(self.intake.accept(readings, datetime.now(UTC)))
-        self.publisher.dirty()
+        if not self._kick.is_set():  # else a step is coming, which publishes after its posts leave
+            self.publisher.dirty()
 
     def _announce(self, events: Sequence[Any]) -> None:
         """Queue sensor events for the `steps` loop, which records them in order."""

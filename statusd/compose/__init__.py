@@ -53,6 +53,7 @@ class Composer:
         self._own = _subdirectories(self._dir)
         self._memo_event: Event | None = None
         self._memo: dict[tuple[str, str | None, str], str] = {}
+        self._made: dict[tuple[tuple[str, str | None, str], bool], Message] = {}
 
     def render(self, event: Event, channel: ChannelConfig, max_chars: int | None,
                measure: Measure, *, again: bool = False) -> Message:
@@ -61,13 +62,24 @@ class Composer:
         `again`: the channel refuses a text it already holds, so the message also
         carries its variant with the time of the change (Message.again).
         """
-        site = self._site(event.target.site)
         # The whole post in the language of the text it carries: never one language's frame around another's text.
-        channel = replace(channel, language=self.language_for(event, channel))
+        language = self.language_for(event, channel)
         if self._memo_event is not event:
-            self._memo_event, self._memo = event, {}
+            self._memo_event, self._memo, self._made = event, {}, {}
         # A channel's own folder of templates (alerts/NAME/) makes its text its own.
-        key = (channel.type, channel.name if channel.name in self._own else None, channel.language)
+        key = (channel.type, channel.name if channel.name in self._own else None, language)
+        # Without a limit the message is the same for every such channel (the measure is not used).
+        whole = (key, again) if max_chars is None else None
+        if whole is not None and (made := self._made.get(whole)) is not None:
+            return made
+        message = self._compose(event, replace(channel, language=language), key, max_chars, measure, again)
+        if whole is not None:
+            self._made[whole] = message
+        return message
+
+    def _compose(self, event: Event, channel: ChannelConfig, key: tuple[str, str | None, str],
+                 max_chars: int | None, measure: Measure, again: bool) -> Message:
+        site = self._site(event.target.site)
         body = self._memo.get(key)
         if body is None:
             body = self._memo[key] = self._body(event, channel)[1]

@@ -118,6 +118,12 @@ class PostgresStore(SqlStore):
         row = self._db.execute(CLAIM, (channel, *WAITING)).fetchone()
         return delivery_from_row(row) if row else None
 
+    def next_due_many(self, channels: Sequence[str]) -> dict[str, Delivery]:
+        """On a cluster node each is claimed as `next_due` claims it (with the lease, or nothing)."""
+        if self.holder is None:
+            return super().next_due_many(channels)
+        return {channel: due for channel in channels if (due := self.next_due(channel)) is not None}
+
     def close(self) -> None:
         self._pool.close(timeout=self.timeout)
 

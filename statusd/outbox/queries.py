@@ -90,6 +90,11 @@ class Queries:
         ).fetchall()
         return stored_from_row(rows[0]) if len(rows) == 1 else None
 
+    def stored_event(self, event_id: str) -> StoredEvent | None:
+        """One event by its whole id (an index look-up; `event` scans for a prefix)."""
+        row = self._db.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+        return stored_from_row(row) if row else None
+
     def is_retracted(self, event_id: str) -> bool:
         row = self._db.execute("SELECT retracted_at FROM events WHERE id = ?", (event_id,)).fetchone()
         return row is not None and row["retracted_at"] is not None

@@ -15,8 +15,8 @@ from statusd.config.load import Config
 from statusd.outbox.budget import budget_for
 from statusd.outbox.facade import AsyncStore
 from statusd.outbox.gate import Gate
+from statusd.outbox.handout import Reservation, hand_out
 from statusd.outbox.records import STORE_ERRORS
-from statusd.outbox.take import Taken, take_many
 from statusd.outbox.worker import Worker
 from statusd.sources.status import inotify
 
@@ -26,8 +26,9 @@ log = structlog.get_logger()
 # retract`, `undo`): well under the second those must act within.
 WATCH_EVERY = 0.4
 PRUNE_EVERY = 3600.0
-# Deliveries taken per store call when an event wakes many idle channels (see _hand).
-HAND_BATCH = 16
+# inotify cannot tell our own commits from another program's, and a fan-out makes one per
+# delivery: a wake waits this long, so a burst of them costs one look (not a hop each).
+QUIET = 0.05
 
 
 def build_channels(config: Config) -> dict[str, Channel]:
@@ -103,7 +104,8 @@ class Senders:
                     seen = version
                 except STORE_ERRORS as err:
                     log.error("store_unavailable", reason=str(err), store=self.store.label)
-                await tasks.wait_event(changed, min(every, max(pruned - loop.time(), 0.0)))
+                if await tasks.wait_event(changed, min(every, max(pruned - loop.time(), 0.0))):
+                    await asyncio.sleep(QUIET)
         finally:
             if found is not None:
                 found.close()
@@ -122,37 +124,37 @@ class Senders:
         assert self._group is not None
         self._tasks[name] = self._group.create_task(self.workers[name].run(), name=f"worker-{name}")
 
-    def poke(self) -> asyncio.Task[None] | None:
+    def poke(self, reservation: Reservation | None = None) -> asyncio.Task[None] | None:
         """New deliveries may be due: the idle workers are handed theirs, a few store calls for all.
 
-        A busy worker looks again itself once its send is done. Returns the task handing
-        them out (done once every idle worker has its delivery), if any.
+        `reservation`: those reserved before the step (`reserve`), perhaps with their first
+        batch already taken. A busy worker looks again itself once its send is done. Returns
+        the task handing them out (done once every idle worker has its delivery), if any.
         """
-        idle = [w for w in self.workers.values() if w.parked and w.handed is None and not w.stopping]
-        hand = None
-        if idle and (self.gate is None or self.gate.held()):
-            loop = asyncio.get_running_loop()
-            for worker in idle:
-                worker.handed = loop.create_future()  # reserved: it makes no store call of its own meanwhile
-            hand = tasks.spawn(self._hand(idle), "hand-deliveries")
+        if reservation is None:
+            reservation = self.reserve()
+        hand = None if reservation is None else tasks.spawn(hand_out(self.store, reservation), "hand-deliveries")
         for worker in self.workers.values():
             if worker.handed is None:
                 worker.poke()
         return hand
 
-    async def _hand(self, idle: list[Worker]) -> None:
-        """Take the idle workers' deliveries a batch per store call (one transaction each): the
-        first batch's requests leave while the store takes the next."""
-        for start in range(0, len(idle), HAND_BATCH):
-            batch = idle[start:start + HAND_BATCH]
-            try:
-                taken: list[Taken] = await self.store.run(take_many, [w.ask for w in batch])
-            except Exception:  # store trouble or a row it cannot read: each worker looks itself, and says so
-                taken = [None] * len(batch)
-            for worker, one in zip(batch, taken, strict=True):
-                if worker.handed is not None and not worker.handed.done():
-                    worker.handed.set_result(one)
-                worker.poke()
+    def release(self, reservation: Reservation | None) -> asyncio.Task[None] | None:
+        """The step that reserved them failed: the workers look themselves when they next wake (or
+        get what the batches already asked for took: marked `sending`, they must be sent; the task
+        handing them is returned)."""
+        if reservation is not None and reservation.calls is not None:
+            return tasks.spawn(hand_out(self.store, reservation), "hand-deliveries")
+        if reservation is not None:
+            reservation.release()
+        return None
+
+    def reserve(self) -> Reservation | None:
+        """The idle workers, reserved for the next hand-out (none in a cluster without the lease)."""
+        idle = [w for w in self.workers.values() if w.parked and w.handed is None and not w.stopping]
+        if not idle or (self.gate is not None and not self.gate.held()):
+            return None
+        return Reservation(idle)
 
     def cancel(self) -> None:
         """A forced stop: in-flight sends are cut short (the store knows to check them)."""

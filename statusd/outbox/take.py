@@ -5,9 +5,10 @@ newer status made it stale, that it was not taken back, that no earlier post of
 its target is still in doubt, that the channel does not already show it, and
 the delivery must be durably marked `sending`. Each of those was once a call of
 its own (a hop to the store's thread and back, eight per post): `take` makes
-them one, and `take_many` one for every idle channel after an event is
-recorded, in one transaction, so the first request leaves a hop after the
-record and the last a moment after the first. Anything out of the ordinary (a
+them one, and `take_many` one for a batch of idle channels after an event is
+recorded, in one transaction (outbox/handout.py: the first batch in the very
+call that records), so the first request leaves with the record's answer and
+the last a moment after the first. Anything out of the ordinary (a
 post in doubt, a stale or held one, a deletion, a budget that counts) is handed
 back unmarked for the worker's own path, which says what it does.
 """
@@ -48,13 +49,18 @@ class Ask:
 Taken = Delivery | Ready | None
 
 
-def take(store: Store, ask: Ask, now: float | None = None) -> Taken:
-    """The channel's next delivery; `Ready` when it is an ordinary post due now and cleared to go."""
-    delivery = store.next_due(ask.channel)
+def take(store: Store, ask: Ask, now: float | None = None, incidents: dict[str, list[str]] | None = None,
+         due: dict[str, Delivery] | None = None) -> Taken:
+    """The channel's next delivery; `Ready` when it is an ordinary post due now and cleared to go.
+
+    Within one transaction (`take_many`): `incidents` keeps each event's thread (threads.py),
+    `due` holds every channel's next delivery, read in one statement.
+    """
+    delivery = store.next_due(ask.channel) if due is None else due.get(ask.channel)
     now = time.time() if now is None else now
     if delivery is None or max(delivery.next_attempt, ask.not_before) > now or not _plain(delivery, ask):
         return delivery
-    reply = reply_for(store, delivery)
+    reply = reply_for(store, delivery, incidents)
     if isinstance(reply, Wait) or _held(store, delivery):
         return delivery
     store.mark_sending(delivery.id)
@@ -64,8 +70,10 @@ def take(store: Store, ask: Ask, now: float | None = None) -> Taken:
 def take_many(store: Store, asks: Sequence[Ask]) -> list[Taken]:
     """`take` for each channel, in one transaction: one commit for all the marks of an event."""
     now = time.time()
+    incidents: dict[str, list[str]] = {}  # the same for every channel of an event: read once
     with store.together():
-        return [take(store, ask, now) for ask in asks]
+        due = store.next_due_many([ask.channel for ask in asks])
+        return [take(store, ask, now, incidents, due) for ask in asks]
 
 
 def _plain(delivery: Delivery, ask: Ask) -> bool:

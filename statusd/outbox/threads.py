@@ -22,12 +22,18 @@ class Wait:
     until: float
 
 
-def reply_for(store: Store, delivery: Delivery) -> Reply | Wait | None:
-    """Where this delivery goes in its site's thread, or None for a new post."""
-    stored = store.event(delivery.event_id)
-    if stored is None or stored.event.kind is not EventKind.STATUS_CHANGED:
-        return None
-    members = _incident(store, stored.event.target.site, stored.seq)
+def reply_for(store: Store, delivery: Delivery, incidents: dict[str, list[str]] | None = None) -> Reply | Wait | None:
+    """Where this delivery goes in its site's thread, or None for a new post.
+
+    `incidents` keeps each event's incident for the calls of one transaction: it is the
+    same for every channel, and a hand-out after an event asks once per channel.
+    """
+    if incidents is not None and delivery.event_id in incidents:
+        members = incidents[delivery.event_id]
+    else:
+        members = incident_of(store, delivery.event_id)
+        if incidents is not None:
+            incidents[delivery.event_id] = members
     if not members:
         return None
     parent: str | None = None
@@ -42,6 +48,14 @@ def reply_for(store: Store, delivery: Delivery) -> Reply | Wait | None:
             parent = parent or post.remote_id
             root = post.remote_id
     return Reply(parent=parent, root=root) if parent and root else None
+
+
+def incident_of(store: Store, event_id: str) -> list[str]:
+    """The earlier events of the incident the event belongs to, newest first (empty: a new post)."""
+    stored = store.stored_event(event_id)
+    if stored is None or stored.event.kind is not EventKind.STATUS_CHANGED:
+        return []
+    return _incident(store, stored.event.target.site, stored.seq)
 
 
 def _incident(store: Store, site: str, before_seq: int) -> list[str]:

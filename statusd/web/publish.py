@@ -21,8 +21,10 @@ log = structlog.get_logger()
 
 # Sensor readings change the public picture often; publish it at most this often.
 COALESCE = 0.5
-# After a status change the workers' first requests leave before the pages are made again.
+# After a status change the workers' requests leave before the pages are made again (making
+# them holds the loop for milliseconds): the hand-out is awaited, at most HAND_WAIT, then this.
 AFTER_POSTS = 0.005
+HAND_WAIT = 1.0
 
 
 class Publisher:
@@ -46,12 +48,15 @@ class Publisher:
             return
         self.state.update(self._wanted() or {}, announced, history, now, live=self._live(now))
 
-    def soon(self) -> None:
-        """A status change: publish within `AFTER_POSTS`, once the workers have sent their requests."""
+    def soon(self, after: asyncio.Future[None] | None = None) -> None:
+        """A status change: publish `AFTER_POSTS` after `after` (the workers' hand-out) is done."""
         if self._soon is None:
-            self._soon = tasks.spawn(self._publish_soon(), "publish-soon")  # kept: the reference is dropped mid-run
+            # kept: the reference is dropped mid-run
+            self._soon = tasks.spawn(self._publish_soon(after), "publish-soon")
 
-    async def _publish_soon(self) -> None:
+    async def _publish_soon(self, after: asyncio.Future[None] | None) -> None:
+        if after is not None:
+            await asyncio.wait((after,), timeout=HAND_WAIT)
         await asyncio.sleep(AFTER_POSTS)
         # Cleared before reading: a change made while this one reads the store gets a publish of its own.
         self._soon = None

@@ -158,6 +158,18 @@ class TestRecording:
         assert len(created) == 300 and len(keys) == 300
 
 
+    def test_the_next_due_of_many_channels_in_one_read_is_each_ones_next_due(self, store: Store) -> None:
+        """A hand-out reads every idle channel's next delivery at once: the same as one by one."""
+        first, second = event("main", rev="r1"), event("annexe", rev="r2")
+        record(store, first, ("a", "b", "c"))
+        record(store, second, ("a", "b"))
+        taken = store.next_due("b")
+        assert taken is not None
+        store.mark_sent(taken.id, "x1", None)
+        channels = ["a", "b", "c", "none"]
+        one_by_one = {c: due for c in channels if (due := store.next_due(c)) is not None}
+        assert store.next_due_many(channels) == one_by_one and set(one_by_one) == {"a", "b", "c"}
+
     def test_taking_back_an_update_revives_the_posts_it_had_superseded(self, store: Store) -> None:
         """Closed (not yet sent), then emergency, then undo: closed goes out after all."""
         closed, emergency = event(rev="r1"), event(level=Level.EMERGENCY, rev="r2")

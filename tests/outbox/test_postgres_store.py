@@ -64,13 +64,13 @@ class TestCutConnection:
             self, pg: PostgresStore, postgres_server: PostgresServer, postgres_database: str,
             monkeypatch: pytest.MonkeyPatch) -> None:
         first = event(1)
-        original = pg._insert_delivery
+        original = pg._insert_deliveries
 
         def cut_after_the_event(*args: object, **kwargs: object) -> None:
             postgres_server.terminate(postgres_database)
             original(*args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(pg, "_insert_delivery", cut_after_the_event)
+        monkeypatch.setattr(pg, "_insert_deliveries", cut_after_the_event)
         with pytest.raises(StoreError):
             pg.record([(first, [planned(first)])], said(first), deadline=60.0)
         monkeypatch.undo()

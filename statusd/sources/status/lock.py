@@ -15,8 +15,12 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from statusd.errors import UserError
+
+if TYPE_CHECKING:
+    import asyncio
 
 # A command waits this long for a colleague's command to finish.
 COMMAND_WAIT = 10.0
@@ -73,8 +77,12 @@ def locked(path: Path, exclusive: bool = True, timeout: float = COMMAND_WAIT) ->
 
 
 @asynccontextmanager
-async def held(path: Path, exclusive: bool = False, wait: float = 2.0) -> AsyncIterator[bool]:
+async def held(path: Path, exclusive: bool = False, wait: float = 2.0,
+               freed: asyncio.Event | None = None) -> AsyncIterator[bool]:
     """Hold the lock for the event loop, never blocking it; yield False when it stayed busy.
+
+    `freed`, once set (a writer saying it wrote, after letting go), cuts the pause short;
+    it is cleared here while waiting.
 
     The caller decides what to do without it (the daemon's reader reads
     anyway: the file is only ever replaced whole). A lock file that cannot be
@@ -87,13 +95,18 @@ async def held(path: Path, exclusive: bool = False, wait: float = 2.0) -> AsyncI
         return
     import asyncio  # here: `statusd set` imports this module, and need not pay for asyncio
 
+    from statusd.tasks import wait_event
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         got, pause = _try(fd, exclusive), FIRST_POLL
         while not got and loop.time() < deadline:
             # Briefly at first: a `statusd set` holds the lock for a few milliseconds.
-            await asyncio.sleep(pause)
+            if freed is None:
+                await asyncio.sleep(pause)
+            else:
+                freed.clear()
+                await wait_event(freed, pause)
             got, pause = _try(fd, exclusive), min(pause * 2, POLL)
         yield got
     finally:

@@ -139,11 +139,11 @@ class StatusWatch:
 
     async def reconcile(self) -> None:
         """Read the file whole and reconcile, under the shared lock when it can be had."""
-        async with held(self.path, exclusive=False, wait=READ_WAIT) as got:
+        # A nudge or change while the lock is awaited: try now (the read below sees it: no second read).
+        async with held(self.path, exclusive=False, wait=READ_WAIT, freed=self._changed) as got:
             if not got:
                 log.warning("status_lock_busy", file=str(self.path), waited=READ_WAIT,
-                            note="read without the lock; a stopped `statusd set` or `undo`, "
-                            "or a lock file that cannot be made?")
+                            note="read without the lock; a stopped `statusd set` or `undo`, or no lock file?")
             written = {t: e for t, (e, done, _) in self._pending.items() if done}
             await self._read()
             self._settle_pending(written)

@@ -1,0 +1,123 @@
+"""Handing idle workers their deliveries after an event: a few store calls for all of them.
+
+When an event is recorded every idle channel has a post to send. Each worker
+taking its own would cost a hop to the store's thread and a transaction per
+channel; instead the idle workers are reserved (they make no store call of
+their own meanwhile) and their deliveries taken a batch per call (`take_many`,
+one transaction each). The first batch is small and can be taken in the very
+call that records the event (`record_then_take`), the others asked for at the
+same moment (the store's one thread takes them in order, after the record), so
+the first request leaves one hop after the step, and the rest follow while the
+loop sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+from statusd.events import Event
+from statusd.model import Announced
+from statusd.outbox.contract import Store
+from statusd.outbox.facade import AsyncStore
+from statusd.outbox.records import Planned
+from statusd.outbox.take import Ask, Taken, take_many
+from statusd.outbox.worker import Worker
+
+__all__ = ["FIRST_BATCH", "HAND_BATCH", "Reservation", "hand_out", "record_then_take"]
+
+# A small first batch, so the first request leaves at once, then doubling up to the largest.
+FIRST_BATCH = 4
+HAND_BATCH = 32
+
+
+class Reservation:
+    """Idle workers reserved for one hand-out, in batches; `first` is the first batch's, once taken."""
+
+    def __init__(self, idle: list[Worker]) -> None:
+        loop = asyncio.get_running_loop()
+        for worker in idle:
+            worker.handed = loop.create_future()  # reserved: it makes no store call of its own meanwhile
+        self.workers = idle
+        self.batches = list(_batches(idle))
+        self.first: list[Taken] | None = None
+        # The calls taking the batches after the first, when they were asked for with the record.
+        self.calls: list[asyncio.Future[list[Taken]]] | None = None
+
+    @property
+    def asks(self) -> list[Ask]:
+        """What taking the first batch needs."""
+        return [worker.ask for worker in self.batches[0]]
+
+    def take_rest(self, store: AsyncStore) -> None:
+        """Ask for the batches after the first now: the store's thread takes them right after the record."""
+        self.calls = _take(store, self.batches[1:])
+
+    def give_first(self, taken: list[Taken] | None) -> None:
+        """The first batch, taken in the recording call: handed at once (the rest by `hand_out`)."""
+        self.first = taken
+        if taken is not None:
+            _give(self.batches[0], taken)
+
+    def release(self) -> None:
+        """Nothing handed after all (the step failed): each worker looks itself when it next wakes."""
+        for worker in self.workers:
+            if worker.handed is not None and not worker.handed.done():
+                worker.handed.set_result(None)
+            worker.handed = None
+
+
+def record_then_take(store: Store, updates: Sequence[tuple[Event, Iterable[Planned]]],
+                     announced: Mapping[str, Announced], deadline: float,
+                     asks: Sequence[Ask]) -> tuple[list[str], list[Taken] | None]:
+    """Record (one transaction), then take the first batch (another), in one call on the store's thread.
+
+    The record's failure is the caller's; the take's only means the hand-out takes them again.
+    """
+    new = store.record(updates, announced, deadline)
+    try:
+        return new, take_many(store, asks)
+    except Exception:  # store trouble or a row it cannot read: taken again (and said) by the hand-out
+        return new, None
+
+
+async def hand_out(store: AsyncStore, reservation: Reservation) -> None:
+    """Take the reserved workers' deliveries a batch per store call and hand each its own.
+
+    Every batch still to take is asked for at once: the store's thread takes one after the
+    other without waiting for the loop, while the loop sends the requests of those taken.
+    """
+    if reservation.calls is None:
+        rest, calls = reservation.batches, _take(store, reservation.batches)
+    else:  # the first batch was given by the recording call (or, if it failed, looks itself below)
+        rest, calls = reservation.batches[1:], reservation.calls
+    try:
+        for batch, call in zip(rest, calls, strict=True):
+            try:
+                taken: list[Taken] = await call
+            except Exception:  # store trouble or a row it cannot read: each worker looks itself, and says so
+                taken = [None] * len(batch)
+            _give(batch, taken)
+    finally:  # cancelled (shutdown): the workers not handed theirs look themselves
+        for call in calls:
+            call.cancel()  # a done one's error is retrieved, so never logged as unretrieved
+            call.add_done_callback(lambda done: done.cancelled() or done.exception())
+        _give(reservation.workers, [None] * len(reservation.workers))
+
+
+def _take(store: AsyncStore, batches: list[list[Worker]]) -> list[asyncio.Future[list[Taken]]]:
+    return [asyncio.ensure_future(store.run(take_many, [w.ask for w in batch])) for batch in batches]
+
+
+def _batches(idle: list[Worker]) -> Iterator[list[Worker]]:
+    size, start = FIRST_BATCH, 0
+    while start < len(idle):
+        yield idle[start:start + size]
+        start, size = start + size, min(size * 2, HAND_BATCH)
+
+
+def _give(workers: list[Worker], taken: list[Taken]) -> None:
+    for worker, one in zip(workers, taken, strict=True):
+        if worker.handed is not None and not worker.handed.done():
+            worker.handed.set_result(one)
+        worker.poke()

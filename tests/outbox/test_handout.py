@@ -1,0 +1,103 @@
+"""The hand-out after an event: many idle channels, their first batch taken with the record, the rest after."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from statusd.channels.base import Reply, Sent
+from statusd.compose.message import Message
+from statusd.model import Announced
+from statusd.outbox.facade import AsyncStore
+from statusd.outbox.handout import FIRST_BATCH, Reservation, hand_out, record_then_take
+from statusd.outbox.records import Planned
+from statusd.outbox.store import SENDING, SENT
+from statusd.outbox.worker import Worker
+from tests.outbox.test_outbox import POLICY, Recorder, event, message
+from tests.support.stores import NewStore
+
+pytestmark = pytest.mark.unit
+
+# More than the first batch and the doubling after it: every path of the hand-out is taken.
+CHANNELS = 40
+
+
+class Witness(Recorder):
+    """A channel double that reads, through another connection, the state of its delivery as it sends."""
+
+    def __init__(self, name: str, other: AsyncStore) -> None:
+        super().__init__()
+        self.name = name
+        self.other = other
+        self.states: list[str] = []
+
+    async def send(self, message: Message, *, idempotency_key: str, reply_to: Reply | None, created: Any = None) -> Sent:
+        seen = await self.other.post_for(message.event_id, self.name)
+        self.states.append(seen.state if seen else "absent")
+        return await super().send(message, idempotency_key=idempotency_key, reply_to=reply_to, created=created)
+
+
+async def parked(workers: list[Worker]) -> list[asyncio.Task[None]]:
+    runs = [asyncio.create_task(w.run()) for w in workers]
+    for _ in range(200):  # each finds nothing and waits to be poked
+        if all(w.parked for w in workers):
+            return runs
+        await asyncio.sleep(0.01)
+    raise AssertionError("the workers never parked")
+
+
+class TestHandOut:
+    """Every idle channel gets its post once, durably `sending` before its request leaves."""
+
+    async def test_a_record_with_the_first_batch_then_the_rest_sends_each_post_once(
+            self, new_store: NewStore) -> None:
+        store, other = AsyncStore(new_store()), AsyncStore(new_store())  # the second: another connection
+        channels = [Witness(f"c{i:02d}", other) for i in range(CHANNELS)]
+        workers = [Worker(store, channel, POLICY) for channel in channels]
+        runs = await parked(workers)
+        ev = event()
+        reservation = Reservation(workers)
+        assert len(reservation.asks) == FIRST_BATCH
+        recording = store.run(record_then_take, [(ev, [Planned(c.name, message(ev)) for c in channels])],
+                              {"main": Announced("closed", "fp", "", ev.id, 0.0)}, 5.0, reservation.asks)
+        reservation.take_rest(store)
+        new, first = await recording
+        assert new == [ev.id] and first is not None and len(first) == FIRST_BATCH
+        reservation.give_first(first)
+        await hand_out(store, reservation)
+        for _ in range(300):
+            if all(c.sent for c in channels) and (await store.counts()) == {SENT: CHANNELS}:
+                break
+            await asyncio.sleep(0.01)
+        for worker in workers:
+            worker.stop()
+        await asyncio.gather(*runs)
+        assert [len(c.sent) for c in channels] == [1] * CHANNELS
+        assert {state for c in channels for state in c.states} == {SENDING}
+        assert await store.counts() == {SENT: CHANNELS}
+
+    async def test_a_failed_step_leaves_the_reserved_workers_to_look_themselves(self, new_store: NewStore) -> None:
+        store = AsyncStore(new_store())
+        channels = [Recorder() for _ in range(3)]
+        for i, channel in enumerate(channels):
+            channel.name = f"c{i}"
+        workers = [Worker(store, channel, POLICY) for channel in channels]
+        runs = await parked(workers)
+        reservation = Reservation(workers)
+        assert all(w.handed is not None for w in workers)
+        reservation.release()  # as App does when the step's store call failed
+        assert all(w.handed is None for w in workers)
+        ev = event()
+        await store.record([(ev, [Planned(c.name, message(ev)) for c in channels])], {}, 5.0)
+        for worker in workers:
+            worker.poke()  # as Senders pokes the workers it did not reserve
+        for _ in range(300):
+            if all(c.sent for c in channels):
+                break
+            await asyncio.sleep(0.01)
+        for worker in workers:
+            worker.stop()
+        await asyncio.gather(*runs)
+        assert [len(c.sent) for c in channels] == [1, 1, 1]
