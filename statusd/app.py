@@ -102,8 +102,7 @@ class App:
             log.warning("channel_inactive", channel=name, reason=reason)
         self._install_signals()
         await self.node.start(self._kick.set, self.store)
-        said = await recall.announced_entries(self.store)
-        self._fallback, self._pushed = recall.as_wanted(said), recall.pushed(said)
+        self._fallback, self._pushed = await recall.recollect(self.store)
         # The first read (whole, so it takes a moment) before the first request: status.json is right at once.
         await self.status.load()
         await self.publisher.refresh(datetime.now(UTC))

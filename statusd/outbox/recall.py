@@ -13,13 +13,19 @@ from statusd.outbox.facade import AsyncStore
 from statusd.outbox.queries import recent_events
 from statusd.outbox.records import STORE_ERRORS, StoredEvent
 
-__all__ = ["Pushed", "Said", "announced_entries", "as_wanted", "automatic_posts", "pushed"]
+__all__ = ["Pushed", "Said", "announced_entries", "as_wanted", "automatic_posts", "pushed", "recollect"]
 
 log = structlog.get_logger()
 
 
 Said = dict[Target, tuple[StatusEntry, StoredEvent]]
 Pushed = dict[Target, tuple[StatusEntry, float]]  # a pushed entry and when it was recorded
+
+
+async def recollect(store: AsyncStore) -> tuple[Wanted, Pushed]:
+    """What was last announced (`as_wanted`) and the pushed statuses among it (`pushed`), read once."""
+    said = await announced_entries(store)
+    return as_wanted(said), pushed(said)
 
 
 def as_wanted(said: Said) -> Wanted:
