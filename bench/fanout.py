@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from command import sites
 from common import Hooks, RunningDaemon, Summary, machine, webhook, write_config
 
 from tests.support.daemon import Daemon
@@ -61,6 +62,7 @@ class Result:
 
     receivers: int
     flips: list[Flip]
+    sites: int = 0  # generated sites (0: the shipped config's)
 
     @property
     def after_write(self) -> Summary:
@@ -83,18 +85,35 @@ class Result:
         return Summary.of([(f.returned - f.invoked) * 1000 for f in self.flips])
 
 
-def measure(receivers: int, flips: int) -> Result:
-    """Start receivers and a daemon in a temporary directory, flip `flips` times, clean up."""
+def measure(receivers: int, flips: int, site_count: int = 0) -> Result:
+    """Start receivers and a daemon in a temporary directory, flip `flips` times, clean up.
+
+    `site_count` above the shipped config's: generated sites (bench/command.py), each in status.yaml.
+    """
     with tempfile.TemporaryDirectory(prefix="statusd-bench-") as tmp:
         directory = Path(tmp)
         with Hooks(receivers, directory / "hooks") as hooks:
             channels = {f"hook{i:02d}": webhook(url) for i, url in enumerate(hooks.urls)}
             config = write_config(directory, channels, status="main:\n  level: open\n")
+            if site_count:
+                _more_sites(config, site_count)
             with RunningDaemon(config, directory / "state") as daemon:
                 time.sleep(SETTLE)
-                result = Result(receivers, [_flip(daemon, hooks, n) for n in range(flips)])
+                result = Result(receivers, [_flip(daemon, hooks, n) for n in range(flips)], site_count)
             _check_once(hooks, flips)
             return result
+
+
+def _more_sites(config: Path, count: int) -> None:
+    """The config's sites, and its status.yaml, grown to `count` sites (`statusd set` rewrites one)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    data = yaml.load(config.read_text(encoding="utf-8"))
+    data["sites"], status = sites(count, dict(data["sites"]))
+    with config.open("w", encoding="utf-8") as out:
+        yaml.dump(data, out)
+    config.with_name("status.yaml").write_text(status, encoding="utf-8")
 
 
 def _check_once(hooks: Hooks, flips: int) -> None:
@@ -144,8 +163,8 @@ def _arrivals(hooks: Hooks, seen: list[int], level: str) -> tuple[float, float]:
 
 def rows(result: Result) -> list[tuple[str, Summary, str]]:
     """Table rows: what was measured, its summary in ms, and the target if any."""
-    n = result.receivers
-    target = f"< {TARGET_MS:g} ms" if n == 8 else ""
+    n = f"{result.receivers}, {result.sites} sites" if result.sites else result.receivers
+    target = f"< {TARGET_MS:g} ms" if result.receivers == 8 else ""
     return [
         (f"fan-out N={n}: set returned -> last arrival", result.after_return, target),
         (f"fan-out N={n}: status.yaml written -> first", result.first_after_write,
@@ -173,10 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--receivers", type=int, action="append",
                         help="N (repeatable; default 8 and 32)")
     parser.add_argument("--flips", type=int, default=20)
+    parser.add_argument("--sites", type=int, default=0,
+                        help="grow the config to this many sites, each in status.yaml (issue 15: flat to 500)")
     args = parser.parse_args(argv)
     table: list[tuple[str, Summary, str]] = []
     for n in args.receivers or [8, 32]:
-        table.extend(rows(measure(n, args.flips)))
+        table.extend(rows(measure(n, args.flips, args.sites)))
     print(f"fan-out, {args.flips} flips each; {machine()}")
     print(format_rows(table))
     print(NOTE)

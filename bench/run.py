@@ -43,8 +43,8 @@ BENCHES = ("fanout", "peers", "social", "idle", "sse", "hub", "status", "ingest"
 
 def _fanout_rows(flips: int) -> list[Row]:
     rows: list[Row] = []
-    for n in (8, 32):
-        rows += [(name, _ms(s), target) for name, s, target in fanout.rows(fanout.measure(n, flips))]
+    for n, sites in ((8, 0), (32, 0), (8, 500)):  # and flat to 500 sites (issue 15)
+        rows += [(name, _ms(s), target) for name, s, target in fanout.rows(fanout.measure(n, flips, sites))]
     return rows
 
 
@@ -55,7 +55,7 @@ def _ms(s: Summary) -> str:
 def _plan(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], list[Row]]]]:
     """(name, what is happening, how to get its rows) for every benchmark, in order."""
     return [
-        ("fanout", f"fan-out to 8 and 32 webhooks, {args.flips} flips each",
+        ("fanout", f"fan-out to 8 and 32 webhooks, and to 8 at 500 sites, {args.flips} flips each",
          lambda: _fanout_rows(args.flips)),
         ("peers", f"ingest push to 1-128 webhooks beside an aiohttp gather and Apprise, {args.pushes} pushes each",
          lambda: fanout_peers.rows(fanout_peers.measure(pushes=args.pushes))),
