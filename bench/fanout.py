@@ -180,9 +180,9 @@ NOTE = ("A negative 'set returned' figure is real: every receiver had the messag
 
 
 def format_rows(table: list[tuple[str, Summary, str]], unit: str = "ms") -> str:
-    lines = [f"{'measure':<46} {'median':>8} {'min':>8} {'p90':>8} {'max':>8}  target"]
+    lines = [f"{'measure':<56} {'median':>8} {'min':>8} {'p90':>8} {'max':>8}  target"]
     for name, s, target in table:
-        lines.append(f"{name:<46} {s.median:>6.0f}{unit} {s.min:>6.0f}{unit} {s.p90:>6.0f}{unit} "
+        lines.append(f"{name:<56} {s.median:>6.0f}{unit} {s.min:>6.0f}{unit} {s.p90:>6.0f}{unit} "
                      f"{s.max:>6.0f}{unit}  {target}")
     return "\n".join(lines)
 
