@@ -29,6 +29,8 @@ REQUEST_LINE = b"GET /status.json HTTP/1.1"
 END = b"\r\n\r\n"
 # Past this without a whole head, aiohttp's own limits (8190 per line) decide.
 MAX_HEAD = 8190
+# aiohttp's RequestHandler answers 400 past this many header fields (its max_headers).
+MAX_FIELDS = 128
 # A connection with no whole request for this long is closed (nginx's keep-alive, too).
 KEEPALIVE = 75.0
 # A header field as RFC 9110 writes it (a token, a colon, visible text): anything else,
@@ -72,7 +74,10 @@ def if_none_match(head: bytes) -> str | Literal[False] | None:
     """
     found: list[str] = []
     hosts = 0
-    for line in head.split(b"\r\n"):
+    lines = head.split(b"\r\n")
+    if len(lines) > MAX_FIELDS:
+        return False
+    for line in lines:
         if not FIELD.fullmatch(line):
             return False
         name, _, value = line.partition(b":")

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from statusd.config.load import Config
 from statusd.model import Level, StatusEntry, Target
 from statusd.sources.status.unwritten import adopt
 from tests.conftest import WriteConfig
@@ -120,22 +121,25 @@ class TestAStopBeforeTheWrite:
             daemon.kill()
 
 
+SEEN = (1, 2, 100 * 10**9)
+
+
 class TestAdopt:
     ENTRY = StatusEntry(Level.EMERGENCY, {"en": "Fire alarm"}, by="feed:panel", at=datetime(2026, 12, 2, tzinfo=UTC))
 
-    def test_recorded_after_the_file_changed_and_not_in_it(self) -> None:
+    def test_recorded_after_the_file_changed_and_not_in_it(self, config: Config) -> None:
         pending: dict[Target, Any] = {}
-        assert adopt(pending, {Target("main"): (self.ENTRY, 200.0)}, {Target("main"): StatusEntry()}, (1, 2, 100 * 10**9))
+        assert adopt(pending, {Target("main"): (self.ENTRY, 200.0)}, {Target("main"): StatusEntry()}, SEEN, config)
         assert pending == {Target("main"): (self.ENTRY, False, StatusEntry())}
 
     @pytest.mark.parametrize("recorded, held", [(50.0, StatusEntry()), (200.0, ENTRY),
                                                 (200.0, StatusEntry(Level.EMERGENCY, {"en": "Fire alarm"}))])
-    def test_not_when_the_file_is_newer_or_holds_it(self, recorded: float, held: StatusEntry) -> None:
+    def test_not_when_the_file_is_newer_or_holds_it(self, recorded: float, held: StatusEntry, config: Config) -> None:
         pending: dict[Target, Any] = {}
-        assert not adopt(pending, {Target("main"): (self.ENTRY, recorded)}, {Target("main"): held}, (1, 2, 100 * 10**9))
+        assert not adopt(pending, {Target("main"): (self.ENTRY, recorded)}, {Target("main"): held}, SEEN, config)
         assert pending == {}
 
-    def test_not_over_a_push_already_pending_nor_without_a_file(self) -> None:
+    def test_not_over_a_push_already_pending_nor_without_a_file(self, config: Config) -> None:
         pending: dict[Target, Any] = {Target("main"): ("newer", False, None)}
-        assert not adopt(pending, {Target("main"): (self.ENTRY, 200.0)}, {}, (1, 2, 100 * 10**9))
-        assert not adopt({}, {Target("main"): (self.ENTRY, 200.0)}, {}, None)
+        assert not adopt(pending, {Target("main"): (self.ENTRY, 200.0)}, {}, SEEN, config)
+        assert not adopt({}, {Target("main"): (self.ENTRY, 200.0)}, {}, None, config)

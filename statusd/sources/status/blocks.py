@@ -40,8 +40,9 @@ def cut(text: str) -> list[tuple[str, str]] | None:
     found: list[tuple[str, str]] = []
     key: str | None = None
     lines: list[str] = []
-    for line in text.split("\n"):
-        if not line or line[0] in " #":
+    # Each line keeps its line break: a block scalar's last break (`|`, `>`) is its value's.
+    for line in text.splitlines(keepends=True):
+        if line[0] in " #\n":
             if key is None and line.strip() and not line.lstrip().startswith("#"):
                 return None  # an indented value before any key
             lines.append(line)
@@ -50,12 +51,12 @@ def cut(text: str) -> list[tuple[str, str]] | None:
         if top is None:
             return None  # `---`, `%YAML`, `- `, `? `, a flow at column 0, a quoted key...
         if key is not None:
-            found.append((key, "\n".join(lines)))
+            found.append((key, "".join(lines)))
             lines = []
         key = top.group(1)
         lines.append(line)  # the first block keeps the comments above it: every character is read
     if key is not None:
-        found.append((key, "\n".join(lines)))
+        found.append((key, "".join(lines)))
     keys = [k for k, _ in found]
     return found if found and len(set(keys)) == len(keys) else None
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import structlog
 
+from statusd.config.load import Config
 from statusd.model import StatusEntry, Target, Wanted
 
 __all__ = ["adopt"]
@@ -23,14 +24,15 @@ log = structlog.get_logger()
 Pending = dict[Target, tuple[StatusEntry, bool, StatusEntry | None]]
 
 
-def adopt(pending: Pending, pushed: Mapping[Target, tuple[StatusEntry, float]], from_file: Wanted,
-          seen: tuple[int, int, int] | None) -> bool:
+def adopt(pending: Pending, pushed: Mapping[Target, tuple[StatusEntry, float]], from_file: Wanted | None,
+          seen: tuple[int, int, int] | None, config: Config) -> bool:
     """Add to `pending` the pushed entries the file never got; True if there were any.
 
     `pushed` maps a target to its last announced pushed entry and when it was recorded
     (seconds since the epoch); `seen` is the file's (inode, size, mtime in ns) as read.
+    Nothing without a usable file (the store's last good state is used whole then).
     """
-    if seen is None:
+    if seen is None or from_file is None:
         return False
     changed_ns = seen[2]
     found = False
@@ -38,11 +40,21 @@ def adopt(pending: Pending, pushed: Mapping[Target, tuple[StatusEntry, float]], 
         held = from_file.get(target)
         if recorded * 1e9 <= changed_ns or target in pending or _same(held, entry):
             continue
+        if not _configured(target, config):
+            # A site or service taken out of statusd.yaml since: the file cannot hold it, and
+            # keeping it would mean a failed write, and an error logged, every few seconds.
+            log.info("status_push_dropped", target=str(target), reason="no longer in statusd.yaml")
+            continue
         pending[target] = (entry, False, held)
         found = True
         log.warning("status_push_restored", target=str(target), by=entry.by, level=entry.level.value,
                     note="announced before the stop but not yet in status.yaml; kept and written now")
     return found
+
+
+def _configured(target: Target, config: Config) -> bool:
+    site = config.sites.get(target.site)
+    return site is not None and (target.service is None or target.service in site.services)
 
 
 def _same(held: StatusEntry | None, entry: StatusEntry) -> bool:

@@ -115,7 +115,7 @@ class StatusWatch:
         """Read the file once, saying nothing yet; a poisoned file means the store's last good state, loudly."""
         await self._remove_leftovers()
         await self._read()
-        if self._from_file is not None and unwritten.adopt(self._pending, self._pushed(), self._from_file, self._seen):
+        if unwritten.adopt(self._pending, self._pushed(), self._from_file, self._seen, self.config):
             self._to_write.set()  # a building system's status announced before a stop
         if self._from_file is None:
             self._from_file = self._fallback()
