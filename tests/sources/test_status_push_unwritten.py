@@ -9,6 +9,7 @@ was, with its old time) and start the daemon on it, reading what the receiver ho
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import time
@@ -22,6 +23,7 @@ import pytest
 
 from statusd.config.load import Config
 from statusd.model import Level, StatusEntry, Target
+from statusd.sources.status.lock import lock_path
 from statusd.sources.status.unwritten import adopt
 from tests.conftest import WriteConfig
 from tests.support.daemon import Daemon
@@ -90,12 +92,24 @@ pytestmark = pytest.mark.e2e
 class TestAStopBeforeTheWrite:
     async def test_the_pushed_status_stays_and_is_written(
             self, write_config: WriteConfig, tmp_path: Path, hook: WebhookReceiver) -> None:
+        # A real stop before the write: the file's lock held, so the daemon's write of the
+        # alarm waits, and the daemon is killed meanwhile. The file is as it was, times and all.
         config, status = config_for(write_config, hook), tmp_path / "status.yaml"
-        await pushed_then_file_put_back(config, tmp_path / "state", hook, status, changed_after=False)
-        daemon = await asyncio.to_thread(
-            Daemon(config, tmp_path / "state", env={"HOOK_SECRET": SECRET, "PANEL_TOKEN": PANEL}).start)
+        env = {"HOOK_SECRET": SECRET, "PANEL_TOKEN": PANEL}
+        first = await asyncio.to_thread(Daemon(config, tmp_path / "state", env=env).start)
+        lock = os.open(lock_path(status), os.O_RDONLY | os.O_CREAT, 0o666)
         try:
-            await until(lambda: "by: feed:panel" in status.read_text(), "the alarm written again")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            assert await asyncio.to_thread(push, first, ALARM) == 202
+            await hook.wait_for(1)
+            await until(lambda: "status_push_waiting" in first.logs(), "the write held back by the lock")
+            first.kill()
+        finally:
+            os.close(lock)
+        assert status.read_text() == BEFORE
+        daemon = await asyncio.to_thread(Daemon(config, tmp_path / "state", env=env).start)
+        try:
+            await until(lambda: "by: feed:panel" in status.read_text(), "the alarm written at the start")
             assert "status_push_restored" in daemon.logs()
             assert await asyncio.to_thread(level, daemon) == "emergency"
             await asyncio.sleep(0.5)

@@ -182,9 +182,13 @@ def clip(text: str) -> str:
 
 
 def signature(path: Path) -> tuple[int, int, int] | None:
-    """The file's inode, size and modification time (None if it is missing): what a change alters."""
+    """The file's inode, size and last change in ns (None if it is missing): what a change alters.
+
+    The later of its modification and its status change: a file copied in with its old
+    times (`cp -p`, a restore) keeps an old mtime, but its ctime says when it came.
+    """
     try:
         info = path.stat()
     except OSError:
         return None
-    return info.st_ino, info.st_size, info.st_mtime_ns
+    return info.st_ino, info.st_size, max(info.st_mtime_ns, info.st_ctime_ns)

@@ -29,7 +29,7 @@ def adopt(pending: Pending, pushed: Mapping[Target, tuple[StatusEntry, float]], 
     """Add to `pending` the pushed entries the file never got; True if there were any.
 
     `pushed` maps a target to its last announced pushed entry and when it was recorded
-    (seconds since the epoch); `seen` is the file's (inode, size, mtime in ns) as read.
+    (seconds since the epoch); `seen` is the file's bounds.signature as read.
     Nothing without a usable file (the store's last good state is used whole then).
     """
     if seen is None or from_file is None:
