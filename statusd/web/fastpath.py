@@ -88,6 +88,8 @@ def if_none_match(head: bytes) -> str | Literal[False] | None:
         if name == b"connection" and value.lower() != b"keep-alive":
             return False  # close, upgrade and the rest change what happens after the answer
         if name == b"if-none-match":
+            if found:
+                return False  # twice: how the two combine is aiohttp's to say
             found.append(value.decode("latin-1"))
         elif name == b"host":
             hosts += 1
