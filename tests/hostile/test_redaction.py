@@ -7,13 +7,15 @@ import logging
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 import structlog
 from structlog.testing import capture_logs
 
-from statusd import logs
+from statusd import errors, logs
 from statusd.channels.base import PermanentError, TransientError
 from statusd.errors import REDACTED, redact, remember_secret
-from tests.security.leaks import Scanner, make_secret
+from tests.security.leaks import Scanner, Secret, make_secret
 
 pytestmark = pytest.mark.unit
 
@@ -113,3 +115,39 @@ class TestKnownForms:
     def test_base64(self, form: str) -> None:
         spelled = KNOWN.forms()[form]
         assert spelled not in redact(f"echoed {spelled} back")
+
+
+# A library with many channels: 128 secrets known.
+# One of the shortest a secret can be (8 characters), whose raw form fills one index key exactly.
+MANY = [make_secret(f"many-{i}") for i in range(127)] + [Secret("short", "SECRET-Z", None)]
+for _secret in MANY:
+    remember_secret(_secret.value)
+# Every spelling redact knows (a fragment of a secret is the scanner's, for a partial leak).
+_SPELLINGS = [(s.name, form, spelled) for s in [KNOWN, *MANY] for form, spelled in s.forms().items()
+              if form != "fragment"]
+
+
+class TestManySecrets:
+    """Known secrets are looked up by their first characters in a short text and searched for in a long
+    one: each way, no form of any of them survives, wherever it sits, and text without them is kept."""
+
+    @settings(max_examples=300, deadline=None)
+    @given(before=st.text(max_size=2000), after=st.text(max_size=2000),
+           which=st.lists(st.sampled_from(_SPELLINGS), min_size=1, max_size=4))
+    @example(before="", after="", which=[("short", "raw", "SECRET-Z")])  # a form that ends the text
+    @example(before="x" * 2000, after="", which=[("short", "raw", "SECRET-Z")])
+    def test_no_form_survives(self, before: str, after: str, which: list[tuple[str, str, str]]) -> None:
+        out = redact(before + " ".join(spelled for _, _, spelled in which) + after)
+        assert [(name, form) for name, form, spelled in _SPELLINGS if spelled in out] == []
+
+    @settings(max_examples=300, deadline=None)
+    @given(parts=st.lists(st.one_of(st.text(max_size=300), st.sampled_from([s for _, _, s in _SPELLINGS])),
+                          max_size=12))
+    @example(parts=["a", "SECRET-Z"])
+    def test_lookup_and_search_agree(self, parts: list[str]) -> None:
+        """Both ways give what replacing every form, the longest first, gives: text around kept as it was."""
+        text = "".join(parts)
+        expected = text
+        for form in errors._FORMS:
+            expected = expected.replace(form, REDACTED)
+        assert errors._without_known(text) == expected
