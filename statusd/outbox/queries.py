@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from statusd.events import STAFF_KINDS, Event
 from statusd.outbox.dialect import Dialect
 from statusd.outbox.records import (
+    DELETE,
     FAILED,
     PENDING,
     POST,
@@ -133,13 +134,18 @@ class Queries:
         return [Event.from_json(row["body"]) for row in rows]
 
     # -- for the workers: order per target, what a channel carries, claimed posts ----------
+    # Each is asked before every post, so each reads a few rows however long the history: the
+    # tables are joined in the order written (CROSS JOIN: SQLite keeps that order, which its
+    # planner, without statistics, once chose worse; PostgreSQL plans it as any join), each
+    # step found by an index (schema.py's step 2).
 
     def superseded_by(self, delivery: Delivery) -> str | None:
         """The id of a newer event whose post on the same channel makes this post stale."""
         row = self._db.execute(
-            "SELECT ne.id FROM deliveries n JOIN events ne ON ne.id = n.event_id, events oe"
-            f" WHERE oe.id = ? AND n.channel = ? AND n.action = ? AND n.id != ? AND {_REPLACES}"
-            " ORDER BY ne.seq DESC LIMIT 1",
+            # The post's event, the target's newer events (events_target_created), their post here.
+            "SELECT ne.id FROM events oe CROSS JOIN events ne CROSS JOIN deliveries n"
+            f" WHERE oe.id = ? AND n.event_id = ne.id AND n.channel = ? AND n.action = ? AND n.id != ?"
+            f" AND {_REPLACES} ORDER BY ne.seq DESC LIMIT 1",
             (delivery.event_id, delivery.channel, POST, delivery.id, *_STAFF),
         ).fetchone()
         return str(row["id"]) if row else None
@@ -151,22 +157,27 @@ class Queries:
         earlier one could otherwise land after it.
         """
         row = self._db.execute(
-            "SELECT o.* FROM deliveries o JOIN events oe ON oe.id = o.event_id, events ne"
-            f" WHERE ne.id = ? AND o.channel = ? AND o.action = ? AND o.id != ? AND {_REPLACES}"
-            " AND (o.state = ? OR (o.state = ? AND o.uncertain = 1)) ORDER BY o.next_attempt LIMIT 1",
-            (delivery.event_id, delivery.channel, POST, delivery.id, *_STAFF, SENDING, PENDING),
+            # The post's event, the channel's waiting posts (deliveries_due: the states as a list,
+            # where an OR of the two read every delivery the channel ever had), their events.
+            "SELECT o.* FROM events ne CROSS JOIN deliveries o CROSS JOIN events oe"
+            f" WHERE ne.id = ? AND o.channel = ? AND o.action = ? AND o.id != ? AND oe.id = o.event_id"
+            f" AND {_REPLACES} AND o.state IN (?, ?) AND (o.state = ? OR o.uncertain = 1)"
+            " ORDER BY o.next_attempt LIMIT 1",
+            (delivery.event_id, delivery.channel, POST, delivery.id, *_STAFF, SENDING, PENDING, SENDING),
         ).fetchone()
         return delivery_from_row(row) if row else None
 
     def last_carried(self, channel: str, target: str) -> Delivery | None:
         """The newest post this channel carries (sent, not deleted) about `target`."""
         row = self._db.execute(
-            "SELECT d.* FROM events e JOIN deliveries d ON d.event_id = e.id"
-            " WHERE e.target = ? AND d.channel = ? AND d.action = ? AND d.state = ?"
+            # The channel's sent posts newest first (deliveries_sent) until one is about `target`;
+            # a deletion looked up by the post's own key (event, channel, action: unique).
+            "SELECT d.* FROM deliveries d CROSS JOIN events e"
+            " WHERE e.id = d.event_id AND e.target = ? AND d.channel = ? AND d.action = ? AND d.state = ?"
             " AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.event_id = d.event_id"
-            " AND x.channel = d.channel AND x.action != ? AND x.state IN (?, ?, ?))"
+            " AND x.channel = d.channel AND x.action = ? AND x.state IN (?, ?, ?))"
             " ORDER BY d.sent_at DESC LIMIT 1",
-            (target, channel, POST, SENT, POST, PENDING, SENDING, SENT),
+            (target, channel, POST, SENT, DELETE, PENDING, SENDING, SENT),
         ).fetchone()
         return delivery_from_row(row) if row else None
 

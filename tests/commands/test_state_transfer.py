@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from statusd.commands import main
@@ -19,6 +20,8 @@ from statusd.errors import ConfigError
 from statusd.events import Event, EventKind
 from statusd.loading import load
 from statusd.model import Announced, Level, Target
+from statusd.outbox.dialect import POSTGRES
+from statusd.outbox.schema import STEPS, VERSION
 from statusd.outbox.sqlite import SqliteStore
 from statusd.outbox.store import Planned
 from tests.conftest import WriteConfig
@@ -138,8 +141,28 @@ class TestMigrate:
         assert PASSWORD not in err
         out = run(config, tmp_path / "state", "migrate", capsys=capsys)[1]
         assert out.strip() == (f"the store postgresql://statusd@127.0.0.1:{postgres_server.port}/"
-                               f"{postgres_database}: created its tables (schema version 1).")
+                               f"{postgres_database}: created its tables (schema version {VERSION}).")
         assert "nothing to do" in run(config, tmp_path / "state", "migrate", capsys=capsys)[1]
+
+    def test_a_version_1_database_is_upgraded_by_migrate(
+            self, write_config: WriteConfig, tmp_path: Path, postgres_server: PostgresServer,
+            postgres_database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+        """The indexes a post's checks need (schema step 2) come with `statusd migrate`; until then the
+        daemon's commands refuse the database, saying so."""
+        monkeypatch.setenv(ENV, PASSWORD)
+        with psycopg.connect(postgres_server.dsn(postgres_database), autocommit=True) as db:
+            STEPS[1](POSTGRES, db.execute)
+            db.execute("INSERT INTO schema_version (version) VALUES (1)")
+        config = pg_config(write_config, postgres_server, postgres_database)
+        code, _, err = run(config, tmp_path / "state", "history", capsys=capsys)
+        assert code == 2 and "holds schema version 1" in err and "run `statusd migrate` first" in err
+        out = run(config, tmp_path / "state", "migrate", capsys=capsys)[1]
+        assert out.strip().endswith(f"upgraded from schema version 1 to {VERSION}.")
+        with psycopg.connect(postgres_server.dsn(postgres_database)) as db:
+            names = {row[0] for row in db.execute("SELECT indexname FROM pg_indexes WHERE tablename IN "
+                                                  "('events', 'deliveries')")}
+        assert {"deliveries_sent", "events_target_created"} <= names
+        assert run(config, tmp_path / "state", "history", capsys=capsys)[0] == 0
 
     def test_the_daemon_refuses_an_unmigrated_database(
             self, write_config: WriteConfig, tmp_path: Path, postgres_server: PostgresServer,

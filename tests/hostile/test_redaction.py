@@ -7,9 +7,9 @@ import logging
 from typing import Any
 
 import pytest
+import structlog
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-import structlog
 from structlog.testing import capture_logs
 
 from statusd import errors, logs

@@ -1,0 +1,123 @@
+"""A post's checks before it leaves cost the same after months of history as on the first day.
+
+Each post is checked against the channel's sent posts (`last_carried`: does the
+channel show this already?) and its waiting ones (`unresolved_before`: is an
+earlier post of the target still in doubt?). Those once read every delivery the
+channel ever had, the first of them once per row (7 s a post on a store of
+2,000 events to 128 channels). Measured here in SQLite's own steps (a progress
+handler counts virtual-machine instructions): the same for 50 and for 500 old
+posts, and what they answer is unchanged (the other outbox tests hold that).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from statusd.model import Level
+from statusd.outbox.dialect import SQLITE
+from statusd.outbox.records import Delivery
+from statusd.outbox.schema import STEPS, VERSION
+from statusd.outbox.sqlite import SqliteStore
+from statusd.outbox.store import Store
+from tests.outbox.test_outbox_promises import event, record
+
+pytestmark = pytest.mark.unit
+
+TARGETS = ("main", "annexe", "main/wifi")
+
+
+def history(store: Store, count: int, start: int = 0) -> None:
+    """`count` posts sent on channel `rec`, the targets in turn, then a new post of `main` waiting."""
+    for number in range(start, start + count):
+        level = (Level.CLOSED, Level.OPEN)[number % 2]
+        record(store, event(TARGETS[number % len(TARGETS)], level, f"old{number}"), f"old {number}",
+               at=1_000_000.0 + number)
+        due = store.next_due("rec")
+        assert due is not None
+        store.mark_sent(due.id, f"r{due.id}", None)
+
+
+def steps(store: SqliteStore, call: Callable[[], object]) -> int:
+    """SQLite's virtual-machine instructions (in hundreds) that `call` takes."""
+    counted = [0]
+
+    def tick() -> int:
+        counted[0] += 1
+        return 0  # go on
+
+    store._sqlite.set_progress_handler(tick, 100)
+    try:
+        call()
+    finally:
+        store._sqlite.set_progress_handler(None, 0)
+    return counted[0]
+
+
+def ask(store: Store, due: Delivery, check: str) -> object:
+    """One of the checks a post goes through before it leaves, for the waiting post `due`."""
+    if check == "last_carried":
+        return store.last_carried("rec", "main")
+    return getattr(store, check)(due)
+
+
+def waiting(store: Store) -> Delivery:
+    record(store, event("main", Level.LIMITED, "new"), "new", at=2_000_000.0)
+    due = store.next_due("rec")
+    assert due is not None and due.message is not None and due.message.text == "new"
+    return due
+
+
+class TestChecksStayFlat:
+    """From 50 to 500 old posts, a post's checks take as many of the store's steps, give or take a few."""
+
+    @pytest.fixture
+    def grown(self, tmp_path: Path) -> Callable[[int], tuple[SqliteStore, Delivery]]:
+        def grow(count: int) -> tuple[SqliteStore, Delivery]:
+            store = SqliteStore(tmp_path / f"history-{count}.db")
+            history(store, count)
+            return store, waiting(store)
+        return grow
+
+    @pytest.mark.parametrize("check", ["last_carried", "unresolved_before", "superseded_by"])
+    def test_flat(self, grown: Callable[[int], tuple[SqliteStore, Delivery]], check: str) -> None:
+        counts = []
+        for size in (50, 500):
+            store, due = grown(size)
+            assert due.message is not None
+            counts.append(steps(store, partial(ask, store, due, check)))
+            store.close()
+        small, large = counts
+        assert large <= small + 3, f"{check}: {small} hundred steps at 50 old posts, {large} at 500"
+
+    def test_the_answer_is_the_newest_post_of_the_target(
+            self, grown: Callable[[int], tuple[SqliteStore, Delivery]]) -> None:
+        store, _ = grown(50)
+        last = store.last_carried("rec", "main")
+        assert last is not None and last.message is not None and last.message.text == "old 48"
+        store.close()
+
+
+class TestUpgrade:
+    """A store made before the index is brought up to date when the daemon opens it."""
+
+    def test_a_version_1_file_gets_the_index(self, tmp_path: Path) -> None:
+        path = tmp_path / "statusd.db"
+        db = sqlite3.connect(path)
+        STEPS[1](SQLITE, db.execute)
+        db.execute("INSERT INTO schema_version (version) VALUES (1)")
+        db.commit()
+        db.close()
+        store = SqliteStore(path)
+        try:
+            assert store.schema_version() == VERSION >= 2
+            names = {row[0] for row in store._db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+            assert "deliveries_sent" in names
+            history(store, 3)  # and it works as a new one does
+            assert store.last_carried("rec", "main") is not None
+        finally:
+            store.close()
