@@ -1,4 +1,4 @@
-"""A post's checks before it leaves cost the same after months of history as on the first day.
+"""A post's checks before it leaves, and the health report, cost the same after months of history.
 
 Each post is checked against the channel's sent posts (`last_carried`: does the
 channel show this already?) and its waiting ones (`unresolved_before`: is an
@@ -7,6 +7,7 @@ channel ever had, the first of them once per row (7 s a post on a store of
 2,000 events to 128 channels). Measured here in SQLite's own steps (a progress
 handler counts virtual-machine instructions): the same for 50 and for 500 old
 posts, and what they answer is unchanged (the other outbox tests hold that).
+The health report's reads (every /metrics scrape and /readyz) likewise.
 """
 
 from __future__ import annotations
@@ -59,9 +60,14 @@ def steps(store: SqliteStore, call: Callable[[], object]) -> int:
 
 
 def ask(store: Store, due: Delivery, check: str) -> object:
-    """One of the checks a post goes through before it leaves, for the waiting post `due`."""
+    """One of the checks a post goes through before it leaves, for the waiting post `due`, or one
+    of what the health report (/metrics, /readyz) reads."""
     if check == "last_carried":
         return store.last_carried("rec", "main")
+    if check == "last_outcome":
+        return store.last_outcome("rec")
+    if check in ("waiting", "retry_depth"):
+        return getattr(store, check)()
     return getattr(store, check)(due)
 
 
@@ -83,7 +89,8 @@ class TestChecksStayFlat:
             return store, waiting(store)
         return grow
 
-    @pytest.mark.parametrize("check", ["last_carried", "unresolved_before", "superseded_by"])
+    @pytest.mark.parametrize("check", ["last_carried", "unresolved_before", "superseded_by",
+                                       "waiting", "retry_depth", "last_outcome"])
     def test_flat(self, grown: Callable[[int], tuple[SqliteStore, Delivery]], check: str) -> None:
         counts = []
         for size in (50, 500):
@@ -94,11 +101,15 @@ class TestChecksStayFlat:
         small, large = counts
         assert large <= small + 3, f"{check}: {small} hundred steps at 50 old posts, {large} at 500"
 
-    def test_the_answer_is_the_newest_post_of_the_target(
-            self, grown: Callable[[int], tuple[SqliteStore, Delivery]]) -> None:
-        store, _ = grown(50)
+    def test_the_answers(self, grown: Callable[[int], tuple[SqliteStore, Delivery]]) -> None:
+        store, due = grown(50)
         last = store.last_carried("rec", "main")
         assert last is not None and last.message is not None and last.message.text == "old 48"
+        assert store.waiting() == {"rec": 1} and store.retry_depth() == {}
+        outcome = store.last_outcome("rec")
+        assert outcome is not None and outcome[0] == "sent"
+        store.mark_failed(due.id, "HTTP 400: refused")  # newer than every sent one: the last outcome now
+        assert store.last_outcome("rec") == ("failed", "HTTP 400: refused", pytest.approx(outcome[2], abs=1e9))
         store.close()
 
 
