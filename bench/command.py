@@ -2,7 +2,7 @@
 
 Then the daemon's memory: its RSS after start and after one `set`, at 3, 100 and 500 sites.
 
-Each run is a fresh `python -m statusd set main closed -m …` against a generated
+Each run is a fresh `statusd set main closed -m …` (the installed script) against a generated
 config in a temporary directory (the shipped statusd.yaml with generated channels
 and sites, the shipped alerts/); the store is not there yet, as on a first flip.
 Channels cycle through every channel type, so a platform client imported on the
@@ -106,7 +106,11 @@ def write(directory: Path, channel_count: int, site_count: int, console: bool = 
 
 
 def _command(config: Path, level: str, *python_flags: str) -> list[str]:
-    return [sys.executable, *python_flags, "-m", "statusd", "--config", str(config),
+    # The `statusd` command the desk types (the installed script), as `python -m statusd` when
+    # there is none: runpy's own imports are not the command's.
+    script = Path(sys.executable).parent / "statusd"
+    program = [str(script)] if script.exists() else ["-m", "statusd"]
+    return [sys.executable, *python_flags, *program, "--config", str(config),
             "--state-dir", str(config.parent / "state"), "set", "main", level, *MESSAGE]
 
 

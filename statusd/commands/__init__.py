@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from statusd.commands import shared
 from statusd.commands.argv import Parser
 from statusd.commands.shared import EX_CONFIG, EX_USAGE, dispatch
 from statusd.safetext import TerminalText
@@ -71,6 +72,9 @@ def main(argv: Sequence[str]) -> int:
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = TerminalText(out), TerminalText(err)
     try:
-        return dispatch(args)
+        code = dispatch(args)
     finally:
         sys.stdout, sys.stderr = out, err
+    # Only this process's own command says so (the desk API runs commands inside the daemon).
+    shared.done_with_everything = bool(getattr(args, "done_with_everything", False))
+    return code

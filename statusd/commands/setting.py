@@ -82,6 +82,8 @@ def set_status(args: argparse.Namespace) -> int:
         nudge.tell(state, written)  # the daemon reads it now, not at its file watch's next look
     for note in desk.notes(config, target, entry):
         print(f"note: {note}")
+    # The file is written and synced, the store's probe closed, the nudge sent: nothing to tear down.
+    args.done_with_everything = True
     if trouble is not None:
         print(f"statusd: {target}: {entry.level.value}{_window(entry)} is written to {status.describe()}, but "
               f"{trouble}; nothing is announced until it can (the daemon tries again by itself)", file=sys.stderr)

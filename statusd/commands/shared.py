@@ -34,6 +34,10 @@ def common(command: argparse.ArgumentParser) -> None:
 EX_USAGE = 2
 EX_CONFIG = 78
 
+# Set by a command that has closed and flushed all it opened (files written and synced, the
+# store closed, no thread left): the process may then end without the interpreter's teardown.
+done_with_everything = False
+
 
 def dispatch(args: argparse.Namespace) -> int:
     """Run the command of parsed `args`: its output, and errors as one sentence and an exit code.
