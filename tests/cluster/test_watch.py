@@ -136,7 +136,9 @@ class TestLinkLostWhileWriting:
                 await link.stop()
         assert crashed is None, repr(crashed)
         assert written
-        assert [e["target"] for e in logs if e["event"] == "status_push_not_written"] == ["annexe"]
+        refused = [e for e in logs if e["event"] == "status_push_not_written"]
+        assert [e["target"] for e in refused] == ["annexe"]
+        assert "server closed the connection unexpectedly" in refused[0]["reason"], refused
 
 
 def _waiting_on_lock(conn: psycopg.Connection[tuple[object, ...]]) -> bool:

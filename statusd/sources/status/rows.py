@@ -194,5 +194,6 @@ def redacted(dsn: str) -> str:
 
 
 def _reason(err: psycopg.Error) -> str:
+    # libpq's first line says what failed; the lines after it are hints ("before or while processing").
     text = str(err).strip().splitlines()
-    return text[-1] if text else type(err).__name__
+    return text[0].rstrip(".") if text else type(err).__name__
