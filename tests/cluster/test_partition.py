@@ -93,13 +93,16 @@ class TestCutOff:
             await asyncio.sleep(max(0.0, back + 4.0 - time.monotonic()))
             # Its role as it answers; a loaded machine may take over a second to answer (speed is a bench's).
             role = await asyncio.to_thread(first.readyz, 10.0)
+            # No answer from a process that has exited is a crash, not a slow answer: say so, with its log.
+            silent = None if role is not None else f"n1 gave no /readyz answer (running: {first.alive})\n{nodes.logs()}"
         finally:
             await asyncio.to_thread(nodes.stop)
             await link.stop()
             for proxy in mine.values():
                 await proxy.stop()
         assert {n: p.requests for n, p in mine.items()} == after_lease, "the node sent stale work once back"
-        assert role is not None and role["ready"] and role["cluster"]["role"] == "follower", role
+        assert role is not None, silent
+        assert role["ready"] and role["cluster"]["role"] == "follower", role
         assert role["cluster"]["leader"] == "n2" and role["cluster"]["sender"] is False, role
         result = audit(outbox, fleet, CHANNELS)
         missing = unannounced(outbox, changes.rows.read(), CHANNELS)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from structlog.testing import capture_logs
 
 from statusd.cluster import schema
 from statusd.cluster.sensors import SharedSensors
@@ -15,6 +16,10 @@ from statusd.cluster.watch import ClusterWatch
 from statusd.config.load import Config
 from statusd.model import Level, StatusEntry, Target, Wanted
 from statusd.sources.readings import Reading, SeatReading
+from statusd.sources.status.rows import LOCK_KEY
+from tests.cluster.tcp import TcpProxy
+from tests.support.postgres import PostgresServer
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.e2e
 
@@ -97,6 +102,52 @@ class TestClusterWatch:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         assert a.refreshed >= 1
+
+
+class TestLinkLostWhileWriting:
+    """A push being written when the database link drops is written once it is back; the daemon runs on."""
+
+    async def test_the_write_is_retried_not_fatal(self, config: Config, dsn: str,
+                                                  postgres_server: PostgresServer) -> None:
+        link = TcpProxy("127.0.0.1", postgres_server.port)
+        await link.start()
+        a = Node(config, dsn.replace(f":{postgres_server.port}/", f":{link.port}/"))
+        await a.watch.load()
+        target = Target("annexe")
+        with psycopg.connect(dsn, autocommit=True) as holder, capture_logs() as logs:
+            # The write waits on the wanted rows' lock: connected, inside its transaction.
+            holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+            tasks = [asyncio.create_task(coro) for coro in a.watch.tasks()]
+            writer = tasks[2]  # listen, reconcile, write
+            try:
+                a.watch.submit(target, StatusEntry(Level.CLOSED, {"fr": "Fermé."}, by="feed:panel",
+                                                   at=datetime.now(UTC)))
+                await until(lambda: _waiting_on_lock(holder), "the write waits on the lock", blocking=True)
+                link.cut()
+                link.restore()  # the cable back: the connections that were open are gone
+                holder.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+                await until(lambda: _written(holder, target) or writer.done(), "the push written", blocking=True)
+                crashed = writer.exception() if writer.done() else None
+                written = _written(holder, target)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await link.stop()
+        assert crashed is None, repr(crashed)
+        assert written
+        refused = [e for e in logs if e["event"] == "status_push_not_written"]
+        assert [e["target"] for e in refused] == ["annexe"]
+        assert "server closed the connection unexpectedly" in refused[0]["reason"], refused
+
+
+def _waiting_on_lock(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone()
+    return bool(row and row[0])
+
+
+def _written(conn: psycopg.Connection[tuple[object, ...]], target: Target) -> bool:
+    return conn.execute("SELECT 1 FROM wanted WHERE target = %s", (str(target),)).fetchone() is not None
 
 
 class TestSharedSensors:

@@ -132,14 +132,19 @@ class WantedRows:
             raise UserError(f"{target} would not be accepted ({err.problems[0]}); nothing was changed") from err
         if checked != entry:
             raise UserError(f"{target} would read back differently; nothing was changed")
-        with self._connection() as conn, conn.transaction():
-            if lock and self._held is None:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-            conn.execute(
-                "INSERT INTO wanted (target, body, updated_at, updated_by) VALUES (%s, %s, now(), %s)"
-                " ON CONFLICT (target) DO UPDATE SET body = EXCLUDED.body, updated_at = now(),"
-                " updated_by = EXCLUDED.updated_by", (str(target), body, entry.by))
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(target)))
+        try:
+            with self._connection() as conn, conn.transaction():
+                if lock and self._held is None:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+                conn.execute(
+                    "INSERT INTO wanted (target, body, updated_at, updated_by) VALUES (%s, %s, now(), %s)"
+                    " ON CONFLICT (target) DO UPDATE SET body = EXCLUDED.body, updated_at = now(),"
+                    " updated_by = EXCLUDED.updated_by", (str(target), body, entry.by))
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(target)))
+        except psycopg.Error as err:
+            # A link lost mid-write (a cut, a server restart): the caller's error, never a crash of
+            # the daemon's writer. Whether a COMMIT without its answer took is unknown: a retry tells.
+            raise UserError(f"cannot write {target} to {self.describe()}: {_reason(err)}") from err
         log.info("status_entry_written", target=str(target), to=entry.level.value, store="postgresql")
 
     @contextmanager
@@ -189,5 +194,6 @@ def redacted(dsn: str) -> str:
 
 
 def _reason(err: psycopg.Error) -> str:
+    # libpq's first line says what failed; the lines after it are hints ("before or while processing").
     text = str(err).strip().splitlines()
-    return text[-1] if text else type(err).__name__
+    return text[0].rstrip(".") if text else type(err).__name__
