@@ -130,11 +130,16 @@ class ClusterWatch:
             self._to_write.clear()
             for target, entry in list(self._pending.items()):
                 try:
-                    await asyncio.to_thread(self.rows.set, target, entry)
+                    # Not over a change made after the push (a desk flip while the link was down).
+                    written = await asyncio.to_thread(self.rows.set_unless_newer, target, entry)
                 except UserError as err:
                     log.error("status_push_not_written", target=str(target), reason=str(err))
                     asyncio.get_running_loop().call_later(WRITE_RETRY, self._to_write.set)
                     continue
                 if self._pending.get(target) is entry:
                     del self._pending[target]
-                    self._from_rows = {**(self._from_rows or {}), target: entry}
+                    if written:
+                        self._from_rows = {**(self._from_rows or {}), target: entry}
+                    else:  # the newer row stands: read it, and announce it, as any change of the rows
+                        log.warning("status_push_superseded", target=str(target))
+                        self._changed.set()

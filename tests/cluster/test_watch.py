@@ -16,7 +16,7 @@ from statusd.cluster.watch import ClusterWatch
 from statusd.config.load import Config
 from statusd.model import Level, StatusEntry, Target, Wanted
 from statusd.sources.readings import Reading, SeatReading
-from statusd.sources.status.rows import LOCK_KEY
+from statusd.sources.status.rows import LOCK_KEY, fragment
 from tests.cluster.tcp import TcpProxy
 from tests.support.postgres import PostgresServer
 from tests.support.waiting import until
@@ -139,6 +139,42 @@ class TestLinkLostWhileWriting:
         refused = [e for e in logs if e["event"] == "status_push_not_written"]
         assert [e["target"] for e in refused] == ["annexe"]
         assert "server closed the connection unexpectedly" in refused[0]["reason"], refused
+
+
+class TestPushRetriedAfterADeskChange:
+    """A push whose write failed is not written over a desk change made before its retry: the newer stands."""
+
+    async def test_the_newer_row_stands(self, config: Config, dsn: str, postgres_server: PostgresServer) -> None:
+        link = TcpProxy("127.0.0.1", postgres_server.port)
+        await link.start()
+        a = Node(config, dsn.replace(f":{postgres_server.port}/", f":{link.port}/"))
+        await a.watch.load()
+        target = Target("annexe")
+        desk = StatusEntry(Level.OPEN, {"fr": "Rouvert : fausse alerte."}, by="alice", at=datetime.now(UTC))
+        with psycopg.connect(dsn, autocommit=True) as holder, capture_logs() as logs:
+            holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+            tasks = [asyncio.create_task(coro) for coro in a.watch.tasks()]
+            try:
+                a.watch.submit(target, StatusEntry(Level.EMERGENCY, {"fr": "Évacuation."}, by="feed:panel",
+                                                   at=datetime.now(UTC)))
+                await until(lambda: _waiting_on_lock(holder), "the push waits on the lock", blocking=True)
+                link.cut()
+                link.restore()  # the push's write fails; it is tried again a second later
+                await until(lambda: any(e["event"] == "status_push_not_written" for e in logs), "the write failed")
+                # Meanwhile the desk says the alarm was false (as WantedRows.set writes it, lock held here).
+                holder.execute("INSERT INTO wanted (target, body, updated_at, updated_by) VALUES (%s, %s, now(), %s)",
+                               (str(target), fragment(config, target, desk), desk.by))
+                await until(lambda: _waiting_on_lock(holder), "the retry waits on the lock", blocking=True)
+                holder.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+                await until(lambda: any(e["event"] == "status_push_superseded" for e in logs), "the retry done")
+                body = holder.execute("SELECT body FROM wanted WHERE target = %s", (str(target),)).fetchone()
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await link.stop()
+        assert body is not None and body[0] == fragment(config, target, desk), "the desk's newer change stands"
+        assert [e["target"] for e in logs if e["event"] == "status_entry_written"] == []
 
 
 def _waiting_on_lock(conn: psycopg.Connection[tuple[object, ...]]) -> bool:

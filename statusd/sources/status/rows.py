@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import psycopg
 import structlog
@@ -125,6 +126,17 @@ class WantedRows:
         return wanted
 
     def set(self, target: Target, entry: StatusEntry, lock: bool = True) -> None:
+        self._write(target, entry, lock, None)
+
+    def set_unless_newer(self, target: Target, entry: StatusEntry) -> bool:
+        """`set`, but not over a row changed after `entry.at`; whether it was written.
+
+        For a push written after the fact (retried once the database is back): it must
+        not undo a desk change made meanwhile (latest last).
+        """
+        return self._write(target, entry, True, entry.at)
+
+    def _write(self, target: Target, entry: StatusEntry, lock: bool, since: datetime | None) -> bool:
         body = fragment(self.config, target, entry)
         try:
             checked = parse_row(self.config, str(target), body)
@@ -136,16 +148,23 @@ class WantedRows:
             with self._connection() as conn, conn.transaction():
                 if lock and self._held is None:
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-                conn.execute(
+                written = conn.execute(
                     "INSERT INTO wanted (target, body, updated_at, updated_by) VALUES (%s, %s, now(), %s)"
                     " ON CONFLICT (target) DO UPDATE SET body = EXCLUDED.body, updated_at = now(),"
-                    " updated_by = EXCLUDED.updated_by", (str(target), body, entry.by))
+                    " updated_by = EXCLUDED.updated_by"
+                    " WHERE %s::timestamptz IS NULL OR wanted.updated_at <= %s::timestamptz",
+                    (str(target), body, entry.by, since, since)).rowcount > 0
+                if not written:
+                    log.info("status_entry_not_written", target=str(target), reason="changed since",
+                             store="postgresql")
+                    return False
                 conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(target)))
         except psycopg.Error as err:
             # A link lost mid-write (a cut, a server restart): the caller's error, never a crash of
             # the daemon's writer. Whether a COMMIT without its answer took is unknown: a retry tells.
             raise UserError(f"cannot write {target} to {self.describe()}: {_reason(err)}") from err
         log.info("status_entry_written", target=str(target), to=entry.level.value, store="postgresql")
+        return True
 
     @contextmanager
     def locked(self) -> Iterator[None]:
