@@ -109,7 +109,8 @@ class TestChecksStayFlat:
         outcome = store.last_outcome("rec")
         assert outcome is not None and outcome[0] == "sent"
         store.mark_failed(due.id, "HTTP 400: refused")  # newer than every sent one: the last outcome now
-        assert store.last_outcome("rec") == ("failed", "HTTP 400: refused", pytest.approx(outcome[2], abs=1e9))
+        failed = store.last_outcome("rec")
+        assert failed is not None and failed[:2] == ("failed", "HTTP 400: refused") and failed[2] >= outcome[2]
         store.close()
 
 
