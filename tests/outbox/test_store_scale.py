@@ -133,3 +133,32 @@ class TestUpgrade:
             assert store.last_carried("rec", "main") is not None
         finally:
             store.close()
+
+
+def busy_history(store: Store, count: int) -> None:
+    """A service's status posted once, then `count` posts about the site (its seats, say) on channel `rec`."""
+    for number, target in enumerate(["main/wifi"] + ["main"] * count):
+        level = (Level.CLOSED, Level.OPEN)[number % 2]
+        record(store, event(target, level, f"busy{number}"), f"busy {number}", at=1_000_000.0 + number)
+        due = store.next_due("rec")
+        assert due is not None
+        store.mark_sent(due.id, f"r{due.id}", None)
+
+
+class TestRareTargets:
+    """A target the channel posted long ago (a service among a site's frequent posts), or never, is
+    found (or not) in as many steps at 50 as at 500 later posts of another target."""
+
+    @pytest.mark.parametrize("target", ["main/wifi", "annexe"])
+    def test_flat(self, tmp_path: Path, target: str) -> None:
+        counts = []
+        for size in (50, 500):
+            store = SqliteStore(tmp_path / f"busy-{size}.db")
+            busy_history(store, size)
+            counts.append(steps(store, partial(store.last_carried, "rec", target)))
+            found = store.last_carried("rec", target)
+            assert (found is not None and found.message is not None and found.message.text == "busy 0") == (
+                target == "main/wifi")
+            store.close()
+        small, large = counts
+        assert large <= small + 3, f"last_carried({target}): {small} hundred steps at 50 later posts, {large} at 500"
