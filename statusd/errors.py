@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Callable
@@ -61,6 +62,8 @@ _MIN_KNOWN = 8
 # once per string redacted (with 128 channels' secrets that was 2 ms a string, on the loop).
 _FORMS: tuple[str, ...] = ()
 _HEADS: dict[str, tuple[str, ...]] = {}
+# Whether a replacement can spell a known form: one holds REDACTED's first or last character, or is within it.
+_RESPELLS = False
 _CREDENTIAL = r"(?:access[_-]?token|refresh[_-]?token|id[_-]?token|api[_-]?key|apikey|token|secret|password|passwd|pwd|signature|sig|session|client[_-]?secret|app[_-]?password|auth)"  # noqa: E501 (one alternation)
 
 
@@ -92,37 +95,80 @@ def remember_secret(value: str | None) -> None:
     if value and len(value) >= _MIN_KNOWN:
         import base64
 
-        raw = value.encode("utf-8", "surrogatepass")
         # Its base64 too: a bare token in a Basic header or a JWT-like echo.
-        _KNOWN.update({value, base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode().rstrip("=")})
+        _KNOWN.add(value)
+        for raw in _bytes(value):
+            _KNOWN.update({base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode().rstrip("=")})
         _index_known()
 
 
+def _bytes(value: str) -> set[bytes]:
+    """What a client may send for `value`: its UTF-8, and for a value that is not (a byte that is not
+    UTF-8 in an environment variable, which os.environ keeps as a lone surrogate) the bytes it was
+    read from, or the surrogate in UTF-8's form. `quote()` of such a value raised (it encodes strictly):
+    `statusd check` and the daemon stopped with a traceback when the secret was read."""
+    found = {value.encode("utf-8", "surrogatepass")}
+    with contextlib.suppress(UnicodeEncodeError):
+        found.add(value.encode("utf-8", "surrogateescape"))
+    return found
+
+
+def _spellings(known: str) -> set[str]:
+    """`known` as is, percent-encoded and form-encoded, from each of its `_bytes`."""
+    found = {known}
+    for raw in _bytes(known):
+        found.update({quote(raw, safe=""), quote_plus(raw)})
+    return found
+
+
 def _index_known() -> None:
-    global _FORMS, _HEADS
-    forms = {form for known in _KNOWN for form in (known, quote(known, safe=""), quote_plus(known))}
+    global _FORMS, _HEADS, _RESPELLS
+    forms = {form for known in _KNOWN for form in _spellings(known)}
     _FORMS = tuple(sorted(forms, key=lambda form: (-len(form), form)))
     heads: dict[str, list[str]] = {}
     for form in _FORMS:
         heads.setdefault(form[:_MIN_KNOWN], []).append(form)
     _HEADS = {head: tuple(found) for head, found in heads.items()}
+    _RESPELLS = any(REDACTED[0] in form or REDACTED[-1] in form or form in REDACTED for form in _FORMS)
 
 
 def _without_known(text: str) -> str:
-    """`text` with every known secret's forms replaced, the longest first."""
+    """`text` with each place a known secret's form covers replaced; overlapping places as one.
+
+    Replacing form after form, the longest first, cut the second of two overlapping secrets
+    and left the rest of it (8 characters or more) in the text.
+    """
+    places = sorted(_places(text))
+    if not places:
+        return text
+    kept: list[str] = []
+    done = 0
+    start, end = places[0]
+    for begin, stop in places[1:]:
+        if begin < end:
+            end = max(end, stop)
+            continue
+        kept += (text[done:start], REDACTED)
+        done, start, end = end, begin, stop
+    kept += (text[done:start], REDACTED, text[end:])
+    return "".join(kept)
+
+
+def _places(text: str) -> set[tuple[int, int]]:
+    """Where each known form shows in `text`: (start, end) of every occurrence."""
     forms = _FORMS
     if len(text) < len(forms):
         # Fewer places in the text than forms to look for: look up each place's first characters.
         width = _MIN_KNOWN
-        present = {form for i in range(len(text) - width + 1) for form in _HEADS.get(text[i:i + width], ())
-                   if text.startswith(form, i)}
-        if not present:
-            return text
-        forms = tuple(form for form in forms if form in present)
+        return {(i, i + len(form)) for i in range(len(text) - width + 1)
+                for form in _HEADS.get(text[i:i + width], ()) if text.startswith(form, i)}
+    found = set()
     for form in forms:
-        if form in text:
-            text = text.replace(form, REDACTED)
-    return text
+        at = text.find(form)
+        while at >= 0:
+            found.add((at, at + len(form)))
+            at = text.find(form, at + 1)
+    return found
 
 
 def redact(text: str) -> str:
@@ -130,7 +176,10 @@ def redact(text: str) -> str:
     if not text:
         return text
     if _FORMS and len(text) >= _MIN_KNOWN:
-        text = _without_known(text)
+        found = _without_known(text)
+        # Once more where something was replaced and a secret holds REDACTED's text: the
+        # replacement with what is beside it may spell that secret.
+        text = _without_known(found) if _RESPELLS and found != text else found
     for pattern, replace in _patterns():
         text = pattern.sub(replace, text)
     return _url().sub(lambda m: f"{m.group(1)}/…", text)

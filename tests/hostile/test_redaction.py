@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import uuid
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 import structlog
@@ -14,6 +17,7 @@ from structlog.testing import capture_logs
 
 from statusd import errors, logs
 from statusd.channels.base import PermanentError, TransientError
+from statusd.config.types import Secret as Secret_
 from statusd.errors import REDACTED, redact, remember_secret
 from tests.security.leaks import Scanner, Secret, make_secret
 
@@ -145,9 +149,76 @@ class TestManySecrets:
                           max_size=12))
     @example(parts=["a", "SECRET-Z"])
     def test_lookup_and_search_agree(self, parts: list[str]) -> None:
-        """Both ways give what replacing every form, the longest first, gives: text around kept as it was."""
+        """Both ways replace every place any form covers (overlapping places as one): text around kept."""
         text = "".join(parts)
-        expected = text
-        for form in errors._FORMS:
-            expected = expected.replace(form, REDACTED)
-        assert errors._without_known(text) == expected
+        assert errors._without_known(text) == covered(text)
+
+
+def covered(text: str) -> str:
+    """`text` with every occurrence of every known form replaced, overlapping occurrences as one (the
+    reference: each form looked for at each position)."""
+    places = sorted((i, i + len(form)) for form in errors._FORMS for i in range(len(text)) if text.startswith(form, i))
+    out: list[str] = []
+    done, first, last = 0, 0, -1
+    for start, end in places:
+        if start < last:  # within or overlapping the place before: widen it
+            last = max(last, end)
+            continue
+        if last >= 0:
+            out += [text[done:first], REDACTED]
+            done = last
+        first, last = start, end
+    if last >= 0:
+        out += [text[done:first], REDACTED]
+        done = last
+    return "".join(out) + text[done:]
+
+
+def pieces(value: str, width: int = 8) -> set[str]:
+    return {value[i:i + width] for i in range(len(value) - width + 1)}
+
+
+def padding(way: str) -> str:
+    """Before a text, so that it is one the index looks up (fewer characters than forms), or one searched."""
+    return "" if way == "short" else "x" * (len(errors._FORMS) + 10)
+
+
+OVERLAP_A = "OVERLAP-" + uuid.uuid4().hex
+OVERLAP_B = OVERLAP_A[-10:] + "-" + uuid.uuid4().hex  # starts with A's last 10 characters
+HOLDS_REDACTED = "acted]" + uuid.uuid4().hex  # a secret that holds the end of REDACTED's text
+BEFORE_IT = "BEFORE-" + uuid.uuid4().hex + "-"
+NOT_UTF8 = "p\udce4ss-" + uuid.uuid4().hex  # b"p\xe4ss-..." from an environment variable, as os.environ has it
+for _value in (OVERLAP_A, OVERLAP_B, HOLDS_REDACTED, BEFORE_IT):
+    remember_secret(_value)
+
+
+class TestAwkwardSecrets:
+    """Secrets that overlap in a text, that hold REDACTED's text, or that are not UTF-8: none of them,
+    nor any 8 characters of them, survives, in a short text or a long one."""
+
+    @pytest.mark.parametrize("way", ["short", "long"])
+    def test_overlapping_secrets(self, way: str) -> None:
+        """The second of two overlapping secrets was cut by the first and the rest of it kept."""
+        out = redact(padding(way) + " " + OVERLAP_A + OVERLAP_B[10:] + " end")
+        assert [piece for piece in pieces(OVERLAP_A) | pieces(OVERLAP_B) if piece in out] == []
+        assert out == padding(way) + " " + REDACTED + " end"
+
+    @pytest.mark.parametrize("way", ["short", "long"])
+    def test_a_replacement_that_spells_a_secret(self, way: str) -> None:
+        """A secret replaced just before the rest of one that holds "acted]": that one is replaced too."""
+        out = redact(padding(way) + " " + BEFORE_IT + HOLDS_REDACTED[len("acted]"):])
+        assert HOLDS_REDACTED not in out and BEFORE_IT not in out
+
+    @pytest.mark.parametrize("way", ["short", "long"])
+    def test_a_value_that_is_not_utf8(self, way: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Read from the environment, it is remembered (it once raised, and `statusd check` stopped with
+        a traceback), and every spelling of it goes: its own bytes percent-encoded too."""
+        monkeypatch.setenv("STATUSD_TEST_NOT_UTF8", NOT_UTF8)
+        assert Secret_(source="env", ref="STATUSD_TEST_NOT_UTF8").read() == NOT_UTF8
+        raw = NOT_UTF8.encode("utf-8", "surrogateescape")
+        for spelled in (NOT_UTF8, quote(raw, safe=""), quote_plus(raw), base64.b64encode(raw).decode()):
+            out = redact(padding(way) + f" token {spelled} end")
+            assert spelled not in out and out.endswith(f" token {REDACTED} end"), spelled
+        later = make_secret("after-not-utf8")
+        remember_secret(later.value)  # remembered after it, and redacted too
+        assert later.value not in redact(padding(way) + " " + later.value)
