@@ -78,17 +78,25 @@ class Queries:
         ).fetchall()
         return {row["channel"]: (row["paused_until"], row["reason"]) for row in rows}
 
-    def site_events(self, site: str, before_seq: int, limit: int = 200) -> list[tuple[int, Event, bool]]:
-        """Earlier status events of a site and its services, newest first: (seq, event, retracted)."""
+    def site_events(self, site: str, before_seq: int, limit: int = 200) -> Iterator[tuple[int, Event, bool]]:
+        """Earlier status events of a site and its services, newest first: (seq, event, retracted).
+
+        Read at once, each event decoded as the caller comes to it: the crisis thread stops at
+        the incident's start, mostly a few events back (decoding all 200 was 3 ms a post).
+        """
         rows = self._db.execute(
             "SELECT seq, body, retracted_at FROM events WHERE kind = 'status_changed'"
             f" AND (target = ? OR target {self.dialect.like} ?) AND seq < ? ORDER BY seq DESC LIMIT ?",
             (site, f"{site}/%", before_seq, limit),
         ).fetchall()
-        return [(r["seq"], Event.from_json(r["body"]), r["retracted_at"] is not None) for r in rows]
+        return ((r["seq"], Event.from_json(r["body"]), r["retracted_at"] is not None) for r in rows)
 
     def event(self, event_id: str) -> StoredEvent | None:
         """One event by id, or by a unique prefix of its id (as people type it)."""
+        # A whole id (the desk's page, `statusd history`, each announced target at start) by the
+        # index: the prefix's LIKE reads every event (5 ms at 20,000 events, 50 of them a desk page).
+        if (whole := self.stored_event(event_id)) is not None:
+            return whole
         rows = self._db.execute(
             f"SELECT * FROM events WHERE id {self.dialect.like} ? ORDER BY seq DESC LIMIT 2", (event_id + "%",)
         ).fetchall()
