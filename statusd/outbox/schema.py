@@ -97,8 +97,16 @@ def _check_indexes(dialect: Dialect, execute: Execute) -> None:
     execute("CREATE INDEX IF NOT EXISTS deliveries_done ON deliveries (channel, state, updated_at)")
 
 
+def _status_index(dialect: Dialect, execute: Execute) -> None:
+    # A site's status events (queries.site_events: the crisis thread, asked for every status post
+    # on every channel) were looked for one by one among all events, most of them seat and queue
+    # events (5 ms a post at 20,000 events): by kind and target, only the site's status events.
+    execute("CREATE INDEX IF NOT EXISTS events_kind_target ON events (kind, target, seq)")
+
+
 STEPS[1] = _tables
 STEPS[2] = _check_indexes
+STEPS[3] = _status_index
 VERSION = max(STEPS)
 
 

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from statusd.model import Level
+from statusd.events import Event, EventKind
+from statusd.model import Level, Target
 from statusd.outbox.dialect import SQLITE
 from statusd.outbox.records import Delivery
 from statusd.outbox.schema import STEPS, VERSION
 from statusd.outbox.sqlite import SqliteStore
 from statusd.outbox.store import Store
-from tests.outbox.test_outbox_promises import event, record
+from tests.outbox.test_outbox_promises import NOW, event, record
 
 pytestmark = pytest.mark.unit
 
@@ -162,3 +163,35 @@ class TestRareTargets:
             store.close()
         small, large = counts
         assert large <= small + 3, f"last_carried({target}): {small} hundred steps at 50 later posts, {large} at 500"
+
+
+def seats_history(store: Store, count: int) -> str:
+    """A status of `annexe`, then `count` seat events of `main` (automatic, sent on `rec`); the status's id."""
+    first = event("annexe", Level.CLOSED, "annexe-closed")
+    record(store, first, "annexe closed", at=1_000_000.0)
+    for number in range(count):
+        seats = Event(EventKind.SEATS_CHANGED, Target.parse("main"), Level.OPEN, Level.OPEN, {"en": f"s{number}"},
+                      NOW, "sensors", f"seats{number}")
+        record(store, seats, f"seats {number}", at=1_000_001.0 + number)
+    return first.id
+
+
+class TestEventsStayFlat:
+    """A site's status events (the crisis thread of every status post) and an event by its whole id
+    (the desk's page, `statusd history`) are found in as many steps among 50 as among 500 seat events."""
+
+    @pytest.mark.parametrize("read", ["site_events", "event"])
+    def test_flat(self, tmp_path: Path, read: str) -> None:
+        counts = []
+        for size in (50, 500):
+            store = SqliteStore(tmp_path / f"seats-{size}.db")
+            status = seats_history(store, size)
+            ask: Callable[[], object] = (
+                partial(lambda s: list(s.site_events("annexe", 10**9)), store) if read == "site_events"
+                else partial(store.event, status))
+            counts.append(steps(store, ask))
+            found = store.event(status)
+            assert found is not None and [e.id for _, e, _ in store.site_events("annexe", 10**9)] == [status]
+            store.close()
+        small, large = counts
+        assert large <= small + 3, f"{read}: {small} hundred steps among 50 seat events, {large} among 500"
