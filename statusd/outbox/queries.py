@@ -155,7 +155,8 @@ class Queries:
         # The post's event first, so that its target and time reach the planner as values: joined,
         # PostgreSQL guesses a third of the events newer than a row it has not read, and reads the
         # whole channel (a hash join) or every event newest first (for the LIMIT) to find the
-        # usual none. `+ne.seq`: sorting the few found, never walking an index in seq order.
+        # usual none. `+ne.seq`: sorting the few found, never walking an index in seq order, which
+        # the generic plan of a prepared statement (psycopg prepares after 5 runs) chose: 4 ms at 20,000.
         post = self._db.execute("SELECT target, kind, created_at FROM events WHERE id = ?",
                                 (delivery.event_id,)).fetchone()
         if post is None:
