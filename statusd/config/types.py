@@ -34,8 +34,8 @@ class Secret:
                 path = Path(os.environ.get("CREDENTIALS_DIRECTORY", "/run/credentials")) / self.ref
             try:
                 value = path.read_text(encoding="utf-8").strip()
-            except OSError:
-                value = None
+            except (OSError, UnicodeDecodeError):  # unreadable, or not text: as good as unset, and
+                value = None  # said so by where it is (describe), never by what it holds
         remember_secret(value)  # so that no log line or error can show it
         return value or None
 

@@ -123,6 +123,16 @@ class TestSecrets:
         config = load(tmp_path, self.HOOK.replace("{env: TEST_HOOK_SECRET_CFG}", "{credential: hook}"))
         assert config.channels["hook"].secrets["secret"].read() == "from-systemd"
 
+    def test_a_credential_file_that_is_not_text_leaves_the_channel_off(
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Bytes that are not UTF-8 (a key file copied by mistake): the channel is off, named by its file."""
+        (tmp_path / "creds").mkdir()
+        (tmp_path / "creds" / "hook").write_bytes(b"\xff\xfe\x00binary-key\x80")
+        monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "creds"))
+        config = load(tmp_path, self.HOOK.replace("{env: TEST_HOOK_SECRET_CFG}", "{credential: hook}"))
+        assert "hook" not in config.channels
+        assert config.inactive["hook"] == "off until credential hook is set"
+
     def test_sample_secret_value_is_flagged(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("TEST_HOOK_SECRET_CFG", "changeme")
         assert problems(tmp_path, self.HOOK) == [
