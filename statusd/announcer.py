@@ -9,7 +9,7 @@ from datetime import datetime
 import structlog
 
 from statusd.channels.base import Channel, refuses_repeats
-from statusd.compose import Composer, TemplateProblem
+from statusd.compose.composer import Composer, TemplateProblem
 from statusd.config.load import Config
 from statusd.events import Event, EventKind
 from statusd.model import Announced, Level, Wanted

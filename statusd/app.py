@@ -15,7 +15,7 @@ from aiohttp import web
 from statusd import loading, metrics, tasks
 from statusd.announcer import Announcer
 from statusd.cluster.node import node_for
-from statusd.compose import Composer
+from statusd.compose.composer import Composer
 from statusd.config.load import Config
 from statusd.desk import schema as desk_schema
 from statusd.desk.routes import add_routes as add_desk_routes

@@ -15,7 +15,7 @@ from typing import Any
 
 from statusd.announcer import render
 from statusd.channels import build_channel
-from statusd.compose import Composer
+from statusd.compose.composer import Composer
 from statusd.config.load import Config
 from statusd.config.rules import RulesConfig, default_rules
 from statusd.config.types import OPERATOR_KINDS

@@ -68,7 +68,7 @@ async def _whoami(channel: Channel) -> tuple[bool, str]:
 
 def find_problems(config_flag: str | None) -> list[Problem | str]:
     """Every problem in the config, then (if it loads) status.yaml and the templates."""
-    from statusd.compose import Composer
+    from statusd.compose.composer import Composer
     from statusd.outbox.senders import build_channels
     from statusd.sources.status import file as status_file
 

@@ -145,7 +145,7 @@ def preview(args: argparse.Namespace) -> int:
     import asyncio
 
     from statusd.announcer import render
-    from statusd.compose import Composer
+    from statusd.compose.composer import Composer
     from statusd.rules import reconcile
 
     config = load_config(args)

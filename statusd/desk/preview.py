@@ -27,7 +27,7 @@ def preview(config: Config, target: Target, entry: object, wanted: dict[Target, 
             announced: dict[str, Announced]) -> list[ChannelText]:
     """Render the change for every channel exactly as the announcer would."""
     from statusd.announcer import render
-    from statusd.compose import Composer
+    from statusd.compose.composer import Composer
     from statusd.outbox.senders import build_channels
     from statusd.rules import reconcile
 

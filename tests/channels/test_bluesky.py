@@ -21,7 +21,7 @@ from statusd.channels import CHANNELS
 from statusd.channels.base import PermanentError, Reply, TransientError
 from statusd.channels.bluesky import Bluesky, graphemes, link_facets
 from statusd.channels.bluesky_keys import tid, tid_time
-from statusd.compose import Composer
+from statusd.compose.composer import Composer
 from statusd.compose.message import Message
 from statusd.config.types import ChannelConfig, DeliveryConfig, Secret
 from statusd.events import Event, EventKind

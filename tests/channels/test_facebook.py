@@ -21,7 +21,7 @@ from statusd.channels import CHANNELS
 from statusd.channels.base import DuplicateError, PermanentError, Reply, Sent, TransientError
 from statusd.channels.facebook import MAX_CHARS, FacebookPage, feed_fields
 from statusd.channels.facebook_errors import DEFAULT_WAIT, answer, classify, usage_retry_after
-from statusd.compose import Composer
+from statusd.compose.composer import Composer
 from statusd.compose.message import Message
 from statusd.config.load import Config
 from statusd.config.options import PathSegment

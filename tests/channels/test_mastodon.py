@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.mastodon import Mastodon, measure, plain_text
-from statusd.compose import Composer
+from statusd.compose.composer import Composer
 from statusd.compose.message import Message
 from statusd.config.load import Config
 from statusd.errors import ConfigError

@@ -18,7 +18,7 @@ from statusd.announcer import Announcer
 from statusd.channels.base import Channel
 from statusd.channels.facebook import FacebookPage
 from statusd.channels.x import X
-from statusd.compose import Composer
+from statusd.compose.composer import Composer
 from statusd.config.load import Config
 from statusd.events import Event, EventKind
 from statusd.loading import load

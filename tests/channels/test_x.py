@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from statusd.channels.base import PermanentError, Reply, Sent, TransientError
 from statusd.channels.x import X, comparable, rate_limit_wait, snowflake_time, weighted_length
-from statusd.compose import Composer
+from statusd.compose.composer import Composer
 from statusd.compose.message import Message
 from statusd.config.types import ChannelConfig
 from statusd.errors import ConfigError

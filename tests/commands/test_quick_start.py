@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from statusd.outbox.sqlite import SqliteStore
 from tests.conftest import WriteConfig
 
 pytestmark = pytest.mark.unit
@@ -91,6 +92,23 @@ class TestSetImports:
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().endswith("0 []"), done.stdout
         assert "level: closed" in (tmp_path / "status.yaml").read_text()
+
+    def test_modules_with_the_daemons_store(self, write_config: WriteConfig, tmp_path: Path) -> None:
+        """The usual case, a daemon's store beside: probed (sqlite3 and the store's own modules), but
+        still no templates, logging library or event loop (a Message's module once pulled them all)."""
+        config = write_config()
+        SqliteStore(tmp_path / "state" / "statusd.db").close()
+        done = _python(f"""
+            import sys
+            from statusd.commands import main
+            code = main(["--config", {str(config)!r}, "--state-dir", {str(tmp_path / "state")!r},
+                         "set", "main", "closed", "-m", "fr:Fermé"])
+            heavy = sorted(m for m in ("structlog", "asyncio", "aiohttp", "jinja2", "logging", "statusd.compose.composer",
+                                       "statusd.sensors", "statusd.config.channels") if m in sys.modules)
+            print(code, "sqlite3" in sys.modules, heavy)
+        """)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().endswith("0 True []"), done.stdout
 
 
 class TestHelpWidth:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from statusd.compose import Composer, TemplateProblem
+from statusd.compose.composer import Composer, TemplateProblem
 from statusd.config.load import Config
 from statusd.config.types import ChannelConfig
 from statusd.events import Event, EventKind

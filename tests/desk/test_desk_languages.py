@@ -9,7 +9,7 @@ import pytest
 
 from statusd import loading as config_module
 from statusd.commands import main
-from statusd.compose import Composer
+from statusd.compose.composer import Composer
 from statusd.config.load import Config
 from statusd.errors import ConfigError
 from statusd.events import Event, EventKind

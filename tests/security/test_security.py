@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from statusd import loading
-from statusd.compose import Composer, TemplateProblem
+from statusd.compose.composer import Composer, TemplateProblem
 from statusd.config.feeds import Decoding, FeedsConfig, HttpFeedConfig
 from statusd.config.load import Config
 from statusd.config.types import Secret
@@ -536,7 +536,7 @@ class TestTemplateSandbox:
                 "from pathlib import Path\n"
                 "from statusd import loading as c\n"
                 "from tests.security.test_security import _render\n"
-                "from statusd.compose import TemplateProblem\n"
+                "from statusd.compose.composer import TemplateProblem\n"
                 "try:\n    _render(c.load(Path(sys.argv[1])))\n"
                 "except TemplateProblem as err:\n    print('refused:', err); sys.exit(0)\n"
                 "print('rendered'); sys.exit(1)\n")

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from statusd.compose import Composer
+from statusd.compose.composer import Composer
 from statusd.config.load import Config
 from statusd.config.types import ChannelConfig
 from statusd.events import Event, EventKind
