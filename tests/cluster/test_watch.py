@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import psycopg
@@ -16,7 +17,7 @@ from statusd.cluster.watch import ClusterWatch
 from statusd.config.load import Config
 from statusd.model import Level, StatusEntry, Target, Wanted
 from statusd.sources.readings import Reading, SeatReading
-from statusd.sources.status.rows import LOCK_KEY, fragment
+from statusd.sources.status.rows import LOCK_KEY, WantedRows, fragment
 from tests.cluster.tcp import TcpProxy
 from tests.support.postgres import PostgresServer
 from tests.support.waiting import until
@@ -175,6 +176,30 @@ class TestPushRetriedAfterADeskChange:
                 await link.stop()
         assert body is not None and body[0] == fragment(config, target, desk), "the desk's newer change stands"
         assert [e["target"] for e in logs if e["event"] == "status_entry_written"] == []
+
+
+class TestWriterCutOffHoldingTheLock:
+    """A writer whose link is cut while it holds the rows' lock does not hold it for ever: the server ends its
+    session after twice the store's timeout, and a desk's `set` meanwhile waits that out, then writes."""
+
+    async def test_the_desk_writes_after_it(self, config: Config, dsn: str, postgres_server: PostgresServer) -> None:
+        quick = replace(config, store=replace(config.store, timeout=1.0))
+        link = TcpProxy("127.0.0.1", postgres_server.port)
+        await link.start()
+        cut_off = WantedRows(quick, dsn.replace(f":{postgres_server.port}/", f":{link.port}/"))
+        holder = await asyncio.to_thread(cut_off._connect)
+        try:
+            await asyncio.to_thread(holder.execute, "BEGIN")
+            await asyncio.to_thread(holder.execute, "SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            link.cut()  # its COMMIT never reaches the server: idle in a transaction, the lock held
+            entry = StatusEntry(Level.CLOSED, {"fr": "Fermé : coupure de courant."}, by="alice", at=datetime.now(UTC))
+            desk = WantedRows(quick, dsn)
+            await asyncio.wait_for(asyncio.to_thread(desk.set, Target("annexe"), entry), timeout=15.0)
+            with psycopg.connect(dsn, autocommit=True) as check:
+                assert _written(check, Target("annexe"))
+        finally:
+            await link.stop()
+            holder.close()
 
 
 def _waiting_on_lock(conn: psycopg.Connection[tuple[object, ...]]) -> bool:

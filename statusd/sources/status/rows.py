@@ -36,7 +36,6 @@ CREATE TABLE IF NOT EXISTS wanted (
     updated_by TEXT
 );
 """
-CONNECT_TIMEOUT = 5
 
 
 def address(config: Config) -> str:
@@ -84,8 +83,14 @@ class WantedRows:
         self._reader: psycopg.Connection[tuple[object, ...]] | None = None
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
+        from statusd.outbox.postgres import connect_options
+
+        # The store's own limits (statement, lock, idle in a transaction, TCP): a writer whose link
+        # is cut while it holds the rows' lock must not hold it, and every desk's `set`, for ever.
+        options = connect_options(None, self.config.store.timeout)
+        options.pop("row_factory")
         try:
-            return psycopg.connect(self.dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+            return psycopg.connect(self.dsn, **options)
         except psycopg.Error as err:
             raise UserError(f"cannot reach the database of {self.describe()}: {_reason(err)}") from err
 
@@ -147,6 +152,11 @@ class WantedRows:
         try:
             with self._connection() as conn, conn.transaction():
                 if lock and self._held is None:
+                    # Long enough to outwait a writer cut off while holding the lock, whose session
+                    # the server ends after twice the store's timeout (idle in a transaction).
+                    wait = int(self.config.store.timeout * 3000)
+                    conn.execute(f"SET LOCAL lock_timeout = {wait}")
+                    conn.execute(f"SET LOCAL statement_timeout = {wait}")
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
                 written = conn.execute(
                     "INSERT INTO wanted (target, body, updated_at, updated_by) VALUES (%s, %s, now(), %s)"
