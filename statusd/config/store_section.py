@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from statusd.config.reader import Section, parse_secret
@@ -88,3 +89,16 @@ def _settings(dsn: str) -> dict[str, str] | None:
         return {key: str(value) for key, value in conninfo.conninfo_to_dict(dsn).items()}
     except psycopg.Error:
         return None
+
+
+def limits(timeout: float, holder: str | None = None) -> dict[str, Any]:
+    """libpq settings that turn a stall or a cut into an error within about `timeout` seconds
+    (and, on a cluster node, name the lease holder its writes are fenced by: cluster/schema.py)."""
+    millis = int(timeout * 1000)
+    fence = f" -c statusd.holder={holder}" if holder else ""
+    return {
+        "autocommit": True, "connect_timeout": max(2, round(timeout)),
+        "options": f"-c statement_timeout={millis} -c lock_timeout={millis} "
+                   f"-c idle_in_transaction_session_timeout={millis * 2}{fence}",
+        "keepalives": 1, "keepalives_idle": max(1, round(timeout)), "keepalives_interval": 1,
+        "keepalives_count": 3, "tcp_user_timeout": millis, "application_name": "statusd"}

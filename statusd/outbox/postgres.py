@@ -18,6 +18,7 @@ from psycopg import conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from statusd.cluster.schema import CLAIM
+from statusd.config.store_section import limits
 from statusd.outbox.dialect import POSTGRES, placeholders
 from statusd.outbox.postgres_rows import Result, row_maker
 from statusd.outbox.records import WAITING, Delivery, StoreError, delivery_from_row
@@ -192,16 +193,9 @@ def _recording(why: list[str]) -> type[psycopg.Connection[Any]]:
 
 
 def connect_options(password: str | None, timeout: float, holder: str | None = None) -> dict[str, Any]:
-    """libpq settings that turn a stall or a cut into an error within about `timeout` seconds
-    (and, on a cluster node, name the lease holder its writes are fenced by: cluster/schema.py)."""
-    millis = int(timeout * 1000)
-    fence = f" -c statusd.holder={holder}" if holder else ""
-    options: dict[str, Any] = {
-        "autocommit": True, "row_factory": row_maker, "connect_timeout": max(2, round(timeout)),
-        "options": f"-c statement_timeout={millis} -c lock_timeout={millis} "
-                   f"-c idle_in_transaction_session_timeout={millis * 2}{fence}",
-        "keepalives": 1, "keepalives_idle": max(1, round(timeout)), "keepalives_interval": 1,
-        "keepalives_count": 3, "tcp_user_timeout": millis, "application_name": "statusd"}
+    """The store's connection settings (config/store_section.py's limits), its rows as the shared
+    SQL reads them, and its password."""
+    options: dict[str, Any] = {**limits(timeout, holder), "row_factory": row_maker}
     if password is not None:
         options["password"] = password
     return options

@@ -16,6 +16,7 @@ import psycopg
 import structlog
 
 from statusd.config.load import Config
+from statusd.config.store_section import limits
 from statusd.errors import ConfigError, Problem, UserError
 from statusd.model import StatusEntry, Target, Wanted
 from statusd.sources.status import edit as status_edit
@@ -83,14 +84,10 @@ class WantedRows:
         self._reader: psycopg.Connection[tuple[object, ...]] | None = None
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
-        from statusd.outbox.postgres import connect_options
-
         # The store's own limits (statement, lock, idle in a transaction, TCP): a writer whose link
         # is cut while it holds the rows' lock must not hold it, and every desk's `set`, for ever.
-        options = connect_options(None, self.config.store.timeout)
-        options.pop("row_factory")
         try:
-            return psycopg.connect(self.dsn, **options)
+            return psycopg.connect(self.dsn, **limits(self.config.store.timeout))
         except psycopg.Error as err:
             raise UserError(f"cannot reach the database of {self.describe()}: {_reason(err)}") from err
 
