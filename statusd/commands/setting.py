@@ -16,6 +16,7 @@ from statusd.commands.shared import common, load_config
 from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.model import Announced, StatusEntry, Target, Wanted
+from statusd.outbox import probe
 from statusd.sources.status import entry as desk
 from statusd.sources.status import languages as required_languages
 from statusd.sources.status import nudge
@@ -24,8 +25,6 @@ from statusd.sources.status import wanted as wanted_status
 # `set` must start fast (issue 15): what only `preview` needs (the channels, compose and
 # its templates, the rules) and the store are imported where they are used.
 if TYPE_CHECKING:
-    import sqlite3
-
     from statusd.channels.base import Channel
 
 # The change is in status.yaml but cannot be recorded yet (os.EX_IOERR: an I/O error).
@@ -76,7 +75,7 @@ def set_status(args: argparse.Namespace) -> int:
 
         trouble = postgres_trouble(config)
     else:
-        trouble = store_trouble(paths.store_path(state))
+        trouble = probe.sqlite_trouble(paths.store_path(state))
     written = status.set(target, entry)
     if written is not None:
         nudge.tell(state, written)  # the daemon reads it now, not at its file watch's next look
@@ -108,37 +107,6 @@ def _channels(config: Config) -> str:
     if config.scope is not None:  # the channels were not read: their names are known, not which are on
         return f"its {len(config.scope.channels)} configured channel(s)"
     return f"{len(config.channels)} channel(s)"
-
-
-def store_trouble(path: Path) -> str | None:
-    """Why the store cannot record what was just written (a full disk), or None.
-
-    The daemon records from the same file system: a small write that fails
-    here fails there. A store the desk may only read is the daemon's to write.
-    """
-    if not path.exists():
-        return None  # the daemon has not run yet: it records at its start
-    import sqlite3
-
-    from statusd.outbox.sqlite import SqliteStore as Store
-
-    try:
-        store = Store(path)
-    except PermissionError:
-        return None
-    except sqlite3.Error as err:
-        return None if _not_ours(err) else f"the store {path} cannot record: {err}"
-    try:
-        store.probe()
-    except sqlite3.Error as err:
-        return None if _not_ours(err) else store.trouble
-    finally:
-        store.close()
-    return None
-
-
-def _not_ours(err: sqlite3.Error) -> bool:
-    return "readonly" in str(err) or "unable to open" in str(err)
 
 
 def preview(args: argparse.Namespace) -> int:

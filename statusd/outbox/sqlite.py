@@ -6,12 +6,11 @@ anything is sent: that is what makes a crash lose nothing.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
+from statusd.outbox import sqlite_file
 from statusd.outbox.dialect import SQLITE
 from statusd.outbox.schema import ADDED, VERSION, upgrade
 from statusd.outbox.store import SqlStore
@@ -31,43 +30,17 @@ class SqliteStore(SqlStore):
         self.path = path
         self.label = str(path)
         self.troubles = {}
-        if readonly:
-            self._db = self._sqlite = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                                                      check_same_thread=False)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # SQLite creates files 0644 (and its -wal/-shm like the database):
-            # create it 0666 less the umask, so the group (desk staff) may write.
-            # Only when missing: closing any descriptor of an open database drops
-            # every SQLite lock this process holds on it (POSIX locks are per process).
-            try:
-                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o666))
-            except FileExistsError:
-                pass
-            self._db = self._sqlite = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = self._sqlite = sqlite_file.connect(path, readonly)
         self._sqlite.row_factory = sqlite3.Row
-        # Short: the store's thread waits this long when another program holds the lock.
-        self._sqlite.execute("PRAGMA busy_timeout = 1000")
         if not readonly:
-            # WAL + NORMAL: a killed process loses no committed transaction.
-            self._sqlite.execute("PRAGMA journal_mode = WAL")
-            self._sqlite.execute("PRAGMA synchronous = NORMAL")
             self.found_version = self.schema_version()
             self.migrate()
 
     def close(self) -> None:
         self._sqlite.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        # IMMEDIATE: the write lock is taken at the start, so two writers never deadlock half-way.
-        self._sqlite.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._sqlite.execute("ROLLBACK")
-            raise
-        self._sqlite.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[None]:
+        return sqlite_file.immediate(self._sqlite)
 
     def data_version(self) -> int:
         return int(self._sqlite.execute("PRAGMA data_version").fetchone()[0])
@@ -78,11 +51,7 @@ class SqliteStore(SqlStore):
 
     def schema_version(self) -> int:
         """The schema version the file holds (0: made before versions were kept, or empty)."""
-        try:
-            row = self._sqlite.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        except sqlite3.OperationalError:
-            return 0
-        return int(row[0] or 0)
+        return sqlite_file.schema_version(self._sqlite)
 
     def migrate(self) -> list[int]:
         """Create what is missing, add the columns an older file lacks; the versions this made."""

@@ -10,6 +10,7 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 
 from statusd.model import Announced
+from statusd.outbox import probe
 from statusd.outbox.queries import Queries
 from statusd.outbox.records import (
     CANCELLED,
@@ -76,10 +77,7 @@ class Upkeep(Queries):
     @writing
     def probe(self) -> None:
         """A small committed write, as recording an event makes: raises if none can be made."""
-        with self._transaction():
-            self._db.execute(self.dialect.upsert("probe", "id", ("id", "at", "pad")), (1, time.time(), bytes(16384)))
-        with self._transaction():
-            self._db.execute("DELETE FROM probe")
+        probe.write(self._db.execute, self._transaction, self.dialect)
 
     def prune(self, keep: float, now: float | None = None, batch: int = 500) -> int:
         """Forget events older than `keep` seconds, a batch at a time; the number forgotten.

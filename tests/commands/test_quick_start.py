@@ -94,8 +94,8 @@ class TestSetImports:
         assert "level: closed" in (tmp_path / "status.yaml").read_text()
 
     def test_modules_with_the_daemons_store(self, write_config: WriteConfig, tmp_path: Path) -> None:
-        """The usual case, a daemon's store beside: probed (sqlite3 and the store's own modules), but
-        still no templates, logging library or event loop (a Message's module once pulled them all)."""
+        """The usual case, a daemon's store beside: probed (sqlite3), but without the store's own
+        modules, templates, logging library or event loop (a Message's module once pulled them all)."""
         config = write_config()
         SqliteStore(tmp_path / "state" / "statusd.db").close()
         done = _python(f"""
@@ -104,7 +104,8 @@ class TestSetImports:
             code = main(["--config", {str(config)!r}, "--state-dir", {str(tmp_path / "state")!r},
                          "set", "main", "closed", "-m", "fr:Fermé"])
             heavy = sorted(m for m in ("structlog", "asyncio", "aiohttp", "jinja2", "logging", "statusd.compose.composer",
-                                       "statusd.sensors", "statusd.config.channels") if m in sys.modules)
+                                       "statusd.sensors", "statusd.config.channels", "statusd.outbox.store", "statusd.events",
+                                       "hashlib") if m in sys.modules)
             print(code, "sqlite3" in sys.modules, heavy)
         """)
         assert done.returncode == 0, done.stderr
