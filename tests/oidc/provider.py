@@ -41,9 +41,24 @@ class Provider:
     proc: subprocess.Popen[str] | None = None
     log: list[str] = field(default_factory=list)
 
-    def start(self, timeout: float = 20.0) -> Provider:
+    def start(self, timeout: float = 30.0, tries: int = 2) -> Provider:
+        """Start it; a start that prints nothing within `timeout` is tried again, `tries` in all.
+
+        It starts in under a second here, but one full run's start printed nothing for 20 s
+        (stderr empty too) on the loaded 2-core machine: tried again, not the module's 13 tests lost.
+        """
+        for attempt in range(tries):
+            try:
+                return self._start_once(timeout)
+            except RuntimeError:
+                if attempt == tries - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _start_once(self, timeout: float) -> Provider:
         conf = Path(tempfile.mkdtemp(prefix="statusd-oidc-")) / "provider.json"
         conf.write_text(json.dumps({"clients": self.clients, "users": self.users}), encoding="utf-8")
+        self.log = []
         self.proc = subprocess.Popen([str(NODE), str(HERE / "launch.mjs"), str(conf)], cwd=HERE, text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         threading.Thread(target=self._drain, daemon=True).start()
@@ -54,7 +69,8 @@ class Provider:
         reader.join(timeout)
         if not lines or not lines[0].strip():
             self.stop()
-            raise RuntimeError("the OpenID provider did not start:\n" + "".join(self.log))
+            raise RuntimeError(f"the OpenID provider did not start within {timeout} s "
+                               f"(exit {self.proc.returncode}):\n" + "".join(self.log))
         self.issuer = json.loads(lines[0])["issuer"]
         return self
 
