@@ -27,7 +27,8 @@ class TestWheel:
         [wheel] = tmp_path.glob("statusd-*.whl")
         names = set(zipfile.ZipFile(wheel).namelist())
         for needed in ("statusd/web/static/banner.js", "statusd/web/static/page.js",
-                       "statusd/web/templates/page.html", "statusd/web/status.schema.json",
+                       "statusd/web/templates/page.html", "statusd/web/templates/site.html",
+                       "statusd/web/status.schema.json",
                        "statusd/py.typed"):
             assert needed in names, needed
         assert not any("tests/" in name for name in names)

@@ -59,6 +59,8 @@ class WebState:
         self._facts: bytes | None = None
         self._rendered: tuple[bytes, str | None] | None = None
         self._rendered_at: datetime | None = None
+        # The sites' sections kept between renders, the live pages' and the exported copies' apart.
+        self._sections, self._exported_sections = page.Sections(), page.Sections()
 
     @property
     def status(self) -> Doc:
@@ -92,7 +94,7 @@ class WebState:
         config, snap = self.config, self.snapshot
         live = page.Links(config.public_url)
         for lang in config.languages:
-            self.docs[f"page.{lang}"] = Doc(page.render(config, snap, lang, live), HTML)
+            self.docs[f"page.{lang}"] = Doc(page.render(config, snap, lang, live, self._sections), HTML)
             self.docs[f"feed.{lang}"] = Doc(feed.atom(config, snap, lang), ATOM)
             self.docs[f"closures.{lang}"] = Doc(ics.calendar(config, snap, lang), ICS)
         messages = cap.messages(config, history, now)
@@ -107,7 +109,7 @@ class WebState:
         links = page.Links(config.public_url, export=True)
         files = {"status.json": self.status.body, "cap.xml": self.docs["cap.xml"].body}
         for lang in config.languages:
-            files[f"index.{lang}.html"] = page.render(config, self.snapshot, lang, links)
+            files[f"index.{lang}.html"] = page.render(config, self.snapshot, lang, links, self._exported_sections)
             files[f"feed.{lang}.atom"] = self.docs[f"feed.{lang}"].body
             files[f"closures.{lang}.ics"] = self.docs[f"closures.{lang}"].body
         files["index.html"] = files[f"index.{default}.html"]
