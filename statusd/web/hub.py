@@ -12,6 +12,9 @@ A hub that does not answer is logged once per outage (`hub_unreachable`, then
 meanwhile collapse to the latest (each is the whole snapshot). A hub that lost its
 messages (nginx restarted between two changes) is noticed by a probe every few
 seconds, and the latest event is published again, so new readers get it at once.
+A hub restarted so quickly that no post failed is noticed by the id it gives the
+next message: not after the id of the one before, so the latest is published again
+in a later second, under an id every resuming reader has yet to see.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -37,6 +41,7 @@ TIMEOUT: Final = 2.0
 PROBE: Final = 5.0  # seconds between checks that the hub still holds the latest event
 BACKOFF: Final = (0.25, 30.0)  # first and longest wait before trying a silent hub again
 BACKLOG: Final = 64  # events kept while the hub is slow; older ones collapse to the latest
+_MESSAGE_ID: Final = re.compile(r"(\d+):(\d+)")  # nchan's "seconds:n" for one channel
 HEADERS: Final = {"Content-Type": "application/json", "X-EventSource-Event": "status",
                   "Accept": "application/json"}
 
@@ -54,6 +59,7 @@ class Relay:
         self.published = 0  # events the hub accepted
         self._accepted_at = 0.0  # wall-clock time of the hub's last acceptance
         self._may_have_forgotten = False  # the hub failed or held nothing: it may have restarted
+        self._last_id: tuple[int, int] | None = None  # the id the hub gave the last message it took
 
     def submit(self, event_id: int, data: bytes) -> None:
         """Queue one event (the daemon's id, the snapshot's JSON); returns at once."""
@@ -105,7 +111,7 @@ class Relay:
             await _next_second_after(self._accepted_at)
         try:
             async with session.post(url.replace("{channel}", CHANNEL), data=data) as response:
-                await response.read()
+                body = await response.read()
                 if response.status >= 300:
                     return self._failed(url, f"the hub answered {response.status}")
         except (aiohttp.ClientError, TimeoutError) as err:
@@ -113,6 +119,14 @@ class Relay:
         self.published += 1
         self._accepted_at, self._may_have_forgotten = time.time(), False
         self._restored(url, event_id)
+        taken, self._last_id = self._last_id, _message_id(body)
+        if taken is not None and self._last_id is not None and self._last_id <= taken:
+            # Restarted between two posts (stop and start within a second, or a crash and a
+            # supervisor's restart): it numbered this message as one it held before, and a reader
+            # resuming from that id is told it has it. Published again, in a later second.
+            log.info("hub_republished", hub=_origin(url), reason="the hub numbered a new message as an old one")
+            self._may_have_forgotten = True
+            self._queue.append(self._latest or (event_id, data))
         return True
 
     async def _probe(self, session: aiohttp.ClientSession) -> bool:
@@ -163,6 +177,16 @@ async def _next_second_after(accepted_at: float) -> None:
     wait = math.floor(accepted_at) + 1 - time.time()
     if wait > 0:
         await asyncio.sleep(min(wait, 1.0))
+
+
+def _message_id(body: bytes) -> tuple[int, int] | None:
+    """The id nchan's answer to a post gives the message (its channel info's last_message_id)."""
+    try:
+        info = json.loads(body)
+    except ValueError:
+        return None
+    found = _MESSAGE_ID.fullmatch(str(info.get("last_message_id", ""))) if isinstance(info, dict) else None
+    return (int(found.group(1)), int(found.group(2))) if found else None
 
 
 def _empty(body: bytes) -> bool:

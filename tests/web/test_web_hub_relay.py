@@ -16,17 +16,31 @@ pytestmark = pytest.mark.unit
 
 
 class Hub:
-    """A publisher endpoint that answers 503 to the posts numbered in `refuse`, 201 to the others."""
+    """A publisher endpoint that answers 503 to the posts numbered in `refuse`, 201 to the others.
+
+    It numbers what it takes as nchan does, "seconds:n" with n counted within the second, and
+    `restart()` forgets every message at once, as a restarted nginx does, without refusing a post.
+    """
 
     def __init__(self, refuse: set[int]) -> None:
         self.refuse = refuse
         self.posts: list[tuple[float, bytes, int]] = []  # (wall-clock time, body, status)
+        self.ids: list[str] = []  # the id given each message taken
         self.url = ""
+        self._held: list[int] = []  # the seconds of the messages held since the last restart
+
+    def restart(self) -> None:
+        self._held = []
 
     async def post(self, request: web.Request) -> web.Response:
         status = 503 if len(self.posts) in self.refuse else 201
-        self.posts.append((time.time(), await request.read(), status))
-        return web.json_response({"messages": 1}, status=status)
+        now = time.time()
+        self.posts.append((now, await request.read(), status))
+        if status != 201:
+            return web.json_response({}, status=status)
+        self._held.append(int(now))
+        self.ids.append(f"{int(now)}:{self._held.count(int(now)) - 1}")
+        return web.json_response({"messages": len(self._held), "last_message_id": self.ids[-1]}, status=status)
 
     async def get(self, request: web.Request) -> web.Response:
         return web.json_response({"messages": 1})  # it holds a message: no republishing by the probe
@@ -76,6 +90,29 @@ class TestRestartedHub:
         assert [p[2] for p in hub.posts] == [201, 503, 201]
         assert second[1] == b'{"n": 2}'
         assert int(second[0]) > int(first[0]), "the retry after a failure waited for the next second"
+
+    async def test_a_restart_no_post_saw_is_told_by_the_id_and_the_latest_published_again(
+            self, hub: Hub) -> None:
+        # Stopped and started between two changes within one second, the hub refuses nothing but
+        # gives the second change the id of the first: readers resuming from it would wait forever.
+        hub.refuse = set()
+        await asyncio.sleep((1.05 - time.time() % 1) % 1)
+        relay = Relay(lambda: hub.url)
+        running = asyncio.ensure_future(relay.run())
+        try:
+            relay.submit(1, b'{"n": 1}')
+            await _accepted(hub, 1)
+            hub.restart()
+            relay.submit(2, b'{"n": 2}')
+            await _accepted(hub, 3)
+            await asyncio.sleep(0.3)  # nothing more is published: the third id is new
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+        first, reused, again = hub.ids
+        assert reused == first, "the fake hub numbered as a restarted nchan does"
+        assert len(hub.posts) == 3 and hub.posts[-1][1] == b'{"n": 2}'
+        assert again.split(":")[0] > first.split(":")[0], "published again in a later second"
 
     async def test_no_wait_while_the_hub_keeps_answering(self, hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
         waits: list[float] = []
