@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -62,6 +63,17 @@ async def hub() -> AsyncIterator[Hub]:
     await runner.cleanup()
 
 
+@contextlib.asynccontextmanager
+async def _running(relay: Relay) -> AsyncIterator[None]:
+    """The relay's loop for the length of the block, cancelled after."""
+    running = asyncio.ensure_future(relay.run())
+    try:
+        yield
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
 async def _accepted(hub: Hub, count: int) -> list[tuple[float, bytes, int]]:
     for _ in range(200):  # bounded: 10 s
         accepted = [p for p in hub.posts if p[2] == 201]
@@ -78,15 +90,11 @@ class TestRestartedHub:
         # Start early in a second, so that a quick retry would stay in it.
         await asyncio.sleep((1.05 - time.time() % 1) % 1)
         relay = Relay(lambda: hub.url)
-        running = asyncio.ensure_future(relay.run())
-        try:
+        async with _running(relay):
             relay.submit(1, b'{"n": 1}')
             await _accepted(hub, 1)
             relay.submit(2, b'{"n": 2}')  # refused (the hub is restarting), then retried
             first, second = await _accepted(hub, 2)
-        finally:
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
         assert [p[2] for p in hub.posts] == [201, 503, 201]
         assert second[1] == b'{"n": 2}'
         assert int(second[0]) > int(first[0]), "the retry after a failure waited for the next second"
@@ -98,17 +106,13 @@ class TestRestartedHub:
         hub.refuse = set()
         await asyncio.sleep((1.05 - time.time() % 1) % 1)
         relay = Relay(lambda: hub.url)
-        running = asyncio.ensure_future(relay.run())
-        try:
+        async with _running(relay):
             relay.submit(1, b'{"n": 1}')
             await _accepted(hub, 1)
             hub.restart()
             relay.submit(2, b'{"n": 2}')
             await _accepted(hub, 3)
             await asyncio.sleep(0.3)  # nothing more is published: the third id is new
-        finally:
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
         first, reused, again = hub.ids
         assert reused == first, "the fake hub numbered as a restarted nchan does"
         assert len(hub.posts) == 3 and hub.posts[-1][1] == b'{"n": 2}'
@@ -123,12 +127,8 @@ class TestRestartedHub:
         monkeypatch.setattr(hub_module, "_next_second_after", wait)
         hub.refuse = set()
         relay = Relay(lambda: hub.url)
-        running = asyncio.ensure_future(relay.run())
-        try:
+        async with _running(relay):
             for n in range(3):
                 relay.submit(n, b"{}")
                 await _accepted(hub, n + 1)
-        finally:
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
         assert len(hub.posts) == 3 and waits == []  # a hub that answers is never made to wait
