@@ -231,3 +231,65 @@ class TestWaitEvent:
         assert await tasks.wait_event(event, 0.01) is False
         event.set()
         assert await tasks.wait_event(event, 60) is True
+
+
+def _level(status: StatusWatch) -> Level | None:
+    entry = (status.wanted or {}).get(Target("main"))
+    return entry.level if entry else None
+
+
+class TestOneReadAFlip:
+    """The file watch sees a `set`'s rename before its nudge comes: the nudge for the text
+    already in force starts no second read, and every other change is still read."""
+
+    async def _running(self, config: Config, steps: list[Wanted | None]
+                       ) -> tuple[StatusWatch, list[str], list[asyncio.Task[None]]]:
+        status = _watch(config, steps)
+        await status.load()
+        reads: list[str] = []
+        read_whole = status._read_whole
+
+        def counted(accepted: str | None) -> tuple[str, Wanted, str]:
+            found = read_whole(accepted)
+            reads.append(found[0])
+            return found
+
+        status._read_whole = counted  # type: ignore[method-assign]
+        loops = [asyncio.create_task(t) for t in status.tasks()]
+        await asyncio.sleep(0.2)  # the file watch is set up
+        return status, reads, loops
+
+    @staticmethod
+    async def _stop(loops: list[asyncio.Task[None]]) -> None:
+        for loop in loops:
+            loop.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+
+    async def test_a_late_nudge_for_the_text_read_reads_nothing(self, write_config: WriteConfig) -> None:
+        config = loading.load(write_config())
+        steps: list[Wanted | None] = []
+        status, reads, loops = await self._running(config, steps)
+        try:
+            written = await asyncio.to_thread(set_entry, config.status_file, config, Target("main"), CLOSED)
+            await until(lambda: _level(status) is Level.CLOSED, "the watch to read the flip")
+            await asyncio.sleep(0.3)  # the rename's own events are all handled
+            before = (len(reads), len(steps))
+            status.written_whole(written)
+            await asyncio.sleep(0.5)
+            assert (len(reads), len(steps)) == before, "a nudge for the text in force reads nothing again"
+            # A hand edit after it is read as ever, nudge or none.
+            config.status_file.write_text("main:\n  level: limited\n")
+            await until(lambda: _level(status) is Level.LIMITED, "the hand edit to be read", timeout=10.0)
+        finally:
+            await self._stop(loops)
+
+    async def test_a_nudge_for_another_text_is_read(self, write_config: WriteConfig) -> None:
+        config = loading.load(write_config())
+        steps: list[Wanted | None] = []
+        status, reads, loops = await self._running(config, steps)
+        try:
+            held = len(reads)
+            status.written_whole("0" * 64)  # not the text in force: the file is read
+            await until(lambda: len(reads) > held, "the file to be read again")
+        finally:
+            await self._stop(loops)

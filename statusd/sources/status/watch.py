@@ -70,10 +70,14 @@ class StatusWatch:
         self.config, self._step, self._fallback, self._pushed = config, step, fallback, pushed
         self._from_file: Wanted | None = None
         self._accepted: str | None = None  # the text in force
+        self._accepted_digest: str | None = None  # its nudge.digest, to know a nudge for it
         self._seen: tuple[int, int, int] | None = None
         # target → (entry, written, what the file said when it arrived)
         self._pending: dict[Target, tuple[StatusEntry, bool, StatusEntry | None]] = {}
         self._changed, self._to_write = asyncio.Event(), asyncio.Event()
+        # Why `_changed` was set since the last reconcile: only nudges (their digests), or anything else.
+        self._nudged_since: set[str] = set()
+        self._other_change = False
         self._whole: deque[str] = deque(maxlen=KNOWN_WHOLE)
         self._nudged = threading.Event()  # wakes a reader waiting for the file to settle
         self._blocks = Blocks()  # a site's block is checked again only when its lines change
@@ -98,14 +102,25 @@ class StatusWatch:
         return merged
 
     def changed(self) -> None:
-        """Reconcile soon (after a reload, say)."""
+        """Reconcile soon (after a reload, say, or a change the file watch saw)."""
+        self._other_change = True
         self._changed.set()
 
     def written_whole(self, digest: str) -> None:
         """A writer says status.yaml now holds, complete, the text of `digest`: read it at once."""
         self._whole.append(digest)
         self._nudged.set()
+        self._nudged_since.add(digest)
         self._changed.set()
+
+    def _only_nudged_for_what_is_held(self) -> bool:
+        """Whether the wake-up is nudges alone, each for the text already in force: nothing to read again.
+
+        The file watch sees the rename before the writer's nudge comes, so the nudge usually lands
+        while that very text is being read; a second read then only slows the posts going out.
+        """
+        return (not self._other_change and bool(self._nudged_since)
+                and self._nudged_since == {self._accepted_digest})
 
     def tasks(self) -> list[Coroutine[Any, Any, None]]:
         """The long-lived loops: the watcher, the reconciler and the writer."""
@@ -155,7 +170,7 @@ class StatusWatch:
 
     async def _read(self) -> None:
         try:
-            text, wanted = await asyncio.to_thread(self._read_whole, self._accepted)
+            text, wanted, digest = await asyncio.to_thread(self._read_whole, self._accepted)
         except Unsettled:
             log.info("status_file_unsettled", file=str(self.path), note="still being written; read again on change")
             return
@@ -167,10 +182,11 @@ class StatusWatch:
             return
         if text != self._accepted:
             _say_ambiguous(wanted)
-        self._from_file, self._accepted = wanted, text
+        self._from_file, self._accepted, self._accepted_digest = wanted, text, digest
 
-    def _read_whole(self, accepted: str | None) -> tuple[str, Wanted]:
-        """In a thread: the text once two reads `SETTLE` apart agree (or it is known whole), and what it asks for."""
+    def _read_whole(self, accepted: str | None) -> tuple[str, Wanted, str]:
+        """In a thread: the text once two reads `SETTLE` apart agree (or it is known whole), what it
+        asks for, and its digest."""
         self._seen = bounds.signature(self.path)
         text = self._read_text()
         for _ in range(SETTLE_TRIES):
@@ -185,7 +201,7 @@ class StatusWatch:
             text = again
         else:
             raise Unsettled
-        return text, self._blocks.parse(text, str(self.path), self.config)
+        return text, self._blocks.parse(text, str(self.path), self.config), nudge.digest(text)
 
     def _read_text(self) -> str:
         return bounds.read_text(self.path, self.config.status_max_bytes)
@@ -218,7 +234,7 @@ class StatusWatch:
     async def _watch(self) -> None:
         """React to every change of status.yaml, including replace-by-rename and delete."""
         path = self.path.resolve()
-        found = inotify.watch(path, self._changed.set)
+        found = inotify.watch(path, self.changed)
         if found is not None:
             self._stat_every = STAT_EVERY_INOTIFY
             try:
@@ -228,7 +244,7 @@ class StatusWatch:
         # No inotify: watchfiles, which polls. A low debounce: the default 1.6 s would make a flip feel slow.
         async for changes in awatch(path.parent, debounce=100, step=50, recursive=False):
             if any(Path(p).name == path.name for _, p in changes):
-                self._changed.set()
+                self.changed()
 
     async def _loop(self) -> None:
         """Reconcile on every change, and when a planned time comes.
@@ -244,7 +260,12 @@ class StatusWatch:
             if not await tasks.wait_event(self._changed, wait):
                 if loop.time() < due and await asyncio.to_thread(bounds.signature, self.path) == self._seen:
                     continue
+                self._other_change = True  # a planned time, or a change only the file's stat showed
+            skip = self._only_nudged_for_what_is_held()
             self._changed.clear()
+            self._nudged_since, self._other_change = set(), False
+            if skip:
+                continue
             await self.reconcile()
             due = loop.time() + self.next_wake
 
