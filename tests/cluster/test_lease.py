@@ -116,11 +116,13 @@ class TestFence:
         await b.close()
 
     async def test_own_claim_from_an_earlier_lease_is_refused(self, dsn: str) -> None:
-        a = Lease(dsn, "a", "a:1", expiry=0.5, renew=0.1, margin=0.1)
+        # 2 s, not 0.5: the claim must land while the lease is held, and a full run's load once
+        # made the connection and the claim take longer than half a second.
+        a = Lease(dsn, "a", "a:1", expiry=2.0, renew=0.1, margin=0.1)
         await a.step()
         with as_node(dsn, "a:1") as conn:
             conn.execute("UPDATE deliveries SET state = 'sending' WHERE id = 2")
-            await asyncio.sleep(0.6)
+            await asyncio.sleep(2.2)
             await a.step()  # lapsed, then taken again: a new epoch
             with pytest.raises(psycopg.Error, match="claimed under lease epoch"):
                 conn.execute("UPDATE deliveries SET state = 'sent' WHERE id = 2")

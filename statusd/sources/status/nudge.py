@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the daemon's side only: `statusd set` imports this module without asyncio
     import asyncio
 
-__all__ = ["NAME", "Listener", "digest", "tell"]
+__all__ = ["NAME", "Causes", "Listener", "digest", "tell"]
 
 NAME = "status.sock"
 TIMEOUT = 0.5
@@ -43,6 +43,24 @@ def digest(text: str) -> str:
         except ImportError:
             from hashlib import sha256  # type: ignore[assignment, unused-ignore]
     return str(sha256(text.encode("utf-8")).hexdigest())
+
+
+class Causes:
+    """Why the daemon's status watch was woken since it last read: nudges (their digests), or more.
+
+    The file watch sees a writer's rename before its nudge comes, so the nudge usually lands while
+    that very text is being read; reading it again would only slow the posts going out.
+    """
+
+    def __init__(self) -> None:
+        self.digests: set[str] = set()
+        self.other = False  # a change the file watch or the stat saw, a reload, a planned time
+
+    def take(self) -> set[str] | None:
+        """The nudged digests when nudges alone woke the watch (None if anything else did); cleared."""
+        found = None if self.other or not self.digests else self.digests
+        self.digests, self.other = set(), False
+        return found
 
 
 def tell(state_dir: Path, text_digest: str) -> bool:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from statusd.logs import LazyLogger
 from statusd.sources.status.text import describe, snippet
+
+if TYPE_CHECKING:
+    from statusd.model import Wanted
+
+log = LazyLogger()  # `statusd set` imports this module and must not pay for structlog (issue 15)
 
 LOCAL_FORM = "YYYY-MM-DD HH:MM"
 # A window that keeps time arithmetic (reminders, UTC conversion) from overflowing.
@@ -48,6 +54,15 @@ def to_local(value: Any, tz: ZoneInfo) -> datetime:
 def ambiguous(moment: datetime) -> bool:
     """Whether the local time `moment` happens twice (the clocks go back over it)."""
     return moment.replace(fold=0).utcoffset() != moment.replace(fold=1).utcoffset()
+
+
+def say_ambiguous(wanted: Wanted) -> None:
+    """A local time that happens twice is taken as the first; say so where the sysadmin looks."""
+    for target, entry in wanted.items():
+        for key, moment in (("from", entry.starts), ("until", entry.until)):
+            if moment is not None and ambiguous(moment):
+                log.warning("status_time_ambiguous", target=str(target), field=key, taken=moment.isoformat(),
+                            note="this local time happens twice; write it with its offset for the other one")
 
 
 def _wall(local: datetime) -> datetime:

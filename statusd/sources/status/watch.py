@@ -25,8 +25,7 @@ from statusd import files, metrics, tasks
 from statusd.config.load import Config
 from statusd.errors import ConfigError, Problem, UserError
 from statusd.model import StatusEntry, Target, Wanted
-from statusd.sources.status import bounds, inotify, nudge, unwritten
-from statusd.sources.status import file as status_file
+from statusd.sources.status import bounds, inotify, nudge, times, unwritten
 from statusd.sources.status.blocks import Blocks
 from statusd.sources.status.edit import set_entry
 from statusd.sources.status.lock import LockBusy, held
@@ -75,9 +74,7 @@ class StatusWatch:
         # target → (entry, written, what the file said when it arrived)
         self._pending: dict[Target, tuple[StatusEntry, bool, StatusEntry | None]] = {}
         self._changed, self._to_write = asyncio.Event(), asyncio.Event()
-        # Why `_changed` was set since the last reconcile: only nudges (their digests), or anything else.
-        self._nudged_since: set[str] = set()
-        self._other_change = False
+        self._causes = nudge.Causes()  # why `_changed` was set since the last reconcile
         self._whole: deque[str] = deque(maxlen=KNOWN_WHOLE)
         self._nudged = threading.Event()  # wakes a reader waiting for the file to settle
         self._blocks = Blocks()  # a site's block is checked again only when its lines change
@@ -103,24 +100,15 @@ class StatusWatch:
 
     def changed(self) -> None:
         """Reconcile soon (after a reload, say, or a change the file watch saw)."""
-        self._other_change = True
+        self._causes.other = True
         self._changed.set()
 
     def written_whole(self, digest: str) -> None:
         """A writer says status.yaml now holds, complete, the text of `digest`: read it at once."""
         self._whole.append(digest)
         self._nudged.set()
-        self._nudged_since.add(digest)
+        self._causes.digests.add(digest)
         self._changed.set()
-
-    def _only_nudged_for_what_is_held(self) -> bool:
-        """Whether the wake-up is nudges alone, each for the text already in force: nothing to read again.
-
-        The file watch sees the rename before the writer's nudge comes, so the nudge usually lands
-        while that very text is being read; a second read then only slows the posts going out.
-        """
-        return (not self._other_change and bool(self._nudged_since)
-                and self._nudged_since == {self._accepted_digest})
 
     def tasks(self) -> list[Coroutine[Any, Any, None]]:
         """The long-lived loops: the watcher, the reconciler and the writer."""
@@ -181,7 +169,7 @@ class StatusWatch:
             self._invalid([Problem(str(self.path), None, "", f"cannot be read ({type(err).__name__})")])
             return
         if text != self._accepted:
-            _say_ambiguous(wanted)
+            times.say_ambiguous(wanted)
         self._from_file, self._accepted, self._accepted_digest = wanted, text, digest
 
     def _read_whole(self, accepted: str | None) -> tuple[str, Wanted, str]:
@@ -260,12 +248,10 @@ class StatusWatch:
             if not await tasks.wait_event(self._changed, wait):
                 if loop.time() < due and await asyncio.to_thread(bounds.signature, self.path) == self._seen:
                     continue
-                self._other_change = True  # a planned time, or a change only the file's stat showed
-            skip = self._only_nudged_for_what_is_held()
+                self._causes.other = True  # a planned time, or a change only the file's stat showed
             self._changed.clear()
-            self._nudged_since, self._other_change = set(), False
-            if skip:
-                continue
+            if self._causes.take() == {self._accepted_digest}:
+                continue  # nudges alone, for the text already in force: nothing to read again
             await self.reconcile()
             due = loop.time() + self.next_wake
 
@@ -309,13 +295,4 @@ class StatusWatch:
             if got:
                 if removed := await asyncio.to_thread(files.remove_leftovers, self.path):
                     log.info("status_leftovers_removed", file=str(self.path), count=removed)
-
-
-def _say_ambiguous(wanted: Wanted) -> None:
-    """A local time that happens twice is taken as the first; say so where the sysadmin looks."""
-    for target, entry in wanted.items():
-        for key, moment in (("from", entry.starts), ("until", entry.until)):
-            if moment is not None and status_file.ambiguous(moment):
-                log.warning("status_time_ambiguous", target=str(target), field=key, taken=moment.isoformat(),
-                            note="this local time happens twice; write it with its offset for the other one")
 
