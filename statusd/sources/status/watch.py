@@ -29,6 +29,7 @@ from statusd.sources.status import bounds, inotify, nudge, times, unwritten
 from statusd.sources.status.blocks import Blocks
 from statusd.sources.status.edit import set_entry
 from statusd.sources.status.lock import LockBusy, held
+from statusd.sources.status.thread import OwnThread
 
 __all__ = ["StatusWatch"]
 
@@ -75,6 +76,7 @@ class StatusWatch:
         self._pending: dict[Target, tuple[StatusEntry, bool, StatusEntry | None]] = {}
         self._changed, self._to_write = asyncio.Event(), asyncio.Event()
         self._causes = nudge.Causes()  # why `_changed` was set since the last reconcile
+        self._thread = OwnThread("statusd-status")  # not the loop's pool, where DNS lookups may hang
         self._whole: deque[str] = deque(maxlen=KNOWN_WHOLE)
         self._nudged = threading.Event()  # wakes a reader waiting for the file to settle
         self._blocks = Blocks()  # a site's block is checked again only when its lines change
@@ -158,7 +160,7 @@ class StatusWatch:
 
     async def _read(self) -> None:
         try:
-            text, wanted, digest = await asyncio.to_thread(self._read_whole, self._accepted)
+            text, wanted, digest = await self._thread.run(self._read_whole, self._accepted)
         except Unsettled:
             log.info("status_file_unsettled", file=str(self.path), note="still being written; read again on change")
             return
@@ -246,7 +248,7 @@ class StatusWatch:
         while True:
             wait = min(max(due - loop.time(), 0.0), self._stat_every)
             if not await tasks.wait_event(self._changed, wait):
-                if loop.time() < due and await asyncio.to_thread(bounds.signature, self.path) == self._seen:
+                if loop.time() < due and await self._thread.run(bounds.signature, self.path) == self._seen:
                     continue
                 self._causes.other = True  # a planned time, or a change only the file's stat showed
             self._changed.clear()
@@ -275,7 +277,7 @@ class StatusWatch:
             if done:
                 continue
             try:
-                written = await asyncio.to_thread(set_entry, self.path, self.config, target, entry, wait=WRITE_WAIT)
+                written = await self._thread.run(set_entry, self.path, self.config, target, entry, wait=WRITE_WAIT)
             except LockBusy:
                 log.warning("status_push_waiting", target=str(target), reason="status.yaml is locked")
                 return False
@@ -293,6 +295,6 @@ class StatusWatch:
         """Temporary files of killed writers: removed under the exclusive lock, when nobody writes."""
         async with held(self.path, exclusive=True, wait=0.5) as got:
             if got:
-                if removed := await asyncio.to_thread(files.remove_leftovers, self.path):
+                if removed := await self._thread.run(files.remove_leftovers, self.path):
                     log.info("status_leftovers_removed", file=str(self.path), count=removed)
 
