@@ -1,5 +1,9 @@
 """The command: wall time of a local `statusd set`, from 1 to 128 channels and 3 to 500 sites.
 
+Twice at each point: beside the running daemon (the desk's usual case: the command hands the
+change over the status socket, commands/handoff.py) and alone (no daemon: the command makes
+the change itself, as it must when the daemon is down).
+
 Then the daemon's memory: its RSS after start and after one `set`, at 3, 100 and 500 sites.
 
 Each run is a fresh `statusd set main closed -m …` (the installed script) against a generated
@@ -62,6 +66,7 @@ class Result:
 
     channels: int
     sites: int
+    beside: bool  # a daemon running (the change handed to it), or the command alone
     wall: Summary  # milliseconds
     cpu: Summary  # milliseconds of CPU (user + system): what a busy shared machine inflates least
     imports: list[tuple[float, str]]  # (cumulative ms, top-level module), costliest first
@@ -159,18 +164,26 @@ def top_imports(stderr: str, count: int = 8) -> list[tuple[float, str]]:
 
 
 def measure(runs: int, grid: list[tuple[int, int]] | None = None) -> list[Result]:
-    """`runs` timed `set`s (closed and open in turn) at each (channels, sites) of `grid`."""
+    """`runs` timed `set`s (closed and open in turn) at each (channels, sites) of `grid`, alone then beside a daemon."""
+    from common import RunningDaemon
+
     results = []
     for channel_count, site_count in grid or default_grid():
         with tempfile.TemporaryDirectory(prefix="statusd-bench-command-") as tmp:
             config = write(Path(tmp), channel_count, site_count)
             _store(config)
-            _run(config, "limited")  # warm the file cache and compile bytecode once
-            timed = [_run(config, ("closed", "open")[i % 2]) for i in range(runs)]
-            _, stderr, _ = _run(config, "closed", "-X", "importtime")
-        results.append(Result(channel_count, site_count, Summary.of([t[0] for t in timed]),
-                              Summary.of([t[2] for t in timed]), top_imports(stderr)))
+            results.append(_timed(config, (channel_count, site_count), runs, beside=False))
+            with RunningDaemon(config, config.parent / "state"):
+                results.append(_timed(config, (channel_count, site_count), runs, beside=True))
     return results
+
+
+def _timed(config: Path, point: tuple[int, int], runs: int, beside: bool) -> Result:
+    _run(config, "limited")  # warm the file cache and compile bytecode once
+    timed = [_run(config, ("closed", "open")[i % 2]) for i in range(runs)]
+    _, stderr, _ = _run(config, "closed", "-X", "importtime")
+    return Result(*point, beside, Summary.of([t[0] for t in timed]), Summary.of([t[2] for t in timed]),
+                  top_imports(stderr))
 
 
 def default_grid() -> list[tuple[int, int]]:
@@ -213,14 +226,16 @@ def memory_rows(found: list[tuple[int, float, float]]) -> list[tuple[str, str, s
 
 
 def rows(results: list[Result]) -> list[tuple[str, str, str]]:
-    """(figure, value, target) per grid point, then the costliest imports of the largest config."""
-    table = [(f"statusd set, {r.channels} channel(s), {r.sites} sites",
+    """(figure, value, target) per grid point, then the costliest imports of the largest config, each way."""
+    table = [(f"statusd set, {'beside a daemon' if r.beside else 'alone'}, {r.channels} ch, {r.sites} sites",
               f"{r.wall.median:.0f} ms (p90 {r.wall.p90:.0f}, cpu {r.cpu.median:.0f})",
               f"< {TARGET_MS:.0f} ms" + ("" if r.wall.median < TARGET_MS else "  MISSED"))
              for r in results]
-    largest = max(results, key=lambda r: (r.channels * r.sites, r.channels))
-    for ms, name in largest.imports:
-        table.append((f"  import {name} ({largest.channels} ch, {largest.sites} sites)", f"{ms:.1f} ms", ""))
+    for beside in (True, False):
+        largest = max((r for r in results if r.beside == beside), key=lambda r: (r.channels * r.sites, r.channels))
+        for ms, name in largest.imports:
+            table.append((f"  import {name} ({'beside' if beside else 'alone'}, {largest.channels} ch, "
+                          f"{largest.sites} sites)", f"{ms:.1f} ms", ""))
     return table
 
 
@@ -232,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     print(machine())
     table = rows(measure(args.runs)) + ([] if args.no_memory else memory_rows(memory()))
     for figure, value, target in table:
-        print(f"{figure:<52} {value:>32}  {target}")
+        print(f"{figure:<60} {value:>32}  {target}")
     return 0
 
 

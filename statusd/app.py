@@ -18,6 +18,7 @@ from statusd.cluster.node import node_for
 from statusd.compose.composer import Composer
 from statusd.config.load import Config
 from statusd.desk import schema as desk_schema
+from statusd.desk.handoff import listener as status_socket
 from statusd.desk.routes import add_routes as add_desk_routes
 from statusd.errors import ConfigError, UserError
 from statusd.intake import Intake
@@ -34,7 +35,6 @@ from statusd.sensors.state import Sensors
 from statusd.sources.feeds.http import add_routes
 from statusd.sources.feeds.start import feeds_tasks
 from statusd.sources.readings import Reading
-from statusd.sources.status.nudge import Listener
 from statusd.sources.status.watch import StatusWatch
 from statusd.web.follow import Follow
 from statusd.web.ops import Ops, OpsView
@@ -69,8 +69,8 @@ class App:
         self.status = (self.node.watch(self._step, self._last_announced,
                                        lambda: self.publisher.refresh(datetime.now(UTC)))
                        or StatusWatch(config, self._step, self._last_announced, lambda: self._pushed))
-        # `statusd set` tells us at once that status.yaml was written (a cluster's rows say so by NOTIFY).
-        self.nudges = Listener(state_dir, self.status.written_whole) if isinstance(self.status, StatusWatch) else None
+        # `statusd set` asks us to make its change, or tells us at once that status.yaml was written
+        self.nudges = status_socket(state_dir, self.status, lambda: self.config)  # (a cluster's rows: NOTIFY)
         self.intake = Intake(config, self.sensors, lambda: self.wanted, self.status.submit)
         self.web_state = WebState(config)
         self.publisher = Publisher(self.web_state, self.store, lambda: self.wanted, self.sensors.view)

@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from statusd import paths
 from statusd.commands.shared import common, load_config
-from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
-from statusd.model import Announced, StatusEntry, Target, Wanted
-from statusd.outbox import probe
-from statusd.sources.status import entry as desk
-from statusd.sources.status import languages as required_languages
-from statusd.sources.status import nudge
-from statusd.sources.status import wanted as wanted_status
 
-# `set` must start fast (issue 15): what only `preview` needs (the channels, compose and
-# its templates, the rules) and the store are imported where they are used.
+# `set` must start fast (issue 15): beside a running daemon it only asks (handoff.py), so what
+# making the change needs (the config's reader, the status file's editor, the store's probe) is
+# imported where it is used, and what only `preview` needs (channels, compose, rules) too.
 if TYPE_CHECKING:
+    from datetime import datetime
+    from pathlib import Path
+
     from statusd.channels.base import Channel
+    from statusd.commands import handoff
+    from statusd.config.load import Config
+    from statusd.model import Announced, StatusEntry, Target, Wanted
 
 # The change is in status.yaml but cannot be recorded yet (os.EX_IOERR: an I/O error).
 EX_STORE = 74
@@ -49,23 +45,71 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def current_user() -> str:
     """Who is at the desk: the person behind sudo if any (the desk API passes its account as args.by)."""
+    import getpass
+
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
 def _entry(args: argparse.Namespace, config: Config) -> tuple[Target, StatusEntry]:
+    from statusd.sources.status import entry as desk
+    from statusd.sources.status import languages as required_languages
+
     target, entry = desk.build(
         config, args.target, args.level, args.message, args.starts, args.until,
-        getattr(args, "by", None) or current_user(), datetime.now(UTC),
+        getattr(args, "by", None) or current_user(), _now(args),
     )
     required_languages.check(config, entry)
     return target, entry
 
 
-def set_status(args: argparse.Namespace) -> int:
-    from statusd.config import scoped
+def _now(args: argparse.Namespace) -> datetime:
+    """The change's time: the command's own when it asked the daemon first (args.at, epoch seconds)."""
+    from datetime import UTC, datetime
 
-    # Only what `set` uses is read and checked (issue 15: flat from 3 to 500 sites, 1 to 128 channels).
-    config = scoped.load_for(paths.config_path(args.config), _site_of(args.target), _whole)
+    at = getattr(args, "at", None)
+    return datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
+
+
+def set_status(args: argparse.Namespace) -> int:
+    """`statusd set`: by the running daemon when one reads this config (handoff.py), else here."""
+    if getattr(args, "by", None) is None:  # the command line's, not the desk API's run inside the daemon
+        outcome = _handed(args)
+        if outcome is not None:
+            sys.stdout.write(outcome.stdout)
+            sys.stderr.write(outcome.stderr)
+            args.done_with_everything = True
+            return outcome.exit
+    return set_here(args)
+
+
+def _handed(args: argparse.Namespace) -> handoff.Outcome | None:
+    import time
+
+    from statusd import paths
+    from statusd.commands import handoff
+
+    config = paths.config_path(args.config)
+    # The command's own time: made here after all, the change is the one the daemon made.
+    args.at = time.time()
+    return handoff.ask(args.state_dir, config, {
+        "target": args.target, "level": args.level, "message": list(args.message), "starts": args.starts,
+        "until": args.until, "by": current_user(), "at": args.at})
+
+
+def set_here(args: argparse.Namespace) -> int:
+    """`statusd set` made by this process: the status file written, the daemon told."""
+    from statusd import paths
+    from statusd.config import scoped
+    from statusd.outbox import probe
+    from statusd.sources.status import entry as desk
+    from statusd.sources.status import nudge
+    from statusd.sources.status import wanted as wanted_status
+
+    # Only what `set` uses is read and checked (issue 15: flat from 3 to 500 sites, 1 to 128 channels);
+    # the daemon making a change for a command hands in the very config this read gave it last time.
+    config = getattr(args, "loaded", None) or scoped.load_for(paths.config_path(args.config), _site_of(args.target),
+                                                              _whole)
+    args.loaded = config
     target, entry = _entry(args, config)
     status = wanted_status.for_config(config)
     state = paths.state_dir(args.state_dir, config)
@@ -76,9 +120,16 @@ def set_status(args: argparse.Namespace) -> int:
         trouble = postgres_trouble(config)
     else:
         trouble = probe.sqlite_trouble(paths.store_path(state))
-    written = status.set(target, entry)
-    if written is not None:
-        nudge.tell(state, written)  # the daemon reads it now, not at its file watch's next look
+    if getattr(args, "make_only", False):
+        # The daemon's run for a command beside it (desk/handoff.py): made and checked here, and
+        # written by the command itself, with its own rights (commands/handoff.py).
+        from statusd.sources.status import edit
+
+        args.made = edit.make_entry(config.status_file, config, target, entry, getattr(args, "parse", None))
+    else:
+        written = status.set(target, entry)
+        if written is not None:
+            nudge.tell(state, written)  # the daemon reads it now, not at its file watch's next look
     for note in desk.notes(config, target, entry):
         print(f"note: {note}")
     # The file is written and synced, the store's probe closed, the nudge sent: nothing to tear down.
@@ -111,6 +162,7 @@ def _channels(config: Config) -> str:
 
 def preview(args: argparse.Namespace) -> int:
     import asyncio
+    from datetime import UTC, datetime
 
     from statusd.announcer import render
     from statusd.compose.composer import Composer
@@ -169,6 +221,8 @@ async def _learn_limits(channels: Mapping[str, Channel], seconds: float) -> list
 
 
 def _wanted(config: Config) -> Wanted:
+    from statusd.sources.status import wanted as wanted_status
+
     status = wanted_status.for_config(config)  # status.yaml, or a cluster's rows
     try:
         return status.read()
@@ -177,6 +231,7 @@ def _wanted(config: Config) -> Wanted:
 
 
 def _announced(args: argparse.Namespace, config: Config) -> dict[str, Announced]:
+    from statusd import paths
     from statusd.outbox.opening import open_reader
 
     store = open_reader(config, paths.store_path(paths.state_dir(args.state_dir, config)))

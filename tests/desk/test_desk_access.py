@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grp
+import json
 import os
 import pwd
 import re
@@ -113,6 +114,9 @@ class TestDeskGroup:
         try:
             done = as_user(install.desk, install, "set", "main", "closed", "-m", "fr:Fermé pour inventaire.")
             assert done.returncode == 0, done.stderr
+            # Made by the running daemon (handed over the status socket), written by the desk person.
+            made = [json.loads(line) for line in daemon.logs().splitlines() if '"status_set_made"' in line]
+            assert [m["uid"] for m in made] == [pwd.getpwnam(install.desk).pw_uid], daemon.logs()[-2000:]
             assert pwd.getpwuid(os.stat(install.status).st_uid).pw_name == install.desk
             assert os.stat(install.status).st_gid == grp.getgrnam(install.group).gr_gid
             _wait(lambda: "Fermé pour inventaire" in daemon.out.read_text())

@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime, timezone
 from io import StringIO
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from ruamel.yaml import YAML
@@ -31,18 +31,20 @@ from statusd import files
 from statusd.config.load import Config
 from statusd.errors import ConfigError, UserError
 from statusd.logs import LazyLogger
-from statusd.model import StatusEntry, Target
+from statusd.model import StatusEntry, Target, Wanted
 from statusd.sources.status import bounds, nudge, span, tails
 from statusd.sources.status import file as status_file
 from statusd.sources.status.lock import COMMAND_WAIT, locked
+from statusd.sources.status.replace import ABSENT, write_keeping_mode
 
-__all__ = ["HEADER", "document", "locked", "set_entry"]
+__all__ = ["HEADER", "Made", "document", "locked", "make_entry", "set_entry"]
 
 # Lazily: `statusd set` imports this module and must not pay for structlog (issue 15).
 log = LazyLogger()
 
 HEADER = "Live status of each site and service. Flip it with `statusd set`, or edit it by hand."
 _FIX = "fix it or run `statusd check`; nothing was changed"
+Parse = Callable[[str, str, Config], Wanted]  # status_file.parse's shape
 _INDENT = re.compile(r"^( +)[^ #\n]", re.MULTILINE)
 # How often a change is made again on top of a hand edit that landed meanwhile.
 TRIES = 5
@@ -59,22 +61,14 @@ def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry, lo
     `lock=False` when the caller already holds `locked(path)`.
     """
     real = Path(os.path.realpath(path))  # write through a symlink, never over it
-    site = config.sites.get(target.site)
-    if site is None or (target.service is not None and target.service not in site.services):
-        raise UserError(f"unknown target {str(target)!r} in {config.path}; nothing was changed")
-    fields = _fields(entry, config, site.tz)
+    fields = _fields_for(config, target, entry)
     with locked(real, timeout=wait) if lock else nullcontext():
         files.remove_leftovers(real)  # from a killed writer: under the lock nobody is writing
         for _ in range(TRIES):
-            text = _read(path, config.status_max_bytes)
-            new_text = _change(real, text, target, fields)
-            _verify(real, new_text, config, target, entry)
-            if len(new_text.encode("utf-8")) > config.status_max_bytes:
-                raise UserError(f"{real} would grow past {config.status_max_bytes:,} bytes (status_max_bytes), "
-                                "which the daemon refuses; remove old entries or comments; nothing was changed")
+            text, new_text = _made(path, real, config, target, entry, fields)
             # A hand edit takes no lock: replace only what was read, else start again from the edit.
             if _read(path, config.status_max_bytes) == text:
-                _write_atomic(real, new_text)
+                write_keeping_mode(real, new_text)
                 break
             log.info("status_file_changed_meanwhile", file=str(real), target=str(target))
             time.sleep(SETTLE)  # an editor may still be writing: let it finish before reading again
@@ -83,6 +77,45 @@ def set_entry(path: Path, config: Config, target: Target, entry: StatusEntry, lo
                             "again and again?); nothing was changed, try again")
     log.info("status_entry_written", target=str(target), to=entry.level.value, file=str(real))
     return nudge.digest(new_text)
+
+
+class Made(NamedTuple):
+    """A change made and checked but not written: the file, the digest of the text it was made from, the text."""
+
+    real: Path
+    made_from: str  # replace.ABSENT for a file that did not exist
+    text: str
+
+
+def make_entry(path: Path, config: Config, target: Target, entry: StatusEntry, parse: Parse | None = None) -> Made:
+    """The status file's text with `entry` for `target`, checked as set_entry checks it, and not written.
+
+    For a `statusd set` that writes it itself (replace.replace_made), with its own rights.
+    `parse`: status_file.parse or one that says the same (blocks.Blocks.parse, for the daemon).
+    """
+    real = Path(os.path.realpath(path))
+    text, new_text = _made(path, real, config, target, entry, _fields_for(config, target, entry),
+                           parse or status_file.parse)
+    return Made(real, ABSENT if text is None else nudge.digest(text), new_text)
+
+
+def _fields_for(config: Config, target: Target, entry: StatusEntry) -> dict[str, Any]:
+    site = config.sites.get(target.site)
+    if site is None or (target.service is not None and target.service not in site.services):
+        raise UserError(f"unknown target {str(target)!r} in {config.path}; nothing was changed")
+    return _fields(entry, config, site.tz)
+
+
+def _made(path: Path, real: Path, config: Config, target: Target, entry: StatusEntry,
+          fields: dict[str, Any], parse: Parse = status_file.parse) -> tuple[str | None, str]:
+    """The file's text now, and the text with the change; refused (UserError) if it would not be accepted."""
+    text = _read(path, config.status_max_bytes)
+    new_text = _change(real, text, target, fields)
+    _verify(real, new_text, config, target, entry, parse)
+    if len(new_text.encode("utf-8")) > config.status_max_bytes:
+        raise UserError(f"{real} would grow past {config.status_max_bytes:,} bytes (status_max_bytes), "
+                        "which the daemon refuses; remove old entries or comments; nothing was changed")
+    return text, new_text
 
 
 def document(config: Config, entries: Mapping[Target, StatusEntry]) -> str:
@@ -230,10 +263,10 @@ def _dump(doc: CommentedMap, original: str | None, start: bool = True) -> str:
     return out.getvalue()
 
 
-def _verify(path: Path, text: str, config: Config, target: Target, entry: StatusEntry) -> None:
+def _verify(path: Path, text: str, config: Config, target: Target, entry: StatusEntry, parse: Parse) -> None:
     """Refuse to write what the daemon would reject or read differently."""
     try:
-        wanted = status_file.parse(text, str(path), config)
+        wanted = parse(text, str(path), config)
     except ConfigError as err:
         first = err.problems[0]
         if first.file == str(config.path):
@@ -253,16 +286,3 @@ def _verify(path: Path, text: str, config: Config, target: Target, entry: Status
             f"the entry for {target} would read back differently from what was asked; "
             "nothing was changed"
         )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    try:
-        before = path.stat()
-    except FileNotFoundError:
-        before = None
-    mode = before.st_mode & 0o7777 if before else 0o644
-    try:
-        files.write_atomic(path, text.encode("utf-8"), mode, before.st_gid if before else None)
-    except OSError as err:
-        reason = err.strerror or err
-        raise UserError(f"cannot write {path} ({reason}); nothing was changed") from err

@@ -7,6 +7,9 @@ and, when the text it reads has that digest, needs no wait to know it is
 complete (a hand edit is still read twice, `SETTLE` apart). The line carries no
 status: a nudge can only make the daemon read the file sooner. No daemon, or
 an old one: the command says nothing and the file watch sees the change.
+
+Before that, `statusd set` asks the daemon to make its change (`set {json}`, a line
+of its own: commands/handoff.py), and writes what the daemon made itself.
 """
 
 from __future__ import annotations
@@ -22,13 +25,20 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the daemon's side only: `statusd set` imports this module without asyncio
     import asyncio
+    from collections.abc import Awaitable
 
-__all__ = ["NAME", "Causes", "Listener", "digest", "tell"]
+    # The daemon's answer to a `set` request line on this connection (desk/handoff.py).
+    Handoff = Callable[[bytes, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+__all__ = ["HERE", "MAX_REQUEST", "NAME", "Causes", "Listener", "connect", "digest", "tell"]
 
 NAME = "status.sock"
 TIMEOUT = 0.5
 _LINE = re.compile(rb"whole ([0-9a-f]{64})\n?")
-MAX_LINE = 80
+# `statusd set` beside the daemon (commands/handoff.py, desk/handoff.py): its request's bound, and
+# the daemon's answer when the command must make the change all by itself.
+MAX_REQUEST = 256 * 1024
+HERE = b"here\n"
 
 
 def digest(text: str) -> str:
@@ -65,29 +75,42 @@ class Causes:
 
 def tell(state_dir: Path, text_digest: str) -> bool:
     """Tell the daemon of `state_dir` (if one listens) that status.yaml now has `text_digest`; True if heard."""
-    # The socket module's own type, without the module: socket.py builds its enums at import
-    # (3 ms of `statusd set`, issue 15) for constants a Unix stream socket does not need.
+    sock = connect(state_dir, TIMEOUT)
+    if sock is None:
+        return False  # no daemon, a stopped one, or a path too long for a socket: the watch sees it
     try:
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    except OSError:
-        return False
-    try:
-        sock.settimeout(TIMEOUT)
-        sock.connect(os.fspath(state_dir / NAME))
         sock.sendall(b"whole %s\n" % text_digest.encode("ascii"))
     except OSError:
-        return False  # no daemon, a stopped one, or a path too long for a socket: the watch sees it
+        return False
     finally:
         sock.close()
     return True
 
 
-class Listener:
-    """The daemon's side: calls `heard(digest)` for each nudge."""
+def connect(state_dir: Path, timeout: float) -> _socket.socket | None:
+    """A connection to the status socket of `state_dir`, its operations bounded by `timeout`; None if none."""
+    # The socket module's own type, without the module: socket.py builds its enums at import
+    # (3 ms of `statusd set`, issue 15) for constants a Unix stream socket does not need.
+    try:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    except OSError:
+        return None
+    try:
+        sock.settimeout(timeout)
+        sock.connect(os.fspath(state_dir / NAME))
+    except OSError:
+        sock.close()
+        return None
+    return sock
 
-    def __init__(self, state_dir: Path, heard: Callable[[str], None]) -> None:
+
+class Listener:
+    """The daemon's side: calls `heard(digest)` for each nudge, and hands a `set` request to `handoff`."""
+
+    def __init__(self, state_dir: Path, heard: Callable[[str], None], handoff: Handoff | None = None) -> None:
         self.path = state_dir / NAME
         self._heard = heard
+        self._handoff = handoff
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> bool:
@@ -98,7 +121,8 @@ class Listener:
             if stat.S_ISSOCK(os.lstat(self.path).st_mode):
                 os.unlink(self.path)  # left by a daemon that was killed
         try:
-            self._server = await asyncio.start_unix_server(self._client, path=os.fspath(self.path))
+            self._server = await asyncio.start_unix_server(self._client, path=os.fspath(self.path),
+                                                           limit=MAX_REQUEST + 16)
             _like_directory(self.path)
         except OSError:
             await self.stop()
@@ -117,14 +141,22 @@ class Listener:
         import asyncio
 
         try:
-            line = await asyncio.wait_for(reader.read(MAX_LINE), TIMEOUT)
-        except (TimeoutError, OSError):
-            line = b""
+            try:
+                line = await asyncio.wait_for(reader.readuntil(b"\n"), TIMEOUT)
+            except asyncio.IncompleteReadError as err:
+                line = err.partial  # a writer that closed without its newline
+            except (TimeoutError, OSError, asyncio.LimitOverrunError):
+                line = b""
+            if line.startswith(b"set ") and self._handoff is not None:
+                await self._handoff(line, reader, writer)
+                await asyncio.wait_for(writer.drain(), TIMEOUT)
+            found = _LINE.fullmatch(line)
+            if found:
+                self._heard(found.group(1).decode("ascii"))
+        except (OSError, TimeoutError):  # the command went away before its answer: it makes the change itself
+            pass
         finally:
             writer.close()
-        found = _LINE.fullmatch(line)
-        if found:
-            self._heard(found.group(1).decode("ascii"))
 
 
 def _like_directory(path: Path) -> None:
