@@ -30,6 +30,7 @@ import structlog
 
 from statusd.config.load import Config
 from statusd.desk import capture
+from statusd.desk.api import MAX_MESSAGES, MAX_TEXT  # what the desk API takes, taken here too
 from statusd.sources.status import replace
 from statusd.sources.status.blocks import Blocks
 from statusd.sources.status.nudge import HERE, Listener, digest
@@ -40,8 +41,6 @@ __all__ = ["Handoff", "listener"]
 
 log = structlog.get_logger()
 
-MAX_MESSAGES = 20  # as the desk API takes (api.py)
-MAX_TEXT = 10_000
 RUNNING = 8  # requests at once (made one after the other); more are answered `here`
 ANSWER_OUT = 5.0  # seconds for a command to take its answer
 LOGGED = 100  # characters of a request's target in the log
