@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -47,13 +47,14 @@ def _of(target: str, status: Mapping[str, Any], now: datetime) -> Iterator[Closu
                       _when(planned["until"]), planned["message"])
 
 
-def calendar(config: Config, snap: Mapping[str, Any], lang: str) -> bytes:
-    """The VCALENDAR of closures, with summaries in `lang`."""
+def calendar(config: Config, snap: Mapping[str, Any], lang: str, found: Sequence[Closure] | None = None) -> bytes:
+    """The VCALENDAR of closures, with summaries in `lang`; `found` is `closures(config, snap)` when
+    already listed (once for every language: the list is the same)."""
     w = words(config, lang)
     stamp = _utc(datetime.fromisoformat(snap["generated_at"]))
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//statusd//closures//EN",
              "CALSCALE:GREGORIAN", "METHOD:PUBLISH", f"X-WR-CALNAME:{escape(w['calendar'])}"]
-    for closure in closures(config, snap):
+    for closure in closures(config, snap) if found is None else found:
         lines += _event(config, snap, closure, lang, stamp)
     lines.append("END:VCALENDAR")
     return "".join(fold(line) + "\r\n" for line in lines).encode("utf-8")

@@ -35,6 +35,32 @@ def script_text(data: Mapping[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c").replace(">", "\\u003e")
 
 
+def script(config: Config, snap: Mapping[str, Any], lang: str) -> str:
+    """`script_text(graph(...))`, with each site without a closure kept from the last page.
+
+    Such a site's Library is its config's alone; making and encoding all 500 again took
+    2 ms a page, a third of the page's time (issue 15)."""
+    now = datetime.fromisoformat(snap["generated_at"])
+    sites = ",".join(_library_text(site, snap["sites"][site.id], lang, now) for site in config.sites.values())
+    return '{"@context":"https://schema.org","@graph":[' + sites + "]}"
+
+
+_TEXTS: dict[tuple[int, str], tuple[Site, str]] = {}
+
+
+def _library_text(site: Site, status: Mapping[str, Any], lang: str, now: datetime) -> str:
+    if _closures(status, now):
+        return script_text(library(site, status, lang, now))
+    kept = _TEXTS.get((id(site), lang))
+    if kept is not None and kept[0] is site:  # the site itself is kept, so its id is not reused
+        return kept[1]
+    if len(_TEXTS) >= _KEEP:
+        _TEXTS.clear()
+    text = script_text(library(site, status, lang, now))
+    _TEXTS[(id(site), lang)] = (site, text)
+    return text
+
+
 def library(site: Site, status: Mapping[str, Any], lang: str, now: datetime) -> dict[str, Any]:
     data: dict[str, Any] = {
         "@type": "Library",

@@ -29,13 +29,20 @@ def snapshot(
     `recent` is the latest events, newest first; the first UPDATES are listed.
     The schema is documented in status.schema.json beside this file.
     """
+    return head(config, now, recent) | {
+        "sites": {
+            site.id: site_entry(site, wanted, announced, now, (live or {}).get(site.id))
+            for site in config.sites.values()
+        },
+    }
+
+
+def head(config: Config, now: datetime, recent: Sequence[Event] = ()) -> dict[str, Any]:
+    """Everything of the snapshot but the sites."""
     return {
         "generated_at": _iso(now),
         "url": config.public_url + "/",
         "languages": list(config.languages),
-        "sites": {
-            site.id: _site(site, wanted, announced, now, (live or {}).get(site.id)) for site in config.sites.values()
-        },
         "updates": [update(event) for event in recent[:UPDATES]],
     }
 
@@ -53,8 +60,9 @@ def update(event: Event) -> dict[str, Any]:
     }
 
 
-def _site(site: Site, wanted: Wanted, announced: Mapping[str, Announced], now: datetime,
-          live: Mapping[str, Any] | None) -> dict[str, Any]:
+def site_entry(site: Site, wanted: Wanted, announced: Mapping[str, Announced], now: datetime,
+               live: Mapping[str, Any] | None) -> dict[str, Any]:
+    """One site of `sites`: its status, its services' and its live figures."""
     target = Target(site.id)
     data = _status(wanted.get(target, StatusEntry()), announced.get(str(target)), now)
     data["name"] = dict(site.name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -14,12 +13,11 @@ from statusd.config.load import Config
 from statusd.events import Event
 from statusd.model import Announced, Wanted
 from statusd.outbox.queries import recent_events as recent_events
-from statusd.safetext import clean_tree
 from statusd.web import cap, feed, ics, page
 from statusd.web.doc import Doc
 from statusd.web.export import Exporter
 from statusd.web.hub import Relay
-from statusd.web.snapshot import snapshot
+from statusd.web.picture import Picture
 from statusd.web.sse import Hub
 
 log = structlog.get_logger()
@@ -37,12 +35,6 @@ XML = "application/xml; charset=utf-8"
 CAP = "application/cap+xml; charset=utf-8"
 
 
-def dumps(data: Any) -> bytes:
-    """Compact JSON on one line, as SSE data needs."""
-    # "replace": a lone surrogate cannot be UTF-8; one that slipped past cleaning becomes "?".
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8", "replace")
-
-
 class WebState:
     """The latest snapshot, its SSE hub and rendered documents; export when configured."""
 
@@ -57,6 +49,7 @@ class WebState:
         self.docs: dict[str, Doc] = {}
         self.alerts: dict[str, Doc] = {}
         self._facts: bytes | None = None
+        self._picture = Picture()
         self._rendered: tuple[bytes, str | None] | None = None
         self._rendered_at: datetime | None = None
         # The sites' sections kept between renders, the live pages' and the exported copies' apart.
@@ -71,13 +64,12 @@ class WebState:
         """Take the current picture; publish and re-render when it changed. True if it did."""
         # Cleaned once here: a stored row may predate the doors' checks, and a control character
         # or a lone surrogate would break the XML, iCalendar, JSON and HTML made from it.
-        snap = clean_tree(snapshot(self.config, wanted, announced, now, history, live))
+        made = self._picture.make(self.config, wanted, announced, now, history, live)
         # generated_at alone changing is no change: it would wake every subscriber for nothing.
-        facts = dumps({key: value for key, value in snap.items() if key != "generated_at"})
+        facts = made.facts
         changed = facts != self._facts
         if changed:
-            self._facts, self.snapshot = facts, snap
-            body = dumps(snap)
+            self._facts, self.snapshot, body = facts, made.snapshot, made.body
             self.docs["status.json"] = Doc(body, JSON)
             event_id = self.hub.publish(body)
             self.relay.submit(event_id, body)
@@ -92,11 +84,11 @@ class WebState:
 
     def _render(self, history: Sequence[Event], now: datetime) -> None:
         config, snap = self.config, self.snapshot
-        live = page.Links(config.public_url)
+        live, closures = page.Links(config.public_url), list(ics.closures(config, snap))
         for lang in config.languages:
             self.docs[f"page.{lang}"] = Doc(page.render(config, snap, lang, live, self._sections), HTML)
             self.docs[f"feed.{lang}"] = Doc(feed.atom(config, snap, lang), ATOM)
-            self.docs[f"closures.{lang}"] = Doc(ics.calendar(config, snap, lang), ICS)
+            self.docs[f"closures.{lang}"] = Doc(ics.calendar(config, snap, lang, closures), ICS)
         messages = cap.messages(config, history, now)
         self.docs["cap.xml"] = Doc(cap.index(config, messages, snap["generated_at"]), XML)
         self.alerts = {m.identifier: Doc(cap.document(config, m), CAP) for m in messages}
