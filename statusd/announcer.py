@@ -53,7 +53,9 @@ class Announcer:
 
     async def _announce(self, events: Sequence[Event], announced: Mapping[str, Announced] | None,
                         reservation: Reservation | None = None) -> list[str]:
-        updates = [(event, self.render(event)) for event in events if not await self.store.has_event(event.id)]
+        # An event recorded before is rendered for nothing and then ignored by the record (its id is
+        # its key): asking the store first cost a hop to its thread before every first request.
+        updates = [(event, self.render(event)) for event in events]
         if not updates and not announced:
             return []
         deadline = self.config.delivery.deadline

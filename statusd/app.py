@@ -24,7 +24,7 @@ from statusd.errors import ConfigError, UserError
 from statusd.intake import Intake
 from statusd.model import Wanted
 from statusd.notify import notify, watchdog
-from statusd.outbox import health, recall
+from statusd.outbox import checkpoints, health, recall
 from statusd.outbox.facade import AsyncStore
 from statusd.outbox.health import Health
 from statusd.outbox.opening import open_store
@@ -56,11 +56,11 @@ class App:
     def __init__(self, config: Config, state_dir: Path, port: int, ops_port: int | None = None) -> None:
         self.config = config
         self.state_dir = state_dir
-        # The node's own files (health, sockets, push subscriptions) live here even when the store is
-        # PostgreSQL's: made now, as the SQLite store's file would have made it.
+        # The node's own files (health, sockets, push subscriptions) live here, with PostgreSQL too.
         state_dir.mkdir(parents=True, exist_ok=True)
         self.node = node_for(config, self.ingest)  # alone (SQLite), or one node of a cluster on PostgreSQL
-        self.store = AsyncStore(open_store(config, state_dir, patient=True, holder=self.node.holder))
+        self.store = AsyncStore(open_store(config, state_dir, patient=True, holder=self.node.holder,
+                                           autocheckpoint=checkpoints.BACKSTOP))  # see checkpoints.py
         self.senders = Senders(config, self.store, state_dir, self.node.lease)
         self.health = Health(state_dir, config.delivery.recheck, config.delivery.timeout)
         self._turn = asyncio.Lock()

@@ -25,17 +25,18 @@ def store_password(config: Config) -> str | None:
 
 
 def open_store(config: Config, state_dir: Path, *, readonly: bool = False, current: bool = True,
-               patient: bool = False, holder: str | None = None) -> Store:
+               patient: bool = False, holder: str | None = None, autocheckpoint: int | None = None) -> Store:
     """The store `config` names. A PostgreSQL one must hold this code's schema (unless not `current`:
     `statusd migrate` opens it to make it so); its password is read now, and never shown.
 
     `patient` (the daemon): a server that cannot be reached yet is store trouble, not a
     refusal to start; the pool keeps trying, and the banner is served meanwhile.
     `holder`: a cluster node's lease holder id, set on its connections for the fence.
+    `autocheckpoint`: a SQLite store's commits checkpoint past this many pages (see SqliteStore).
     """
     settings = config.store
     if settings.dsn is None:
-        return open_sqlite(store_path(state_dir), readonly)
+        return open_sqlite(store_path(state_dir), readonly, autocheckpoint)
     from statusd.outbox.postgres import PostgresStore
 
     store = PostgresStore(settings.dsn, store_password(config), settings.timeout, holder=holder)
@@ -61,10 +62,10 @@ def open_reader(config: Config, path: Path) -> Store | None:
     return open_sqlite(path, readonly=True) if path.exists() else None
 
 
-def open_sqlite(path: Path, readonly: bool = False) -> Store:
+def open_sqlite(path: Path, readonly: bool = False, autocheckpoint: int | None = None) -> Store:
     from statusd.outbox.sqlite import SqliteStore
 
-    return SqliteStore(path, readonly=readonly)
+    return SqliteStore(path, readonly=readonly, autocheckpoint=autocheckpoint)
 
 
 

@@ -13,6 +13,7 @@ from statusd.channels import build_channel
 from statusd.channels.base import Channel, ChannelError
 from statusd.config.load import Config
 from statusd.outbox.budget import budget_for
+from statusd.outbox.checkpoints import Checkpoints
 from statusd.outbox.facade import AsyncStore
 from statusd.outbox.gate import Gate
 from statusd.outbox.handout import Reservation, hand_out
@@ -50,6 +51,9 @@ class Senders:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
         self._watch: asyncio.Task[None] | None = None
+        # A SQLite store's log is copied into its file soon after each change, off the store's thread.
+        path: Path | None = getattr(store.sync, "path", None)
+        self.checkpoints = None if path is None else Checkpoints(path)
 
     async def open(self, names: Iterable[str] | None = None) -> None:
         """Learn each platform's limits, all at once and bounded in time.
@@ -106,6 +110,8 @@ class Senders:
                     log.error("store_unavailable", reason=str(err), store=self.store.label)
                 if await tasks.wait_event(changed, min(every, max(pruned - loop.time(), 0.0))):
                     await asyncio.sleep(QUIET)
+                    if self.checkpoints is not None:  # the log changed: ours or another program's commit
+                        self.checkpoints.soon()
         finally:
             if found is not None:
                 found.close()
@@ -206,5 +212,7 @@ class Senders:
         return changed
 
     async def close(self) -> None:
+        if self.checkpoints is not None:
+            await self.checkpoints.close()
         for channel in self.channels.values():
             await channel.close()

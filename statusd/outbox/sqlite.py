@@ -26,12 +26,16 @@ class SqliteStore(SqlStore):
 
     dialect = SQLITE
 
-    def __init__(self, path: Path, readonly: bool = False) -> None:
+    def __init__(self, path: Path, readonly: bool = False, autocheckpoint: int | None = None) -> None:
+        """`autocheckpoint`: the log's pages past which a commit checkpoints (SQLite's 1,000 when
+        None); the daemon's is a backstop, its checkpoints are outbox/checkpoints.py's."""
         self.path = path
         self.label = str(path)
         self.troubles = {}
         self._db = self._sqlite = sqlite_file.connect(path, readonly)
         self._sqlite.row_factory = sqlite3.Row
+        if autocheckpoint is not None:
+            self._sqlite.execute(f"PRAGMA wal_autocheckpoint = {int(autocheckpoint)}")
         if not readonly:
             self.found_version = self.schema_version()
             self.migrate()
