@@ -14,7 +14,7 @@ from aiohttp import web
 
 from statusd import loading, metrics, tasks
 from statusd.announcer import Announcer
-from statusd.cluster.node import node_for
+from statusd.cluster.solo import node_for
 from statusd.compose.composer import Composer
 from statusd.config.load import Config
 from statusd.desk import schema as desk_schema

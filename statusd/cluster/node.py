@@ -1,6 +1,6 @@
-"""This daemon's part: alone (`Solo`, the SQLite default: it always leads), or one node of a
-cluster on PostgreSQL (`Cluster`: its name, its lease, the wanted-status rows it watches,
-the holder id its store's connections carry so the fence knows who writes)."""
+"""One node of a cluster on PostgreSQL (`Cluster`: its name, its lease, the wanted-status rows it
+watches, the holder id its store's connections carry so the fence knows who writes).
+A daemon alone is cluster/solo.py's `Solo`; `node_for` there chooses."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from statusd.outbox.records import STORE_ERRORS
 from statusd.sources.readings import Reading
 from statusd.sources.status import rows
 
-__all__ = ["Cluster", "Solo", "node_for"]
+__all__ = ["Cluster"]
 
 log = structlog.get_logger()
 
@@ -33,41 +33,8 @@ log = structlog.get_logger()
 # out of reach (/readyz unready for ever): it proves the store writable again this often.
 RECHECK = 2.0
 
-Loops = list[tuple[str, Coroutine[Any, Any, None]]]
+Loops = list[tuple[str, Coroutine[Any, Any, None]]]  # as cluster/solo.py's, which imports this module
 
-
-class Solo:
-    """One daemon alone: it is the sender, with nothing to take or share."""
-
-    holder: str | None = None
-    lease: Lease | None = None
-
-    def leading(self) -> bool:
-        return True
-
-    def describe(self) -> dict[str, Any] | None:
-        return None
-
-    def watch(self, step: Callable[[Wanted | None], float], fallback: Callable[[], Wanted],
-              refresh: Callable[[], Awaitable[None]]) -> ClusterWatch | None:
-        return None  # status.yaml is watched, as ever
-
-    def note(self, readings: list[Reading]) -> None:
-        return None
-
-    async def start(self, on_lead: Callable[[], object], store: AsyncStore) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    def loops(self) -> Loops:
-        return []
-
-
-def node_for(config: Config, ingest: Callable[[list[Reading]], None]) -> Solo | Cluster:
-    """A `Cluster` node when the store is PostgreSQL, else `Solo`."""
-    return Cluster(config, ingest) if config.store.dsn else Solo()
 
 
 class Cluster:

@@ -26,7 +26,6 @@ import structlog
 from aiohttp import web
 
 from statusd.channels import http
-from statusd.channels.webpush_keys import Signer, load
 from statusd.channels.webpush_store import Subscriptions, store_file
 from statusd.config.load import Config
 from statusd.web.follow_checks import Invalid, parse_subscription, parse_unsubscription
@@ -79,6 +78,9 @@ class Follow:
             return None
         config = self._config()
         if self._key is None or self._key[0] != id(config):
+            # pywebpush and py_vapid only with a webpush channel (~2 MB and 10 ms of start-up otherwise)
+            from statusd.channels.webpush_keys import Signer, load
+
             try:
                 key: str | None = Signer(load(channels[0].options.vapid_key.read() or ""), "").public_key
             except ValueError:

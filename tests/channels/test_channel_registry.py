@@ -75,3 +75,19 @@ class TestSetImportsNoClient:
         assert sorted(m for m in modules if m.startswith("statusd.channels.") and m != "statusd.channels.options") == []
         assert not modules & {"statusd.compose", "statusd.outbox.senders", "statusd.outbox.store", "statusd.web",
                               "statusd.config.channels", "statusd.config.feed_section"}
+
+
+class TestTheDaemonImportsOnlyWhatItUses:
+    """The daemon alone (SQLite) with no X, MQTT or webpush imports none of their clients, nor the
+    cluster's: tweepy, requests, psycopg, aiomqtt and pywebpush were 18 MB of an idle daemon's 89."""
+
+    def test_modules_of_the_daemon_alone(self) -> None:
+        probe = ("import json, sys; import statusd.app, statusd.commands.running; "
+                 "print(json.dumps(sorted(sys.modules)))")
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                              check=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})
+        modules = set(json.loads(done.stdout.splitlines()[-1]))
+        unused = ("tweepy", "requests", "mastodon", "psycopg", "psycopg_pool", "aiomqtt", "paho", "pywebpush",
+                  "py_vapid", "statusd.cluster.node", "statusd.sources.feeds.mqtt")
+        assert sorted(m for m in modules if any(m == u or m.startswith(u + ".") for u in unused)) == []
+        assert "statusd.app" in modules and "aiohttp" in modules  # not vacuous: the daemon itself is there

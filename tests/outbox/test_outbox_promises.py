@@ -206,6 +206,21 @@ class TestUncertainSends:
         assert not may_have_posted(TransientError("HTTP 503: busy"))
         assert not may_have_posted(TransientError("HTTP 429", retry_after=3.0))
 
+    def test_an_answer_from_x_is_definite(self) -> None:
+        """tweepy is looked up, not imported, by the outcome (outbox/outcome.py): its error for an
+        answer from X still means nothing was posted, and a timeout under it still may have."""
+        import tweepy  # type: ignore[import-untyped]
+
+        class Answer:
+            status_code, reason = 503, "Service Unavailable"
+
+        answered = TransientError("X answered 503")
+        answered.__cause__ = tweepy.errors.TwitterServerError(Answer(), response_json={"errors": []})
+        assert not may_have_posted(answered)
+        broken = TransientError("X: no answer")
+        broken.__cause__ = TimeoutError()
+        assert may_have_posted(broken)
+
     async def test_a_refused_connection_is_sent_again_without_a_look_up(self, store: Store) -> None:
         record(store, event("main", Level.CLOSED, "one"), "one")
         platform = Platform([refused()])

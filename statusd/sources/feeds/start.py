@@ -10,7 +10,6 @@ import structlog
 from statusd.config.feeds import FeedConfig, FeedsConfig, FileFeedConfig, HttpFeedConfig, MqttFeedConfig, PollFeedConfig
 from statusd.config.load import Config
 from statusd.sources.feeds.file import FileFeed
-from statusd.sources.feeds.mqtt import MqttFeed
 from statusd.sources.feeds.poll import PollFeed
 from statusd.sources.readings import Reading
 
@@ -23,6 +22,8 @@ def feeds_tasks(config: Config, feeds: FeedsConfig,
     tasks: list[Coroutine[Any, Any, None]] = []
     for feed in feeds.feeds.values():
         if isinstance(feed, MqttFeedConfig):
+            from statusd.sources.feeds.mqtt import MqttFeed  # aiomqtt and paho: only with an MQTT feed
+
             tasks.append(MqttFeed(feed, config).run(intake))
         elif isinstance(feed, PollFeedConfig):
             tasks.append(PollFeed(feed, config).run(intake))
