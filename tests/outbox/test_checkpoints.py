@@ -37,13 +37,13 @@ def _fill(store: SqliteStore, batches: int) -> None:
         db.execute("COMMIT")
 
 
-def _rows_in_the_file_alone(path: Path, tmp_path: Path) -> int:
-    """The pad rows a copy of the database file holds without its log: what a checkpoint copied."""
+def _rows_in_the_file_alone(path: Path, tmp_path: Path, table: str = "pad", where: str = "1") -> int:
+    """The rows a copy of the database file holds without its log: what a checkpoint copied."""
     copy = tmp_path / "copy.db"
     shutil.copyfile(path, copy)
     db = sqlite3.connect(copy)
     try:
-        return int(db.execute("SELECT COUNT(*) FROM pad").fetchone()[0])
+        return int(db.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}").fetchone()[0])
     except sqlite3.OperationalError:  # not even the table: nothing copied
         return 0
     finally:
@@ -118,16 +118,7 @@ async def test_the_daemon_copies_its_log_after_a_flip(write_config: WriteConfig,
     try:
         await asyncio.to_thread(daemon.cli, "set", "main", "closed", "-m", "fr:Fermé pour travaux.")
         path = tmp_path / "state" / "statusd.db"
-
-        def events_in_the_file() -> int:
-            copy = tmp_path / "copy.db"
-            shutil.copyfile(path, copy)
-            db = sqlite3.connect(copy)
-            try:
-                return int(db.execute("SELECT COUNT(*) FROM events WHERE target = 'main'").fetchone()[0])
-            finally:
-                db.close()
-
-        await until(lambda: events_in_the_file() >= 1, "the flip's event in the database file", timeout=10)
+        await until(lambda: _rows_in_the_file_alone(path, tmp_path, "events", "target = 'main'") >= 1,
+                    "the flip's event in the database file", timeout=10)
     finally:
         daemon.kill()
