@@ -7,7 +7,11 @@ every 10 to 20 events, and it took 8 ms instead of 2 before the first request co
 leave (issue 15: a pushed change's first request under 10 ms). The daemon's connection
 now checkpoints itself only past BACKSTOP pages (should this one fall behind), and a
 PASSIVE checkpoint runs here soon after the log changes: it waits for no writer, and no
-writer waits for it.
+writer waits for it. The hourly TRUNCATE (the pruning's, which keeps the files small) runs
+here too, one checkpoint at a time, and gives up at once rather than hold the write lock
+while it waits for a reader: a TRUNCATE on the store's thread that met this thread's
+PASSIVE held that lock up to its busy timeout, and a `statusd set` probing the store then
+found it locked.
 """
 
 from __future__ import annotations
@@ -52,8 +56,15 @@ class Checkpoints:
             await asyncio.sleep(AFTER)
         finally:
             self._soon = None  # a change from here on asks for a checkpoint of its own
+        await self._off("PASSIVE")
+
+    async def truncate(self) -> None:
+        """Copy the whole log and empty its file, unless a reader or writer is busy (then next time)."""
+        await self._off("TRUNCATE")
+
+    async def _off(self, mode: str) -> None:
         try:
-            frames = await asyncio.get_running_loop().run_in_executor(self._thread, self.run)
+            frames = await asyncio.get_running_loop().run_in_executor(self._thread, self.run, mode)
         except sqlite3.Error as err:
             if not self._failing:  # said once, until one succeeds: the backstop keeps the log bounded
                 log.warning("store_checkpoint_failed", store=str(self.path), reason=str(err),
@@ -61,13 +72,14 @@ class Checkpoints:
             self._failing = True
             return
         self._failing = False
-        log.debug("store_checkpointed", frames=frames)
+        log.debug("store_checkpointed", mode=mode, frames=frames)
 
-    def run(self) -> int:
-        """One PASSIVE checkpoint, on the calling thread; the log's frames copied."""
+    def run(self, mode: str = "PASSIVE") -> int:
+        """One checkpoint (PASSIVE or TRUNCATE), on the calling thread; the log's frames copied."""
         if self._db is None:
             self._db = sqlite_file.connect(self.path)
-        row = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self._db.execute("PRAGMA busy_timeout = 0")  # never wait holding a lock: try again later
+        row = self._db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         return int(row[2]) if row and row[2] is not None else 0
 
     async def close(self) -> None:

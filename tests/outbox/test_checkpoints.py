@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -83,9 +85,9 @@ class TestCheckpoints:
         runs: list[int] = []
         original = kept.run
 
-        def counted() -> int:
+        def counted(mode: str = "PASSIVE") -> int:
             runs.append(1)
-            return original()
+            return original(mode)
 
         monkeypatch.setattr(kept, "run", counted)
         _fill(store, 1)
@@ -95,6 +97,37 @@ class TestCheckpoints:
         await asyncio.sleep(0.2)
         assert runs == [1]
         await kept.close()
+        store.close()
+
+    def test_a_truncate_never_holds_the_write_lock_while_a_reader_reads(self, tmp_path: Path) -> None:
+        """The hourly TRUNCATE waits for readers holding the write lock; with a busy timeout it held
+        it that long, and a `statusd set` probing the store beside a stopped daemon found it locked."""
+        store = SqliteStore(tmp_path / "statusd.db", autocheckpoint=BACKSTOP)
+        _fill(store, 1)
+        reader = sqlite3.connect(store.path, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM pad").fetchone()  # a snapshot the TRUNCATE must wait for
+        kept, refused = Checkpoints(store.path), []
+
+        def write() -> None:
+            writer = sqlite3.connect(store.path, isolation_level=None, timeout=0.1)
+            for _ in range(50):
+                try:
+                    writer.execute("BEGIN IMMEDIATE")
+                    writer.execute("COMMIT")
+                except sqlite3.OperationalError as err:
+                    refused.append(str(err))
+                time.sleep(0.002)
+            writer.close()
+
+        other = threading.Thread(target=write)
+        other.start()
+        for _ in range(20):
+            kept.run("TRUNCATE")
+        other.join()
+        reader.execute("COMMIT")
+        assert refused == []
+        kept._thread.shutdown()
         store.close()
 
     async def test_a_failing_checkpoint_is_said_once(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
