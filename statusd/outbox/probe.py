@@ -8,6 +8,7 @@ desk, not found later. The command's probe opens the file as the store does
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -26,8 +27,13 @@ PAD = bytes(16384)
 
 
 def write(execute: Callable[..., Any], transaction: Callable[[], AbstractContextManager[None]],
-          dialect: Dialect) -> None:
-    """Write the probe row and delete it, each in its own committed transaction; raises if either fails."""
+          dialect: Dialect, path: Path | None = None) -> None:
+    """Write the probe row and delete it, each in its own committed transaction; raises if either fails
+    (or, for the SQLite file at `path`, when its file system has no room for one event)."""
+    if path is not None and (full := room(path)) is not None:
+        import sqlite3
+
+        raise sqlite3.OperationalError(full)
     with transaction():
         execute(dialect.upsert("probe", "id", ("id", "at", "pad")), (1, time.time(), PAD))
     with transaction():
@@ -58,7 +64,7 @@ def sqlite_trouble(path: Path) -> str | None:
     try:
         if sqlite_file.schema_version(db) < VERSION:
             return None
-        write(db.execute, lambda: sqlite_file.immediate(db), SQLITE)
+        write(db.execute, lambda: sqlite_file.immediate(db), SQLITE, path)
     except sqlite3.Error as err:
         return None if _not_ours(err) else f"the store {path} cannot record: {err}"
     finally:
@@ -68,3 +74,18 @@ def sqlite_trouble(path: Path) -> str | None:
 
 def _not_ours(err: sqlite3.Error) -> bool:
     return "readonly" in str(err) or "unable to open" in str(err)
+
+
+def room(path: Path) -> str | None:
+    """Why the file system holding `path` has no room for one event (PAD), or None.
+
+    SQLite writes its log's file again from the start once a checkpoint copied all of it: a
+    probe then fits in room the file already has and passes on a full disk, while the next
+    record that needs one page more fails. Checkpoints run soon after every change
+    (checkpoints.py), so the log is almost always ready to be written again.
+    """
+    try:
+        stat = os.statvfs(path.parent)
+    except OSError:
+        return None  # nothing to tell: the write itself says what is wrong
+    return None if stat.f_bavail * stat.f_frsize >= len(PAD) else "database or disk is full"

@@ -25,6 +25,7 @@ class SqliteStore(SqlStore):
     """
 
     dialect = SQLITE
+    path: Path
 
     def __init__(self, path: Path, readonly: bool = False, autocheckpoint: int | None = None) -> None:
         """`autocheckpoint`: the log's pages past which a commit checkpoints (SQLite's 1,000 when

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import wraps
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from statusd.model import Announced
@@ -57,6 +58,8 @@ class Upkeep(Queries):
     # Where the store is, for logs and errors: a file's path, or a database without its password.
     label: str
     troubles: dict[str, str]
+    # A SQLite store's file (None: a database server's).
+    path: Path | None = None
 
     @property
     def trouble(self) -> str | None:
@@ -77,7 +80,7 @@ class Upkeep(Queries):
     @writing
     def probe(self) -> None:
         """A small committed write, as recording an event makes: raises if none can be made."""
-        probe.write(self._db.execute, self._transaction, self.dialect)
+        probe.write(self._db.execute, self._transaction, self.dialect, self.path)
 
     def prune(self, keep: float, now: float | None = None, batch: int = 500) -> int:
         """Forget events older than `keep` seconds, a batch at a time; the number forgotten.

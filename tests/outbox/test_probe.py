@@ -91,3 +91,21 @@ class TestAsTheStoreSays:
         with sqlite3.connect(path) as db:
             assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1 < VERSION
 
+
+
+class TestNoRoomThoughTheLogHasSome:
+    """A full file system is said by both probes, even when the log's file has room to be written
+    again from its start (a checkpoint copied all of it): the next record needing a page more fails."""
+
+    def test_a_full_file_system_is_full_for_both(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        path = tmp_path / "statusd.db"
+        SqliteStore(path).close()
+        assert probe.sqlite_trouble(path) is None and _store_trouble(path) is None
+
+        class Full:
+            f_bavail, f_frsize = 3, 4096  # 12 kB free: less than one event with its deliveries
+
+        monkeypatch.setattr("statusd.outbox.probe.os.statvfs", lambda _: Full())
+        command, daemon = probe.sqlite_trouble(path), _store_trouble(path)
+        assert command is not None and "full" in command
+        assert daemon is not None and "full" in daemon
