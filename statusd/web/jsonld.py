@@ -8,7 +8,7 @@ only the part of its regular hours outside the closure.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -45,19 +45,13 @@ def script(config: Config, snap: Mapping[str, Any], lang: str) -> str:
     return '{"@context":"https://schema.org","@graph":[' + sites + "]}"
 
 
-_TEXTS: dict[tuple[int, str], tuple[Site, str]] = {}
+_TEXTS: dict[Any, tuple[Site, Any]] = {}
 
 
 def _library_text(site: Site, status: Mapping[str, Any], lang: str, now: datetime) -> str:
     if _closures(status, now):
         return script_text(library(site, status, lang, now))
-    kept = _TEXTS.get((id(site), lang))
-    if kept is not None and kept[0] is site:  # the site itself is kept, so its id is not reused
-        return kept[1]
-    if len(_TEXTS) >= _KEEP:
-        _TEXTS.clear()
-    text = script_text(library(site, status, lang, now))
-    _TEXTS[(id(site), lang)] = (site, text)
+    text: str = _kept(_TEXTS, (id(site), lang), site, lambda: script_text(library(site, status, lang, now)))
     return text
 
 
@@ -77,20 +71,26 @@ def library(site: Site, status: Mapping[str, Any], lang: str, now: datetime) -> 
 
 # Each site's regular hours as specifications, kept by the site (a config reload makes new ones):
 # every page of every language held them, made again for each site at each change (issue 15).
-_REGULAR: dict[int, tuple[Site, list[Spec]]] = {}
+_REGULAR: dict[Any, tuple[Site, Any]] = {}
 _KEEP = 4096
 
 
 def regular(site: Site) -> list[Spec]:
     """One specification per period, with the days that share it (kept: never change the list)."""
-    kept = _REGULAR.get(id(site))
+    specs: list[Spec] = _kept(_REGULAR, id(site), site, lambda: _regular(site))
+    return specs
+
+
+def _kept(cache: dict[Any, tuple[Site, Any]], key: Any, site: Site, make: Callable[[], Any]) -> Any:
+    """What `make()` gives for `site`, kept in `cache` under `key` (which holds id(site))."""
+    kept = cache.get(key)
     if kept is not None and kept[0] is site:  # the site itself is kept, so its id is not reused
         return kept[1]
-    if len(_REGULAR) >= _KEEP:
-        _REGULAR.clear()  # the sites of configs read before: dropped all at once
-    specs = _regular(site)
-    _REGULAR[id(site)] = (site, specs)
-    return specs
+    if len(cache) >= _KEEP:
+        cache.clear()  # the sites of configs read before: dropped all at once
+    value = make()
+    cache[key] = (site, value)
+    return value
 
 
 def _regular(site: Site) -> list[Spec]:
