@@ -78,11 +78,11 @@ class SqlStore(Transfer, Upkeep):
         """
         now = time.time() if now is None else now
         new: list[str] = []
-        listed = [(event, list(planned)) for event, planned in updates]  # each read twice below
+        listed = [(event, list(planned)) for event, planned in updates]  # the events read twice, the deliveries sliced
         batch = [event.id for event, _ in listed]
         with self._transaction():
             before = self.announced()
-            last = self._last_created(listed)
+            last = self._last_created()
             for event, planned in listed:
                 if self._insert_event(event, now, before.get(str(event.target))):
                     new.append(event.id)
@@ -141,19 +141,14 @@ class SqlStore(Transfer, Upkeep):
                 "INSERT INTO deliveries (event_id, channel, state, message, idempotency_key, next_attempt,"
                 f" deadline, last_error, created_at, updated_at) VALUES {rows}"), values)
 
-    def _last_created(self, updates: Sequence[tuple[Event, Sequence[Planned]]]) -> float:
-        """The latest `created_at` of the channels about to get a delivery, in one statement.
+    def _last_created(self) -> float:
+        """The latest `created_at` of any delivery, one step to the end of its index.
 
         A channel may derive the post's own key from it (Bluesky's record key is a TID,
         a microsecond timestamp): it must never be the same twice on one channel, so each
-        event recorded here takes a value after this one (and after the previous event's).
-        One index look-up per channel (`deliveries_created`), one round trip for all.
+        event recorded here takes a value after every delivery's (and after the previous event's).
         """
-        channels = sorted({item.channel for _, planned in updates for item in planned})
-        if not channels:
-            return 0.0
-        arms = " UNION ALL ".join(["SELECT MAX(created_at) AS m FROM deliveries WHERE channel = ?"] * len(channels))
-        row = self._db.execute(f"SELECT MAX(m) FROM ({arms}) AS latest", channels).fetchone()
+        row = self._db.execute("SELECT MAX(created_at) FROM deliveries").fetchone()
         return float(row[0]) if row and row[0] is not None else 0.0
 
     # -- the workers' side -----------------------------------------------

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from statusd.compose.message import Message
 from statusd.events import Event, EventKind
 from statusd.model import Level, Target
 from statusd.outbox.dialect import SQLITE
-from statusd.outbox.records import Delivery
+from statusd.outbox.records import Delivery, Planned
 from statusd.outbox.schema import STEPS, VERSION
 from statusd.outbox.sqlite import SqliteStore
 from statusd.outbox.store import Store
@@ -195,3 +196,48 @@ class TestEventsStayFlat:
             store.close()
         small, large = counts
         assert large <= small + 3, f"{read}: {small} hundred steps among 50 seat events, {large} among 500"
+
+
+FAN = tuple(f"hook{number:03d}" for number in range(128))
+
+
+def fan_event(number: int) -> tuple[Event, list[Planned]]:
+    """A status event to 128 channels, with its posts."""
+    ev = event("main", (Level.CLOSED, Level.OPEN)[number % 2], f"fan{number}")
+    text = Message(f"fan {number}", "en", None, ev.id, ev.kind.value, "main", ev.level.value)
+    return ev, [Planned(channel, text) for channel in FAN]
+
+
+def fanned(store: SqliteStore, count: int) -> None:
+    """`count` such events, each of their posts then sent, as the workers mark them."""
+    for number in range(count):
+        store.record([fan_event(number)], {}, deadline=30.0)
+        with store.together():
+            for delivery in store.next_due_many(list(FAN)).values():
+                store.mark_sent(delivery.id, f"r{delivery.id}", None)
+
+
+def record_pages(store: SqliteStore, number: int) -> int:
+    """Pages one more event's record writes to the store's write-ahead log, emptied first."""
+    store.checkpoint()
+    log, page = Path(f"{store.path}-wal"), int(store._sqlite.execute("PRAGMA page_size").fetchone()[0])
+    assert log.stat().st_size == 0
+    store.record([fan_event(number)], {}, deadline=30.0)
+    return (log.stat().st_size - 32) // (page + 24)  # the log's header, then a 24-byte header per page
+
+
+class TestRecordWrites:
+    """An event's record at 128 channels writes its deliveries in one place of each index, whatever the
+    history: led by the channel, four indexes took them at 128 places (~270 pages of log after 60
+    events, more with each, ~2 ms of the record before the first request; issue 15)."""
+
+    def test_few_pages_and_flat(self, tmp_path: Path) -> None:
+        written = []
+        for size in (20, 120):
+            store = SqliteStore(tmp_path / f"fan-{size}.db")
+            fanned(store, size)
+            written.append(record_pages(store, size))
+            store.close()
+        small, large = written
+        # 128 rows of the table (~15 pages), then a few pages of each index and of the events'.
+        assert large <= 60 and large <= small + 6, f"{small} pages at 20 events of history, {large} at 120"
