@@ -13,12 +13,17 @@ from statusd.compose.composer import Composer, TemplateProblem
 from statusd.config.load import Config
 from statusd.events import Event, EventKind
 from statusd.model import Announced, Level, Wanted
+from statusd.outbox.contract import Store
 from statusd.outbox.facade import AsyncStore
 from statusd.outbox.handout import Reservation, record_then_take
 from statusd.outbox.store import Planned
+from statusd.outbox.take import Ask, Taken
 from statusd.rules import Plan, reconcile
 
 log = structlog.get_logger()
+
+# What a recording call gives back: the events with their deliveries, the new ones' ids, the first batch taken.
+Recorded = tuple[list[tuple[Event, list[Planned]]], list[str], list[Taken] | None]
 
 
 class Announcer:
@@ -41,39 +46,49 @@ class Announcer:
         `reservation`: idle workers whose first deliveries are taken in the recording call.
         """
         async with self.turn:
-            plan = reconcile(wanted, await self.store.announced(), self.config, now)
-            if record:
-                await self._announce(plan.events, plan.announced, reservation)
+            if not record:
+                return reconcile(wanted, await self.store.announced(), self.config, now)
+            # The whole step is one call on the store's thread: reading what was announced was a
+            # hop of its own (~0.5 ms) before the first request could leave (issue 15), and the
+            # loop only waited meanwhile. The batches after the first queue behind it.
+            stepping = self.store.run(self._step_here, wanted, now, [] if reservation is None else reservation.asks)
+            if reservation is not None:
+                reservation.take_rest(self.store)
+            plan, (updates, new, first) = await stepping
+            if reservation is not None:
+                reservation.give_first(first)
+                await asyncio.sleep(0)  # their workers' requests go out before the logging and the rest of the step
+            self._recorded(updates, new)
         return plan
 
     async def announce(self, events: Sequence[Event], announced: Mapping[str, Announced] | None = None) -> list[str]:
         """Render and record events not recorded before; the ids of the new ones."""
         async with self.turn:
-            return await self._announce(events, announced)
+            updates, new, _ = await self.store.run(self._record_here, events, announced or {}, [])
+            self._recorded(updates, new)
+            return new
 
-    async def _announce(self, events: Sequence[Event], announced: Mapping[str, Announced] | None,
-                        reservation: Reservation | None = None) -> list[str]:
+    def _step_here(self, store: Store, wanted: Wanted, now: datetime, asks: Sequence[Ask]) -> tuple[Plan, Recorded]:
+        """On the store's thread (the step holds `turn`): the plan, then `_record_here`."""
+        plan = reconcile(wanted, store.announced(), self.config, now)
+        return plan, self._record_here(store, plan.events, plan.announced, asks)
+
+    def _record_here(self, store: Store, events: Sequence[Event], announced: Mapping[str, Announced],
+                     asks: Sequence[Ask]) -> Recorded:
+        """On the store's thread: render the events, record them and take the first batch (`asks`)."""
         # An event recorded before is rendered for nothing and then ignored by the record (its id is
-        # its key): asking the store first cost a hop to its thread before every first request.
+        # its key): asking the store first cost a look-up before every first request.
         updates = [(event, self.render(event)) for event in events]
-        if not updates and not announced:
-            return []
-        deadline = self.config.delivery.deadline
-        if reservation is None:
-            new = await self.store.record(updates, announced or {}, deadline)
-        else:  # one hop for the record and the first batch's hand-out: its requests leave at once
-            recording = self.store.run(record_then_take, updates, announced or {}, deadline, reservation.asks)
-            reservation.take_rest(self.store)  # queued behind the record on the store's one thread
-            new, first = await recording
-            reservation.give_first(first)
-            await asyncio.sleep(0)  # their workers' requests go out before the logging and the rest of the step
+        new, first = record_then_take(store, updates, announced, self.config.delivery.deadline, asks)
+        return updates, new, first
+
+    def _recorded(self, updates: Sequence[tuple[Event, Sequence[Planned]]], new: Sequence[str]) -> None:
         for event, planned in updates:
             if event.id in new:
                 log.info(
                     "event_recorded", event_id=event.id, kind=event.kind.value, target=str(event.target),
                     to=event.level.value, author=event.author, deliveries=len(planned),
                 )
-        return new
 
     def render(self, event: Event) -> list[Planned]:
         return render(self.config, self.composer, self.channels, event)

@@ -72,9 +72,12 @@ def record_then_take(store: Store, updates: Sequence[tuple[Event, Iterable[Plann
                      asks: Sequence[Ask]) -> tuple[list[str], list[Taken] | None]:
     """Record (one transaction), then take the first batch (another), in one call on the store's thread.
 
+    Nothing to record (no event, nothing announced) makes no transaction, no `asks` no take (None).
     The record's failure is the caller's; the take's only means the hand-out takes them again.
     """
-    new = store.record(updates, announced, deadline)
+    new = store.record(updates, announced, deadline) if updates or announced else []
+    if not asks:
+        return new, None
     try:
         return new, take_many(store, asks)
     except Exception:  # store trouble or a row it cannot read: taken again (and said) by the hand-out

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from statusd.announcer import Announcer
 from statusd.channels.base import Reply, Sent
+from statusd.compose.composer import Composer
 from statusd.compose.message import Message
-from statusd.model import Announced
+from statusd.loading import load
+from statusd.model import Announced, Level, StatusEntry, Target
 from statusd.outbox.facade import AsyncStore
 from statusd.outbox.handout import FIRST_BATCH, Reservation, hand_out, record_then_take
 from statusd.outbox.records import Planned
 from statusd.outbox.store import SENDING, SENT
+from statusd.outbox.take import Ready
 from statusd.outbox.worker import Worker
+from tests.conftest import WriteConfig
 from tests.outbox.test_outbox import POLICY, Recorder, event, message
 from tests.support.stores import NewStore
 
@@ -101,3 +107,53 @@ class TestHandOut:
             worker.stop()
         await asyncio.gather(*runs)
         assert [len(c.sent) for c in channels] == [1, 1, 1]
+
+
+class CountedStore(AsyncStore):
+    """The store's facade, counting the calls made on the store's thread."""
+
+    calls = 0
+
+    async def call(self, fn: Any) -> Any:
+        self.calls += 1
+        return await super().call(fn)
+
+
+class TestOneCallPerStep:
+    """A step that finds a change makes one call to the store's thread before its first requests can
+    leave: what was announced, the plan, the messages, the record and the first batch (issue 15:
+    reading what was announced was a call of its own, ~0.5 ms before the first request)."""
+
+    async def test_the_step_then_every_post_once(self, new_store: NewStore, write_config: WriteConfig) -> None:
+        names = [f"c{i:02d}" for i in range(CHANNELS)]
+        config = load(write_config("\n".join(f"  {name}: {{type: console, language: fr}}" for name in names)))
+        store = CountedStore(new_store())
+        channels = []
+        for name in names:
+            channels.append(Recorder())
+            channels[-1].name = name
+        workers = [Worker(store, channel, POLICY) for channel in channels]
+        runs = await parked(workers)
+        announcer = Announcer(config, store, Composer(config), {c.name: c for c in channels})
+        reservation = Reservation(workers)
+        try:
+            before = store.calls
+            wanted = {Target("main"): StatusEntry(level=Level.CLOSED, message={"fr": "Fuite d'eau."}, by="alice")}
+            plan = await announcer.step(wanted, datetime.now(UTC), reservation=reservation)
+            # One call for the step, the others asked for at once: the batches after the first.
+            assert store.calls - before == 1 + len(reservation.batches) - 1
+            assert [event.level for event in plan.events] == [Level.CLOSED]
+            assert reservation.first is not None and all(isinstance(taken, Ready) for taken in reservation.first)
+            await hand_out(store, reservation)
+            for _ in range(300):
+                if all(c.sent for c in channels):
+                    break
+                await asyncio.sleep(0.01)
+            assert [len(c.sent) for c in channels] == [1] * CHANNELS
+            again = await announcer.step(wanted, datetime.now(UTC))  # said already: nothing more
+            assert again.events == [] and [len(c.sent) for c in channels] == [1] * CHANNELS
+        finally:
+            reservation.release()
+            for worker in workers:
+                worker.stop()
+            await asyncio.wait_for(asyncio.gather(*runs), 5.0)
