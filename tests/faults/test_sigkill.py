@@ -99,9 +99,9 @@ class TestSigkillDuringBurst:
         assert readings.server_errors == 0, f"the ingest API answered 5xx: {dict(readings.answers)}"
         # Not a vacuous run: many updates went out, and kills did land mid-send. How many
         # deliveries are owed depends on the machine's pace: a flip that a newer one overtakes
-        # before it is sent is superseded, not owed (87 in a CI run, 193 in a run here), so
-        # the floor asks for many, not for a pace.
-        assert len(outbox.events) >= 40 and verdict.audit.expected >= 50, (len(outbox.events), verdict.audit)
+        # before it is sent is superseded, not owed (87 in a CI run, 106 to 214 alone here, 41
+        # once late in a full run here), so the floor asks for many, not for a pace.
+        assert len(outbox.events) >= 40 and verdict.audit.expected >= 30, (len(outbox.events), verdict.audit)
         assert kills["mid-send"] >= 5, dict(kills)
 
     async def _trials(self, daemon: Daemon, desk: Desk, fleet: Fleet, rng: random.Random,
