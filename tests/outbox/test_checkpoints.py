@@ -99,7 +99,7 @@ class TestCheckpoints:
         await kept.close()
         store.close()
 
-    def test_a_truncate_never_holds_the_write_lock_while_a_reader_reads(self, tmp_path: Path) -> None:
+    async def test_a_truncate_never_holds_the_write_lock_while_a_reader_reads(self, tmp_path: Path) -> None:
         """The hourly TRUNCATE waits for readers holding the write lock; with a busy timeout it held
         it that long, and a `statusd set` probing the store beside a stopped daemon found it locked."""
         store = SqliteStore(tmp_path / "statusd.db", autocheckpoint=BACKSTOP)
@@ -126,9 +126,10 @@ class TestCheckpoints:
             kept.run("TRUNCATE")
         other.join()
         reader.execute("COMMIT")
-        assert refused == []
-        kept._thread.shutdown()
+        reader.close()
+        await kept.close()
         store.close()
+        assert refused == []
 
     async def test_a_failing_checkpoint_is_said_once(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(checkpoints, "AFTER", 0.01)

@@ -157,6 +157,17 @@ class TestRecording:
         keys = {tid(datetime.fromtimestamp(c, UTC), "the same key") for c in created}
         assert len(created) == 300 and len(keys) == 300
 
+    def test_a_clock_standing_still_or_stepping_back_never_repeats_a_creation_time(self, store: Store) -> None:
+        """Each record takes a time after every delivery before it, whichever channels they were for."""
+        moments = (1_764_657_600.0, 1_764_657_600.0, 1_764_657_590.0)  # the same second, then 10 s back
+        events = [event(f"site{number}", rev=f"c{number}") for number in range(len(moments))]
+        for number, (ev, now) in enumerate(zip(events, moments, strict=True)):
+            channels = ("other",) if number == 1 else ("sky", "other")  # the middle one: not on sky
+            store.record([(ev, [Planned(c, message(ev)) for c in channels])], {}, deadline=5.0, now=now)
+        times = {d.event_id: d.created_at for _, _, ds in store.recent() for d in ds}
+        in_order = [times[ev.id] for ev in events]
+        assert in_order == sorted(set(in_order)), in_order
+
 
     def test_the_next_due_of_many_channels_in_one_read_is_each_ones_next_due(self, store: Store) -> None:
         """A hand-out reads every idle channel's next delivery at once: the same as one by one."""

@@ -92,7 +92,6 @@ class TestAsTheStoreSays:
             assert db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1 < VERSION
 
 
-
 class TestNoRoomThoughTheLogHasSome:
     """A full file system is said by both probes, even when the log's file has room to be written
     again from its start (a checkpoint copied all of it): the next record needing a page more fails."""
