@@ -29,7 +29,6 @@ import os
 import resource
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from datetime import datetime
 from pathlib import Path
 
 from common import RunningDaemon, machine, write_config
+from wire import SO_TIMESTAMPNS, kernel_time
 
 P99_TARGET_MS = 500.0
 RSS_TARGET_MB = 300.0
@@ -51,8 +51,6 @@ STOP_TIMEOUT = 10.0
 KEEP = 1 << 20  # bytes of the changed event a stream keeps, to read its id and generated_at
 MARK = b"\nevent: status\n"
 RECV_SIZE = 1 << 18
-# Linux's SO_TIMESTAMPNS (SCM_TIMESTAMPNS in the ancillary data); Python's socket module lacks it.
-SO_TIMESTAMPNS = SCM_TIMESTAMPNS = 35
 ANCILLARY_SIZE = socket.CMSG_SPACE(16)
 CHANNELS = {"console": {"type": "console", "language": "en"}}
 
@@ -138,7 +136,7 @@ class Stream:
                 self.scan = max(0, len(self.buffer) - len(MARK))
                 return
         self.received, self.at = now, at
-        self.kernel = _kernel_time(ancillary)
+        self.kernel = kernel_time(ancillary)
         self.swarm.settle()
 
     def _closed(self, err: OSError | None) -> None:
@@ -166,14 +164,6 @@ class Stream:
         if start < len(key) or end < 0:
             return self.received, self.kernel, event_id, ""  # the event was cut short
         return self.received, self.kernel, event_id, self.buffer[start:end].decode()
-
-
-def _kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float | None:
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= 16:
-            seconds, nanoseconds = struct.unpack_from("qq", data)
-            return float(seconds + nanoseconds / 1e9)
-    return None
 
 
 async def _open(loop: asyncio.AbstractEventLoop, swarm: Swarm, port: int, gate: asyncio.Semaphore,
