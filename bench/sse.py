@@ -38,7 +38,8 @@ from datetime import datetime
 from pathlib import Path
 
 from common import RunningDaemon, machine, write_config
-from wire import SO_TIMESTAMPNS, kernel_time
+
+from tests.support.swarm import SO_TIMESTAMPNS, kernel_time
 
 P99_TARGET_MS = 500.0
 RSS_TARGET_MB = 300.0

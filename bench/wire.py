@@ -22,13 +22,15 @@ import threading
 from types import TracebackType
 from typing import Self
 
-__all__ = ["SO_TIMESTAMPNS", "Wire", "kernel_time"]
+from common import REPO  # noqa: F401  (puts the repository on the path for tests.support)
+
+from tests.support.swarm import SO_TIMESTAMPNS, kernel_time
+
+__all__ = ["Wire"]
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4  # the sender's copy: a packet on `lo` is seen leaving, then arriving
 SO_ATTACH_FILTER = 26
-# Linux's SO_TIMESTAMPNS (SCM_TIMESTAMPNS in the ancillary data); Python's socket module lacks it.
-SO_TIMESTAMPNS = SCM_TIMESTAMPNS = 35
 ETHERNET = 14  # `lo` frames carry an Ethernet header of zeros
 
 # ldh [12]; jeq IPv4; ldb [23]; jeq TCP; ldxb 4*([14]&0xf); ldb [x+26] (TCP data offset);
@@ -95,11 +97,3 @@ class Wire:
             if at is not None and tcp[(tcp[12] >> 4) * 4:].startswith(b"POST "):
                 self.sent.append((at, struct.unpack("!H", tcp[2:4])[0]))
 
-
-def kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float | None:
-    """The wall time SO_TIMESTAMPNS gives in a `recvmsg`'s ancillary data, or None."""
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= 16:
-            seconds, nanoseconds = struct.unpack_from("qq", data)
-            return float(seconds + nanoseconds / 1e9)
-    return None

@@ -77,7 +77,7 @@ class Stream:
             if not self.closed.done():
                 self.closed.set_result(None)
             return
-        self.chunks.append((now, _kernel_time(ancillary) or now, data))
+        self.chunks.append((now, kernel_time(ancillary) or now, data))
         joined = self.tail + data
         before = self.frames
         self.frames += joined.count(MARK) - self.tail.count(MARK)
@@ -202,7 +202,8 @@ async def run(url: str, count: int, frames: int, out: Path, reconnect: bool) -> 
     await asyncio.to_thread(_write, out, json.dumps(result))
 
 
-def _kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+def kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The wall time SO_TIMESTAMPNS gives in a `recvmsg`'s ancillary data, or None (also bench/'s)."""
     for level, kind, data in ancillary:
         if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= 16:
             seconds, nanoseconds = struct.unpack_from("qq", data)
