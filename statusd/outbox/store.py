@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -33,6 +33,7 @@ from statusd.outbox.records import (
     delivery_from_row,
     idempotency_key,
     message_json,
+    stored_from_row,
 )
 from statusd.outbox.transfer import Transfer
 from statusd.outbox.upkeep import ANNOUNCED, Upkeep, writing
@@ -69,12 +70,15 @@ class SqlStore(Transfer, Upkeep):
         announced: Mapping[str, Announced],
         deadline: float,
         now: float | None = None,
+        unfinished: Collection[str] = (),
     ) -> list[str]:
         """Store events, their deliveries and the new announced state in one transaction.
 
         Older deliveries of the same target that were never sent are
         superseded; one that may have gone out is left to its worker to prove
         there or absent first. Returns the ids of the events that were new.
+        An event named in `unfinished` comes with only some of its deliveries:
+        it is kept as such until `finish` records the others.
         """
         now = time.time() if now is None else now
         new: list[str] = []
@@ -90,10 +94,39 @@ class SqlStore(Transfer, Upkeep):
                     # One value for all the event's deliveries (one per channel), after every earlier one.
                     last = round(max(now, last + 1e-6), 6)
                     self._insert_deliveries(event.id, planned, now, last, deadline)
+                    if event.id in unfinished:
+                        self._db.execute("INSERT INTO unfinished (event_id, created_at) VALUES (?, ?)",
+                                         (event.id, last))
             for target, state in announced.items():
                 self._db.execute(self.dialect.upsert("announced", "target", ANNOUNCED), (
                     target, state.level, state.fingerprint, state.stamp, state.event_id, state.since))
         return new
+
+    @writing
+    def finish(self, rests: Sequence[tuple[str, Iterable[Planned]]], deadline: float) -> list[str]:
+        """Record the rest of unfinished events' deliveries, in one transaction; the ids that were unfinished.
+
+        They take the times their event's first ones took (so the same order, hold and deadline);
+        one already recorded (the first ones, given again after a crash) is left as it is.
+        """
+        finished = []
+        with self._transaction():
+            for event_id, planned in rests:
+                row = self._db.execute(
+                    "SELECT u.created_at AS created, e.created_at AS recorded FROM unfinished u"
+                    " JOIN events e ON e.id = u.event_id WHERE u.event_id = ?", (event_id,)).fetchone()
+                if row is None:  # finished already, or taken back
+                    continue
+                self._insert_deliveries(event_id, list(planned), row["recorded"], row["created"], deadline)
+                self._db.execute("DELETE FROM unfinished WHERE event_id = ?", (event_id,))
+                finished.append(event_id)
+        return finished
+
+    def unfinished(self) -> list[StoredEvent]:
+        """The events recorded with only their first deliveries, oldest first (none but after a crash)."""
+        rows = self._db.execute(
+            "SELECT e.* FROM unfinished u JOIN events e ON e.id = u.event_id ORDER BY e.seq").fetchall()
+        return [stored_from_row(row) for row in rows]
 
     def _insert_event(self, event: Event, now: float, previous: Announced | None) -> bool:
         # `previous` is what had been said of the target: undo restores it.

@@ -35,7 +35,7 @@ def writing(method: Callable[P, R]) -> Callable[P, R]:
     Recording an event and the workers' small marks are told apart: a mark that
     still fits must not hide that no new event can be recorded.
     """
-    kind = "record" if method.__name__ in ("record", "retract", "probe") else "marks"
+    kind = "record" if method.__name__ in ("record", "finish", "retract", "probe") else "marks"
 
     @wraps(method)
     def write(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -85,15 +85,17 @@ class Upkeep(Queries):
     def prune(self, keep: float, now: float | None = None, batch: int = 500) -> int:
         """Forget events older than `keep` seconds, a batch at a time; the number forgotten.
 
-        Kept whatever their age: what is announced now, and any event with a
-        delivery still waiting. Not a `writing` step: housekeeping that fails is
-        logged and tried again, and must not leave /readyz unready for an hour.
+        Kept whatever their age: what is announced now, any event with a
+        delivery still waiting, and one whose deliveries are not all recorded.
+        Not a `writing` step: housekeeping that fails is logged and tried again,
+        and must not leave /readyz unready for an hour.
         """
         cutoff = (time.time() if now is None else now) - keep
         with self._transaction():
             ids = [row[0] for row in self._db.execute(
                 "SELECT id FROM events e WHERE created_at < ?"
                 " AND id NOT IN (SELECT event_id FROM announced WHERE event_id IS NOT NULL)"
+                " AND id NOT IN (SELECT event_id FROM unfinished)"
                 " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.state IN (?, ?))"
                 " ORDER BY seq LIMIT ?", (cutoff, *WAITING, batch),
             )]
@@ -133,6 +135,8 @@ class Upkeep(Queries):
             self._db.execute(
                 "UPDATE events SET retracted_at = ?, retracted_by = ? WHERE id = ?", (now, by, event_id)
             )
+            # Taken back before all its deliveries were recorded (a crash between): none are owed now.
+            self._db.execute("DELETE FROM unfinished WHERE event_id = ?", (event_id,))
             if restore_target:
                 target = self._db.execute("SELECT target FROM events WHERE id = ?", (event_id,)).fetchone()[0]
                 if restore is None:
