@@ -15,15 +15,15 @@ from statusd.events import Event, EventKind
 from statusd.model import Announced, Level, Wanted
 from statusd.outbox.contract import Store
 from statusd.outbox.facade import AsyncStore
-from statusd.outbox.handout import Reservation, record_then_take
+from statusd.outbox.handout import Hand, Reservation, record_then_take
 from statusd.outbox.store import Planned
-from statusd.outbox.take import Ask, Taken
+from statusd.outbox.take import Ask
 from statusd.rules import Plan, reconcile
 
 log = structlog.get_logger()
 
-# What a recording call gives back: the events with their deliveries, the new ones' ids, the first batch taken.
-Recorded = tuple[list[tuple[Event, list[Planned]]], list[str], list[Taken] | None]
+# What a recording call gives back: the events with their deliveries, the new ones' ids.
+Recorded = tuple[list[tuple[Event, list[Planned]]], list[str]]
 
 
 class Announcer:
@@ -50,37 +50,74 @@ class Announcer:
                 return reconcile(wanted, await self.store.announced(), self.config, now)
             # The whole step is one call on the store's thread: reading what was announced was a
             # hop of its own (~0.5 ms) before the first request could leave (issue 15), and the
-            # loop only waited meanwhile. The batches after the first queue behind it.
-            stepping = self.store.run(self._step_here, wanted, now, [] if reservation is None else reservation.asks)
+            # loop only waited meanwhile. The first batch is handed from inside it; the batches
+            # after the first queue behind it.
+            asks, hand = ([], None) if reservation is None else (reservation.asks, reservation.handing())
+            stepping = self.store.run(self._step_here, wanted, now, asks, hand)
             if reservation is not None:
                 reservation.take_rest(self.store)
-            plan, (updates, new, first) = await stepping
-            if reservation is not None:
-                reservation.give_first(first)
-                await asyncio.sleep(0)  # their workers' requests go out before the logging and the rest of the step
+            plan, (updates, new) = await stepping
             self._recorded(updates, new)
         return plan
 
     async def announce(self, events: Sequence[Event], announced: Mapping[str, Announced] | None = None) -> list[str]:
         """Render and record events not recorded before; the ids of the new ones."""
         async with self.turn:
-            updates, new, _ = await self.store.run(self._record_here, events, announced or {}, [])
+            updates, new = await self.store.run(self._record_here, events, announced or {}, [])
             self._recorded(updates, new)
             return new
 
-    def _step_here(self, store: Store, wanted: Wanted, now: datetime, asks: Sequence[Ask]) -> tuple[Plan, Recorded]:
+    def _step_here(self, store: Store, wanted: Wanted, now: datetime, asks: Sequence[Ask],
+                   hand: Hand | None) -> tuple[Plan, Recorded]:
         """On the store's thread (the step holds `turn`): the plan, then `_record_here`."""
         plan = reconcile(wanted, store.announced(), self.config, now)
-        return plan, self._record_here(store, plan.events, plan.announced, asks)
+        return plan, self._record_here(store, plan.events, plan.announced, asks, hand)
 
     def _record_here(self, store: Store, events: Sequence[Event], announced: Mapping[str, Announced],
-                     asks: Sequence[Ask]) -> Recorded:
-        """On the store's thread: render the events, record them and take the first batch (`asks`)."""
-        # An event recorded before is rendered for nothing and then ignored by the record (its id is
-        # its key): asking the store first cost a look-up before every first request.
-        updates = [(event, self.render(event)) for event in events]
-        new, first = record_then_take(store, updates, announced, self.config.delivery.deadline, asks)
-        return updates, new, first
+                     asks: Sequence[Ask], hand: Hand | None = None) -> Recorded:
+        """On the store's thread: render the events, record them and take the first batch (`asks`).
+
+        With `hand`, an event's deliveries to the first batch's channels are recorded first (the
+        event kept as unfinished meanwhile), the batch taken and handed to the loop, and only then
+        the other deliveries composed and recorded, while the first requests leave: 128 of them
+        took ~5 ms before the first request (issue 15). A crash or a failed write in between
+        leaves the event unfinished, and the next step records the rest (`_finish_unfinished`).
+        """
+        self._finish_unfinished(store)  # first: a newer event must find them recorded, to supersede them
+        deadline = self.config.delivery.deadline
+        firsts = {ask.channel for ask in asks} if hand is not None else set()
+        split = [(event, *self._split(event, firsts)) for event in events]
+        heads = [(event, self.render(event, names)) for event, names, _ in split]
+        later = [event.id for event, _, rest in split if rest]
+        new, first = record_then_take(store, heads, announced, deadline, asks, later)
+        rests = [(event, rest) for event, _, rest in split if rest and event.id in new]
+        if hand is not None:
+            hand(first, bool(rests))
+        more = {event.id: self.render(event, rest) for event, rest in rests}
+        if more:
+            store.finish(list(more.items()), deadline)
+        updates = [(event, planned + more.get(event.id, [])) for event, planned in heads]
+        return updates, new
+
+    def _split(self, event: Event, firsts: set[str]) -> tuple[list[str], list[str]]:
+        """The channels carrying `event`: those of the first batch, and the others (to record after)."""
+        names = [name for name in self.channels
+                 if self.config.channels[name].carries(event.target.site, event.kind.value)]
+        head = [name for name in names if name in firsts]
+        # Split only where the first batch carries it: else its first request waits for all alike.
+        return (head, [name for name in names if name not in firsts]) if head else (names, [])
+
+    def _finish_unfinished(self, store: Store) -> None:
+        """Record the deliveries that a crash (or a failed write) kept from events recorded unfinished."""
+        stored = store.unfinished()
+        if not stored:
+            return
+        rests = [(one.event, self.render(one.event, list(self.channels))) for one in stored]
+        finished = set(store.finish([(event.id, planned) for event, planned in rests], self.config.delivery.deadline))
+        for event, planned in rests:
+            if event.id in finished:
+                log.info("event_finished", event_id=event.id, kind=event.kind.value, target=str(event.target),
+                         deliveries=len(planned))
 
     def _recorded(self, updates: Sequence[tuple[Event, Sequence[Planned]]], new: Sequence[str]) -> None:
         for event, planned in updates:
@@ -90,8 +127,9 @@ class Announcer:
                     to=event.level.value, author=event.author, deliveries=len(planned),
                 )
 
-    def render(self, event: Event) -> list[Planned]:
-        return render(self.config, self.composer, self.channels, event)
+    def render(self, event: Event, names: Sequence[str] | None = None) -> list[Planned]:
+        """The messages of `event` for the channels `names` carrying it (None: every channel that does)."""
+        return render(self.config, self.composer, self.channels, event, names)
 
 
 def hold_kind(event: Event) -> str:
@@ -105,12 +143,16 @@ def hold_kind(event: Event) -> str:
     return "staff"
 
 
-def render(config: Config, composer: Composer, channels: Mapping[str, Channel], event: Event) -> list[Planned]:
-    """The message for every channel that carries `event` (an error instead, never half a message)."""
+def render(config: Config, composer: Composer, channels: Mapping[str, Channel], event: Event,
+           names: Sequence[str] | None = None) -> list[Planned]:
+    """The message for every channel that carries `event` (an error instead, never half a message).
+
+    `names`: only those of these channels.
+    """
     delay = config.delivery.hold.get(hold_kind(event), 0.0)
     planned = []
-    for name, channel in channels.items():
-        settings = config.channels[name]
+    for name in channels if names is None else names:
+        channel, settings = channels[name], config.channels[name]
         if not settings.carries(event.target.site, event.kind.value):
             continue
         try:

@@ -8,13 +8,17 @@ one transaction each). The first batch is small and can be taken in the very
 call that records the event (`record_then_take`), the others asked for at the
 same moment (the store's one thread takes them in order, after the record), so
 the first request leaves one hop after the step, and the rest follow while the
-loop sends.
+loop sends. When the event goes to more channels than the first batch, only the
+first batch's deliveries are in that record: the batch is handed to the loop
+from the store's thread (`Reservation.handing`), and the others are composed and
+recorded while their requests leave (announcer.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 from statusd.events import Event
 from statusd.model import Announced
@@ -24,11 +28,18 @@ from statusd.outbox.records import Planned
 from statusd.outbox.take import Ask, Taken, take_many
 from statusd.outbox.worker import Worker
 
-__all__ = ["FIRST_BATCH", "HAND_BATCH", "Reservation", "hand_out", "record_then_take"]
+__all__ = ["FIRST_BATCH", "HAND_BATCH", "HAND_WAIT", "Hand", "Reservation", "hand_out", "record_then_take"]
 
 # A small first batch, so the first request leaves at once, then doubling up to the largest.
 FIRST_BATCH = 4
 HAND_BATCH = 32
+# How long the store's thread waits, once it has handed the first batch, for their requests to be
+# written before it composes the rest: holding the GIL meanwhile, it would keep the loop from them
+# for up to the interpreter's switch interval (5 ms). Bounded: a busy loop does not hold up the record.
+HAND_WAIT = 0.005
+
+# Called on the store's thread with the first batch: handed to the loop; `wait`: until their requests are out.
+Hand = Callable[[list[Taken] | None, bool], None]
 
 
 class Reservation:
@@ -59,6 +70,26 @@ class Reservation:
         if taken is not None:
             _give(self.batches[0], taken)
 
+    def handing(self) -> Hand:
+        """For the store's thread: give the first batch on the loop (and perhaps wait until it is sent)."""
+        loop = asyncio.get_running_loop()
+
+        def hand(taken: list[Taken] | None, wait: bool) -> None:
+            out = threading.Event()
+            try:
+                loop.call_soon_threadsafe(self._hand_first, loop, taken, out)
+            except RuntimeError:  # the loop is closed (a stop): nobody is there to send them
+                return
+            if wait:
+                out.wait(HAND_WAIT)
+
+        return hand
+
+    def _hand_first(self, loop: asyncio.AbstractEventLoop, taken: list[Taken] | None, out: threading.Event) -> None:
+        self.give_first(taken)
+        # Their workers resume in the loop's next turn and write their requests; the turn after, it goes on.
+        loop.call_soon(loop.call_soon, out.set)
+
     def release(self) -> None:
         """Nothing handed after all (the step failed): each worker looks itself when it next wakes."""
         for worker in self.workers:
@@ -69,13 +100,14 @@ class Reservation:
 
 def record_then_take(store: Store, updates: Sequence[tuple[Event, Iterable[Planned]]],
                      announced: Mapping[str, Announced], deadline: float,
-                     asks: Sequence[Ask]) -> tuple[list[str], list[Taken] | None]:
+                     asks: Sequence[Ask], unfinished: Collection[str] = ()) -> tuple[list[str], list[Taken] | None]:
     """Record (one transaction), then take the first batch (another), in one call on the store's thread.
 
     Nothing to record (no event, nothing announced) makes no transaction, no `asks` no take (None).
     The record's failure is the caller's; the take's only means the hand-out takes them again.
+    `unfinished`: events given with only some of their deliveries (`Store.record`).
     """
-    new = store.record(updates, announced, deadline) if updates or announced else []
+    new = store.record(updates, announced, deadline, unfinished=unfinished) if updates or announced else []
     if not asks:
         return new, None
     try:
