@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from statusd import loading, metrics, tasks
+from statusd import collector, loading, metrics, tasks
 from statusd.announcer import Announcer
 from statusd.cluster.solo import node_for
 from statusd.compose.composer import Composer
@@ -117,8 +117,8 @@ class App:
         self.sensors.remember(await recall.automatic_posts(self.store), datetime.now(UTC))
         await self.status.reconcile()
         self._next_wake = await self._step_now()  # said before READY, as a start must
-        # Ready only now: config, store and web server are up.
-        notify("READY=1")
+        collector.settle()  # start-up is done: what it made lives as long as the daemon (collector.py)
+        notify("READY=1")  # ready only now: config, store and web server are up
         log.info("daemon_started", channels=sorted(self.senders.channels), port=self.web.port,
                  ops_port=self.ops.port)
         try:
