@@ -104,7 +104,7 @@ class Announcer:
         names = [name for name in self.channels
                  if self.config.channels[name].carries(event.target.site, event.kind.value)]
         head = [name for name in names if name in firsts]
-        # Split only where the first batch carries it: else its first request waits for all alike.
+        # One that none of the first batch carries is recorded whole: none of its requests is first.
         return (head, [name for name in names if name not in firsts]) if head else (names, [])
 
     def _finish_unfinished(self, store: Store) -> None:

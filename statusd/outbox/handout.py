@@ -114,11 +114,18 @@ class Reservation:
     def release(self) -> None:
         """Nothing handed after all (the step failed): each worker looks itself when it next wakes."""
         self._give_later()  # but those taken, and marked `sending`, are sent as taken
-        self._held.release()
         for worker in self.workers:
             if worker.handed is not None and not worker.handed.done():
                 worker.handed.set_result(None)
             worker.handed = None
+        self._held.release()
+
+    def end(self) -> None:
+        """The hand-out is over: the first batch's others given, every worker not handed one looks
+        itself (a shutdown's cancel), and the collector runs again."""
+        self._give_later()  # taken and marked `sending`: never left to look themselves, uncertain
+        _give(self.workers, [None] * len(self.workers))
+        self._held.release()
 
 
 def record_then_take(store: Store, updates: Sequence[tuple[Event, Iterable[Planned]]],
@@ -157,12 +164,10 @@ async def hand_out(store: AsyncStore, reservation: Reservation) -> None:
                 taken = [None] * len(batch)
             _give(batch, taken)
     finally:  # cancelled (shutdown): the workers not handed theirs look themselves
-        reservation._give_later()  # the first batch's, taken and marked: never left to look themselves
         for call in calls:
             call.cancel()  # a done one's error is retrieved, so never logged as unretrieved
             call.add_done_callback(lambda done: done.cancelled() or done.exception())
-        _give(reservation.workers, [None] * len(reservation.workers))
-        reservation._held.release()
+        reservation.end()
 
 
 def _take(store: AsyncStore, batches: list[list[Worker]]) -> list[asyncio.Future[list[Taken]]]:
