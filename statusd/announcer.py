@@ -86,7 +86,9 @@ class Announcer:
         self._finish_unfinished(store)  # first: a newer event must find them recorded, to supersede them
         deadline = self.config.delivery.deadline
         firsts = {ask.channel for ask in asks} if hand is not None else set()
-        split = [(event, *self._split(event, firsts)) for event in events]
+        split: list[tuple[Event, list[str], list[str]]] = []
+        for event in events:
+            split.append((event, *self._split(event, firsts, after=any(rest for _, _, rest in split))))
         heads = [(event, self.render(event, names)) for event, names, _ in split]
         later = [event.id for event, _, rest in split if rest]
         new, first = record_then_take(store, heads, announced, deadline, asks, later)
@@ -99,13 +101,19 @@ class Announcer:
         updates = [(event, planned + more.get(event.id, [])) for event, planned in heads]
         return updates, new
 
-    def _split(self, event: Event, firsts: set[str]) -> tuple[list[str], list[str]]:
-        """The channels carrying `event`: those of the first batch, and the others (to record after)."""
+    def _split(self, event: Event, firsts: set[str], after: bool) -> tuple[list[str], list[str]]:
+        """The channels carrying `event`: those of the first batch, and the others (to record after).
+
+        `after`: an earlier event of the step is split. Then this one is too, whoever carries it:
+        recorded whole, it would come before the earlier one on a channel recorded after (a
+        reopening and a planned closure, said in the wrong order where both are due at once).
+        """
         names = [name for name in self.channels
                  if self.config.channels[name].carries(event.target.site, event.kind.value)]
         head = [name for name in names if name in firsts]
-        # One that none of the first batch carries is recorded whole: none of its requests is first.
-        return (head, [name for name in names if name not in firsts]) if head else (names, [])
+        if not head and not after:  # none of the first batch carries it: none of its requests is first
+            return names, []
+        return head, [name for name in names if name not in firsts]
 
     def _finish_unfinished(self, store: Store) -> None:
         """Record the deliveries that a crash (or a failed write) kept from events recorded unfinished."""
@@ -113,11 +121,11 @@ class Announcer:
         if not stored:
             return
         rests = [(one.event, self.render(one.event, list(self.channels))) for one in stored]
-        finished = set(store.finish([(event.id, planned) for event, planned in rests], self.config.delivery.deadline))
-        for event, planned in rests:
-            if event.id in finished:
+        added = store.finish([(event.id, planned) for event, planned in rests], self.config.delivery.deadline)
+        for event, _ in rests:
+            if event.id in added:
                 log.info("event_finished", event_id=event.id, kind=event.kind.value, target=str(event.target),
-                         deliveries=len(planned))
+                         deliveries=added[event.id])
 
     def _recorded(self, updates: Sequence[tuple[Event, Sequence[Planned]]], new: Sequence[str]) -> None:
         for event, planned in updates:

@@ -127,8 +127,7 @@ class App:
                 loops = [group.create_task(coro, name=name) for name, coro in self._loops()]
                 await self._stop.wait()
                 notify("STOPPING=1")
-                # Stop taking changes first, then let in-flight sends finish.
-                for task in loops:
+                for task in loops:  # stop taking changes first, then let in-flight sends finish
                     task.cancel()
                 await self.senders.drain()
         finally:
@@ -200,9 +199,10 @@ class App:
             log.error("config_reload_failed", problems=[str(p) for p in err.problems], kept="running config")
             notify("READY=1")
             return
-        replaced = await self.senders.replace(config)
-        self.config = self.web_state.config = self.status.config = config
-        self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels, self._turn)
+        async with self._turn:  # never while a step composes from the channels it changes
+            replaced = await self.senders.replace(config)
+            self.config = self.web_state.config = self.status.config = config
+            self.announcer = Announcer(config, self.store, Composer(config), self.senders.channels, self._turn)
         self.status.changed()
         notify("READY=1")
         log.info("config_reloaded", channels=sorted(self.senders.channels), replaced=replaced,

@@ -103,13 +103,15 @@ class SqlStore(Transfer, Upkeep):
         return new
 
     @writing
-    def finish(self, rests: Sequence[tuple[str, Iterable[Planned]]], deadline: float) -> list[str]:
-        """Record the rest of unfinished events' deliveries, in one transaction; the ids that were unfinished.
+    def finish(self, rests: Sequence[tuple[str, Iterable[Planned]]], deadline: float) -> dict[str, int]:
+        """Record the rest of unfinished events' deliveries, in one transaction; how many each got.
 
-        They take the times their event's first ones took (so the same order, hold and deadline);
-        one already recorded (the first ones, given again after a crash) is left as it is.
+        They take the times their event's first ones took (the same order and hold), but a whole
+        `deadline` from now: recorded hours late (a disk full until then), they still get their
+        tries. One already recorded (the first ones, given again after a crash) is left as it is.
         """
-        finished = []
+        finished = {}
+        now = time.time()
         with self._transaction():
             for event_id, planned in rests:
                 row = self._db.execute(
@@ -117,9 +119,10 @@ class SqlStore(Transfer, Upkeep):
                     " JOIN events e ON e.id = u.event_id WHERE u.event_id = ?", (event_id,)).fetchone()
                 if row is None:  # finished already, or taken back
                     continue
-                self._insert_deliveries(event_id, list(planned), row["recorded"], row["created"], deadline)
+                late = max(0.0, now - row["recorded"])
+                finished[event_id] = self._insert_deliveries(
+                    event_id, list(planned), row["recorded"], row["created"], deadline + late)
                 self._db.execute("DELETE FROM unfinished WHERE event_id = ?", (event_id,))
-                finished.append(event_id)
         return finished
 
     def unfinished(self) -> list[StoredEvent]:
@@ -156,10 +159,11 @@ class SqlStore(Transfer, Upkeep):
         )
 
     def _insert_deliveries(self, event_id: str, planned: Sequence[Planned], now: float, created: float,
-                           deadline: float) -> None:
-        """The event's deliveries, a few statements for all (one row each was ~30 µs a channel)."""
+                           deadline: float) -> int:
+        """The event's deliveries, a few statements for all (one row each was ~30 µs a channel); how many were new."""
         # Channels without a length limit share one Message (compose): encoded once, not 128 times.
         encoded: dict[int, str | None] = {}
+        inserted = 0
         for start in range(0, len(planned), INSERT_ROWS):
             chunk = planned[start:start + INSERT_ROWS]
             rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
@@ -170,9 +174,10 @@ class SqlStore(Transfer, Upkeep):
                 values += (event_id, item.channel, FAILED if item.message is None else PENDING,
                            encoded[id(item.message)], idempotency_key(event_id, item.channel), now + item.delay,
                            now + item.delay + deadline, item.error, created, now)
-            self._db.execute(self.dialect.insert_ignore(
+            inserted += self._db.execute(self.dialect.insert_ignore(
                 "INSERT INTO deliveries (event_id, channel, state, message, idempotency_key, next_attempt,"
-                f" deadline, last_error, created_at, updated_at) VALUES {rows}"), values)
+                f" deadline, last_error, created_at, updated_at) VALUES {rows}"), values).rowcount
+        return inserted
 
     def _last_created(self) -> float:
         """The latest `created_at` of any delivery, one step to the end of its index.

@@ -26,6 +26,7 @@ from statusd.outbox.handout import FIRST_BATCH, Hand, Reservation, hand_out
 from statusd.outbox.records import Planned, StoreError
 from statusd.outbox.store import PENDING, SENT
 from statusd.outbox.worker import Worker
+from statusd.rules import Plan
 from tests.conftest import WriteConfig
 from tests.outbox.test_handout import parked
 from tests.outbox.test_outbox import POLICY, Recorder, event, message
@@ -54,15 +55,16 @@ class Daemonish:
     async def start(self) -> None:
         self.runs = await parked(self.workers)
 
-    async def step(self, wanted: Any, reservation: Reservation | None = None) -> None:
+    async def step(self, wanted: Any, reservation: Reservation | None = None) -> Plan:
         """A step as App makes it: on a failure the reserved workers are handed what was taken, or look."""
         reservation = Reservation(self.workers) if reservation is None else reservation
         try:
-            await self.announcer.step(wanted, datetime.now(UTC), reservation=reservation)
+            plan = await self.announcer.step(wanted, datetime.now(UTC), reservation=reservation)
         except BaseException:
             await hand_out(self.store, reservation)
             raise
         await hand_out(self.store, reservation)
+        return plan
 
     async def sent(self, texts: int) -> list[list[str]]:
         """What each channel was sent, once each has `texts` (or after 3 s)."""
@@ -112,7 +114,7 @@ def finishing(store: Store, order: list[str], fail: int = 0) -> None:
     def full(*args: Any) -> None:
         raise StoreError("database or disk is full")
 
-    def finish(rests: Any, deadline: float) -> list[str]:
+    def finish(rests: Any, deadline: float) -> dict[str, int]:
         rests = [(event_id, list(planned)) for event_id, planned in rests]
         order.append(f"finish {sum(len(planned) for _, planned in rests)}")
         if order.count("failed") >= fail:
@@ -192,14 +194,41 @@ class TestTheRestAfterTheFirstBatch:
             with pytest.raises(StoreError):
                 await daemon.step(FIRE)
             await daemon.step(FLOOD)  # the fire's rest recorded first, then superseded by the flood
+            await daemon.sent(1)
+            await asyncio.sleep(0.2)  # anything sent twice, or late, would be here by now
             sent = await daemon.sent(1)
-            await asyncio.sleep(0.2)
             for texts in sent:
                 assert texts and "Inondation" in texts[-1], sent
                 assert len(texts) == len(set(texts)), sent
             assert [len(texts) for texts in sent[:FIRST_BATCH]] == [2] * FIRST_BATCH
             assert [len(texts) for texts in sent[FIRST_BATCH:]] == [1] * (CHANNELS - FIRST_BATCH)
             assert await unfinished(store) == []
+        finally:
+            await daemon.stop()
+
+
+class TestTwoEventsOfAStep:
+    async def test_said_in_the_plan_s_order_on_every_channel(
+            self, new_store: NewStore, write_config: WriteConfig) -> None:
+        # The first batch speaks for the annexe only: the step's second event (the main site's)
+        # is carried by none of it, and must still come after the first on every other channel.
+        lines = [f"  c{i:02d}: {{type: console, language: fr, sites: [annexe]}}" for i in range(FIRST_BATCH)]
+        lines += [f"  c{i:02d}: {{type: console, language: fr}}" for i in range(FIRST_BATCH, CHANNELS)]
+        config = load(write_config("\n".join(lines)))
+        store = AsyncStore(new_store())
+        daemon = Daemonish(config, store)
+        await daemon.start()
+        try:
+            wanted = {Target("annexe"): StatusEntry(level=Level.CLOSED, message={"fr": "Incendie."}, by="alice"),
+                      Target("main"): StatusEntry(level=Level.CLOSED, message={"fr": "Inondation."}, by="alice")}
+            plan = await daemon.step(wanted)
+            assert [str(event.target) for event in plan.events] == ["annexe", "main"]
+            await daemon.sent(1)
+            await asyncio.sleep(0.3)
+            sent = await daemon.sent(1)
+            assert [len(texts) for texts in sent[:FIRST_BATCH]] == [1] * FIRST_BATCH
+            for texts in sent[FIRST_BATCH:]:
+                assert len(texts) == 2 and "Incendie" in texts[0] and "Inondation" in texts[1], texts
         finally:
             await daemon.stop()
 
@@ -215,14 +244,27 @@ class TestTheStoreKeepsItUnfinished:
                             unfinished=[ev.id]) == [ev.id]
         assert [one.event.id for one in store.unfinished()] == [ev.id]
         # After a crash the rest is composed for every channel again: the first two are kept as they were.
-        assert store.finish([(ev.id, planned)], 5.0) == [ev.id]
-        assert store.finish([(ev.id, planned)], 5.0) == []
+        assert store.finish([(ev.id, planned)], 5.0) == {ev.id: 4}  # the first two were there
+        assert store.finish([(ev.id, planned)], 5.0) == {}
         assert store.unfinished() == []
         rows = [store.post_for(ev.id, f"c{i}") for i in range(6)]
         assert all(row is not None and row.state == PENDING for row in rows)
         # One creation time for all of an event's deliveries, as in one record (a Bluesky TID's source).
         assert len({row.created_at for row in rows if row is not None}) == 1
-        assert len({(row.next_attempt, row.deadline) for row in rows if row is not None}) == 1
+        assert len({row.next_attempt for row in rows if row is not None}) == 1
+
+    def test_the_rest_recorded_late_still_gets_all_its_tries(self, new_store: NewStore) -> None:
+        store = new_store()
+        ev = event()
+        planned = [Planned(f"c{i}", message(ev)) for i in range(3)]
+        hours_ago = time.time() - 7200  # the disk was full from then until now
+        store.record([(ev, planned[:1])], {}, 3600.0, now=hours_ago, unfinished=[ev.id])
+        store.finish([(ev.id, planned)], 3600.0)
+        first, *rest = [store.post_for(ev.id, f"c{i}") for i in range(3)]
+        assert first is not None and first.deadline < time.time()
+        for row in rest:  # due as the first was (the same order), but an hour to try from now
+            assert row is not None and row.next_attempt == first.next_attempt
+            assert row.deadline > time.time() + 3500
 
     def test_a_recorded_event_named_unfinished_again_is_not(self, new_store: NewStore) -> None:
         store = new_store()
@@ -247,5 +289,5 @@ class TestTheStoreKeepsItUnfinished:
         store.record([(ev, [Planned("c0", message(ev))])], {}, 5.0, unfinished=[ev.id])
         store.retract(ev.id, "alice", None, restore_target=False)
         assert store.unfinished() == []
-        assert store.finish([(ev.id, [Planned("c1", message(ev))])], 5.0) == []
+        assert store.finish([(ev.id, [Planned("c1", message(ev))])], 5.0) == {}
         assert store.post_for(ev.id, "c1") is None
