@@ -49,7 +49,8 @@ def run(config: Path, state: Path, *args: str, capsys: pytest.CaptureFixture[str
 
 
 def fill(state: Path) -> None:
-    """A single node's history: updates on two channels, one sent, one taken back, a pause, a desk user."""
+    """A single node's history: updates on two channels, one sent, one taken back, one with the rest of
+    its deliveries still to record (a crash between the two writes), a pause, a desk user."""
     store = SqliteStore(state / "statusd.db")
     for rev, (target, level) in enumerate([("main", Level.CLOSED), ("annexe", Level.LIMITED), ("main", Level.OPEN)]):
         ev = Event(EventKind.STATUS_CHANGED, Target.parse(target), level, Level.OPEN, {"fr": f"m{rev}"},
@@ -57,7 +58,7 @@ def fill(state: Path) -> None:
         message = Message(f"{target} {level.value}", "fr", None, ev.id, ev.kind.value, target, level.value)
         said = {target: Announced(level.value, f"r{rev}", NOW.isoformat(), ev.id, 1_790_000_000.0 + rev)}
         store.record([(ev, [Planned("console", message), Planned("hook", message, delay=60.0)])], said,
-                     deadline=3600.0, now=1_790_000_000.0 + rev * 10.5)
+                     deadline=3600.0, now=1_790_000_000.0 + rev * 10.5, unfinished=[ev.id] if rev == 1 else [])
     first = store.next_due("console")
     assert first is not None
     store.mark_sending(first.id)
