@@ -121,7 +121,7 @@ def run_export(args: argparse.Namespace) -> int:
         raise UserError(f"nothing to export: the store {paths.store_path(state)} does not exist yet")
     store = _open(args, config)
     try:
-        rows = {table: store.dump(table) for table in tables()}
+        rows = store.dump_all(tables())
     finally:
         store.close()
     status = _status_text(config)

@@ -128,6 +128,12 @@ class PostgresStore(SqlStore):
     def close(self) -> None:
         self._pool.close(timeout=self.timeout)
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        with self._pg.transaction(lock=None):  # REPEATABLE READ: every statement sees the first's moment
+            self._db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield
+
     def _transaction(self) -> Any:
         return self._pg.transaction()
 

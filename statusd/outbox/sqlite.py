@@ -47,6 +47,9 @@ class SqliteStore(SqlStore):
     def _transaction(self) -> AbstractContextManager[None]:
         return sqlite_file.immediate(self._sqlite)
 
+    def _snapshot(self) -> AbstractContextManager[None]:
+        return sqlite_file.deferred(self._sqlite)
+
     def data_version(self) -> int:
         return int(self._sqlite.execute("PRAGMA data_version").fetchone()[0])
 

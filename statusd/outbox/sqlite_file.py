@@ -55,6 +55,16 @@ def immediate(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("COMMIT")
 
 
+@contextmanager
+def deferred(db: sqlite3.Connection) -> Iterator[None]:
+    """One read transaction: its first read fixes what it sees (the log's readers hold up no writer)."""
+    db.execute("BEGIN DEFERRED")
+    try:
+        yield
+    finally:
+        db.execute("ROLLBACK")  # it wrote nothing
+
+
 def schema_version(db: sqlite3.Connection) -> int:
     """The schema version the file holds (0: made before versions were kept, or empty)."""
     try:

@@ -25,6 +25,10 @@ class Transfer:
     def _transaction(self) -> AbstractContextManager[None]:
         raise NotImplementedError
 
+    def _snapshot(self) -> AbstractContextManager[None]:
+        """A read transaction that sees one moment of the store, and holds up no writer."""
+        raise NotImplementedError
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -50,6 +54,12 @@ class Transfer:
         rows = self._db.execute(f"SELECT * FROM {_checked(table)} ORDER BY 1").fetchall()
         # A cluster's claim on a delivery (cluster/schema.py) belongs to that cluster's lease only.
         return [{key: row[key] for key in row.keys() if key not in LOCAL_COLUMNS} for row in rows]
+
+    def dump_all(self, tables: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """`dump` of each table, all as of one moment: read apart, an export taken while the daemon
+        records could hold an event without its deliveries, or one still unfinished without its row."""
+        with self._snapshot():
+            return {table: self.dump(table) for table in tables}
 
     def count(self, tables: Iterable[str]) -> int:
         """How many rows these tables hold together."""

@@ -291,3 +291,26 @@ class TestTheStoreKeepsItUnfinished:
         assert store.unfinished() == []
         assert store.finish([(ev.id, [Planned("c1", message(ev))])], 5.0) == {}
         assert store.post_for(ev.id, "c1") is None
+
+
+class TestAnExportSeesOneMoment:
+    def test_a_rest_recorded_while_the_tables_are_read(self, new_store: NewStore) -> None:
+        """The daemon records the rest while export-state reads the tables one after the other."""
+        reader, daemon = new_store("shared.db"), new_store("shared.db")  # two connections, one store
+        ev = event()
+        planned = [Planned(f"c{i}", message(ev)) for i in range(4)]
+        daemon.record([(ev, planned[:1])], {"main": Announced("closed", "fp", "", ev.id, 0.0)}, 5.0,
+                      unfinished=[ev.id])
+        dump = reader.dump  # type: ignore[attr-defined]
+
+        def dump_then_finish(table: str) -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = dump(table)
+            if table == "deliveries":
+                daemon.finish([(ev.id, planned)], 5.0)  # committed between this read and the next
+            return rows
+
+        reader.dump = dump_then_finish  # type: ignore[attr-defined]
+        rows = reader.dump_all(["events", "deliveries", "unfinished"])  # type: ignore[attr-defined]
+        # As it was before the rest: one delivery, still unfinished (the import finishes it).
+        assert len(rows["deliveries"]) == 1 and [row["event_id"] for row in rows["unfinished"]] == [ev.id]
+        assert len(reader.dump_all(["deliveries"])["deliveries"]) == 4  # type: ignore[attr-defined]
