@@ -67,12 +67,6 @@ class Reservation:
         """Ask for the batches after the first now: the store's thread takes them right after the record."""
         self.calls = _take(store, self.batches[1:])
 
-    def give_first(self, taken: list[Taken] | None) -> None:
-        """The first batch, taken in the recording call: handed at once (the rest by `hand_out`)."""
-        self.first = taken
-        if taken is not None:
-            _give(self.batches[0], taken)
-
     def handing(self) -> Hand:
         """For the store's thread: give the first batch on the loop (and perhaps wait until it is sent)."""
         loop = asyncio.get_running_loop()

@@ -20,7 +20,7 @@ from statusd.outbox.facade import AsyncStore
 from statusd.outbox.handout import FIRST_BATCH, Reservation, hand_out, record_then_take
 from statusd.outbox.records import Planned
 from statusd.outbox.store import SENDING, SENT
-from statusd.outbox.take import Ready
+from statusd.outbox.take import Ready, Taken
 from statusd.outbox.worker import Worker
 from tests.conftest import WriteConfig
 from tests.outbox.test_outbox import POLICY, Recorder, event, message
@@ -68,12 +68,18 @@ class TestHandOut:
         ev = event()
         reservation = Reservation(workers)
         assert len(reservation.asks) == FIRST_BATCH
-        recording = store.run(record_then_take, [(ev, [Planned(c.name, message(ev)) for c in channels])],
-                              {"main": Announced("closed", "fp", "", ev.id, 0.0)}, 5.0, reservation.asks)
+        hand = reservation.handing()
+
+        def record_and_hand(sync: Any) -> tuple[list[str], list[Taken] | None]:
+            new, first = record_then_take(sync, [(ev, [Planned(c.name, message(ev)) for c in channels])],
+                                          {"main": Announced("closed", "fp", "", ev.id, 0.0)}, 5.0, reservation.asks)
+            hand(first, False)  # as the step does, from the store's thread
+            return new, first
+
+        recording = store.run(record_and_hand)
         reservation.take_rest(store)
         new, first = await recording
         assert new == [ev.id] and first is not None and len(first) == FIRST_BATCH
-        reservation.give_first(first)
         await hand_out(store, reservation)
         for _ in range(300):
             if all(c.sent for c in channels) and (await store.counts()) == {SENT: CHANNELS}:

@@ -129,14 +129,21 @@ def finishing(store: Store, order: list[str], fail: int = 0) -> None:
     store.finish = finish  # type: ignore[method-assign]
 
 
+async def started(new_store: NewStore, config: Any, fail: int = 0,
+                  count: int = CHANNELS) -> tuple[AsyncStore, list[str], Daemonish]:
+    """A store whose `finish` is noted (the first `fail` failing), and the daemon's step on it, started."""
+    store = AsyncStore(new_store())
+    order: list[str] = []
+    finishing(store.sync, order, fail)
+    daemon = Daemonish(config, store, count)
+    await daemon.start()
+    return store, order, daemon
+
+
 class TestTheRestAfterTheFirstBatch:
     async def test_the_first_batch_is_handed_before_the_rest_is_recorded(
             self, new_store: NewStore, write_config: WriteConfig) -> None:
-        store = AsyncStore(new_store())
-        order: list[str] = []
-        finishing(store.sync, order)
-        daemon = Daemonish(configured(write_config), store)
-        await daemon.start()
+        store, order, daemon = await started(new_store, configured(write_config))
         try:
             await daemon.step(FIRE, Noting(daemon.workers, order))
             assert order == [f"handed {FIRST_BATCH}, wait=True", f"finish {CHANNELS - FIRST_BATCH}"]
@@ -149,11 +156,7 @@ class TestTheRestAfterTheFirstBatch:
 
     async def test_channels_that_fit_in_the_first_batch_are_recorded_at_once(
             self, new_store: NewStore, write_config: WriteConfig) -> None:
-        store = AsyncStore(new_store())
-        order: list[str] = []
-        finishing(store.sync, order)
-        daemon = Daemonish(configured(write_config, FIRST_BATCH), store, FIRST_BATCH)
-        await daemon.start()
+        _, order, daemon = await started(new_store, configured(write_config, FIRST_BATCH), count=FIRST_BATCH)
         try:
             await daemon.step(FIRE, Noting(daemon.workers, order))
             assert order == [f"handed {FIRST_BATCH}, wait=False"]  # nothing left to record after
@@ -163,11 +166,7 @@ class TestTheRestAfterTheFirstBatch:
 
     async def test_a_failed_write_of_the_rest_is_made_by_the_next_step(
             self, new_store: NewStore, write_config: WriteConfig) -> None:
-        store = AsyncStore(new_store())
-        order: list[str] = []
-        finishing(store.sync, order, fail=1)
-        daemon = Daemonish(configured(write_config), store)
-        await daemon.start()
+        store, _, daemon = await started(new_store, configured(write_config), fail=1)
         try:
             with pytest.raises(StoreError):
                 await daemon.step(FIRE)
@@ -185,11 +184,7 @@ class TestTheRestAfterTheFirstBatch:
 
     async def test_a_newer_status_after_a_failed_write_supersedes_the_rest_and_lands_last(
             self, new_store: NewStore, write_config: WriteConfig) -> None:
-        store = AsyncStore(new_store())
-        order: list[str] = []
-        finishing(store.sync, order, fail=1)
-        daemon = Daemonish(configured(write_config), store)
-        await daemon.start()
+        store, _, daemon = await started(new_store, configured(write_config), fail=1)
         try:
             with pytest.raises(StoreError):
                 await daemon.step(FIRE)
